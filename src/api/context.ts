@@ -1,0 +1,20 @@
+// What every route handler needs, passed explicitly rather than hung on globals.
+import type { Principal } from '../auth/index.js';
+import type { IdentityService, ImageFiles, ResourceService } from '../resources/index.js';
+import type { Store } from '../store/index.js';
+import type { ApiMetrics } from './metrics.js';
+
+export interface ApiContext {
+  store: Store;
+  resources: ResourceService;
+  identity: IdentityService;
+  images: ImageFiles;
+  metrics: ApiMetrics;
+  version: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}

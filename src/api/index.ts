@@ -1,0 +1,2 @@
+export type { ApiContext } from './context.js';
+export { type ApiOptions, buildApi } from './server.js';

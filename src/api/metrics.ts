@@ -1,0 +1,46 @@
+// Prometheus metrics of one control-plane process, on its own registry so that several
+// servers in one process (tests) do not collide.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { RESOURCE_TABLES, type Store } from '../store/index.js';
+
+export interface ApiMetrics {
+  registry: Registry;
+  requests: Counter<'method' | 'route' | 'status'>;
+  duration: Histogram<'method' | 'route'>;
+  events: Counter<'kind' | 'action'>;
+}
+
+export function createMetrics(store: Store): ApiMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'continuum_' });
+  const requests = new Counter({
+    name: 'continuum_http_requests_total',
+    help: 'HTTP requests served, by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'continuum_http_request_duration_seconds',
+    help: 'HTTP request latency',
+    labelNames: ['method', 'route'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const events = new Counter({
+    name: 'continuum_events_total',
+    help: 'audit events committed',
+    labelNames: ['kind', 'action'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'continuum_resources',
+    help: 'stored objects by kind',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    async collect() {
+      for (const table of RESOURCE_TABLES) this.set({ kind: table }, await store.count(table));
+    },
+  });
+  store.committed.on('event', (e) => events.inc({ kind: e.kind, action: e.action }));
+  return { registry, requests, duration, events };
+}

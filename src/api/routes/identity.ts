@@ -1,0 +1,67 @@
+// Who am I, and API tokens: issue (shown once), list, revoke.
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { Type } from 'typebox';
+import { Name } from '../../model/index.js';
+import type { ApiContext } from '../context.js';
+import { ErrorBody, principalOf } from './shared.js';
+
+const TokenInfo = Type.Object({
+  id: Type.String(),
+  user: Type.String(),
+  description: Type.String(),
+  createdAt: Type.String(),
+  expiresAt: Type.Union([Type.String(), Type.Null()]),
+  lastUsedAt: Type.Union([Type.String(), Type.Null()]),
+});
+const errors = { 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 422: ErrorBody };
+
+export function identityRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.get('/v1/whoami', {
+    schema: {
+      tags: ['Identity'],
+      summary: 'The user behind the token, with its role bindings',
+      response: { 200: Type.Object({ user: Type.String(), roles: Type.Array(Type.Any()), tokenId: Type.String(), federationAdmin: Type.Boolean() }), ...errors },
+    },
+    handler: async (req) => ctx.identity.whoami(principalOf(req)),
+  });
+
+  app.post('/v1/users/:name/tokens', {
+    schema: {
+      tags: ['Identity'],
+      summary: 'Issue an API token for a user (the secret is returned only now)',
+      params: Type.Object({ name: Name }),
+      body: Type.Object(
+        {
+          description: Type.Optional(Type.String({ maxLength: 200 })),
+          expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+        },
+        { additionalProperties: false },
+      ),
+      response: { 201: Type.Object({ ...TokenInfo.properties, token: Type.String() }), ...errors },
+    },
+    handler: async (req: any, reply: FastifyReply) =>
+      reply.status(201).send(await ctx.identity.createToken(principalOf(req), req.params.name, req.body ?? {})),
+  });
+
+  app.get('/v1/users/:name/tokens', {
+    schema: {
+      tags: ['Identity'],
+      summary: "List a user's tokens (never their secrets)",
+      params: Type.Object({ name: Name }),
+      response: { 200: Type.Object({ items: Type.Array(TokenInfo) }), ...errors },
+    },
+    handler: async (req: any) => ({
+      items: await ctx.identity.listTokens(principalOf(req), req.params.name),
+    }),
+  });
+
+  app.delete('/v1/tokens/:id', {
+    schema: {
+      tags: ['Identity'],
+      summary: 'Revoke a token',
+      params: Type.Object({ id: Type.String() }),
+      response: { 200: TokenInfo, ...errors },
+    },
+    handler: async (req: any) => ctx.identity.revokeToken(principalOf(req), req.params.id),
+  });
+}

@@ -1,0 +1,132 @@
+// The REST surface of every kind, generated from its KindDef:
+//   global kinds:  /v1/{plural}            and /v1/{plural}/{name}
+//   owned kinds:   /v1/{plural}            (list across the owners one may see)
+//                  /v1/{owners}/{owner}/{plural} and …/{plural}/{name}
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { KINDS, type KindDef, manifestSchema, Name, objectSchema, Problem } from '../../model/index.js';
+import type { ApiContext } from '../context.js';
+import { ErrorBody, principalOf } from './shared.js';
+
+const ListResponse = (def: KindDef) =>
+  Type.Object({ items: Type.Array(objectSchema(def)), nextCursor: Type.Optional(Type.String()) });
+
+function listQuery(def: KindDef, withParent: boolean) {
+  return Type.Object(
+    {
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+      cursor: Type.Optional(Type.String({ description: 'nextCursor of the previous page' })),
+      ...(withParent && def.parent ? { [def.parent]: Type.Optional(Name) } : {}),
+      ...Object.fromEntries(def.filters.map((f) => [f, Type.Optional(Type.String())])),
+    },
+    { additionalProperties: false },
+  );
+}
+
+const DryRunQuery = Type.Object(
+  { dryRun: Type.Optional(Type.Boolean({ description: 'validate and authorize only; write nothing' })) },
+  { additionalProperties: false },
+);
+
+/** Parses an If-Match header ("5", 5 or W/"5") into a generation. */
+function ifMatch(req: FastifyRequest): number | undefined {
+  const raw = req.headers['if-match'];
+  if (raw === undefined) return undefined;
+  const m = /^(?:W\/)?"?(\d+)"?$/.exec(String(raw).trim());
+  if (!m) throw Problem.invalid([{ path: 'If-Match', message: 'must be the generation (ETag) of the object, e.g. "3"' }]);
+  return Number(m[1]);
+}
+
+function send(reply: FastifyReply, status: number, obj: { metadata: { generation: number } }) {
+  return reply.status(status).header('etag', `"${obj.metadata.generation}"`).send(obj);
+}
+
+export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  for (const def of KINDS) {
+    const tags = [def.kind];
+    const ownerPlural = def.parent === 'provider' ? 'providers' : 'projects';
+    const base = def.parent ? `/v1/${ownerPlural}/:${def.parent}/${def.plural}` : `/v1/${def.plural}`;
+    const ownerParams = def.parent ? { [def.parent]: Name } : {};
+    const Params = Type.Object({ ...ownerParams });
+    const ItemParams = Type.Object({ ...ownerParams, name: Type.String() });
+    const parentOf = (params: any): string => (def.parent ? params[def.parent] : '');
+    const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody };
+
+    const list = async (req: any) => {
+      const { limit, cursor, ...rest } = req.query;
+      const parent = def.parent ? (req.params[def.parent] ?? rest[def.parent]) : undefined;
+      if (def.parent) delete rest[def.parent];
+      return ctx.resources.list(principalOf(req), def, { limit, cursor, parent, filters: rest });
+    };
+
+    if (def.parent) {
+      app.get(`/v1/${def.plural}`, {
+        schema: {
+          tags,
+          summary: `List ${def.plural} across every ${def.parent} you can see`,
+          querystring: listQuery(def, true),
+          response: { 200: ListResponse(def), ...errors },
+        },
+        handler: list,
+      });
+    }
+    app.get(base, {
+      schema: {
+        tags,
+        summary: `List ${def.plural}`,
+        params: Params,
+        querystring: listQuery(def, false),
+        response: { 200: ListResponse(def), ...errors },
+      },
+      handler: list,
+    });
+
+    app.get(`${base}/:name`, {
+      schema: { tags, summary: `Read one ${def.kind}`, params: ItemParams, response: { 200: objectSchema(def), ...errors } },
+      handler: async (req: any, reply: FastifyReply) =>
+        send(reply, 200, await ctx.resources.get(principalOf(req), def, parentOf(req.params), req.params.name)),
+    });
+
+    if (def.creatable) {
+      app.post(base, {
+        schema: {
+          tags,
+          summary: `Create a ${def.kind}`,
+          params: Params,
+          querystring: DryRunQuery,
+          body: manifestSchema(def),
+          response: { 201: objectSchema(def), ...errors },
+        },
+        handler: async (req: any, reply: FastifyReply) => {
+          const parent = def.parent ? parentOf(req.params) : undefined;
+          const res = await ctx.resources.create(principalOf(req), def, parent, req.body, req.query.dryRun);
+          const path = `${base.replace(`:${def.parent}`, parent ?? '')}/${res.object.metadata.name}`;
+          return send(reply.header('location', path), req.query.dryRun ? 200 : 201, res.object);
+        },
+      });
+    }
+
+    app.put(`${base}/:name`, {
+      schema: {
+        tags,
+        summary: `Replace the spec and labels of a ${def.kind}`,
+        description: 'Send If-Match (or metadata.generation) to fail with 409 if someone changed it meanwhile.',
+        params: ItemParams,
+        querystring: DryRunQuery,
+        body: manifestSchema(def),
+        response: { 200: objectSchema(def), ...errors },
+      },
+      handler: async (req: any, reply: FastifyReply) => {
+        const target = { parent: def.parent ? parentOf(req.params) : undefined, name: req.params.name };
+        const res = await ctx.resources.update(principalOf(req), def, target, req.body, ifMatch(req), req.query.dryRun);
+        return send(reply, 200, res.object);
+      },
+    });
+
+    app.delete(`${base}/:name`, {
+      schema: { tags, summary: `Delete a ${def.kind}`, params: ItemParams, response: { 200: objectSchema(def), ...errors } },
+      handler: async (req: any, reply: FastifyReply) =>
+        send(reply, 200, await ctx.resources.remove(principalOf(req), def, parentOf(req.params), req.params.name, ifMatch(req))),
+    });
+  }
+}

@@ -1,0 +1,18 @@
+import type { FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import type { Principal } from '../../auth/index.js';
+import { Problem } from '../../model/index.js';
+
+export const ErrorBody = Type.Object({
+  error: Type.Object({
+    code: Type.String(),
+    message: Type.String(),
+    details: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
+    document: Type.Optional(Type.Integer({ description: 'apply: 0-based index of the document at fault' })),
+  }),
+});
+
+export function principalOf(req: FastifyRequest): Principal {
+  if (!req.principal) throw new Problem('unauthenticated', 'this endpoint needs a bearer token');
+  return req.principal;
+}

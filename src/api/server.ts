@@ -1,0 +1,93 @@
+// Builds the HTTP API: Fastify with strict validation, bearer-token authentication, the
+// generated OpenAPI document, metrics, and every route group.
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { coercingAjv, Problem, strictAjv } from '../model/index.js';
+import { IdentityService, ImageFiles, ResourceService } from '../resources/index.js';
+import type { Store } from '../store/index.js';
+import type { ApiContext } from './context.js';
+import { installErrorHandling } from './errors.js';
+import { createMetrics } from './metrics.js';
+import { applyRoutes } from './routes/apply.js';
+import { eventRoutes } from './routes/events.js';
+import { identityRoutes } from './routes/identity.js';
+import { imageRoutes } from './routes/images.js';
+import { resourceRoutes } from './routes/resources.js';
+import { systemRoutes } from './routes/system.js';
+
+export interface ApiOptions {
+  store: Store;
+  /** Where image files are kept. */
+  imageDir: string;
+  maxImageBytes?: number;
+  logger?: FastifyServerOptions['logger'];
+  version?: string;
+}
+
+const PUBLIC_PATHS = new Set(['/healthz', '/metrics', '/openapi.json']);
+
+export async function buildApi(opts: ApiOptions): Promise<{ app: FastifyInstance; ctx: ApiContext }> {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: 16 * 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false } },
+  });
+  // Bodies are validated strictly (no "45" for 45); query strings and params are strings
+  // on the wire and are coerced.
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema as object),
+  );
+  // Response schemas document the API; they must never silently drop fields.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
+  const store = opts.store;
+  const resources = new ResourceService(store);
+  const ctx: ApiContext = {
+    store,
+    resources,
+    identity: new IdentityService(store),
+    images: new ImageFiles(store, resources, opts.imageDir, opts.maxImageBytes ?? 64 * 1024 ** 3),
+    metrics: createMetrics(store),
+    version: opts.version ?? '0.0.0',
+  };
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Continuum API',
+        version: ctx.version,
+        description: 'Federated cloud-edge control plane. Authenticate with `Authorization: Bearer <token>`.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  installErrorHandling(app);
+
+  app.addHook('onRequest', async (req) => {
+    const path = req.url.split('?')[0]!;
+    if (PUBLIC_PATHS.has(path) || !path.startsWith('/v1/')) return;
+    const header = req.headers.authorization;
+    if (!header) throw new Problem('unauthenticated', 'missing Authorization: Bearer <token>; get one with `continuum login`');
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    const principal = m ? await ctx.identity.authenticate(m[1]!) : undefined;
+    if (!principal) throw new Problem('unauthenticated', 'the bearer token is unknown, revoked or expired');
+    req.principal = principal;
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    ctx.metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    ctx.metrics.duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+
+  systemRoutes(app, ctx);
+  resourceRoutes(app, ctx);
+  applyRoutes(app, ctx);
+  identityRoutes(app, ctx);
+  imageRoutes(app, ctx);
+  eventRoutes(app, ctx);
+  return { app, ctx };
+}

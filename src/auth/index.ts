@@ -1,0 +1,10 @@
+export { type Action, canRead, canReadParent, canWrite, eventScope, type ListScope, listScope } from './policy.js';
+export {
+  adminOfProjects,
+  adminOfProviders,
+  coversBinding,
+  isFederationAdmin,
+  type Principal,
+  projectsOf,
+} from './principal.js';
+export { generateToken, hashSecret, type NewToken, parseToken, secretMatches, TOKEN_PREFIX } from './tokens.js';

@@ -1,0 +1,96 @@
+// Who may do what, kind by kind. Reads of things outside a principal's scope are
+// answered as "not found" by the caller, so their existence does not leak; writes to
+// things a principal can see but not change are "forbidden".
+//
+//   kind       read                               write
+//   Provider   everyone (the federation catalogue) create/delete: federation-admin; update: + its provider-admin
+//   Site       everyone (the federation catalogue) federation-admin, its provider's admin
+//   Node       federation-admin, provider's admin  same (agents register nodes; people label/cordon)
+//   Project    federation-admin, its members       federation-admin
+//   User       federation-admin, self, an admin    federation-admin, or an admin covering every binding
+//              covering every binding
+//   Image,     federation-admin, project members   federation-admin, project members
+//   Workload
+import type { KindDef, RoleBinding } from '../model/index.js';
+import { adminOfProviders, coversBinding, isFederationAdmin, type Principal, projectsOf } from './principal.js';
+
+export type Action = 'create' | 'update' | 'delete';
+
+/** Which rows of a kind a principal may list: 'all', or restrictions on parent / name. */
+export type ListScope = 'all' | { parents?: string[]; names?: string[]; filter?: (spec: any, name: string) => boolean };
+
+export function listScope(p: Principal, def: KindDef): ListScope {
+  if (isFederationAdmin(p)) return 'all';
+  switch (def.kind) {
+    case 'Provider':
+    case 'Site':
+      return 'all';
+    case 'Node':
+      return { parents: adminOfProviders(p) };
+    case 'Project':
+      return { names: projectsOf(p) };
+    case 'User':
+      return { filter: (spec, name) => userVisible(p, name, spec.roles) };
+    default:
+      return def.parent === 'project' ? { parents: projectsOf(p) } : { parents: [] };
+  }
+}
+
+function userVisible(p: Principal, name: string, roles: readonly RoleBinding[]): boolean {
+  if (name === p.user) return true;
+  return roles.length > 0 && roles.every((b) => coversBinding(p, b));
+}
+
+/** May the principal see this object? `spec` is needed for users only. */
+export function canRead(p: Principal, def: KindDef, parent: string, name: string, spec?: any): boolean {
+  const scope = listScope(p, def);
+  if (scope === 'all') return true;
+  if (scope.parents && !scope.parents.includes(parent)) return false;
+  if (scope.names && !scope.names.includes(name)) return false;
+  if (scope.filter && !scope.filter(spec ?? { roles: [] }, name)) return false;
+  return true;
+}
+
+/** May the principal see the parent (a provider or project) that owns objects of this kind? */
+export function canReadParent(p: Principal, def: KindDef, parent: string): boolean {
+  if (isFederationAdmin(p) || !def.parent) return true;
+  if (def.kind === 'Site') return true;
+  if (def.parent === 'provider') return adminOfProviders(p).includes(parent);
+  return projectsOf(p).includes(parent);
+}
+
+/**
+ * May the principal perform `action`? For users, `before`/`after` are the old and new
+ * role bindings: an admin may only manage users whose every binding they could grant.
+ */
+export function canWrite(
+  p: Principal,
+  def: KindDef,
+  action: Action,
+  parent: string,
+  name: string,
+  roles?: { before?: readonly RoleBinding[]; after?: readonly RoleBinding[] },
+): boolean {
+  if (isFederationAdmin(p)) return true;
+  switch (def.kind) {
+    case 'Provider':
+      return action === 'update' && adminOfProviders(p).includes(name);
+    case 'Site':
+    case 'Node':
+      return adminOfProviders(p).includes(parent);
+    case 'Project':
+      return false;
+    case 'User': {
+      const all = [...(roles?.before ?? []), ...(roles?.after ?? [])];
+      return all.length > 0 && all.every((b) => coversBinding(p, b));
+    }
+    default:
+      return def.parent === 'project' && projectsOf(p).includes(parent);
+  }
+}
+
+/** Audit events a principal may read: everything, or those of its providers and projects. */
+export function eventScope(p: Principal): { providers: string[]; projects: string[] } | undefined {
+  if (isFederationAdmin(p)) return undefined;
+  return { providers: adminOfProviders(p), projects: projectsOf(p) };
+}

@@ -1,0 +1,77 @@
+// A small HTTP client for the Continuum API. Server errors come back as CliErrors
+// carrying the server's code and message.
+import type { Readable } from 'node:stream';
+import type { Connection } from './config.js';
+import { CliError } from './errors.js';
+
+export interface ApiErrorBody {
+  error: { code: string; message: string; details?: { path: string; message: string }[]; document?: number };
+}
+
+export class ApiError extends CliError {
+  constructor(
+    readonly status: number,
+    readonly body: ApiErrorBody['error'],
+  ) {
+    super(body.message);
+  }
+}
+
+export class ApiClient {
+  constructor(readonly conn: Connection) {}
+
+  async request<T = any>(
+    method: string,
+    path: string,
+    opts: { body?: unknown; query?: Record<string, string | number | boolean | undefined>; headers?: Record<string, string>; raw?: Readable; rawSize?: number } = {},
+  ): Promise<T> {
+    const url = new URL(this.conn.server + path);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
+    if (this.conn.token) headers.authorization = `Bearer ${this.conn.token}`;
+    let body: any;
+    if (opts.raw) {
+      headers['content-type'] = 'application/octet-stream';
+      if (opts.rawSize !== undefined) headers['content-length'] = String(opts.rawSize);
+      body = opts.raw;
+    } else if (opts.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(opts.body);
+    }
+    let res: Response;
+    try {
+      res = await fetch(url, { method, headers, body, ...(opts.raw ? { duplex: 'half' } : {}) } as RequestInit);
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new CliError(`cannot reach ${this.conn.server}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+    }
+    const text = await res.text();
+    let data: any;
+    try {
+      data = text ? JSON.parse(text) : undefined;
+    } catch {
+      throw new CliError(`${method} ${url.pathname}: the server answered ${res.status} with non-JSON content`);
+    }
+    if (!res.ok) {
+      if (data?.error?.message) throw new ApiError(res.status, data.error);
+      throw new CliError(`${method} ${url.pathname}: HTTP ${res.status}`);
+    }
+    return data as T;
+  }
+
+  get<T = any>(path: string, query?: Record<string, string | number | boolean | undefined>) {
+    return this.request<T>('GET', path, { query });
+  }
+
+  /** Follows nextCursor until every page is read. */
+  async listAll(path: string, query: Record<string, string | undefined> = {}): Promise<any[]> {
+    const items: any[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.get<{ items: any[]; nextCursor?: string }>(path, { ...query, limit: 1000, cursor });
+      items.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor);
+    return items;
+  }
+}

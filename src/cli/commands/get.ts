@@ -1,0 +1,109 @@
+// `continuum get` and `continuum describe`.
+import type { Command } from 'commander';
+import YAML from 'yaml';
+import { ApiClient } from '../client.js';
+import { COLUMNS } from '../columns.js';
+import { resolveConnection } from '../config.js';
+import { itemPath, kindArg, target } from '../kinds.js';
+import type { GlobalOptions } from '../main.js';
+import { age, formatData, table } from '../output.js';
+
+const FILTER_FLAGS = ['country', 'tier', 'site', 'state', 'phase', 'jurisdiction'] as const;
+
+export function getCommands(program: Command, globals: () => GlobalOptions): void {
+  const get = program
+    .command('get')
+    .description('list objects of a kind, or show one (kinds: providers, sites, nodes, projects, users, images, workloads)')
+    .argument('<kind>', 'kind, plural or short name (e.g. sites, wl)')
+    .argument('[name]', 'one object; OWNER/NAME for sites, nodes, images and workloads')
+    .option('-A, --all-projects', 'list across every project you can see, ignoring the default project');
+  for (const f of FILTER_FLAGS) get.option(`--${f} <value>`, `only objects with this ${f} (where the kind has one)`);
+  get.addHelpText(
+    'after',
+    `
+Examples:
+  continuum get providers
+  continuum get sites --country DE
+  continuum get site sovcloud/fra-1 -o yaml
+  continuum get workloads -p shop`,
+  );
+  get.action(async (kind: string, name: string | undefined, opts) => {
+    const g = globals();
+    const def = kindArg(kind);
+    const conn = await resolveConnection(g);
+    const client = new ApiClient(conn);
+    const scope = { provider: g.provider, project: g.project ?? conn.project };
+    let items: any[];
+    if (name) {
+      const t = target(def, name, scope);
+      items = [await client.get(itemPath(def, t.parent, t.name))];
+    } else {
+      const query: Record<string, string | undefined> = {};
+      for (const f of FILTER_FLAGS) {
+        if (opts[f] === undefined) continue;
+        if (!def.filters.includes(f)) {
+          const { CliError } = await import('../errors.js');
+          throw new CliError(`${def.plural} cannot be filtered by --${f}${def.filters.length ? ` (filters: ${def.filters.map((x) => `--${x}`).join(', ')})` : ''}`);
+        }
+        query[f] = opts[f];
+      }
+      if (def.parent === 'provider' && g.provider) query.provider = g.provider;
+      if (def.parent === 'project' && !opts.allProjects && scope.project) query.project = scope.project;
+      items = await client.listAll(`/v1/${def.plural}`, query);
+    }
+    const out = g.output;
+    if (out === 'json' || out === 'yaml') {
+      process.stdout.write(`${formatData(out, name ? items[0] : { items })}\n`);
+    } else if (out === 'name') {
+      for (const o of items)
+        process.stdout.write(`${def.plural}/${def.parent ? `${o.metadata[def.parent]}/` : ''}${o.metadata.name}\n`);
+    } else if (!items.length) {
+      process.stderr.write(`No ${def.plural} found.\n`);
+    } else {
+      const cols = COLUMNS[def.kind]!;
+      process.stdout.write(`${table(cols.map((c) => c[0]), items.map((o) => cols.map((c) => c[1](o))))}\n`);
+    }
+  });
+
+  program
+    .command('describe')
+    .description('show one object in full, with its recent events')
+    .argument('<kind>', 'kind, plural or short name')
+    .argument('<name>', 'name, or OWNER/NAME')
+    .action(async (kind: string, name: string) => {
+      const g = globals();
+      const def = kindArg(kind);
+      const conn = await resolveConnection(g);
+      const client = new ApiClient(conn);
+      const t = target(def, name, { provider: g.provider, project: g.project ?? conn.project });
+      const obj = await client.get(itemPath(def, t.parent, t.name));
+      const { items: events } = await client.get('/v1/events', { kind: def.kind, name: t.name, limit: 1000 });
+      const mine = events.filter((e: any) => e.parent === t.parent).slice(-10);
+      const lines = [
+        `Kind:        ${def.kind}`,
+        `Name:        ${obj.metadata.name}`,
+        ...(def.parent ? [`${`${def.parent[0]!.toUpperCase()}${def.parent.slice(1)}:`.padEnd(13)}${t.parent}`] : []),
+        `Generation:  ${obj.metadata.generation}`,
+        `Created:     ${obj.metadata.createdAt} by ${obj.metadata.createdBy}`,
+        `Updated:     ${obj.metadata.updatedAt}`,
+        `Labels:      ${Object.entries(obj.metadata.labels).map(([k, v]) => `${k}=${v}`).join(', ') || '-'}`,
+        'Spec:',
+        indent(YAML.stringify(obj.spec)),
+        'Status:',
+        indent(YAML.stringify(obj.status)),
+        'Events:',
+        mine.length
+          ? indent(table(['AGE', 'ACTION', 'BY'], mine.map((e: any) => [age(e.time), e.action, e.actor])))
+          : '  <none>',
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+}
+
+function indent(text: string): string {
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
+}

@@ -1,0 +1,95 @@
+// `continuum image upload`: declare an image from local files (their sha256 computed
+// here) and upload them, with progress.
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
+import { basename } from 'node:path';
+import type { Command } from 'commander';
+import { ApiClient } from '../client.js';
+import { resolveConnection } from '../config.js';
+import { CliError } from '../errors.js';
+import type { GlobalOptions } from '../main.js';
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+function progress(label: string, total: number) {
+  let done = 0;
+  let last = 0;
+  const tty = process.stderr.isTTY;
+  return {
+    add(n: number) {
+      done += n;
+      const now = Date.now();
+      if (tty && (now - last > 200 || done === total)) {
+        last = now;
+        const pct = total ? Math.floor((done / total) * 100) : 100;
+        const bar = '#'.repeat(Math.floor(pct / 5)).padEnd(20, '.');
+        process.stderr.write(`\r${label} [${bar}] ${pct}% ${(done / 1048576).toFixed(1)} MiB`);
+      }
+    },
+    end() {
+      process.stderr.write(tty ? '\n' : `${label}: ${(done / 1048576).toFixed(1)} MiB uploaded\n`);
+    },
+  };
+}
+
+export function imageCommands(program: Command, globals: () => GlobalOptions): void {
+  const image = program.command('image').description('manage VM images');
+  image
+    .command('upload')
+    .description('create or update an image from local files and upload them (verified by sha256)')
+    .argument('<name>', 'image name')
+    .option('--disk <file>', 'a qcow2 or raw disk image')
+    .option('--format <format>', 'disk format: qcow2 or raw (default: from the file name)')
+    .option('--kernel <file>', 'a kernel, for a kernel-initrd image')
+    .option('--initrd <file>', 'an initrd, for a kernel-initrd image')
+    .option('--cmdline <args>', 'kernel command line, for a kernel-initrd image')
+    .option('--arch <arch>', 'architecture', 'x86_64')
+    .option('--description <text>', 'description')
+    .action(async (name: string, opts) => {
+      const g = globals();
+      const conn = await resolveConnection(g);
+      const project = g.project ?? conn.project;
+      if (!project) throw new CliError('which project? pass -p PROJECT or set one with `continuum login --project`');
+      const files: Record<string, string> = {};
+      if (opts.disk) files.disk = opts.disk;
+      if (opts.kernel) files.kernel = opts.kernel;
+      if (opts.initrd) files.initrd = opts.initrd;
+      if (!Object.keys(files).length) throw new CliError('give --disk FILE, or --kernel FILE [--initrd FILE]');
+      if (files.disk && (files.kernel || files.initrd)) throw new CliError('an image is either a disk or a kernel + initrd');
+      const format = files.disk ? (opts.format ?? (/\.qcow2$/.test(files.disk) ? 'qcow2' : 'raw')) : 'kernel-initrd';
+      const specFiles: Record<string, { sha256: string }> = {};
+      const sizes: Record<string, number> = {};
+      for (const [k, path] of Object.entries(files)) {
+        try {
+          sizes[k] = (await fs.stat(path)).size;
+        } catch {
+          throw new CliError(`${path}: no such file`);
+        }
+        process.stderr.write(`hashing ${basename(path)}…\n`);
+        specFiles[k] = { sha256: await sha256File(path) };
+      }
+      const spec: Record<string, unknown> = { format, architecture: opts.arch, files: specFiles };
+      if (opts.cmdline) spec.cmdline = opts.cmdline;
+      if (opts.description) spec.description = opts.description;
+      const client = new ApiClient(conn);
+      await client.request('POST', '/v1/apply', {
+        body: { documents: [{ kind: 'Image', metadata: { name, project }, spec }] },
+      });
+      let result: any;
+      for (const [k, path] of Object.entries(files)) {
+        const bar = progress(`${k} ${basename(path)}`, sizes[k]!);
+        const stream = createReadStream(path);
+        stream.on('data', (c) => bar.add(c.length));
+        result = await client.request('PUT', `/v1/projects/${project}/images/${name}/files/${k}`, {
+          raw: stream,
+          rawSize: sizes[k],
+        });
+        bar.end();
+      }
+      process.stdout.write(`image/${project}/${name} ${result.status.phase}\n`);
+    });
+}

@@ -1,0 +1,39 @@
+// `continuum server`: run the control plane in the foreground.
+import type { Command } from 'commander';
+import { DEFAULT_LISTEN, defaultDataDir, startControlPlane } from '../../control-plane/index.js';
+
+export function serverCommand(program: Command): void {
+  program
+    .command('server')
+    .description('run the control plane (SQLite in the data directory unless a PostgreSQL URL is given)')
+    .option('--listen <host:port>', 'address of the HTTP API', process.env.CONTINUUM_LISTEN ?? DEFAULT_LISTEN)
+    .option('--data-dir <dir>', 'data directory (SQLite database, images, admin token)', defaultDataDir())
+    .option('--database-url <url>', 'postgres://… to use PostgreSQL (env CONTINUUM_DATABASE_URL)', process.env.CONTINUUM_DATABASE_URL)
+    .option('--log-level <level>', 'request log level: silent, error, warn, info, debug', process.env.CONTINUUM_LOG_LEVEL ?? 'warn')
+    .action(async (opts) => {
+      const cp = await startControlPlane({
+        listen: opts.listen,
+        dataDir: opts.dataDir,
+        databaseUrl: opts.databaseUrl || undefined,
+        logLevel: opts.logLevel,
+      });
+      const out = process.stdout;
+      out.write(`Continuum control plane listening on ${cp.url}\n`);
+      out.write(`  store:    ${cp.storeDescription}\n  data dir: ${cp.dataDir}\n  API:      ${cp.url}/openapi.json\n`);
+      if (cp.adminToken) {
+        out.write(`\nFirst start: created user 'admin' (federation-admin). Its token is shown only now\n`);
+        out.write(`and saved to ${cp.adminTokenFile} (mode 0600):\n\n  ${cp.adminToken}\n\n`);
+      }
+      out.write(`Log in with:\n  continuum login --server ${cp.url} --token-file ${cp.adminTokenFile}\n`);
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        out.write(`\n${signal}: shutting down\n`);
+        await cp.close();
+        process.exit(0);
+      };
+      process.on('SIGINT', () => void stop('SIGINT'));
+      process.on('SIGTERM', () => void stop('SIGTERM'));
+    });
+}

@@ -1,0 +1,61 @@
+// The CLI's config file: server URL, token and default project. Flags and environment
+// variables (CONTINUUM_SERVER, CONTINUUM_TOKEN, CONTINUUM_PROJECT) override it.
+import { promises as fs } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import YAML from 'yaml';
+import { CliError } from './errors.js';
+
+export interface CliConfig {
+  server?: string;
+  token?: string;
+  project?: string;
+}
+
+export function configPath(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.CONTINUUM_CONFIG) return env.CONTINUUM_CONFIG;
+  const base = env.XDG_CONFIG_HOME || join(homedir(), '.config');
+  return join(base, 'continuum', 'config.yaml');
+}
+
+export async function loadConfig(path = configPath()): Promise<CliConfig> {
+  let text: string;
+  try {
+    text = await fs.readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw err;
+  }
+  const value = YAML.parse(text) ?? {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw new CliError(`${path}: expected a mapping`);
+  for (const key of Object.keys(value)) {
+    if (!['server', 'token', 'project'].includes(key)) throw new CliError(`${path}: unknown setting '${key}'`);
+    if (typeof value[key] !== 'string') throw new CliError(`${path}: '${key}' must be a string`);
+  }
+  return value as CliConfig;
+}
+
+export async function saveConfig(config: CliConfig, path = configPath()): Promise<void> {
+  await fs.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await fs.writeFile(path, YAML.stringify(config), { mode: 0o600 });
+  await fs.chmod(path, 0o600);
+}
+
+export interface Connection {
+  server: string;
+  token?: string;
+  project?: string;
+}
+
+/** Resolves where to connect: flags, then environment, then the config file. */
+export async function resolveConnection(flags: { server?: string; token?: string; project?: string }): Promise<Connection> {
+  const config = await loadConfig();
+  const server = flags.server ?? process.env.CONTINUUM_SERVER ?? config.server;
+  if (!server)
+    throw new CliError('no server configured: run `continuum login --server URL --token TOKEN` or pass --server');
+  return {
+    server: server.replace(/\/+$/, ''),
+    token: flags.token ?? process.env.CONTINUUM_TOKEN ?? config.token,
+    project: flags.project ?? process.env.CONTINUUM_PROJECT ?? config.project,
+  };
+}

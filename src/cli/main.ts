@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// The `continuum` command: the control plane server and a kubectl-like client.
+import { Command, Option } from 'commander';
+import { VERSION } from '../version.js';
+import { applyCommands } from './commands/apply.js';
+import { eventsCommand } from './commands/events.js';
+import { getCommands } from './commands/get.js';
+import { imageCommands } from './commands/image.js';
+import { loginCommands } from './commands/login.js';
+import { serverCommand } from './commands/server.js';
+import { tokenCommands } from './commands/token.js';
+import { CliError } from './errors.js';
+import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
+
+export interface GlobalOptions {
+  server?: string;
+  token?: string;
+  project?: string;
+  provider?: string;
+  output: OutputFormat;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('continuum')
+    .version(VERSION)
+    .description('Continuum: one control plane over many European cloud-edge providers')
+    .option('--server <url>', 'control plane URL (default: config file, or CONTINUUM_SERVER)')
+    .option('--token <token>', 'API token (default: config file, or CONTINUUM_TOKEN)')
+    .option('-p, --project <name>', 'project of images and workloads (default: config file, or CONTINUUM_PROJECT)')
+    .option('--provider <name>', 'provider of sites and nodes')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
+    .showHelpAfterError()
+    .configureOutput({ outputError: (str, write) => write(str) });
+  const globals = () => program.opts() as GlobalOptions;
+  serverCommand(program);
+  loginCommands(program, globals);
+  getCommands(program, globals);
+  applyCommands(program, globals);
+  tokenCommands(program, globals);
+  imageCommands(program, globals);
+  eventsCommand(program, globals);
+  program.addHelpText(
+    'after',
+    `
+Getting started:
+  continuum server                                  # run the control plane (SQLite)
+  continuum login --server http://127.0.0.1:7400 --token-file ~/.local/share/continuum/admin-token
+  continuum apply -f examples/federation.yaml
+  continuum get sites`,
+  );
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CliError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+      return;
+    }
+    // Unexpected failures (port in use, database unreachable …): the message is what
+    // matters; CONTINUUM_DEBUG=1 shows the stack.
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+    if (process.env.CONTINUUM_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    process.exitCode = 1;
+  }
+}
+
+await main();

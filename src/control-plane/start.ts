@@ -1,0 +1,74 @@
+// Starts one control-plane process: data directory, store (SQLite by default,
+// PostgreSQL by URL), first-start admin token, and the HTTP API.
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { type ApiContext, buildApi } from '../api/index.js';
+import { IdentityService } from '../resources/index.js';
+import { engineOf, Store } from '../store/index.js';
+import { VERSION } from '../version.js';
+import { parseListen } from './paths.js';
+
+export interface ControlPlaneOptions {
+  listen: string;
+  dataDir: string;
+  /** postgres://… selects PostgreSQL; absent means SQLite in the data directory. */
+  databaseUrl?: string;
+  /** PostgreSQL schema to use (tests isolate themselves with it). */
+  databaseSchema?: string;
+  logLevel?: string;
+}
+
+export interface ControlPlane {
+  url: string;
+  app: FastifyInstance;
+  ctx: ApiContext;
+  store: Store;
+  dataDir: string;
+  storeDescription: string;
+  /** Set only on the first start of a fresh store. */
+  adminToken?: string;
+  adminTokenFile: string;
+  close(): Promise<void>;
+}
+
+export const ADMIN_TOKEN_FILE = 'admin-token';
+
+export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
+  const { host, port } = parseListen(opts.listen);
+  await fs.mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  const url = opts.databaseUrl ?? join(opts.dataDir, 'continuum.db');
+  const engine = engineOf(url);
+  if (opts.databaseUrl && engine !== 'postgres')
+    throw new Error(`unsupported database URL '${opts.databaseUrl}': use postgres://user@host:port/db, or leave it unset for SQLite`);
+  const storeDescription = engine === 'postgres' ? `postgres ${new URL(url).host}${new URL(url).pathname}` : `sqlite ${url}`;
+  const store = await Store.open({ url, schema: opts.databaseSchema });
+  try {
+    const adminToken = await new IdentityService(store).bootstrap();
+    const adminTokenFile = join(opts.dataDir, ADMIN_TOKEN_FILE);
+    if (adminToken) await fs.writeFile(adminTokenFile, `${adminToken}\n`, { mode: 0o600 });
+    const logger = opts.logLevel && opts.logLevel !== 'silent' ? { level: opts.logLevel } : false;
+    const { app, ctx } = await buildApi({ store, imageDir: join(opts.dataDir, 'images'), logger, version: VERSION });
+    await app.listen({ host, port });
+    const addr = app.server.address();
+    const boundPort = typeof addr === 'object' && addr ? addr.port : port;
+    const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+    return {
+      url: `http://${shownHost}:${boundPort}`,
+      app,
+      ctx,
+      store,
+      dataDir: opts.dataDir,
+      storeDescription,
+      adminToken,
+      adminTokenFile,
+      async close() {
+        await app.close();
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,209 @@
+// Workload: what a tenant asks for — kind, resources, image, replicas, cloud-init data
+// and the placement policy the scheduler must honour.
+import { Type } from 'typebox';
+import { findCity } from '../cities.js';
+import {
+  ARCHITECTURES,
+  type Architecture,
+  CERTIFICATIONS,
+  type Certification,
+  CountryCode,
+  Labels,
+  Name,
+  oneOf,
+  strictObject,
+} from '../common.js';
+import { isCountryCode } from '../countries.js';
+import type { KindDef } from '../kind.js';
+import type { FieldError } from '../problem.js';
+import { SOVEREIGNTY_LEVELS, type SovereigntyLevel } from './provider.js';
+
+export const WORKLOAD_KINDS = ['vm'] as const;
+export const SPREAD_DOMAINS = ['provider', 'site', 'country'] as const;
+export const OPTIMISE_FOR = ['latency', 'cost', 'carbon', 'balance'] as const;
+export const WORKLOAD_PHASES = ['Pending', 'Scheduling', 'Running', 'Degraded', 'Failed'] as const;
+export type WorkloadPhase = (typeof WORKLOAD_PHASES)[number];
+
+const LatencyTarget = strictObject(
+  {
+    name: Type.Optional(Type.String({ maxLength: 100 })),
+    city: Type.Optional(Type.String({ description: 'a city of data/eu-cities.csv, e.g. Madrid' })),
+    latitude: Type.Optional(Type.Number({ minimum: -90, maximum: 90 })),
+    longitude: Type.Optional(Type.Number({ minimum: -180, maximum: 180 })),
+    maxRttMs: Type.Number({ exclusiveMinimum: 0, maximum: 10000, description: 'maximum round-trip time' }),
+  },
+  'users at a city or at coordinates, and the round-trip time they may have to the replica',
+);
+
+export const Placement = strictObject({
+  node: Type.Optional(Type.String({ description: 'pin to one node (provider/node); bypasses the scheduler' })),
+  countries: Type.Optional(Type.Array(CountryCode, { uniqueItems: true, minItems: 1, description: 'data residency' })),
+  jurisdiction: Type.Optional(oneOf(['EU'] as const, 'only providers under this jurisdiction')),
+  euControlled: Type.Optional(Type.Boolean({ description: 'only EU-controlled providers' })),
+  minSovereignty: Type.Optional(oneOf(SOVEREIGNTY_LEVELS, 'minimum derived sovereignty level of the provider')),
+  certifications: Type.Optional(Type.Array(oneOf(CERTIFICATIONS), { uniqueItems: true, description: 'all required' })),
+  providers: Type.Optional(
+    strictObject({
+      allow: Type.Optional(Type.Array(Name, { uniqueItems: true, minItems: 1 })),
+      deny: Type.Optional(Type.Array(Name, { uniqueItems: true })),
+    }),
+  ),
+  architecture: Type.Optional(oneOf(ARCHITECTURES)),
+  virtualization: Type.Optional(oneOf(['kvm', 'any'] as const, 'kvm: hardware virtualization required')),
+  confidentialComputing: Type.Optional(oneOf(['sev-snp', 'tdx', 'any'] as const)),
+  nodeSelector: Type.Optional(Labels),
+  latency: Type.Optional(Type.Array(LatencyTarget, { maxItems: 20 })),
+  spread: Type.Optional(
+    strictObject({
+      across: oneOf(SPREAD_DOMAINS),
+      minDomains: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+      mode: Type.Optional(oneOf(['hard', 'soft'] as const, 'hard: unplaceable rather than unspread')),
+    }),
+  ),
+  weights: Type.Optional(
+    strictObject(
+      Object.fromEntries(OPTIMISE_FOR.map((k) => [k, Type.Optional(Type.Number({ minimum: 0, maximum: 100 }))])),
+      'relative importance of each objective',
+    ),
+  ),
+  strategy: Type.Optional(oneOf(['balance', 'pack'] as const)),
+  onNodeFailure: Type.Optional(oneOf(['replace', 'wait'] as const, 'replace: re-place replicas of a down node')),
+});
+
+export const WorkloadSpec = strictObject({
+  kind: oneOf(WORKLOAD_KINDS),
+  image: Name,
+  replicas: Type.Integer({ minimum: 0, maximum: 10000 }),
+  resources: strictObject({
+    vcpus: Type.Integer({ minimum: 1, maximum: 512 }),
+    memoryMiB: Type.Integer({ minimum: 16, maximum: 16 * 1024 * 1024 }),
+    diskGiB: Type.Optional(Type.Integer({ minimum: 1, maximum: 65536 })),
+    accelerators: Type.Optional(
+      strictObject({
+        vendor: Type.Optional(Type.String({ maxLength: 100 })),
+        model: Type.Optional(Type.String({ maxLength: 100 })),
+        minMemoryMiB: Type.Optional(Type.Integer({ minimum: 0 })),
+        count: Type.Integer({ minimum: 1, maximum: 64 }),
+      }),
+    ),
+  }),
+  userData: Type.Optional(Type.String({ maxLength: 65536, description: 'cloud-init user data' })),
+  ports: Type.Optional(
+    Type.Array(
+      strictObject({
+        guest: Type.Integer({ minimum: 1, maximum: 65535 }),
+        protocol: Type.Optional(oneOf(['tcp', 'udp'] as const)),
+        name: Type.Optional(Name),
+      }),
+      { maxItems: 32 },
+    ),
+  ),
+  placement: Type.Optional(Placement),
+});
+
+export interface LatencyTarget {
+  name?: string;
+  city?: string;
+  latitude?: number;
+  longitude?: number;
+  maxRttMs: number;
+}
+
+export interface PlacementPolicy {
+  node?: string;
+  countries?: string[];
+  jurisdiction?: 'EU';
+  euControlled?: boolean;
+  minSovereignty?: SovereigntyLevel;
+  certifications?: Certification[];
+  providers?: { allow?: string[]; deny?: string[] };
+  architecture?: Architecture;
+  virtualization?: 'kvm' | 'any';
+  confidentialComputing?: 'sev-snp' | 'tdx' | 'any';
+  nodeSelector?: Record<string, string>;
+  latency?: LatencyTarget[];
+  spread?: { across: (typeof SPREAD_DOMAINS)[number]; minDomains?: number; mode?: 'hard' | 'soft' };
+  weights?: Partial<Record<(typeof OPTIMISE_FOR)[number], number>>;
+  strategy?: 'balance' | 'pack';
+  onNodeFailure?: 'replace' | 'wait';
+}
+
+export interface WorkloadSpec {
+  kind: (typeof WORKLOAD_KINDS)[number];
+  image: string;
+  replicas: number;
+  resources: {
+    vcpus: number;
+    memoryMiB: number;
+    diskGiB?: number;
+    accelerators?: { vendor?: string; model?: string; minMemoryMiB?: number; count: number };
+  };
+  userData?: string;
+  ports?: { guest: number; protocol?: 'tcp' | 'udp'; name?: string }[];
+  placement?: PlacementPolicy;
+}
+
+export const WorkloadStatus = strictObject({
+  phase: oneOf(WORKLOAD_PHASES),
+  observedGeneration: Type.Integer(),
+  readyReplicas: Type.Integer(),
+});
+export interface WorkloadStatus {
+  phase: WorkloadPhase;
+  observedGeneration: number;
+  readyReplicas: number;
+}
+
+function placementErrors(p: PlacementPolicy | undefined, replicas: number): FieldError[] {
+  if (!p) return [];
+  const errors: FieldError[] = [];
+  for (const [i, c] of (p.countries ?? []).entries()) {
+    if (!isCountryCode(c))
+      errors.push({ path: `spec.placement.countries[${i}]`, message: `unknown country code '${c}'` });
+  }
+  const deny = new Set(p.providers?.deny ?? []);
+  for (const [i, a] of (p.providers?.allow ?? []).entries()) {
+    if (deny.has(a))
+      errors.push({ path: `spec.placement.providers.allow[${i}]`, message: `provider '${a}' is both allowed and denied` });
+  }
+  for (const [i, t] of (p.latency ?? []).entries()) {
+    const path = `spec.placement.latency[${i}]`;
+    const hasCoords = t.latitude !== undefined || t.longitude !== undefined;
+    if (t.city !== undefined && hasCoords) errors.push({ path, message: 'give either city or latitude/longitude, not both' });
+    else if (t.city !== undefined && !findCity(t.city))
+      errors.push({ path: `${path}.city`, message: `unknown city '${t.city}' (see data/eu-cities.csv)` });
+    else if (t.city === undefined && (t.latitude === undefined || t.longitude === undefined))
+      errors.push({ path, message: 'needs a city, or both latitude and longitude' });
+  }
+  const minDomains = p.spread?.minDomains;
+  if (minDomains !== undefined && minDomains > replicas && replicas > 0)
+    errors.push({
+      path: 'spec.placement.spread.minDomains',
+      message: `${minDomains} domains cannot be covered by ${replicas} replicas`,
+    });
+  return errors;
+}
+
+export const workloadKind: KindDef<WorkloadSpec, WorkloadStatus> = {
+  kind: 'Workload',
+  plural: 'workloads',
+  parent: 'project',
+  aliases: ['workload', 'workloads', 'wl'],
+  description: 'Virtual machines (later containers, Kubernetes clusters) with a placement policy.',
+  spec: WorkloadSpec,
+  status: WorkloadStatus,
+  creatable: true,
+  filters: ['phase'],
+  columns: (_spec, status) => ({ phase: status.phase }),
+  initialStatus: () => ({ phase: 'Pending', observedGeneration: 0, readyReplicas: 0 }),
+  check: (spec) => placementErrors(spec.placement, spec.replicas),
+};
+
+/** What a workload consumes against its project's quota. */
+export function workloadUsage(spec: WorkloadSpec) {
+  return {
+    vcpus: spec.resources.vcpus * spec.replicas,
+    memoryMiB: spec.resources.memoryMiB * spec.replicas,
+    instances: spec.replicas,
+  };
+}

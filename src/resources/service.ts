@@ -1,0 +1,356 @@
+// Create, read, update, delete and apply for every kind: validation, authorization,
+// optimistic concurrency, quotas and the audit trail, each write in one transaction.
+import { randomUUID } from 'node:crypto';
+import { canRead, canReadParent, canWrite, listScope, type Principal } from '../auth/index.js';
+import {
+  type CheckContext,
+  type FieldError,
+  findKind,
+  type KindDef,
+  type Manifest,
+  manifestSchema,
+  Problem,
+  type ResourceObject,
+  type RoleBinding,
+  validate,
+} from '../model/index.js';
+import { isUniqueViolation, type Store, type StoredResource } from '../store/index.js';
+import { dependentsOf } from './dependents.js';
+import { refreshProjectUsage } from './quota.js';
+import { canonical, decodeCursor, encodeCursor, eventScopeOf, render } from './render.js';
+
+export const APPLY_ACTIONS = ['created', 'updated', 'unchanged'] as const;
+export type ApplyAction = (typeof APPLY_ACTIONS)[number];
+
+export interface ListOptions {
+  parent?: string;
+  filters?: Record<string, string>;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface WriteResult {
+  object: ResourceObject;
+  action: ApplyAction;
+}
+
+type WriteMode = 'create' | 'update' | 'apply';
+
+class DryRunRollback extends Error {
+  constructor(readonly result: unknown) {
+    super('dry run');
+  }
+}
+
+const MAX_LIST = 1000;
+
+function parentTable(def: KindDef) {
+  return def.parent === 'provider' ? 'providers' : 'projects';
+}
+
+function label(def: KindDef, parent: string, name: string): string {
+  return def.parent ? `${def.kind} '${parent}/${name}'` : `${def.kind} '${name}'`;
+}
+
+export class ResourceService {
+  constructor(readonly store: Store) {}
+
+  /** Runs fn in a transaction; with dryRun everything is checked and then rolled back. */
+  async transact<T>(dryRun: boolean, fn: (tx: Store) => Promise<T>): Promise<T> {
+    try {
+      return await this.store.transaction(async (tx) => {
+        const result = await fn(tx);
+        if (dryRun) throw new DryRunRollback(result);
+        return result;
+      });
+    } catch (err) {
+      if (err instanceof DryRunRollback) return err.result as T;
+      throw err;
+    }
+  }
+
+  async get(p: Principal, def: KindDef, parent: string, name: string): Promise<ResourceObject> {
+    const row = await this.readVisible(this.store, p, def, parent, name);
+    return render(def, row);
+  }
+
+  async readVisible(tx: Store, p: Principal, def: KindDef, parent: string, name: string): Promise<StoredResource> {
+    if (def.parent && !canReadParent(p, def, parent))
+      throw new Problem('parent_not_found', `${def.parent} '${parent}' not found`);
+    const row = await tx.get(def.plural, parent, name);
+    if (!row || !canRead(p, def, parent, name, row.spec))
+      throw new Problem('not_found', `${label(def, parent, name)} not found`);
+    return row;
+  }
+
+  async list(p: Principal, def: KindDef, opts: ListOptions = {}): Promise<{ items: ResourceObject[]; nextCursor?: string }> {
+    const limit = Math.min(opts.limit ?? 100, MAX_LIST);
+    const after = opts.cursor ? decodeCursor(opts.cursor) : undefined;
+    if (opts.cursor && !after) throw Problem.invalid([{ path: 'cursor', message: 'is not a cursor this server issued' }]);
+    const where: Record<string, string> = {};
+    for (const [k, v] of Object.entries(opts.filters ?? {})) {
+      if (!def.filters.includes(k)) throw Problem.invalid([{ path: k, message: `${def.plural} cannot be filtered by ${k}` }]);
+      where[k] = v;
+    }
+    let parents: string[] | undefined;
+    if (opts.parent !== undefined) {
+      if (def.parent && !canReadParent(p, def, opts.parent))
+        throw new Problem('parent_not_found', `${def.parent} '${opts.parent}' not found`);
+      if (def.parent && !(await this.store.get(parentTable(def), '', opts.parent)))
+        throw new Problem('parent_not_found', `${def.parent} '${opts.parent}' not found`);
+      parents = [opts.parent];
+    }
+    const scope = listScope(p, def);
+    let names: string[] | undefined;
+    let filter: ((spec: any, name: string) => boolean) | undefined;
+    if (scope !== 'all') {
+      if (scope.parents) parents = parents ? parents.filter((x) => scope.parents!.includes(x)) : scope.parents;
+      names = scope.names;
+      filter = scope.filter;
+    }
+    const items: ResourceObject[] = [];
+    let cursor = after;
+    // A post-filter (users) may drop rows, so read on until the page is full; a next
+    // cursor is only returned when another visible row exists.
+    for (;;) {
+      const rows = await this.store.list(def.plural, { parents, names, where, after: cursor, limit: limit + 1 });
+      for (const r of rows) {
+        if (filter && !filter(r.spec, r.name)) {
+          cursor = { parent: r.parent, name: r.name };
+          continue;
+        }
+        if (items.length === limit) return { items, nextCursor: encodeCursor(cursor!) };
+        items.push(render(def, r));
+        cursor = { parent: r.parent, name: r.name };
+      }
+      if (rows.length <= limit) return { items };
+    }
+  }
+
+  async create(p: Principal, def: KindDef, pathParent: string | undefined, body: unknown, dryRun = false) {
+    return this.transact(dryRun, (tx) => this.write(tx, p, def, body, 'create', { parent: pathParent }));
+  }
+
+  async update(
+    p: Principal,
+    def: KindDef,
+    target: { parent?: string; name: string },
+    body: unknown,
+    expectedGeneration?: number,
+    dryRun = false,
+  ) {
+    return this.transact(dryRun, (tx) => this.write(tx, p, def, body, 'update', { ...target, expectedGeneration }));
+  }
+
+  async remove(p: Principal, def: KindDef, parent: string, name: string, expectedGeneration?: number): Promise<ResourceObject> {
+    return this.store.transaction(async (tx) => {
+      const row = await this.readVisible(tx, p, def, parent, name);
+      const roles = def.kind === 'User' ? { before: row.spec.roles as RoleBinding[] } : undefined;
+      if (!canWrite(p, def, 'delete', parent, name, roles))
+        throw new Problem('forbidden', `user '${p.user}' may not delete ${label(def, parent, name)}`);
+      if (expectedGeneration !== undefined && expectedGeneration !== row.generation)
+        throw this.conflict(def, row, expectedGeneration);
+      const blockers = await dependentsOf(tx, def, parent, name);
+      if (blockers.length)
+        throw new Problem('has_dependents', `${label(def, parent, name)} still has ${blockers.join(' and ')}; delete them first`);
+      if (def.kind === 'User') await this.guardLastAdmin(tx, name, []);
+      await tx.delete(def.plural, row.uid);
+      if (def.kind === 'User') await tx.deleteTokensOf(name);
+      if (def.kind === 'Workload') await refreshProjectUsage(tx, parent);
+      const before = render(def, row);
+      await tx.appendEvent({
+        actor: p.user,
+        action: 'delete',
+        kind: def.kind,
+        parent,
+        name,
+        ...eventScopeOf(def, parent, name),
+        before,
+        after: null,
+      });
+      return before;
+    });
+  }
+
+  /**
+   * Create-or-update of many documents in one transaction: all succeed or none is
+   * written. Documents are written in the order given; a Problem carries the index of
+   * the document at fault.
+   */
+  async apply(p: Principal, documents: readonly unknown[], dryRun = false): Promise<WriteResult[]> {
+    return this.transact(dryRun, async (tx) => {
+      const results: WriteResult[] = [];
+      for (const [i, doc] of documents.entries()) {
+        try {
+          const def = this.kindOf(doc);
+          results.push(await this.write(tx, p, def, doc, 'apply', {}));
+        } catch (err) {
+          if (err instanceof Problem) err.document = i;
+          throw err;
+        }
+      }
+      return results;
+    });
+  }
+
+  kindOf(doc: unknown): KindDef {
+    if (!doc || typeof doc !== 'object' || Array.isArray(doc))
+      throw Problem.invalid([{ path: '', message: 'a document must be a mapping with kind, metadata and spec' }]);
+    const kind = (doc as { kind?: unknown }).kind;
+    if (kind === undefined) throw Problem.invalid([{ path: 'kind', message: 'is required' }]);
+    const def = typeof kind === 'string' ? findKind(kind) : undefined;
+    if (!def || def.kind !== kind) {
+      const kinds = ['Provider', 'Site', 'Project', 'User', 'Image', 'Workload'];
+      throw Problem.invalid([{ path: 'kind', message: `unknown kind ${JSON.stringify(kind)} (one of ${kinds.join(', ')})` }]);
+    }
+    return def;
+  }
+
+  private async write(
+    tx: Store,
+    p: Principal,
+    def: KindDef,
+    body: unknown,
+    mode: WriteMode,
+    target: { parent?: string; name?: string; expectedGeneration?: number },
+  ): Promise<WriteResult> {
+    const schemaErrors = validate(manifestSchema(def), body);
+    if (schemaErrors.length) throw Problem.invalid(schemaErrors);
+    const m = body as Manifest;
+    const name = m.metadata.name;
+    if (target.name !== undefined && name !== target.name)
+      throw Problem.invalid([{ path: 'metadata.name', message: `'${name}' does not match '${target.name}' in the URL` }]);
+    const parent = this.parentOf(def, m, target.parent);
+    if (!def.creatable && mode !== 'update') {
+      const existing = await tx.get(def.plural, parent, name);
+      if (!existing)
+        throw new Problem('method_not_allowed', `${def.kind} objects are created by the system, not through the API`);
+    }
+    if (def.parent) {
+      if (!canReadParent(p, def, parent) || !(await tx.get(parentTable(def), '', parent)))
+        throw new Problem('parent_not_found', `${def.parent} '${parent}' not found`);
+    }
+    const existing = await tx.get(def.plural, parent, name);
+    if (existing && mode === 'create') throw new Problem('already_exists', `${label(def, parent, name)} already exists`);
+    if (!existing && mode === 'update') throw new Problem('not_found', `${label(def, parent, name)} not found`);
+    if (existing && !canRead(p, def, parent, name, existing.spec))
+      throw new Problem('forbidden', `user '${p.user}' may not change ${label(def, parent, name)}`);
+
+    const action = existing ? 'update' : 'create';
+    const roles =
+      def.kind === 'User' ? { before: existing?.spec.roles as RoleBinding[] | undefined, after: m.spec.roles } : undefined;
+    if (!canWrite(p, def, action, parent, name, roles))
+      throw new Problem('forbidden', `user '${p.user}' may not ${action} ${label(def, parent, name)}`);
+
+    const checkErrors = await this.check(tx, def, m, existing);
+    if (checkErrors.length) throw Problem.invalid(checkErrors);
+
+    const expected = target.expectedGeneration ?? m.metadata.generation;
+    const labels = m.metadata.labels ?? {};
+    if (existing) {
+      if (expected !== undefined && expected !== existing.generation) throw this.conflict(def, existing, expected);
+      if (canonical(existing.spec) === canonical(m.spec) && canonical(existing.labels) === canonical(labels))
+        return { object: render(def, existing), action: 'unchanged' };
+      if (def.kind === 'User') await this.guardLastAdmin(tx, name, m.spec.roles);
+      const status = def.onSpecChange ? def.onSpecChange(m.spec, existing.status) : existing.status;
+      const res = await tx.update(def.plural, existing.uid, existing.generation, {
+        spec: m.spec,
+        labels,
+        status,
+        columns: def.columns(m.spec, status),
+        bumpGeneration: true,
+      });
+      if (!res.ok) throw new Problem('conflict', `${label(def, parent, name)} changed while being updated; retry`);
+      await this.afterWrite(tx, def, parent);
+      const after = render(def, res.resource);
+      await tx.appendEvent({
+        actor: p.user,
+        action: 'update',
+        kind: def.kind,
+        parent,
+        name,
+        ...eventScopeOf(def, parent, name),
+        before: render(def, existing),
+        after,
+      });
+      return { object: after, action: 'updated' };
+    }
+    if (expected !== undefined)
+      throw new Problem('conflict', `${label(def, parent, name)} does not exist, but the change names generation ${expected}`);
+    const status = def.initialStatus(m.spec);
+    let row: StoredResource;
+    try {
+      row = await tx.insert(def.plural, {
+        uid: randomUUID(),
+        parent,
+        name,
+        labels,
+        spec: m.spec,
+        status,
+        createdBy: p.user,
+        columns: def.columns(m.spec, status),
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new Problem('already_exists', `${label(def, parent, name)} already exists`);
+      throw err;
+    }
+    await this.afterWrite(tx, def, parent);
+    const after = render(def, row);
+    await tx.appendEvent({
+      actor: p.user,
+      action: 'create',
+      kind: def.kind,
+      parent,
+      name,
+      ...eventScopeOf(def, parent, name),
+      before: null,
+      after,
+    });
+    return { object: after, action: 'created' };
+  }
+
+  private parentOf(def: KindDef, m: Manifest, pathParent: string | undefined): string {
+    if (!def.parent) return '';
+    const fromDoc = m.metadata[def.parent];
+    if (fromDoc !== undefined && pathParent !== undefined && fromDoc !== pathParent)
+      throw Problem.invalid([
+        { path: `metadata.${def.parent}`, message: `'${fromDoc}' does not match '${pathParent}' in the URL` },
+      ]);
+    const parent = fromDoc ?? pathParent;
+    if (parent === undefined)
+      throw Problem.invalid([{ path: `metadata.${def.parent}`, message: `is required for ${def.kind}` }]);
+    return parent;
+  }
+
+  private async check(tx: Store, def: KindDef, m: Manifest, existing: StoredResource | undefined): Promise<FieldError[]> {
+    const ctx: CheckContext = {
+      exists: async (kind, parent, name) => !!(await tx.get(findKind(kind)!.plural, parent, name)),
+    };
+    const errors = def.check ? [...(await def.check(m.spec, ctx))] : [];
+    if (def.kind === 'Node' && existing && m.spec.site !== existing.spec.site)
+      errors.push({ path: 'spec.site', message: 'a node cannot move to another site; re-enrol it there' });
+    return errors;
+  }
+
+  private async afterWrite(tx: Store, def: KindDef, parent: string): Promise<void> {
+    if (def.kind === 'Workload') await refreshProjectUsage(tx, parent);
+  }
+
+  private conflict(def: KindDef, row: StoredResource, expected: number): Problem {
+    return new Problem(
+      'conflict',
+      `${label(def, row.parent, row.name)} is at generation ${row.generation} but the change was based on generation ${expected}; read it again and retry`,
+    );
+  }
+
+  /** The federation must keep at least one federation-admin. */
+  private async guardLastAdmin(tx: Store, user: string, newRoles: readonly RoleBinding[]): Promise<void> {
+    if (newRoles.some((b) => b.role === 'federation-admin')) return;
+    const admins = (await tx.list('users')).filter((u) =>
+      (u.spec.roles as RoleBinding[]).some((b) => b.role === 'federation-admin'),
+    );
+    if (admins.length === 1 && admins[0]!.name === user)
+      throw new Problem('conflict', `user '${user}' is the last federation-admin; make another one first`);
+  }
+}
+

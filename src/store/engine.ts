@@ -1,0 +1,64 @@
+// Opens a Kysely instance on one of the two engines. SQLite is the embedded default;
+// a postgres:// URL selects PostgreSQL. Everything above this file is engine-neutral.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.js';
+
+export const ENGINES = ['sqlite', 'postgres'] as const;
+export type Engine = (typeof ENGINES)[number];
+
+export interface StoreLocation {
+  /** A postgres:// (or postgresql://) URL, or a path to an SQLite file (':memory:' allowed). */
+  url: string;
+  /** PostgreSQL only: run in this schema (created if missing). Tests use it to stay isolated. */
+  schema?: string;
+  /** PostgreSQL only: pool size. */
+  poolSize?: number;
+}
+
+export function engineOf(url: string): Engine {
+  return /^postgres(ql)?:\/\//.test(url) ? 'postgres' : 'sqlite';
+}
+
+const INT8_OID = 20;
+
+export async function openDatabase(loc: StoreLocation): Promise<{ db: Kysely<Database>; engine: Engine }> {
+  const engine = engineOf(loc.url);
+  if (engine === 'sqlite') {
+    if (loc.url !== ':memory:') mkdirSync(dirname(loc.url), { recursive: true });
+    const conn = new SQLite(loc.url);
+    conn.pragma('journal_mode = WAL');
+    conn.pragma('synchronous = NORMAL');
+    conn.pragma('busy_timeout = 5000');
+    conn.pragma('foreign_keys = ON');
+    return { engine, db: new Kysely<Database>({ dialect: new SqliteDialect({ database: conn }) }) };
+  }
+  const schema = loc.schema;
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
+  if (schema) {
+    const admin = new pg.Client({ connectionString: loc.url });
+    await admin.connect();
+    try {
+      await admin.query(`create schema if not exists ${schema}`);
+    } finally {
+      await admin.end();
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString: loc.url,
+    max: loc.poolSize ?? 10,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    // COUNT(*) and bigserial come back as int8; our numbers stay far below 2^53.
+    types: {
+      getTypeParser: ((oid: number, format?: string) =>
+        oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as any)) as any,
+    },
+  });
+  // Fail fast with the server's own message (bad host, missing database …).
+  const client = await pool.connect();
+  client.release();
+  return { engine, db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }) };
+}

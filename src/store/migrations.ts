@@ -1,0 +1,84 @@
+// Versioned schema migrations, applied at start by Kysely's Migrator. A migration is
+// append-only: once released it never changes; later changes get a new entry.
+import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+import type { Engine } from './engine.js';
+import { FILTER_COLUMNS, RESOURCE_TABLES } from './schema.js';
+
+function initial(engine: Engine): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      for (const table of RESOURCE_TABLES) {
+        let t = db.schema
+          .createTable(table)
+          .addColumn('uid', 'text', (c) => c.primaryKey())
+          .addColumn('parent', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('generation', 'integer', (c) => c.notNull())
+          .addColumn('labels', 'text', (c) => c.notNull())
+          .addColumn('spec', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull());
+        for (const col of FILTER_COLUMNS[table]) t = t.addColumn(col, 'text', (c) => c.notNull());
+        await t.addUniqueConstraint(`${table}_parent_name`, ['parent', 'name']).execute();
+        for (const col of FILTER_COLUMNS[table]) {
+          await db.schema.createIndex(`${table}_${col}`).on(table).columns([col, 'parent', 'name']).execute();
+        }
+      }
+      await db.schema
+        .createTable('events')
+        .addColumn('seq', engine === 'postgres' ? 'bigserial' : 'integer', (c) =>
+          engine === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        )
+        .addColumn('time', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('parent', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('provider', 'text')
+        .addColumn('project', 'text')
+        .addColumn('before', 'text')
+        .addColumn('after', 'text')
+        .execute();
+      await db.schema.createIndex('events_project').on('events').columns(['project', 'seq']).execute();
+      await db.schema.createIndex('events_provider').on('events').columns(['provider', 'seq']).execute();
+      await db.schema.createIndex('events_object').on('events').columns(['kind', 'parent', 'name', 'seq']).execute();
+      await db.schema
+        .createTable('tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_name', 'text', (c) => c.notNull())
+        .addColumn('secret_hash', 'text', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text')
+        .addColumn('last_used_at', 'text')
+        .execute();
+      await db.schema.createIndex('tokens_user').on('tokens').column('user_name').execute();
+      await db.schema
+        .createTable('meta')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
+export function migrationsFor(engine: Engine): Record<string, Migration> {
+  return {
+    '0001_initial': initial(engine),
+  };
+}
+
+/** Applies every pending migration; throws with the failing migration's name. */
+export async function migrateToLatest(db: Kysely<any>, engine: Engine): Promise<string[]> {
+  const provider: MigrationProvider = { getMigrations: async () => migrationsFor(engine) };
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`database migration ${failed} failed: ${(error as Error).message}`, { cause: error });
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

@@ -1,0 +1,74 @@
+// Table types shared by both engines. JSON documents are kept as text so that the
+// same queries run unchanged on SQLite and PostgreSQL; columns that filters and
+// indexes need are lifted out of the JSON into their own columns.
+import type { Generated } from 'kysely';
+
+/** Columns every resource table has. `parent` is the owning provider or project ('' for global kinds). */
+export interface ResourceTable {
+  uid: string;
+  parent: string;
+  name: string;
+  generation: number;
+  labels: string;
+  spec: string;
+  status: string;
+  created_at: string;
+  updated_at: string;
+  created_by: string;
+}
+
+/** Kind-specific columns lifted out of spec/status so that lists can filter on an index. */
+export const FILTER_COLUMNS = {
+  providers: ['country', 'jurisdiction'],
+  sites: ['country', 'tier'],
+  nodes: ['site', 'state'],
+  projects: [],
+  users: [],
+  workloads: ['phase'],
+  images: [],
+} as const satisfies Record<string, readonly string[]>;
+
+export interface EventTable {
+  seq: Generated<number>;
+  time: string;
+  actor: string;
+  action: string;
+  kind: string;
+  parent: string;
+  name: string;
+  provider: string | null;
+  project: string | null;
+  before: string | null;
+  after: string | null;
+}
+
+export interface TokenTable {
+  id: string;
+  user_name: string;
+  secret_hash: string;
+  description: string;
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+}
+
+export interface MetaTable {
+  key: string;
+  value: string;
+}
+
+export const RESOURCE_TABLES = ['providers', 'sites', 'nodes', 'projects', 'users', 'workloads', 'images'] as const;
+export type ResourceTableName = (typeof RESOURCE_TABLES)[number];
+
+export interface Database {
+  providers: ResourceTable & { country: string; jurisdiction: string };
+  sites: ResourceTable & { country: string; tier: string };
+  nodes: ResourceTable & { site: string; state: string };
+  projects: ResourceTable;
+  users: ResourceTable;
+  workloads: ResourceTable & { phase: string };
+  images: ResourceTable;
+  events: EventTable;
+  tokens: TokenTable;
+  meta: MetaTable;
+}

@@ -1,0 +1,399 @@
+// The Store: every read and write of persistent state goes through here, on either
+// engine. A transaction is a Store bound to one database transaction; events appended
+// inside it are published to watchers only after it commits.
+import { EventEmitter } from 'node:events';
+import type { Kysely, Transaction } from 'kysely';
+import { type Engine, openDatabase, type StoreLocation } from './engine.js';
+import { migrateToLatest } from './migrations.js';
+import type { Database, ResourceTableName } from './schema.js';
+
+export interface StoredResource {
+  readonly uid: string;
+  readonly parent: string;
+  readonly name: string;
+  readonly generation: number;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly spec: any;
+  readonly status: any;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly createdBy: string;
+}
+
+export interface NewResource {
+  uid: string;
+  parent: string;
+  name: string;
+  labels: Record<string, string>;
+  spec: unknown;
+  status: unknown;
+  createdBy: string;
+  /** Values of the table's filter columns. */
+  columns: Record<string, string>;
+}
+
+export interface ResourceChange {
+  labels?: Record<string, string>;
+  spec?: unknown;
+  status?: unknown;
+  columns?: Record<string, string>;
+  /** Spec or label changes bump the generation; status-only writes do not. */
+  bumpGeneration: boolean;
+}
+
+export interface ListQuery {
+  parents?: readonly string[];
+  names?: readonly string[];
+  where?: Readonly<Record<string, string>>;
+  /** Keyset pagination: rows strictly after this (parent, name). */
+  after?: { parent: string; name: string };
+  limit?: number;
+}
+
+export interface AuditEvent {
+  readonly seq: number;
+  readonly time: string;
+  readonly actor: string;
+  readonly action: string;
+  readonly kind: string;
+  readonly parent: string;
+  readonly name: string;
+  readonly provider: string | null;
+  readonly project: string | null;
+  readonly before: unknown;
+  readonly after: unknown;
+}
+
+export type NewEvent = Omit<AuditEvent, 'seq' | 'time'>;
+
+export interface EventQuery {
+  afterSeq?: number;
+  limit?: number;
+  /** Restrict to events of these providers or projects (a principal's scope); absent = all. */
+  scope?: { providers: readonly string[]; projects: readonly string[] };
+  kind?: string;
+  parent?: string;
+  name?: string;
+}
+
+export interface TokenRecord {
+  readonly id: string;
+  readonly userName: string;
+  readonly secretHash: string;
+  readonly description: string;
+  readonly createdAt: string;
+  readonly expiresAt: string | null;
+  readonly lastUsedAt: string | null;
+}
+
+export type UpdateResult = { ok: true; resource: StoredResource } | { ok: false; code: 'conflict' | 'missing' };
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+function toResource(row: any): StoredResource {
+  return {
+    uid: row.uid,
+    parent: row.parent,
+    name: row.name,
+    generation: Number(row.generation),
+    labels: JSON.parse(row.labels),
+    spec: JSON.parse(row.spec),
+    status: JSON.parse(row.status),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    createdBy: row.created_by,
+  };
+}
+
+function toEvent(row: any): AuditEvent {
+  return {
+    seq: Number(row.seq),
+    time: row.time,
+    actor: row.actor,
+    action: row.action,
+    kind: row.kind,
+    parent: row.parent,
+    name: row.name,
+    provider: row.provider,
+    project: row.project,
+    before: row.before === null ? null : JSON.parse(row.before),
+    after: row.after === null ? null : JSON.parse(row.after),
+  };
+}
+
+function toToken(row: any): TokenRecord {
+  return {
+    id: row.id,
+    userName: row.user_name,
+    secretHash: row.secret_hash,
+    description: row.description,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    lastUsedAt: row.last_used_at,
+  };
+}
+
+/** A unique-constraint violation from either engine. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string };
+  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+export class Store {
+  /** Committed events, in order. Listeners must not throw. */
+  readonly committed: EventEmitter;
+  private pending: AuditEvent[] | undefined;
+
+  private constructor(
+    readonly engine: Engine,
+    private readonly db: Db,
+    committed: EventEmitter,
+    pending?: AuditEvent[],
+  ) {
+    this.committed = committed;
+    this.pending = pending;
+  }
+
+  static async open(loc: StoreLocation): Promise<Store> {
+    const { db, engine } = await openDatabase(loc);
+    try {
+      await migrateToLatest(db, engine);
+    } catch (err) {
+      await db.destroy();
+      throw err;
+    }
+    const emitter = new EventEmitter();
+    emitter.setMaxListeners(0);
+    return new Store(engine, db, emitter);
+  }
+
+  get inTransaction(): boolean {
+    return this.pending !== undefined;
+  }
+
+  /** Runs fn in one transaction; events it appended are published after commit. */
+  async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    if (this.pending) return fn(this);
+    const pending: AuditEvent[] = [];
+    const result = await (this.db as Kysely<Database>)
+      .transaction()
+      .execute((trx) => fn(new Store(this.engine, trx, this.committed, pending)));
+    for (const e of pending) this.committed.emit('event', e);
+    return result;
+  }
+
+  async ping(): Promise<void> {
+    await (this.db as Kysely<any>).selectFrom('meta').select('key').limit(1).execute();
+  }
+
+  async close(): Promise<void> {
+    await (this.db as Kysely<Database>).destroy();
+  }
+
+  private get any(): Kysely<any> {
+    return this.db as unknown as Kysely<any>;
+  }
+
+  // ---- resources -------------------------------------------------------------
+
+  async get(table: ResourceTableName, parent: string, name: string): Promise<StoredResource | undefined> {
+    const row = await this.any
+      .selectFrom(table)
+      .selectAll()
+      .where('parent', '=', parent)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row ? toResource(row) : undefined;
+  }
+
+  async list(table: ResourceTableName, q: ListQuery = {}): Promise<StoredResource[]> {
+    if (q.parents?.length === 0 || q.names?.length === 0) return [];
+    let query = this.any.selectFrom(table).selectAll();
+    if (q.parents) query = query.where('parent', 'in', q.parents as string[]);
+    if (q.names) query = query.where('name', 'in', q.names as string[]);
+    for (const [col, value] of Object.entries(q.where ?? {})) query = query.where(col, '=', value);
+    const after = q.after;
+    if (after) {
+      query = query.where((eb) =>
+        eb.or([
+          eb('parent', '>', after.parent),
+          eb.and([eb('parent', '=', after.parent), eb('name', '>', after.name)]),
+        ]),
+      );
+    }
+    query = query.orderBy('parent').orderBy('name');
+    if (q.limit !== undefined) query = query.limit(q.limit);
+    return (await query.execute()).map(toResource);
+  }
+
+  async count(table: ResourceTableName, where: Record<string, string> = {}): Promise<number> {
+    let query = this.any.selectFrom(table).select((eb) => eb.fn.countAll().as('n'));
+    for (const [col, value] of Object.entries(where)) query = query.where(col, '=', value);
+    const row = await query.executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async insert(table: ResourceTableName, r: NewResource): Promise<StoredResource> {
+    const now = new Date().toISOString();
+    const row = {
+      uid: r.uid,
+      parent: r.parent,
+      name: r.name,
+      generation: 1,
+      labels: JSON.stringify(r.labels),
+      spec: JSON.stringify(r.spec),
+      status: JSON.stringify(r.status),
+      created_at: now,
+      updated_at: now,
+      created_by: r.createdBy,
+      ...r.columns,
+    };
+    await this.any.insertInto(table).values(row).execute();
+    return toResource(row);
+  }
+
+  /** Compare-and-set on generation when expectedGeneration is given. */
+  async update(
+    table: ResourceTableName,
+    uid: string,
+    expectedGeneration: number | undefined,
+    change: ResourceChange,
+  ): Promise<UpdateResult> {
+    const set: Record<string, unknown> = { updated_at: new Date().toISOString(), ...change.columns };
+    if (change.labels !== undefined) set.labels = JSON.stringify(change.labels);
+    if (change.spec !== undefined) set.spec = JSON.stringify(change.spec);
+    if (change.status !== undefined) set.status = JSON.stringify(change.status);
+    let query = this.any
+      .updateTable(table)
+      .set((eb) => ({ ...set, ...(change.bumpGeneration ? { generation: eb('generation', '+', 1) } : {}) }))
+      .where('uid', '=', uid);
+    if (expectedGeneration !== undefined) query = query.where('generation', '=', expectedGeneration);
+    const res = await query.executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) {
+      const exists = await this.any.selectFrom(table).select('uid').where('uid', '=', uid).executeTakeFirst();
+      return { ok: false, code: exists ? 'conflict' : 'missing' };
+    }
+    const row = await this.any.selectFrom(table).selectAll().where('uid', '=', uid).executeTakeFirstOrThrow();
+    return { ok: true, resource: toResource(row) };
+  }
+
+  async delete(table: ResourceTableName, uid: string, expectedGeneration?: number): Promise<boolean> {
+    let query = this.any.deleteFrom(table).where('uid', '=', uid);
+    if (expectedGeneration !== undefined) query = query.where('generation', '=', expectedGeneration);
+    const res = await query.executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
+  }
+
+  // ---- events ----------------------------------------------------------------
+
+  /** Appends to the audit log; must run inside a transaction so it commits with the change. */
+  async appendEvent(e: NewEvent): Promise<AuditEvent> {
+    if (!this.pending) throw new Error('appendEvent must run inside Store.transaction');
+    const time = new Date().toISOString();
+    const row = {
+      time,
+      actor: e.actor,
+      action: e.action,
+      kind: e.kind,
+      parent: e.parent,
+      name: e.name,
+      provider: e.provider,
+      project: e.project,
+      before: e.before === null || e.before === undefined ? null : JSON.stringify(e.before),
+      after: e.after === null || e.after === undefined ? null : JSON.stringify(e.after),
+    };
+    const inserted = await this.any.insertInto('events').values(row).returning('seq').executeTakeFirstOrThrow();
+    const event = toEvent({ ...row, seq: inserted.seq });
+    this.pending.push(event);
+    return event;
+  }
+
+  async listEvents(q: EventQuery = {}): Promise<AuditEvent[]> {
+    let query = this.any.selectFrom('events').selectAll();
+    if (q.afterSeq !== undefined) query = query.where('seq', '>', q.afterSeq);
+    if (q.kind) query = query.where('kind', '=', q.kind);
+    if (q.parent !== undefined) query = query.where('parent', '=', q.parent);
+    if (q.name) query = query.where('name', '=', q.name);
+    const scope = q.scope;
+    if (scope) {
+      if (scope.providers.length === 0 && scope.projects.length === 0) return [];
+      query = query.where((eb) => {
+        const ors = [];
+        if (scope.providers.length) ors.push(eb('provider', 'in', scope.providers as string[]));
+        if (scope.projects.length) ors.push(eb('project', 'in', scope.projects as string[]));
+        return eb.or(ors);
+      });
+    }
+    query = query.orderBy('seq').limit(q.limit ?? 100);
+    return (await query.execute()).map(toEvent);
+  }
+
+  async lastEventSeq(): Promise<number> {
+    const row = await this.any
+      .selectFrom('events')
+      .select((eb) => eb.fn.max('seq').as('m'))
+      .executeTakeFirst();
+    return Number(row?.m ?? 0);
+  }
+
+  // ---- tokens ----------------------------------------------------------------
+
+  async insertToken(t: Omit<TokenRecord, 'lastUsedAt'>): Promise<void> {
+    await this.any
+      .insertInto('tokens')
+      .values({
+        id: t.id,
+        user_name: t.userName,
+        secret_hash: t.secretHash,
+        description: t.description,
+        created_at: t.createdAt,
+        expires_at: t.expiresAt,
+        last_used_at: null,
+      })
+      .execute();
+  }
+
+  async getToken(id: string): Promise<TokenRecord | undefined> {
+    const row = await this.any.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toToken(row) : undefined;
+  }
+
+  async listTokens(userName: string): Promise<TokenRecord[]> {
+    const rows = await this.any
+      .selectFrom('tokens')
+      .selectAll()
+      .where('user_name', '=', userName)
+      .orderBy('created_at')
+      .execute();
+    return rows.map(toToken);
+  }
+
+  async deleteToken(id: string): Promise<boolean> {
+    const res = await this.any.deleteFrom('tokens').where('id', '=', id).executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
+  }
+
+  async deleteTokensOf(userName: string): Promise<number> {
+    const res = await this.any.deleteFrom('tokens').where('user_name', '=', userName).executeTakeFirst();
+    return Number(res.numDeletedRows);
+  }
+
+  async touchToken(id: string, at: string): Promise<void> {
+    await this.any.updateTable('tokens').set({ last_used_at: at }).where('id', '=', id).execute();
+  }
+
+  // ---- meta ------------------------------------------------------------------
+
+  async getMeta(key: string): Promise<string | undefined> {
+    const row = await this.any.selectFrom('meta').select('value').where('key', '=', key).executeTakeFirst();
+    return row?.value;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    await this.any
+      .insertInto('meta')
+      .values({ key, value })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
+      .execute();
+  }
+}
