@@ -6,7 +6,8 @@ import { formatErrors, Problem } from '../model/index.js';
 function fromFastify(err: FastifyError): Problem | undefined {
   if (err.validation) {
     // Query and path errors are named after where they are, e.g. `query.limit`.
-    const where = err.validationContext === 'querystring' ? 'query' : err.validationContext === 'params' ? 'path' : '';
+    const where =
+      err.validationContext === 'querystring' ? 'query' : err.validationContext === 'params' ? 'path' : '';
     return Problem.invalid(formatErrors(err.validation as any, where));
   }
   switch (err.code) {
@@ -19,7 +20,8 @@ function fromFastify(err: FastifyError): Problem | undefined {
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new Problem('unsupported_media_type', `${err.message}; send application/json`);
   }
-  if (err instanceof SyntaxError) return new Problem('invalid_json', `request body is not valid JSON: ${err.message}`);
+  if (err instanceof SyntaxError)
+    return new Problem('invalid_json', `request body is not valid JSON: ${err.message}`);
   return undefined;
 }
 
@@ -39,6 +41,11 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((req, reply) => {
     reply
       .status(404)
-      .send(new Problem('not_found', `no route ${req.method} ${req.url.split('?')[0]}; see /openapi.json`).toJSON());
+      .send(
+        new Problem(
+          'not_found',
+          `no route ${req.method} ${req.url.split('?')[0]}; see /openapi.json`,
+        ).toJSON(),
+      );
   });
 }

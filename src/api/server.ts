@@ -70,7 +70,11 @@ export async function buildApi(opts: ApiOptions): Promise<{ app: FastifyInstance
     const path = req.url.split('?')[0]!;
     if (PUBLIC_PATHS.has(path) || !path.startsWith('/v1/')) return;
     const header = req.headers.authorization;
-    if (!header) throw new Problem('unauthenticated', 'missing Authorization: Bearer <token>; get one with `continuum login`');
+    if (!header)
+      throw new Problem(
+        'unauthenticated',
+        'missing Authorization: Bearer <token>; get one with `continuum login`',
+      );
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     const principal = m ? await ctx.identity.authenticate(m[1]!) : undefined;
     if (!principal) throw new Problem('unauthenticated', 'the bearer token is unknown, revoked or expired');

@@ -1,4 +1,12 @@
-export { type Action, canRead, canReadParent, canWrite, eventScope, type ListScope, listScope } from './policy.js';
+export {
+  type Action,
+  canRead,
+  canReadParent,
+  canWrite,
+  eventScope,
+  type ListScope,
+  listScope,
+} from './policy.js';
 export {
   adminOfProjects,
   adminOfProviders,
@@ -7,4 +15,11 @@ export {
   type Principal,
   projectsOf,
 } from './principal.js';
-export { generateToken, hashSecret, type NewToken, parseToken, secretMatches, TOKEN_PREFIX } from './tokens.js';
+export {
+  generateToken,
+  hashSecret,
+  type NewToken,
+  parseToken,
+  secretMatches,
+  TOKEN_PREFIX,
+} from './tokens.js';

@@ -12,12 +12,20 @@
 //   Image,     federation-admin, project members   federation-admin, project members
 //   Workload
 import type { KindDef, RoleBinding } from '../model/index.js';
-import { adminOfProviders, coversBinding, isFederationAdmin, type Principal, projectsOf } from './principal.js';
+import {
+  adminOfProviders,
+  coversBinding,
+  isFederationAdmin,
+  type Principal,
+  projectsOf,
+} from './principal.js';
 
 export type Action = 'create' | 'update' | 'delete';
 
 /** Which rows of a kind a principal may list: 'all', or restrictions on parent / name. */
-export type ListScope = 'all' | { parents?: string[]; names?: string[]; filter?: (spec: any, name: string) => boolean };
+export type ListScope =
+  | 'all'
+  | { parents?: string[]; names?: string[]; filter?: (spec: any, name: string) => boolean };
 
 export function listScope(p: Principal, def: KindDef): ListScope {
   if (isFederationAdmin(p)) return 'all';

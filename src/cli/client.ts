@@ -23,10 +23,17 @@ export class ApiClient {
   async request<T = any>(
     method: string,
     path: string,
-    opts: { body?: unknown; query?: Record<string, string | number | boolean | undefined>; headers?: Record<string, string>; raw?: Readable; rawSize?: number } = {},
+    opts: {
+      body?: unknown;
+      query?: Record<string, string | number | boolean | undefined>;
+      headers?: Record<string, string>;
+      raw?: Readable;
+      rawSize?: number;
+    } = {},
   ): Promise<T> {
     const url = new URL(this.conn.server + path);
-    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    for (const [k, v] of Object.entries(opts.query ?? {}))
+      if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
     if (this.conn.token) headers.authorization = `Bearer ${this.conn.token}`;
     let body: any;
@@ -40,17 +47,26 @@ export class ApiClient {
     }
     let res: Response;
     try {
-      res = await fetch(url, { method, headers, body, ...(opts.raw ? { duplex: 'half' } : {}) } as RequestInit);
+      res = await fetch(url, {
+        method,
+        headers,
+        body,
+        ...(opts.raw ? { duplex: 'half' } : {}),
+      } as RequestInit);
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new CliError(`cannot reach ${this.conn.server}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+      throw new CliError(
+        `cannot reach ${this.conn.server}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
+      );
     }
     const text = await res.text();
     let data: any;
     try {
       data = text ? JSON.parse(text) : undefined;
     } catch {
-      throw new CliError(`${method} ${url.pathname}: the server answered ${res.status} with non-JSON content`);
+      throw new CliError(
+        `${method} ${url.pathname}: the server answered ${res.status} with non-JSON content`,
+      );
     }
     if (!res.ok) {
       if (data?.error?.message) throw new ApiError(res.status, data.error);
@@ -68,7 +84,11 @@ export class ApiClient {
     const items: any[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.get<{ items: any[]; nextCursor?: string }>(path, { ...query, limit: 1000, cursor });
+      const page = await this.get<{ items: any[]; nextCursor?: string }>(path, {
+        ...query,
+        limit: 1000,
+        cursor,
+      });
       items.push(...page.items);
       cursor = page.nextCursor;
     } while (cursor);

@@ -49,7 +49,13 @@ export const COLUMNS: Record<string, Column[]> = {
   ],
   User: [
     name,
-    ['ROLES', (o) => o.spec.roles.map((b: any) => [b.role, b.provider ?? b.project].filter(Boolean).join(':')).join(', ') || '-'],
+    [
+      'ROLES',
+      (o) =>
+        o.spec.roles
+          .map((b: any) => [b.role, b.provider ?? b.project].filter(Boolean).join(':'))
+          .join(', ') || '-',
+    ],
     created,
   ],
   Image: [

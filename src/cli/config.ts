@@ -29,7 +29,8 @@ export async function loadConfig(path = configPath()): Promise<CliConfig> {
   const value = YAML.parse(text) ?? {};
   if (typeof value !== 'object' || Array.isArray(value)) throw new CliError(`${path}: expected a mapping`);
   for (const key of Object.keys(value)) {
-    if (!['server', 'token', 'project'].includes(key)) throw new CliError(`${path}: unknown setting '${key}'`);
+    if (!['server', 'token', 'project'].includes(key))
+      throw new CliError(`${path}: unknown setting '${key}'`);
     if (typeof value[key] !== 'string') throw new CliError(`${path}: '${key}' must be a string`);
   }
   return value as CliConfig;
@@ -48,11 +49,17 @@ export interface Connection {
 }
 
 /** Resolves where to connect: flags, then environment, then the config file. */
-export async function resolveConnection(flags: { server?: string; token?: string; project?: string }): Promise<Connection> {
+export async function resolveConnection(flags: {
+  server?: string;
+  token?: string;
+  project?: string;
+}): Promise<Connection> {
   const config = await loadConfig();
   const server = flags.server ?? process.env.CONTINUUM_SERVER ?? config.server;
   if (!server)
-    throw new CliError('no server configured: run `continuum login --server URL --token TOKEN` or pass --server');
+    throw new CliError(
+      'no server configured: run `continuum login --server URL --token TOKEN` or pass --server',
+    );
   return {
     server: server.replace(/\/+$/, ''),
     token: flags.token ?? process.env.CONTINUUM_TOKEN ?? config.token,

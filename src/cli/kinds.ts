@@ -1,5 +1,5 @@
 // Mapping what a user types (`sites`, `wl`, `sovcloud/fra-1`) to API paths.
-import { findKind, type KindDef, KINDS } from '../model/index.js';
+import { findKind, KINDS, type KindDef } from '../model/index.js';
 import { CliError } from './errors.js';
 
 export function kindArg(name: string): KindDef {
@@ -20,13 +20,16 @@ export interface Scope {
 export function target(def: KindDef, nameArg: string, scope: Scope): { parent: string; name: string } {
   const slash = nameArg.indexOf('/');
   if (slash >= 0) {
-    if (!def.parent) throw new CliError(`${def.plural} are not owned by a provider or project; use just the name`);
+    if (!def.parent)
+      throw new CliError(`${def.plural} are not owned by a provider or project; use just the name`);
     return { parent: nameArg.slice(0, slash), name: nameArg.slice(slash + 1) };
   }
   if (!def.parent) return { parent: '', name: nameArg };
   const parent = scope[def.parent];
   if (!parent)
-    throw new CliError(`which ${def.parent}? write ${def.parent.toUpperCase()}/${nameArg} or pass --${def.parent}`);
+    throw new CliError(
+      `which ${def.parent}? write ${def.parent.toUpperCase()}/${nameArg} or pass --${def.parent}`,
+    );
   return { parent, name: nameArg };
 }
 

@@ -26,7 +26,10 @@ export function buildProgram(): Command {
     .description('Continuum: one control plane over many European cloud-edge providers')
     .option('--server <url>', 'control plane URL (default: config file, or CONTINUUM_SERVER)')
     .option('--token <token>', 'API token (default: config file, or CONTINUUM_TOKEN)')
-    .option('-p, --project <name>', 'project of images and workloads (default: config file, or CONTINUUM_PROJECT)')
+    .option(
+      '-p, --project <name>',
+      'project of images and workloads (default: config file, or CONTINUUM_PROJECT)',
+    )
     .option('--provider <name>', 'provider of sites and nodes')
     .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
     .showHelpAfterError()

@@ -45,7 +45,9 @@ export async function readManifests(files: readonly string[]): Promise<ManifestD
     try {
       text = file === '-' ? await readStdin() : await fs.readFile(file, 'utf8');
     } catch (err) {
-      throw new CliError(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new CliError(
+        `${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
     }
     out.push(...parseManifests(file === '-' ? '<stdin>' : file, text));
   }

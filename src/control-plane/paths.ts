@@ -13,6 +13,7 @@ export const DEFAULT_LISTEN = '127.0.0.1:7400';
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen) ?? /^()()(\d{1,5})$/.exec(listen);
   const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || port > 65535) throw new Error(`invalid listen address '${listen}' (expected HOST:PORT, e.g. 127.0.0.1:7400)`);
+  if (!m || port > 65535)
+    throw new Error(`invalid listen address '${listen}' (expected HOST:PORT, e.g. 127.0.0.1:7400)`);
   return { host: m[1] || m[2] || '127.0.0.1', port };
 }

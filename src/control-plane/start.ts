@@ -40,15 +40,23 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const url = opts.databaseUrl ?? join(opts.dataDir, 'continuum.db');
   const engine = engineOf(url);
   if (opts.databaseUrl && engine !== 'postgres')
-    throw new Error(`unsupported database URL '${opts.databaseUrl}': use postgres://user@host:port/db, or leave it unset for SQLite`);
-  const storeDescription = engine === 'postgres' ? `postgres ${new URL(url).host}${new URL(url).pathname}` : `sqlite ${url}`;
+    throw new Error(
+      `unsupported database URL '${opts.databaseUrl}': use postgres://user@host:port/db, or leave it unset for SQLite`,
+    );
+  const storeDescription =
+    engine === 'postgres' ? `postgres ${new URL(url).host}${new URL(url).pathname}` : `sqlite ${url}`;
   const store = await Store.open({ url, schema: opts.databaseSchema });
   try {
     const adminToken = await new IdentityService(store).bootstrap();
     const adminTokenFile = join(opts.dataDir, ADMIN_TOKEN_FILE);
     if (adminToken) await fs.writeFile(adminTokenFile, `${adminToken}\n`, { mode: 0o600 });
     const logger = opts.logLevel && opts.logLevel !== 'silent' ? { level: opts.logLevel } : false;
-    const { app, ctx } = await buildApi({ store, imageDir: join(opts.dataDir, 'images'), logger, version: VERSION });
+    const { app, ctx } = await buildApi({
+      store,
+      imageDir: join(opts.dataDir, 'images'),
+      logger,
+      version: VERSION,
+    });
     await app.listen({ host, port });
     const addr = app.server.address();
     const boundPort = typeof addr === 'object' && addr ? addr.port : port;

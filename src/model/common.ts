@@ -49,7 +49,11 @@ export type Certification = (typeof CERTIFICATIONS)[number];
 
 /** A string enum; validation errors then list the allowed values in one message. */
 export function oneOf<T extends readonly string[]>(values: T, description?: string) {
-  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
+  return Type.Unsafe<T[number]>({
+    type: 'string',
+    enum: [...values],
+    ...(description ? { description } : {}),
+  });
 }
 
 export function strictObject<P extends Record<string, TSchema>>(props: P, description?: string) {

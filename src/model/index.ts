@@ -1,16 +1,23 @@
-export { findCity, cityNames, type City } from './cities.js';
+export { type City, cityNames, findCity } from './cities.js';
 export * from './common.js';
 export { COUNTRY_CODES, EU_MEMBER_STATES, isCountryCode } from './countries.js';
 export type { CheckContext, KindDef, ParentKey } from './kind.js';
 export { PARENT_KINDS } from './kind.js';
-export { findKind, KINDS, kindByName } from './kinds/index.js';
 export * from './kinds/image.js';
+export { findKind, KINDS, kindByName } from './kinds/index.js';
 export * from './kinds/node.js';
 export * from './kinds/project.js';
 export * from './kinds/provider.js';
 export * from './kinds/site.js';
 export * from './kinds/user.js';
 export * from './kinds/workload.js';
-export { API_VERSION, type Manifest, type Metadata, manifestSchema, objectSchema, type ResourceObject } from './manifest.js';
-export { type FieldError, Problem, PROBLEM_CODES, type ProblemCode } from './problem.js';
+export {
+  API_VERSION,
+  type Manifest,
+  type Metadata,
+  manifestSchema,
+  objectSchema,
+  type ResourceObject,
+} from './manifest.js';
+export { type FieldError, PROBLEM_CODES, Problem, type ProblemCode } from './problem.js';
 export { coercingAjv, formatErrors, strictAjv, validate } from './validate.js';

@@ -34,7 +34,13 @@ export interface KindDef<Spec = any, Status = any> {
   onSpecChange?(spec: Spec, status: Status): Status;
 }
 
-export function countryErrors(code: string | undefined, path: string, isKnown: (c: string) => boolean): FieldError[] {
+export function countryErrors(
+  code: string | undefined,
+  path: string,
+  isKnown: (c: string) => boolean,
+): FieldError[] {
   if (code === undefined || isKnown(code)) return [];
-  return [{ path, message: `unknown country code '${code}' (expected an ISO 3166-1 alpha-2 code such as DE)` }];
+  return [
+    { path, message: `unknown country code '${code}' (expected an ISO 3166-1 alpha-2 code such as DE)` },
+  ];
 }

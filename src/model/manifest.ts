@@ -25,7 +25,12 @@ export interface ResourceObject {
   apiVersion: string;
   kind: string;
   metadata: Required<Pick<Metadata, 'name' | 'labels' | 'generation'>> &
-    Pick<Metadata, 'provider' | 'project'> & { uid: string; createdAt: string; updatedAt: string; createdBy: string };
+    Pick<Metadata, 'provider' | 'project'> & {
+      uid: string;
+      createdAt: string;
+      updatedAt: string;
+      createdBy: string;
+    };
   spec: any;
   status: any;
 }

@@ -8,7 +8,13 @@ import type { FieldError } from './problem.js';
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
 function makeAjv(coerceTypes: boolean): Ajv {
-  const ajv = new Ajv({ allErrors: true, strict: false, coerceTypes, removeAdditional: false, useDefaults: false });
+  const ajv = new Ajv({
+    allErrors: true,
+    strict: false,
+    coerceTypes,
+    removeAdditional: false,
+    useDefaults: false,
+  });
   addFormats(ajv);
   return ajv;
 }

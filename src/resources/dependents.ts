@@ -32,7 +32,10 @@ export async function dependentsOf(tx: Store, def: KindDef, parent: string, name
     case 'Provider': {
       add(await tx.list('sites', { parents: [name], limit: 6 }), 'site(s)');
       add(await tx.list('nodes', { parents: [name], limit: 6 }), 'node(s)');
-      add((await boundUsers(tx, 'provider', name)).map((n) => ({ name: n })), 'user(s) bound to it');
+      add(
+        (await boundUsers(tx, 'provider', name)).map((n) => ({ name: n })),
+        'user(s) bound to it',
+      );
       break;
     }
     case 'Site':
@@ -41,7 +44,10 @@ export async function dependentsOf(tx: Store, def: KindDef, parent: string, name
     case 'Project': {
       add(await tx.list('workloads', { parents: [name], limit: 6 }), 'workload(s)');
       add(await tx.list('images', { parents: [name], limit: 6 }), 'image(s)');
-      add((await boundUsers(tx, 'project', name)).map((n) => ({ name: n })), 'user(s) bound to it');
+      add(
+        (await boundUsers(tx, 'project', name)).map((n) => ({ name: n })),
+        'user(s) bound to it',
+      );
       break;
     }
     case 'Image': {

@@ -6,8 +6,8 @@ import {
   canWrite,
   generateToken,
   isFederationAdmin,
-  parseToken,
   type Principal,
+  parseToken,
   secretMatches,
 } from '../auth/index.js';
 import { Problem, type RoleBinding, userKind } from '../model/index.js';
@@ -59,7 +59,8 @@ export class IdentityService {
 
   private async requireUserAccess(p: Principal, userName: string): Promise<RoleBinding[]> {
     const user = await this.store.get('users', '', userName);
-    if (!user || !canRead(p, userKind, '', userName, user.spec)) throw new Problem('not_found', `user '${userName}' not found`);
+    if (!user || !canRead(p, userKind, '', userName, user.spec))
+      throw new Problem('not_found', `user '${userName}' not found`);
     const roles = user.spec.roles as RoleBinding[];
     if (p.user !== userName && !canWrite(p, userKind, 'update', '', userName, { before: roles }))
       throw new Problem('forbidden', `user '${p.user}' may not manage the tokens of user '${userName}'`);
@@ -80,7 +81,9 @@ export class IdentityService {
       secretHash: t.secretHash,
       description: opts.description ?? '',
       createdAt: now.toISOString(),
-      expiresAt: opts.expiresInDays ? new Date(now.getTime() + opts.expiresInDays * 86_400_000).toISOString() : null,
+      expiresAt: opts.expiresInDays
+        ? new Date(now.getTime() + opts.expiresInDays * 86_400_000).toISOString()
+        : null,
     };
     await this.store.transaction(async (tx) => {
       await tx.insertToken(record);

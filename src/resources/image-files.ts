@@ -6,7 +6,15 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { canWrite, type Principal } from '../auth/index.js';
-import { IMAGE_FILES, type ImageFile, type ImageSpec, type ImageStatus, imageKind, imagePhase, Problem } from '../model/index.js';
+import {
+  IMAGE_FILES,
+  type ImageFile,
+  type ImageSpec,
+  type ImageStatus,
+  imageKind,
+  imagePhase,
+  Problem,
+} from '../model/index.js';
 import type { Store } from '../store/index.js';
 import { render } from './render.js';
 import type { ResourceService } from './service.js';
@@ -34,7 +42,8 @@ export class ImageFiles {
     if (!canWrite(p, imageKind, 'update', project, name))
       throw new Problem('forbidden', `user '${p.user}' may not upload to image '${project}/${name}'`);
     const declared = (image.spec as ImageSpec).files[file];
-    if (!declared) throw Problem.invalid([{ path: 'file', message: `image '${name}' declares no ${file} file` }]);
+    if (!declared)
+      throw Problem.invalid([{ path: 'file', message: `image '${name}' declares no ${file} file` }]);
 
     await fs.mkdir(join(this.dir, 'tmp'), { recursive: true });
     await fs.mkdir(join(this.dir, 'sha256'), { recursive: true });
@@ -48,7 +57,8 @@ export class ImageFiles {
         async function* (source: AsyncIterable<Buffer>) {
           for await (const chunk of source) {
             size += chunk.length;
-            if (size > limit) throw new Problem('payload_too_large', `image files are limited to ${limit} bytes`);
+            if (size > limit)
+              throw new Problem('payload_too_large', `image files are limited to ${limit} bytes`);
             hash.update(chunk);
             yield chunk;
           }
@@ -72,7 +82,10 @@ export class ImageFiles {
       if (!current || spec?.files[file]?.sha256 !== declared.sha256)
         throw new Problem('conflict', `image '${project}/${name}' changed during the upload; upload again`);
       const old = current.status as ImageStatus;
-      const files = { ...old.files, [file]: { sha256: declared.sha256, size, uploadedAt: new Date().toISOString() } };
+      const files = {
+        ...old.files,
+        [file]: { sha256: declared.sha256, size, uploadedAt: new Date().toISOString() },
+      };
       const status: ImageStatus = { phase: imagePhase(spec, files), files };
       const res = await tx.update('images', current.uid, undefined, { status, bumpGeneration: false });
       if (!res.ok) throw new Problem('conflict', `image '${project}/${name}' was deleted during the upload`);
@@ -98,6 +111,10 @@ export class ImageFiles {
     const image = await this.resources.readVisible(this.store, p, imageKind, project, name);
     const uploaded = (image.status as ImageStatus).files[file];
     if (!uploaded) throw new Problem('not_found', `image '${project}/${name}' has no uploaded ${file} file`);
-    return { stream: createReadStream(this.pathOf(uploaded.sha256)), size: uploaded.size, sha256: uploaded.sha256 };
+    return {
+      stream: createReadStream(this.pathOf(uploaded.sha256)),
+      size: uploaded.size,
+      sha256: uploaded.sha256,
+    };
   }
 }

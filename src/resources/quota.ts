@@ -1,9 +1,9 @@
 // Project quotas: usage is recomputed from the project's workloads inside the writing
 // transaction, so two concurrent deployments cannot both squeeze under the limit.
 import {
+  Problem,
   type ProjectSpec,
   type ProjectStatus,
-  Problem,
   QUOTA_DIMENSIONS,
   type ResourceAmounts,
   type WorkloadSpec,

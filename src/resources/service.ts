@@ -74,7 +74,13 @@ export class ResourceService {
     return render(def, row);
   }
 
-  async readVisible(tx: Store, p: Principal, def: KindDef, parent: string, name: string): Promise<StoredResource> {
+  async readVisible(
+    tx: Store,
+    p: Principal,
+    def: KindDef,
+    parent: string,
+    name: string,
+  ): Promise<StoredResource> {
     if (def.parent && !canReadParent(p, def, parent))
       throw new Problem('parent_not_found', `${def.parent} '${parent}' not found`);
     const row = await tx.get(def.plural, parent, name);
@@ -83,13 +89,19 @@ export class ResourceService {
     return row;
   }
 
-  async list(p: Principal, def: KindDef, opts: ListOptions = {}): Promise<{ items: ResourceObject[]; nextCursor?: string }> {
+  async list(
+    p: Principal,
+    def: KindDef,
+    opts: ListOptions = {},
+  ): Promise<{ items: ResourceObject[]; nextCursor?: string }> {
     const limit = Math.min(opts.limit ?? 100, MAX_LIST);
     const after = opts.cursor ? decodeCursor(opts.cursor) : undefined;
-    if (opts.cursor && !after) throw Problem.invalid([{ path: 'cursor', message: 'is not a cursor this server issued' }]);
+    if (opts.cursor && !after)
+      throw Problem.invalid([{ path: 'cursor', message: 'is not a cursor this server issued' }]);
     const where: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.filters ?? {})) {
-      if (!def.filters.includes(k)) throw Problem.invalid([{ path: k, message: `${def.plural} cannot be filtered by ${k}` }]);
+      if (!def.filters.includes(k))
+        throw Problem.invalid([{ path: k, message: `${def.plural} cannot be filtered by ${k}` }]);
       where[k] = v;
     }
     let parents: string[] | undefined;
@@ -104,7 +116,8 @@ export class ResourceService {
     let names: string[] | undefined;
     let filter: ((spec: any, name: string) => boolean) | undefined;
     if (scope !== 'all') {
-      if (scope.parents) parents = parents ? parents.filter((x) => scope.parents!.includes(x)) : scope.parents;
+      if (scope.parents)
+        parents = parents ? parents.filter((x) => scope.parents!.includes(x)) : scope.parents;
       names = scope.names;
       filter = scope.filter;
     }
@@ -113,7 +126,13 @@ export class ResourceService {
     // A post-filter (users) may drop rows, so read on until the page is full; a next
     // cursor is only returned when another visible row exists.
     for (;;) {
-      const rows = await this.store.list(def.plural, { parents, names, where, after: cursor, limit: limit + 1 });
+      const rows = await this.store.list(def.plural, {
+        parents,
+        names,
+        where,
+        after: cursor,
+        limit: limit + 1,
+      });
       for (const r of rows) {
         if (filter && !filter(r.spec, r.name)) {
           cursor = { parent: r.parent, name: r.name };
@@ -139,10 +158,18 @@ export class ResourceService {
     expectedGeneration?: number,
     dryRun = false,
   ) {
-    return this.transact(dryRun, (tx) => this.write(tx, p, def, body, 'update', { ...target, expectedGeneration }));
+    return this.transact(dryRun, (tx) =>
+      this.write(tx, p, def, body, 'update', { ...target, expectedGeneration }),
+    );
   }
 
-  async remove(p: Principal, def: KindDef, parent: string, name: string, expectedGeneration?: number): Promise<ResourceObject> {
+  async remove(
+    p: Principal,
+    def: KindDef,
+    parent: string,
+    name: string,
+    expectedGeneration?: number,
+  ): Promise<ResourceObject> {
     return this.store.transaction(async (tx) => {
       const row = await this.readVisible(tx, p, def, parent, name);
       const roles = def.kind === 'User' ? { before: row.spec.roles as RoleBinding[] } : undefined;
@@ -152,7 +179,10 @@ export class ResourceService {
         throw this.conflict(def, row, expectedGeneration);
       const blockers = await dependentsOf(tx, def, parent, name);
       if (blockers.length)
-        throw new Problem('has_dependents', `${label(def, parent, name)} still has ${blockers.join(' and ')}; delete them first`);
+        throw new Problem(
+          'has_dependents',
+          `${label(def, parent, name)} still has ${blockers.join(' and ')}; delete them first`,
+        );
       if (def.kind === 'User') await this.guardLastAdmin(tx, name, []);
       await tx.delete(def.plural, row.uid);
       if (def.kind === 'User') await tx.deleteTokensOf(name);
@@ -195,13 +225,17 @@ export class ResourceService {
 
   kindOf(doc: unknown): KindDef {
     if (!doc || typeof doc !== 'object' || Array.isArray(doc))
-      throw Problem.invalid([{ path: '', message: 'a document must be a mapping with kind, metadata and spec' }]);
+      throw Problem.invalid([
+        { path: '', message: 'a document must be a mapping with kind, metadata and spec' },
+      ]);
     const kind = (doc as { kind?: unknown }).kind;
     if (kind === undefined) throw Problem.invalid([{ path: 'kind', message: 'is required' }]);
     const def = typeof kind === 'string' ? findKind(kind) : undefined;
     if (!def || def.kind !== kind) {
       const kinds = ['Provider', 'Site', 'Project', 'User', 'Image', 'Workload'];
-      throw Problem.invalid([{ path: 'kind', message: `unknown kind ${JSON.stringify(kind)} (one of ${kinds.join(', ')})` }]);
+      throw Problem.invalid([
+        { path: 'kind', message: `unknown kind ${JSON.stringify(kind)} (one of ${kinds.join(', ')})` },
+      ]);
     }
     return def;
   }
@@ -219,26 +253,35 @@ export class ResourceService {
     const m = body as Manifest;
     const name = m.metadata.name;
     if (target.name !== undefined && name !== target.name)
-      throw Problem.invalid([{ path: 'metadata.name', message: `'${name}' does not match '${target.name}' in the URL` }]);
+      throw Problem.invalid([
+        { path: 'metadata.name', message: `'${name}' does not match '${target.name}' in the URL` },
+      ]);
     const parent = this.parentOf(def, m, target.parent);
     if (!def.creatable && mode !== 'update') {
       const existing = await tx.get(def.plural, parent, name);
       if (!existing)
-        throw new Problem('method_not_allowed', `${def.kind} objects are created by the system, not through the API`);
+        throw new Problem(
+          'method_not_allowed',
+          `${def.kind} objects are created by the system, not through the API`,
+        );
     }
     if (def.parent) {
       if (!canReadParent(p, def, parent) || !(await tx.get(parentTable(def), '', parent)))
         throw new Problem('parent_not_found', `${def.parent} '${parent}' not found`);
     }
     const existing = await tx.get(def.plural, parent, name);
-    if (existing && mode === 'create') throw new Problem('already_exists', `${label(def, parent, name)} already exists`);
-    if (!existing && mode === 'update') throw new Problem('not_found', `${label(def, parent, name)} not found`);
+    if (existing && mode === 'create')
+      throw new Problem('already_exists', `${label(def, parent, name)} already exists`);
+    if (!existing && mode === 'update')
+      throw new Problem('not_found', `${label(def, parent, name)} not found`);
     if (existing && !canRead(p, def, parent, name, existing.spec))
       throw new Problem('forbidden', `user '${p.user}' may not change ${label(def, parent, name)}`);
 
     const action = existing ? 'update' : 'create';
     const roles =
-      def.kind === 'User' ? { before: existing?.spec.roles as RoleBinding[] | undefined, after: m.spec.roles } : undefined;
+      def.kind === 'User'
+        ? { before: existing?.spec.roles as RoleBinding[] | undefined, after: m.spec.roles }
+        : undefined;
     if (!canWrite(p, def, action, parent, name, roles))
       throw new Problem('forbidden', `user '${p.user}' may not ${action} ${label(def, parent, name)}`);
 
@@ -248,7 +291,8 @@ export class ResourceService {
     const expected = target.expectedGeneration ?? m.metadata.generation;
     const labels = m.metadata.labels ?? {};
     if (existing) {
-      if (expected !== undefined && expected !== existing.generation) throw this.conflict(def, existing, expected);
+      if (expected !== undefined && expected !== existing.generation)
+        throw this.conflict(def, existing, expected);
       if (canonical(existing.spec) === canonical(m.spec) && canonical(existing.labels) === canonical(labels))
         return { object: render(def, existing), action: 'unchanged' };
       if (def.kind === 'User') await this.guardLastAdmin(tx, name, m.spec.roles);
@@ -260,7 +304,8 @@ export class ResourceService {
         columns: def.columns(m.spec, status),
         bumpGeneration: true,
       });
-      if (!res.ok) throw new Problem('conflict', `${label(def, parent, name)} changed while being updated; retry`);
+      if (!res.ok)
+        throw new Problem('conflict', `${label(def, parent, name)} changed while being updated; retry`);
       await this.afterWrite(tx, def, parent);
       const after = render(def, res.resource);
       await tx.appendEvent({
@@ -276,7 +321,10 @@ export class ResourceService {
       return { object: after, action: 'updated' };
     }
     if (expected !== undefined)
-      throw new Problem('conflict', `${label(def, parent, name)} does not exist, but the change names generation ${expected}`);
+      throw new Problem(
+        'conflict',
+        `${label(def, parent, name)} does not exist, but the change names generation ${expected}`,
+      );
     const status = def.initialStatus(m.spec);
     let row: StoredResource;
     try {
@@ -291,7 +339,8 @@ export class ResourceService {
         columns: def.columns(m.spec, status),
       });
     } catch (err) {
-      if (isUniqueViolation(err)) throw new Problem('already_exists', `${label(def, parent, name)} already exists`);
+      if (isUniqueViolation(err))
+        throw new Problem('already_exists', `${label(def, parent, name)} already exists`);
       throw err;
     }
     await this.afterWrite(tx, def, parent);
@@ -322,7 +371,12 @@ export class ResourceService {
     return parent;
   }
 
-  private async check(tx: Store, def: KindDef, m: Manifest, existing: StoredResource | undefined): Promise<FieldError[]> {
+  private async check(
+    tx: Store,
+    def: KindDef,
+    m: Manifest,
+    existing: StoredResource | undefined,
+  ): Promise<FieldError[]> {
     const ctx: CheckContext = {
       exists: async (kind, parent, name) => !!(await tx.get(findKind(kind)!.plural, parent, name)),
     };
@@ -353,4 +407,3 @@ export class ResourceService {
       throw new Problem('conflict', `user '${user}' is the last federation-admin; make another one first`);
   }
 }
-

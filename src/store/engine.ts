@@ -37,7 +37,8 @@ export async function openDatabase(loc: StoreLocation): Promise<{ db: Kysely<Dat
     return { engine, db: new Kysely<Database>({ dialect: new SqliteDialect({ database: conn }) }) };
   }
   const schema = loc.schema;
-  if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema))
+    throw new Error(`invalid schema name ${schema}`);
   if (schema) {
     const admin = new pg.Client({ connectionString: loc.url });
     await admin.connect();

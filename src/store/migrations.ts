@@ -1,18 +1,20 @@
 // Versioned schema migrations, applied at start by Kysely's Migrator. A migration is
 // append-only: once released it never changes; later changes get a new entry.
-import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 import type { Engine } from './engine.js';
 import { FILTER_COLUMNS, RESOURCE_TABLES } from './schema.js';
 
 function initial(engine: Engine): Migration {
+  // Byte order for names on PostgreSQL, as on SQLite, so lists and pages sort alike.
+  const collate = engine === 'postgres' ? sql`collate "C"` : sql``;
   return {
     async up(db: Kysely<any>) {
       for (const table of RESOURCE_TABLES) {
         let t = db.schema
           .createTable(table)
           .addColumn('uid', 'text', (c) => c.primaryKey())
-          .addColumn('parent', 'text', (c) => c.notNull())
-          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('parent', 'text', (c) => c.notNull().modifyEnd(collate))
+          .addColumn('name', 'text', (c) => c.notNull().modifyEnd(collate))
           .addColumn('generation', 'integer', (c) => c.notNull())
           .addColumn('labels', 'text', (c) => c.notNull())
           .addColumn('spec', 'text', (c) => c.notNull())
@@ -44,7 +46,11 @@ function initial(engine: Engine): Migration {
         .execute();
       await db.schema.createIndex('events_project').on('events').columns(['project', 'seq']).execute();
       await db.schema.createIndex('events_provider').on('events').columns(['provider', 'seq']).execute();
-      await db.schema.createIndex('events_object').on('events').columns(['kind', 'parent', 'name', 'seq']).execute();
+      await db.schema
+        .createIndex('events_object')
+        .on('events')
+        .columns(['kind', 'parent', 'name', 'seq'])
+        .execute();
       await db.schema
         .createTable('tokens')
         .addColumn('id', 'text', (c) => c.primaryKey())

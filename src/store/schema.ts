@@ -57,7 +57,15 @@ export interface MetaTable {
   value: string;
 }
 
-export const RESOURCE_TABLES = ['providers', 'sites', 'nodes', 'projects', 'users', 'workloads', 'images'] as const;
+export const RESOURCE_TABLES = [
+  'providers',
+  'sites',
+  'nodes',
+  'projects',
+  'users',
+  'workloads',
+  'images',
+] as const;
 export type ResourceTableName = (typeof RESOURCE_TABLES)[number];
 
 export interface Database {

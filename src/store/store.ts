@@ -86,7 +86,9 @@ export interface TokenRecord {
   readonly lastUsedAt: string | null;
 }
 
-export type UpdateResult = { ok: true; resource: StoredResource } | { ok: false; code: 'conflict' | 'missing' };
+export type UpdateResult =
+  | { ok: true; resource: StoredResource }
+  | { ok: false; code: 'conflict' | 'missing' };
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -136,7 +138,11 @@ function toToken(row: any): TokenRecord {
 /** A unique-constraint violation from either engine. */
 export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string };
-  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+  return (
+    e?.code === '23505' ||
+    e?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  );
 }
 
 export class Store {
@@ -302,7 +308,11 @@ export class Store {
       before: e.before === null || e.before === undefined ? null : JSON.stringify(e.before),
       after: e.after === null || e.after === undefined ? null : JSON.stringify(e.after),
     };
-    const inserted = await this.any.insertInto('events').values(row).returning('seq').executeTakeFirstOrThrow();
+    const inserted = await this.any
+      .insertInto('events')
+      .values(row)
+      .returning('seq')
+      .executeTakeFirstOrThrow();
     const event = toEvent({ ...row, seq: inserted.seq });
     this.pending.push(event);
     return event;

@@ -1,9 +1,9 @@
 // POST /v1/apply: create-or-update many documents in one transaction (what
 // `continuum apply -f` sends). Either every document is written or none.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { APPLY_ACTIONS } from '../../resources/index.js';
 import { oneOf } from '../../model/index.js';
+import { APPLY_ACTIONS } from '../../resources/index.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBody, principalOf } from './shared.js';
 
@@ -39,7 +39,14 @@ export function applyRoutes(app: FastifyInstance, ctx: ApiContext): void {
       summary: 'Create or update many objects atomically',
       querystring: Type.Object({ dryRun: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
       body: ApplyBody,
-      response: { 200: ApplyResult, 400: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody },
+      response: {
+        200: ApplyResult,
+        400: ErrorBody,
+        403: ErrorBody,
+        404: ErrorBody,
+        409: ErrorBody,
+        422: ErrorBody,
+      },
     },
     handler: async (req: any) => {
       const dryRun = req.query.dryRun ?? false;

@@ -29,7 +29,14 @@ const Filters = {
   provider: Type.Optional(Name),
   project: Type.Optional(Name),
 };
-type FilterQuery = { after?: number; kind?: string; name?: string; provider?: string; project?: string; limit?: number };
+type FilterQuery = {
+  after?: number;
+  kind?: string;
+  name?: string;
+  provider?: string;
+  project?: string;
+  limit?: number;
+};
 
 /** Combines the principal's scope with the requested provider/project filter. */
 function queryFor(p: Principal, q: FilterQuery): EventQuery {
@@ -66,7 +73,10 @@ export function eventRoutes(app: FastifyInstance, ctx: ApiContext): void {
         { ...Filters, limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) },
         { additionalProperties: false },
       ),
-      response: { 200: Type.Object({ items: Type.Array(EventObject), nextAfter: Type.Optional(Type.Integer()) }), 401: ErrorBody },
+      response: {
+        200: Type.Object({ items: Type.Array(EventObject), nextAfter: Type.Optional(Type.Integer()) }),
+        401: ErrorBody,
+      },
     },
     handler: async (req: any) => {
       const q = queryFor(principalOf(req), { ...req.query, limit: req.query.limit ?? 100 });

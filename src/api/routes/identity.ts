@@ -20,7 +20,15 @@ export function identityRoutes(app: FastifyInstance, ctx: ApiContext): void {
     schema: {
       tags: ['Identity'],
       summary: 'The user behind the token, with its role bindings',
-      response: { 200: Type.Object({ user: Type.String(), roles: Type.Array(Type.Any()), tokenId: Type.String(), federationAdmin: Type.Boolean() }), ...errors },
+      response: {
+        200: Type.Object({
+          user: Type.String(),
+          roles: Type.Array(Type.Any()),
+          tokenId: Type.String(),
+          federationAdmin: Type.Boolean(),
+        }),
+        ...errors,
+      },
     },
     handler: async (req) => ctx.identity.whoami(principalOf(req)),
   });
@@ -40,7 +48,9 @@ export function identityRoutes(app: FastifyInstance, ctx: ApiContext): void {
       response: { 201: Type.Object({ ...TokenInfo.properties, token: Type.String() }), ...errors },
     },
     handler: async (req: any, reply: FastifyReply) =>
-      reply.status(201).send(await ctx.identity.createToken(principalOf(req), req.params.name, req.body ?? {})),
+      reply
+        .status(201)
+        .send(await ctx.identity.createToken(principalOf(req), req.params.name, req.body ?? {})),
   });
 
   app.get('/v1/users/:name/tokens', {

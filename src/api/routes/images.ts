@@ -8,7 +8,6 @@ import type { ApiContext } from '../context.js';
 import { ErrorBody, principalOf } from './shared.js';
 
 const Params = Type.Object({ project: Name, name: Name, file: oneOf(IMAGE_FILES) });
-type P = { Params: { project: string; name: string; file: string } };
 
 export function imageRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
@@ -19,18 +18,34 @@ export function imageRoutes(app: FastifyInstance, ctx: ApiContext): void {
       summary: 'Upload one file of an image; refused unless its sha256 matches the spec',
       params: Params,
       consumes: ['application/octet-stream'],
-      response: { 200: objectSchema(imageKind), 404: ErrorBody, 413: ErrorBody, 415: ErrorBody, 422: ErrorBody },
+      response: {
+        200: objectSchema(imageKind),
+        404: ErrorBody,
+        413: ErrorBody,
+        415: ErrorBody,
+        422: ErrorBody,
+      },
     },
     handler: async (req: any, reply: FastifyReply) => {
       if (!String(req.headers['content-type'] ?? '').startsWith('application/octet-stream'))
-        return reply.status(415).send({ error: { code: 'unsupported_media_type', message: 'upload with Content-Type: application/octet-stream' } });
+        return reply.status(415).send({
+          error: {
+            code: 'unsupported_media_type',
+            message: 'upload with Content-Type: application/octet-stream',
+          },
+        });
       const { project, name, file } = req.params;
       return ctx.images.upload(principalOf(req), project, name, file, req.body as Readable);
     },
   });
 
   app.get('/v1/projects/:project/images/:name/files/:file', {
-    schema: { tags: ['Image'], summary: 'Download one file of an image', params: Params, response: { 404: ErrorBody } },
+    schema: {
+      tags: ['Image'],
+      summary: 'Download one file of an image',
+      params: Params,
+      response: { 404: ErrorBody },
+    },
     handler: async (req: any, reply: FastifyReply) => {
       const { project, name, file } = req.params;
       const f = await ctx.images.open(principalOf(req), project, name, file);

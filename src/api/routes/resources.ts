@@ -33,7 +33,10 @@ function ifMatch(req: FastifyRequest): number | undefined {
   const raw = req.headers['if-match'];
   if (raw === undefined) return undefined;
   const m = /^(?:W\/)?"?(\d+)"?$/.exec(String(raw).trim());
-  if (!m) throw Problem.invalid([{ path: 'If-Match', message: 'must be the generation (ETag) of the object, e.g. "3"' }]);
+  if (!m)
+    throw Problem.invalid([
+      { path: 'If-Match', message: 'must be the generation (ETag) of the object, e.g. "3"' },
+    ]);
   return Number(m[1]);
 }
 
@@ -50,7 +53,14 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const Params = Type.Object({ ...ownerParams });
     const ItemParams = Type.Object({ ...ownerParams, name: Type.String() });
     const parentOf = (params: any): string => (def.parent ? params[def.parent] : '');
-    const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody };
+    const errors = {
+      400: ErrorBody,
+      401: ErrorBody,
+      403: ErrorBody,
+      404: ErrorBody,
+      409: ErrorBody,
+      422: ErrorBody,
+    };
 
     const list = async (req: any) => {
       const { limit, cursor, ...rest } = req.query;
@@ -82,9 +92,18 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
     });
 
     app.get(`${base}/:name`, {
-      schema: { tags, summary: `Read one ${def.kind}`, params: ItemParams, response: { 200: objectSchema(def), ...errors } },
+      schema: {
+        tags,
+        summary: `Read one ${def.kind}`,
+        params: ItemParams,
+        response: { 200: objectSchema(def), ...errors },
+      },
       handler: async (req: any, reply: FastifyReply) =>
-        send(reply, 200, await ctx.resources.get(principalOf(req), def, parentOf(req.params), req.params.name)),
+        send(
+          reply,
+          200,
+          await ctx.resources.get(principalOf(req), def, parentOf(req.params), req.params.name),
+        ),
     });
 
     if (def.creatable) {
@@ -110,7 +129,8 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: {
         tags,
         summary: `Replace the spec and labels of a ${def.kind}`,
-        description: 'Send If-Match (or metadata.generation) to fail with 409 if someone changed it meanwhile.',
+        description:
+          'Send If-Match (or metadata.generation) to fail with 409 if someone changed it meanwhile.',
         params: ItemParams,
         querystring: DryRunQuery,
         body: manifestSchema(def),
@@ -118,15 +138,37 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
       },
       handler: async (req: any, reply: FastifyReply) => {
         const target = { parent: def.parent ? parentOf(req.params) : undefined, name: req.params.name };
-        const res = await ctx.resources.update(principalOf(req), def, target, req.body, ifMatch(req), req.query.dryRun);
+        const res = await ctx.resources.update(
+          principalOf(req),
+          def,
+          target,
+          req.body,
+          ifMatch(req),
+          req.query.dryRun,
+        );
         return send(reply, 200, res.object);
       },
     });
 
     app.delete(`${base}/:name`, {
-      schema: { tags, summary: `Delete a ${def.kind}`, params: ItemParams, response: { 200: objectSchema(def), ...errors } },
+      schema: {
+        tags,
+        summary: `Delete a ${def.kind}`,
+        params: ItemParams,
+        response: { 200: objectSchema(def), ...errors },
+      },
       handler: async (req: any, reply: FastifyReply) =>
-        send(reply, 200, await ctx.resources.remove(principalOf(req), def, parentOf(req.params), req.params.name, ifMatch(req))),
+        send(
+          reply,
+          200,
+          await ctx.resources.remove(
+            principalOf(req),
+            def,
+            parentOf(req.params),
+            req.params.name,
+            ifMatch(req),
+          ),
+        ),
     });
   }
 }

@@ -29,7 +29,11 @@ export function applyCommands(program: Command, globals: () => GlobalOptions): v
   program
     .command('apply')
     .description('create or update the objects in manifest files, all or nothing (idempotent)')
-    .requiredOption('-f, --filename <file>', 'YAML or JSON file with one or more documents; - for stdin', collect)
+    .requiredOption(
+      '-f, --filename <file>',
+      'YAML or JSON file with one or more documents; - for stdin',
+      collect,
+    )
     .option('--dry-run', 'validate and check permissions only; change nothing')
     .addHelpText(
       'after',
@@ -48,17 +52,27 @@ Images and workloads without metadata.project go to --project (or the configured
       const project = g.project ?? conn.project;
       const documents = docs.map((d) => {
         const body = d.body;
-        if ((body.kind === 'Workload' || body.kind === 'Image') && body.metadata && !body.metadata.project && project)
+        if (
+          (body.kind === 'Workload' || body.kind === 'Image') &&
+          body.metadata &&
+          !body.metadata.project &&
+          project
+        )
           return { ...body, metadata: { ...body.metadata, project } };
         return body;
       });
       const client = new ApiClient(conn);
       const res = await client
-        .request('POST', '/v1/apply', { body: { documents }, query: { dryRun: opts.dryRun ? true : undefined } })
+        .request('POST', '/v1/apply', {
+          body: { documents },
+          query: { dryRun: opts.dryRun ? true : undefined },
+        })
         .catch((err) => explain(err, docs));
       for (const r of res.results) {
         const owner = r.provider ?? r.project;
-        process.stdout.write(`${r.kind.toLowerCase()}/${owner ? `${owner}/` : ''}${r.name} ${r.action}${res.dryRun ? ' (dry run)' : ''}\n`);
+        process.stdout.write(
+          `${r.kind.toLowerCase()}/${owner ? `${owner}/` : ''}${r.name} ${r.action}${res.dryRun ? ' (dry run)' : ''}\n`,
+        );
       }
     });
 
@@ -81,9 +95,11 @@ Images and workloads without metadata.project go to --project (or the configured
         for (const d of docs.reverse()) {
           const def = kindArg(String(d.body.kind ?? ''));
           const meta = d.body.metadata ?? {};
-          if (typeof meta.name !== 'string') throw new CliError(`${describeDoc(d)}: metadata.name: is required`);
+          if (typeof meta.name !== 'string')
+            throw new CliError(`${describeDoc(d)}: metadata.name: is required`);
           const owner = def.parent ? (meta[def.parent] ?? scope[def.parent]) : '';
-          if (def.parent && !owner) throw new CliError(`${describeDoc(d)}: metadata.${def.parent}: is required`);
+          if (def.parent && !owner)
+            throw new CliError(`${describeDoc(d)}: metadata.${def.parent}: is required`);
           targets.push({ def, parent: owner, name: meta.name, where: describeDoc(d) });
         }
       } else {

@@ -22,7 +22,13 @@ export function eventsCommand(program: Command, globals: () => GlobalOptions): v
     .action(async (opts) => {
       const g = globals();
       const conn = await resolveConnection(g);
-      const query = { kind: opts.kind, name: opts.name, after: opts.after, project: g.project, provider: g.provider };
+      const query = {
+        kind: opts.kind,
+        name: opts.name,
+        after: opts.after,
+        project: g.project,
+        provider: g.provider,
+      };
       const json = g.output === 'json';
       const print = (e: any) => process.stdout.write(`${json ? JSON.stringify(e) : line(e)}\n`);
       if (!opts.follow) {
@@ -31,8 +37,11 @@ export function eventsCommand(program: Command, globals: () => GlobalOptions): v
         return;
       }
       const url = new URL(`${conn.server}/v1/events/watch`);
-      for (const [k, v] of Object.entries({ ...query, after: opts.after ?? 0 })) if (v !== undefined) url.searchParams.set(k, String(v));
-      const res = await fetch(url, { headers: { authorization: `Bearer ${conn.token}`, accept: 'text/event-stream' } });
+      for (const [k, v] of Object.entries({ ...query, after: opts.after ?? 0 }))
+        if (v !== undefined) url.searchParams.set(k, String(v));
+      const res = await fetch(url, {
+        headers: { authorization: `Bearer ${conn.token}`, accept: 'text/event-stream' },
+      });
       if (!res.ok || !res.body) throw new CliError(`cannot watch events: HTTP ${res.status}`);
       let buf = '';
       for await (const chunk of res.body as any as AsyncIterable<Uint8Array>) {

@@ -13,11 +13,14 @@ const FILTER_FLAGS = ['country', 'tier', 'site', 'state', 'phase', 'jurisdiction
 export function getCommands(program: Command, globals: () => GlobalOptions): void {
   const get = program
     .command('get')
-    .description('list objects of a kind, or show one (kinds: providers, sites, nodes, projects, users, images, workloads)')
+    .description(
+      'list objects of a kind, or show one (kinds: providers, sites, nodes, projects, users, images, workloads)',
+    )
     .argument('<kind>', 'kind, plural or short name (e.g. sites, wl)')
     .argument('[name]', 'one object; OWNER/NAME for sites, nodes, images and workloads')
     .option('-A, --all-projects', 'list across every project you can see, ignoring the default project');
-  for (const f of FILTER_FLAGS) get.option(`--${f} <value>`, `only objects with this ${f} (where the kind has one)`);
+  for (const f of FILTER_FLAGS)
+    get.option(`--${f} <value>`, `only objects with this ${f} (where the kind has one)`);
   get.addHelpText(
     'after',
     `
@@ -43,7 +46,9 @@ Examples:
         if (opts[f] === undefined) continue;
         if (!def.filters.includes(f)) {
           const { CliError } = await import('../errors.js');
-          throw new CliError(`${def.plural} cannot be filtered by --${f}${def.filters.length ? ` (filters: ${def.filters.map((x) => `--${x}`).join(', ')})` : ''}`);
+          throw new CliError(
+            `${def.plural} cannot be filtered by --${f}${def.filters.length ? ` (filters: ${def.filters.map((x) => `--${x}`).join(', ')})` : ''}`,
+          );
         }
         query[f] = opts[f];
       }
@@ -56,12 +61,19 @@ Examples:
       process.stdout.write(`${formatData(out, name ? items[0] : { items })}\n`);
     } else if (out === 'name') {
       for (const o of items)
-        process.stdout.write(`${def.plural}/${def.parent ? `${o.metadata[def.parent]}/` : ''}${o.metadata.name}\n`);
+        process.stdout.write(
+          `${def.plural}/${def.parent ? `${o.metadata[def.parent]}/` : ''}${o.metadata.name}\n`,
+        );
     } else if (!items.length) {
       process.stderr.write(`No ${def.plural} found.\n`);
     } else {
       const cols = COLUMNS[def.kind]!;
-      process.stdout.write(`${table(cols.map((c) => c[0]), items.map((o) => cols.map((c) => c[1](o))))}\n`);
+      process.stdout.write(
+        `${table(
+          cols.map((c) => c[0]),
+          items.map((o) => cols.map((c) => c[1](o))),
+        )}\n`,
+      );
     }
   });
 
@@ -82,18 +94,29 @@ Examples:
       const lines = [
         `Kind:        ${def.kind}`,
         `Name:        ${obj.metadata.name}`,
-        ...(def.parent ? [`${`${def.parent[0]!.toUpperCase()}${def.parent.slice(1)}:`.padEnd(13)}${t.parent}`] : []),
+        ...(def.parent
+          ? [`${`${def.parent[0]!.toUpperCase()}${def.parent.slice(1)}:`.padEnd(13)}${t.parent}`]
+          : []),
         `Generation:  ${obj.metadata.generation}`,
         `Created:     ${obj.metadata.createdAt} by ${obj.metadata.createdBy}`,
         `Updated:     ${obj.metadata.updatedAt}`,
-        `Labels:      ${Object.entries(obj.metadata.labels).map(([k, v]) => `${k}=${v}`).join(', ') || '-'}`,
+        `Labels:      ${
+          Object.entries(obj.metadata.labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ') || '-'
+        }`,
         'Spec:',
         indent(YAML.stringify(obj.spec)),
         'Status:',
         indent(YAML.stringify(obj.status)),
         'Events:',
         mine.length
-          ? indent(table(['AGE', 'ACTION', 'BY'], mine.map((e: any) => [age(e.time), e.action, e.actor])))
+          ? indent(
+              table(
+                ['AGE', 'ACTION', 'BY'],
+                mine.map((e: any) => [age(e.time), e.action, e.actor]),
+              ),
+            )
           : '  <none>',
       ];
       process.stdout.write(`${lines.join('\n')}\n`);

@@ -53,14 +53,19 @@ export function imageCommands(program: Command, globals: () => GlobalOptions): v
       const g = globals();
       const conn = await resolveConnection(g);
       const project = g.project ?? conn.project;
-      if (!project) throw new CliError('which project? pass -p PROJECT or set one with `continuum login --project`');
+      if (!project)
+        throw new CliError('which project? pass -p PROJECT or set one with `continuum login --project`');
       const files: Record<string, string> = {};
       if (opts.disk) files.disk = opts.disk;
       if (opts.kernel) files.kernel = opts.kernel;
       if (opts.initrd) files.initrd = opts.initrd;
-      if (!Object.keys(files).length) throw new CliError('give --disk FILE, or --kernel FILE [--initrd FILE]');
-      if (files.disk && (files.kernel || files.initrd)) throw new CliError('an image is either a disk or a kernel + initrd');
-      const format = files.disk ? (opts.format ?? (/\.qcow2$/.test(files.disk) ? 'qcow2' : 'raw')) : 'kernel-initrd';
+      if (!Object.keys(files).length)
+        throw new CliError('give --disk FILE, or --kernel FILE [--initrd FILE]');
+      if (files.disk && (files.kernel || files.initrd))
+        throw new CliError('an image is either a disk or a kernel + initrd');
+      const format = files.disk
+        ? (opts.format ?? (/\.qcow2$/.test(files.disk) ? 'qcow2' : 'raw'))
+        : 'kernel-initrd';
       const specFiles: Record<string, { sha256: string }> = {};
       const sizes: Record<string, number> = {};
       for (const [k, path] of Object.entries(files)) {

@@ -20,7 +20,10 @@ Uses the global --server, --token and --project options:
     )
     .action(async (opts) => {
       const g = globals();
-      if (!g.server) throw new CliError('give --server URL, e.g. continuum login --server http://127.0.0.1:7400 --token-file FILE');
+      if (!g.server)
+        throw new CliError(
+          'give --server URL, e.g. continuum login --server http://127.0.0.1:7400 --token-file FILE',
+        );
       let token: string | undefined = g.token;
       if (opts.tokenFile) {
         try {

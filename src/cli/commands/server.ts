@@ -8,8 +8,16 @@ export function serverCommand(program: Command): void {
     .description('run the control plane (SQLite in the data directory unless a PostgreSQL URL is given)')
     .option('--listen <host:port>', 'address of the HTTP API', process.env.CONTINUUM_LISTEN ?? DEFAULT_LISTEN)
     .option('--data-dir <dir>', 'data directory (SQLite database, images, admin token)', defaultDataDir())
-    .option('--database-url <url>', 'postgres://… to use PostgreSQL (env CONTINUUM_DATABASE_URL)', process.env.CONTINUUM_DATABASE_URL)
-    .option('--log-level <level>', 'request log level: silent, error, warn, info, debug', process.env.CONTINUUM_LOG_LEVEL ?? 'warn')
+    .option(
+      '--database-url <url>',
+      'postgres://… to use PostgreSQL (env CONTINUUM_DATABASE_URL)',
+      process.env.CONTINUUM_DATABASE_URL,
+    )
+    .option(
+      '--log-level <level>',
+      'request log level: silent, error, warn, info, debug',
+      process.env.CONTINUUM_LOG_LEVEL ?? 'warn',
+    )
     .action(async (opts) => {
       const cp = await startControlPlane({
         listen: opts.listen,
@@ -19,7 +27,9 @@ export function serverCommand(program: Command): void {
       });
       const out = process.stdout;
       out.write(`Continuum control plane listening on ${cp.url}\n`);
-      out.write(`  store:    ${cp.storeDescription}\n  data dir: ${cp.dataDir}\n  API:      ${cp.url}/openapi.json\n`);
+      out.write(
+        `  store:    ${cp.storeDescription}\n  data dir: ${cp.dataDir}\n  API:      ${cp.url}/openapi.json\n`,
+      );
       if (cp.adminToken) {
         out.write(`\nFirst start: created user 'admin' (federation-admin). Its token is shown only now\n`);
         out.write(`and saved to ${cp.adminTokenFile} (mode 0600):\n\n  ${cp.adminToken}\n\n`);

@@ -27,7 +27,9 @@ export function tokenCommands(program: Command, globals: () => GlobalOptions): v
       const g = globals();
       if (g.output === 'json' || g.output === 'yaml') process.stdout.write(`${formatData(g.output, t)}\n`);
       else process.stdout.write(`${t.token}\n`);
-      process.stderr.write(`Token ${t.id} for user ${user}${t.expiresAt ? `, expires ${t.expiresAt}` : ''}. It is not shown again.\n`);
+      process.stderr.write(
+        `Token ${t.id} for user ${user}${t.expiresAt ? `, expires ${t.expiresAt}` : ''}. It is not shown again.\n`,
+      );
     });
 
   token
@@ -39,8 +41,15 @@ export function tokenCommands(program: Command, globals: () => GlobalOptions): v
       const user = opts.user ?? (await self(c));
       const { items } = await c.get(`/v1/users/${encodeURIComponent(user)}/tokens`);
       const g = globals();
-      if (g.output === 'json' || g.output === 'yaml') return void process.stdout.write(`${formatData(g.output, items)}\n`);
-      const rows = items.map((t: any) => [t.id, t.description || '-', t.createdAt, t.expiresAt ?? 'never', t.lastUsedAt ?? 'never']);
+      if (g.output === 'json' || g.output === 'yaml')
+        return void process.stdout.write(`${formatData(g.output, items)}\n`);
+      const rows = items.map((t: any) => [
+        t.id,
+        t.description || '-',
+        t.createdAt,
+        t.expiresAt ?? 'never',
+        t.lastUsedAt ?? 'never',
+      ]);
       process.stdout.write(`${table(['ID', 'DESCRIPTION', 'CREATED', 'EXPIRES', 'LAST USED'], rows)}\n`);
     });
 

@@ -30,7 +30,9 @@ export const ImageSpec = strictObject({
     kernel: Type.Optional(FileRef),
     initrd: Type.Optional(FileRef),
   }),
-  cmdline: Type.Optional(Type.String({ maxLength: 4096, description: 'kernel command line (kernel-initrd only)' })),
+  cmdline: Type.Optional(
+    Type.String({ maxLength: 4096, description: 'kernel command line (kernel-initrd only)' }),
+  ),
 });
 export interface ImageSpec {
   description?: string;
@@ -43,7 +45,10 @@ export interface ImageSpec {
 export const IMAGE_PHASES = ['AwaitingUpload', 'Available'] as const;
 export const ImageStatus = strictObject({
   phase: oneOf(IMAGE_PHASES),
-  files: Type.Record(Type.String(), strictObject({ sha256: Type.String(), size: Type.Integer(), uploadedAt: Timestamp })),
+  files: Type.Record(
+    Type.String(),
+    strictObject({ sha256: Type.String(), size: Type.Integer(), uploadedAt: Timestamp }),
+  ),
 });
 export interface ImageStatus {
   phase: (typeof IMAGE_PHASES)[number];
@@ -52,14 +57,17 @@ export interface ImageStatus {
 
 export function imagePhase(spec: ImageSpec, files: ImageStatus['files']): ImageStatus['phase'] {
   const declared = Object.entries(spec.files).filter(([, f]) => f);
-  return declared.every(([k, f]) => files[k as ImageFile]?.sha256 === f?.sha256) ? 'Available' : 'AwaitingUpload';
+  return declared.every(([k, f]) => files[k as ImageFile]?.sha256 === f?.sha256)
+    ? 'Available'
+    : 'AwaitingUpload';
 }
 
 function imageErrors(spec: ImageSpec): FieldError[] {
   const rule = FORMAT_FILES[spec.format];
   const errors: FieldError[] = [];
   for (const f of rule.required)
-    if (!spec.files[f]) errors.push({ path: `spec.files.${f}`, message: `is required for format ${spec.format}` });
+    if (!spec.files[f])
+      errors.push({ path: `spec.files.${f}`, message: `is required for format ${spec.format}` });
   for (const f of IMAGE_FILES)
     if (spec.files[f] && !rule.required.includes(f) && !rule.optional.includes(f))
       errors.push({ path: `spec.files.${f}`, message: `is not used by format ${spec.format}` });

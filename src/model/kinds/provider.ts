@@ -1,18 +1,34 @@
 // Provider: a legal entity that owns sites and nodes. Its sovereignty level is derived
 // from jurisdiction, EU control and certifications, so policies can ask for a minimum.
 import { Type } from 'typebox';
-import { CERTIFICATIONS, type Certification, CountryCode, JURISDICTIONS, type Jurisdiction, oneOf, strictObject } from '../common.js';
+import {
+  CERTIFICATIONS,
+  type Certification,
+  CountryCode,
+  JURISDICTIONS,
+  type Jurisdiction,
+  oneOf,
+  strictObject,
+} from '../common.js';
 import { isCountryCode } from '../countries.js';
 import { countryErrors, type KindDef } from '../kind.js';
 
-export const SOVEREIGNTY_LEVELS = ['none', 'eu-jurisdiction', 'eu-controlled', 'certified', 'sovereign'] as const;
+export const SOVEREIGNTY_LEVELS = [
+  'none',
+  'eu-jurisdiction',
+  'eu-controlled',
+  'certified',
+  'sovereign',
+] as const;
 export type SovereigntyLevel = (typeof SOVEREIGNTY_LEVELS)[number];
 
 export const ProviderSpec = strictObject({
   displayName: Type.Optional(Type.String({ maxLength: 200 })),
   headquarters: CountryCode,
   jurisdiction: oneOf(JURISDICTIONS, 'legal jurisdiction the provider operates under'),
-  euControlled: Type.Boolean({ description: 'controlled by EU entities (no non-EU parent with control rights)' }),
+  euControlled: Type.Boolean({
+    description: 'controlled by EU entities (no non-EU parent with control rights)',
+  }),
   certifications: Type.Optional(Type.Array(oneOf(CERTIFICATIONS), { uniqueItems: true, maxItems: 32 })),
 });
 export interface ProviderSpec {
@@ -28,7 +44,13 @@ export interface ProviderStatus {
   sovereigntyLevel: SovereigntyLevel;
 }
 
-const CERTIFIED: readonly Certification[] = ['EUCS-substantial', 'EUCS-high', 'SecNumCloud', 'C5', 'ENS-high'];
+const CERTIFIED: readonly Certification[] = [
+  'EUCS-substantial',
+  'EUCS-high',
+  'SecNumCloud',
+  'C5',
+  'ENS-high',
+];
 const SOVEREIGN: readonly Certification[] = ['EUCS-high', 'SecNumCloud'];
 
 export function sovereigntyLevel(spec: ProviderSpec): SovereigntyLevel {

@@ -2,8 +2,8 @@
 // to one provider, project roles to one project; federation-admin to everything.
 import { Type } from 'typebox';
 import { Name, oneOf, strictObject } from '../common.js';
-import type { FieldError } from '../problem.js';
 import type { KindDef } from '../kind.js';
+import type { FieldError } from '../problem.js';
 
 export const ROLES = ['federation-admin', 'provider-admin', 'project-admin', 'project-member'] as const;
 export type Role = (typeof ROLES)[number];
@@ -37,7 +37,9 @@ export const UserStatus = strictObject({});
 export function bindingErrors(b: RoleBinding, path: string): FieldError[] {
   switch (b.role) {
     case 'federation-admin':
-      return b.provider || b.project ? [{ path, message: 'federation-admin takes neither provider nor project' }] : [];
+      return b.provider || b.project
+        ? [{ path, message: 'federation-admin takes neither provider nor project' }]
+        : [];
     case 'provider-admin':
       if (!b.provider) return [{ path: `${path}.provider`, message: 'provider-admin needs a provider' }];
       return b.project ? [{ path: `${path}.project`, message: 'provider-admin takes no project' }] : [];

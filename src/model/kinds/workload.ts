@@ -36,12 +36,20 @@ const LatencyTarget = strictObject(
 );
 
 export const Placement = strictObject({
-  node: Type.Optional(Type.String({ description: 'pin to one node (provider/node); bypasses the scheduler' })),
-  countries: Type.Optional(Type.Array(CountryCode, { uniqueItems: true, minItems: 1, description: 'data residency' })),
+  node: Type.Optional(
+    Type.String({ description: 'pin to one node (provider/node); bypasses the scheduler' }),
+  ),
+  countries: Type.Optional(
+    Type.Array(CountryCode, { uniqueItems: true, minItems: 1, description: 'data residency' }),
+  ),
   jurisdiction: Type.Optional(oneOf(['EU'] as const, 'only providers under this jurisdiction')),
   euControlled: Type.Optional(Type.Boolean({ description: 'only EU-controlled providers' })),
-  minSovereignty: Type.Optional(oneOf(SOVEREIGNTY_LEVELS, 'minimum derived sovereignty level of the provider')),
-  certifications: Type.Optional(Type.Array(oneOf(CERTIFICATIONS), { uniqueItems: true, description: 'all required' })),
+  minSovereignty: Type.Optional(
+    oneOf(SOVEREIGNTY_LEVELS, 'minimum derived sovereignty level of the provider'),
+  ),
+  certifications: Type.Optional(
+    Type.Array(oneOf(CERTIFICATIONS), { uniqueItems: true, description: 'all required' }),
+  ),
   providers: Type.Optional(
     strictObject({
       allow: Type.Optional(Type.Array(Name, { uniqueItems: true, minItems: 1 })),
@@ -62,12 +70,16 @@ export const Placement = strictObject({
   ),
   weights: Type.Optional(
     strictObject(
-      Object.fromEntries(OPTIMISE_FOR.map((k) => [k, Type.Optional(Type.Number({ minimum: 0, maximum: 100 }))])),
+      Object.fromEntries(
+        OPTIMISE_FOR.map((k) => [k, Type.Optional(Type.Number({ minimum: 0, maximum: 100 }))]),
+      ),
       'relative importance of each objective',
     ),
   ),
   strategy: Type.Optional(oneOf(['balance', 'pack'] as const)),
-  onNodeFailure: Type.Optional(oneOf(['replace', 'wait'] as const, 'replace: re-place replicas of a down node')),
+  onNodeFailure: Type.Optional(
+    oneOf(['replace', 'wait'] as const, 'replace: re-place replicas of a down node'),
+  ),
 });
 
 export const WorkloadSpec = strictObject({
@@ -164,12 +176,16 @@ function placementErrors(p: PlacementPolicy | undefined, replicas: number): Fiel
   const deny = new Set(p.providers?.deny ?? []);
   for (const [i, a] of (p.providers?.allow ?? []).entries()) {
     if (deny.has(a))
-      errors.push({ path: `spec.placement.providers.allow[${i}]`, message: `provider '${a}' is both allowed and denied` });
+      errors.push({
+        path: `spec.placement.providers.allow[${i}]`,
+        message: `provider '${a}' is both allowed and denied`,
+      });
   }
   for (const [i, t] of (p.latency ?? []).entries()) {
     const path = `spec.placement.latency[${i}]`;
     const hasCoords = t.latitude !== undefined || t.longitude !== undefined;
-    if (t.city !== undefined && hasCoords) errors.push({ path, message: 'give either city or latitude/longitude, not both' });
+    if (t.city !== undefined && hasCoords)
+      errors.push({ path, message: 'give either city or latitude/longitude, not both' });
     else if (t.city !== undefined && !findCity(t.city))
       errors.push({ path: `${path}.city`, message: `unknown city '${t.city}' (see data/eu-cities.csv)` });
     else if (t.city === undefined && (t.latitude === undefined || t.longitude === undefined))

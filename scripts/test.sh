@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: set-up, lint, type-check/build, then every
+# test against real SQLite and real PostgreSQL. PostgreSQL is the server named by
+# CONTINUUM_TEST_DATABASE_URL, or a throwaway one started (and removed) here.
+# Extra arguments are passed to node --test (e.g. --test-name-pattern=quota).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/setup.sh
+npx --no-install biome check --diagnostic-level=error .
+
+pg_dir=""
+cleanup() { if [ -n "$pg_dir" ]; then bash scripts/throwaway-postgres.sh stop "$pg_dir"; fi; }
+trap cleanup EXIT
+if [ -z "${CONTINUUM_TEST_DATABASE_URL:-}" ]; then
+  pg_err=$(mktemp)
+  CONTINUUM_TEST_DATABASE_URL=$(bash scripts/throwaway-postgres.sh start 2>"$pg_err") || { cat "$pg_err" >&2; exit 1; }
+  pg_dir=$(tail -1 "$pg_err")
+  rm -f "$pg_err"
+  echo "[test] throwaway PostgreSQL at $CONTINUUM_TEST_DATABASE_URL" >&2
+fi
+export CONTINUUM_TEST_DATABASE_URL
+
+mapfile -t files < <(find dist -name '*.test.js' | sort)
+tap=$(mktemp)
+status=0
+node --test --test-concurrency=2 \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$tap" \
+  "$@" "${files[@]}" || status=$?
+pass=$(grep -E '^# pass ' "$tap" | awk '{print $3}')
+fail=$(grep -E '^# fail ' "$tap" | awk '{print $3}')
+skipped=$(grep -E '^# skipped ' "$tap" | awk '{print $3}')
+rm -f "$tap"
+echo "${pass:-0} passed, ${fail:-0} failed, ${skipped:-0} skipped"
+exit "$status"

@@ -1,0 +1,180 @@
+// One contract, every engine: the Store must behave identically on SQLite and PostgreSQL.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { openTestStore, TEST_ENGINES } from '../../test/support/engines.js';
+import { isUniqueViolation, type Store } from './index.js';
+
+const row = (parent: string, name: string, country = 'DE') => ({
+  uid: randomUUID(),
+  parent,
+  name,
+  labels: { env: 'test' },
+  spec: { country, nested: { a: [1, 2] } },
+  status: {},
+  createdBy: 'tester',
+  columns: { country, tier: 'edge' },
+});
+
+for (const engine of TEST_ENGINES) {
+  describe(`Store contract on ${engine}`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+    before(async () => {
+      ({ store, cleanup } = await openTestStore(engine));
+    });
+    after(async () => cleanup());
+
+    test('reports its engine', () => assert.equal(store.engine, engine));
+
+    test('inserted resources read back identically, JSON included', async () => {
+      const r = await store.transaction((tx) => tx.insert('sites', row('p1', 'a')));
+      const got = await store.get('sites', 'p1', 'a');
+      assert.deepEqual(got, r);
+      assert.equal(got?.generation, 1);
+      assert.deepEqual(got?.spec, { country: 'DE', nested: { a: [1, 2] } });
+    });
+
+    test('names are unique within a parent but not across parents', async () => {
+      await store.insert('sites', row('p2', 'a'));
+      await assert.rejects(store.insert('sites', row('p2', 'a')), (err) => isUniqueViolation(err));
+    });
+
+    test('lists filter by parent, name and column, in (parent, name) order, with keyset pages', async () => {
+      for (const n of ['c', 'b', 'd']) await store.insert('sites', row('p3', n, n === 'd' ? 'FR' : 'DE'));
+      const all = await store.list('sites', { parents: ['p3'] });
+      assert.deepEqual(
+        all.map((r) => r.name),
+        ['b', 'c', 'd'],
+      );
+      const de = await store.list('sites', { parents: ['p3'], where: { country: 'DE' } });
+      assert.deepEqual(
+        de.map((r) => r.name),
+        ['b', 'c'],
+      );
+      const page1 = await store.list('sites', { limit: 2 });
+      const page2 = await store.list('sites', { limit: 2, after: page1[1] });
+      assert.equal(page1.length, 2);
+      assert.ok(page2.length >= 1);
+      const key = (r: { parent: string; name: string }) => `${r.parent}/${r.name}`;
+      assert.ok(key(page2[0]!) > key(page1[1]!));
+      assert.deepEqual(await store.list('sites', { parents: [] }), []);
+      assert.deepEqual(
+        (await store.list('sites', { names: ['b'], parents: ['p3'] })).map((r) => r.name),
+        ['b'],
+      );
+      assert.equal(await store.count('sites', { country: 'FR' }), 1);
+    });
+
+    test('updates compare-and-set on generation; status writes keep the generation', async () => {
+      const r = await store.insert('sites', row('p4', 'x'));
+      const ok = await store.update('sites', r.uid, 1, { spec: { v: 2 }, bumpGeneration: true });
+      assert.ok(ok.ok);
+      assert.equal(ok.ok && ok.resource.generation, 2);
+      const stale = await store.update('sites', r.uid, 1, { spec: { v: 3 }, bumpGeneration: true });
+      assert.deepEqual(stale, { ok: false, code: 'conflict' });
+      const st = await store.update('sites', r.uid, undefined, {
+        status: { seen: true },
+        bumpGeneration: false,
+      });
+      assert.ok(st.ok && st.resource.generation === 2 && st.resource.status.seen === true);
+      assert.deepEqual(await store.update('sites', randomUUID(), undefined, { bumpGeneration: true }), {
+        ok: false,
+        code: 'missing',
+      });
+      assert.equal(
+        await store.delete('sites', r.uid, 1),
+        false,
+        'delete with a stale generation does nothing',
+      );
+      assert.equal(await store.delete('sites', r.uid, 2), true);
+      assert.equal(await store.get('sites', 'p4', 'x'), undefined);
+    });
+
+    test('a failed transaction leaves nothing behind and publishes no event', async () => {
+      const seen: unknown[] = [];
+      const listener = (e: unknown) => seen.push(e);
+      store.committed.on('event', listener);
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.insert('providers', {
+            ...row('', 'ghost'),
+            columns: { country: 'DE', jurisdiction: 'EU' },
+          });
+          await tx.appendEvent(event('ghost'));
+          throw new Error('boom');
+        }),
+        /boom/,
+      );
+      store.committed.off('event', listener);
+      assert.equal(await store.get('providers', '', 'ghost'), undefined);
+      assert.equal(seen.length, 0);
+      assert.equal((await store.listEvents({ name: 'ghost' })).length, 0);
+    });
+
+    test('events get increasing sequence numbers, are published after commit and filter by scope', async () => {
+      const seen: number[] = [];
+      const listener = (e: { seq: number }) => seen.push(e.seq);
+      store.committed.on('event', listener);
+      const [a, b] = await store.transaction(async (tx) => {
+        const x = await tx.appendEvent(event('e1', { project: 'pa' }));
+        const y = await tx.appendEvent(event('e2', { provider: 'pv' }));
+        assert.equal(seen.length, 0, 'not published before commit');
+        return [x, y];
+      });
+      store.committed.off('event', listener);
+      assert.ok(b!.seq > a!.seq);
+      assert.deepEqual(seen, [a!.seq, b!.seq]);
+      const proj = await store.listEvents({ scope: { providers: [], projects: ['pa'] } });
+      assert.deepEqual(
+        proj.map((e) => e.name),
+        ['e1'],
+      );
+      const none = await store.listEvents({ scope: { providers: [], projects: [] } });
+      assert.deepEqual(none, []);
+      const later = await store.listEvents({ afterSeq: a!.seq });
+      assert.ok(later.every((e) => e.seq > a!.seq));
+      assert.deepEqual(later[0]?.after, { n: 'e2' });
+      assert.equal(await store.lastEventSeq(), b!.seq);
+      await assert.rejects(store.appendEvent(event('outside')), /inside Store.transaction/);
+    });
+
+    test('tokens are stored, listed per user and deleted', async () => {
+      const t = {
+        id: 'abcdef0123456789',
+        userName: 'u1',
+        secretHash: 'h',
+        description: 'd',
+        createdAt: new Date().toISOString(),
+        expiresAt: null,
+      };
+      await store.insertToken(t);
+      assert.deepEqual(await store.getToken(t.id), { ...t, lastUsedAt: null });
+      await store.touchToken(t.id, '2030-01-01T00:00:00.000Z');
+      assert.equal((await store.listTokens('u1'))[0]?.lastUsedAt, '2030-01-01T00:00:00.000Z');
+      assert.equal(await store.deleteTokensOf('u1'), 1);
+      assert.equal(await store.getToken(t.id), undefined);
+    });
+
+    test('meta values upsert', async () => {
+      await store.setMeta('k', 'v1');
+      await store.setMeta('k', 'v2');
+      assert.equal(await store.getMeta('k'), 'v2');
+      assert.equal(await store.getMeta('missing'), undefined);
+    });
+  });
+}
+
+function event(name: string, scope: { provider?: string; project?: string } = {}) {
+  return {
+    actor: 'tester',
+    action: 'create',
+    kind: 'Test',
+    parent: '',
+    name,
+    provider: scope.provider ?? null,
+    project: scope.project ?? null,
+    before: null,
+    after: { n: name },
+  };
+}
