@@ -74,6 +74,16 @@ export class ResourceService {
     return render(def, row);
   }
 
+  /**
+   * Providers are public (the catalogue), so hiding one of their nodes is "forbidden";
+   * projects are private, so someone else's project is "not found".
+   */
+  private hiddenParent(p: Principal, def: KindDef, parent: string): Problem {
+    if (def.parent === 'provider')
+      return new Problem('forbidden', `user '${p.user}' may not see the ${def.plural} of provider '${parent}'`);
+    return new Problem('parent_not_found', `${def.parent} '${parent}' not found`);
+  }
+
   async readVisible(
     tx: Store,
     p: Principal,
@@ -81,8 +91,7 @@ export class ResourceService {
     parent: string,
     name: string,
   ): Promise<StoredResource> {
-    if (def.parent && !canReadParent(p, def, parent))
-      throw new Problem('parent_not_found', `${def.parent} '${parent}' not found`);
+    if (def.parent && !canReadParent(p, def, parent)) throw this.hiddenParent(p, def, parent);
     const row = await tx.get(def.plural, parent, name);
     if (!row || !canRead(p, def, parent, name, row.spec))
       throw new Problem('not_found', `${label(def, parent, name)} not found`);
@@ -106,8 +115,7 @@ export class ResourceService {
     }
     let parents: string[] | undefined;
     if (opts.parent !== undefined) {
-      if (def.parent && !canReadParent(p, def, opts.parent))
-        throw new Problem('parent_not_found', `${def.parent} '${opts.parent}' not found`);
+      if (def.parent && !canReadParent(p, def, opts.parent)) throw this.hiddenParent(p, def, opts.parent);
       if (def.parent && !(await this.store.get(parentTable(def), '', opts.parent)))
         throw new Problem('parent_not_found', `${def.parent} '${opts.parent}' not found`);
       parents = [opts.parent];

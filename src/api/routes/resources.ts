@@ -51,7 +51,7 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const base = def.parent ? `/v1/${ownerPlural}/:${def.parent}/${def.plural}` : `/v1/${def.plural}`;
     const ownerParams = def.parent ? { [def.parent]: Name } : {};
     const Params = Type.Object({ ...ownerParams });
-    const ItemParams = Type.Object({ ...ownerParams, name: Type.String() });
+    const ItemParams = Type.Object({ ...ownerParams, name: Type.String({ minLength: 1, maxLength: 253 }) });
     const parentOf = (params: any): string => (def.parent ? params[def.parent] : '');
     const errors = {
       400: ErrorBody,
