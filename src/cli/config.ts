@@ -55,14 +55,16 @@ export async function resolveConnection(flags: {
   project?: string;
 }): Promise<Connection> {
   const config = await loadConfig();
-  const server = flags.server ?? process.env.CONTINUUM_SERVER ?? config.server;
+  // An empty variable counts as unset, as shells make it easy to leave one empty.
+  const env = (name: string) => process.env[name] || undefined;
+  const server = flags.server ?? env('CONTINUUM_SERVER') ?? config.server;
   if (!server)
     throw new CliError(
       'no server configured: run `continuum login --server URL --token TOKEN` or pass --server',
     );
   return {
     server: server.replace(/\/+$/, ''),
-    token: flags.token ?? process.env.CONTINUUM_TOKEN ?? config.token,
-    project: flags.project ?? process.env.CONTINUUM_PROJECT ?? config.project,
+    token: flags.token ?? env('CONTINUUM_TOKEN') ?? config.token,
+    project: flags.project ?? env('CONTINUUM_PROJECT') ?? config.project,
   };
 }

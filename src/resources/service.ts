@@ -80,7 +80,10 @@ export class ResourceService {
    */
   private hiddenParent(p: Principal, def: KindDef, parent: string): Problem {
     if (def.parent === 'provider')
-      return new Problem('forbidden', `user '${p.user}' may not see the ${def.plural} of provider '${parent}'`);
+      return new Problem(
+        'forbidden',
+        `user '${p.user}' may not see the ${def.plural} of provider '${parent}'`,
+      );
     return new Problem('parent_not_found', `${def.parent} '${parent}' not found`);
   }
 
