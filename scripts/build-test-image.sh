@@ -8,7 +8,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=${1:-.cache/testvm}
 mkdir -p "$out"
 
-kernel_pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -1)
+resolve_kernel() {
+  apt-cache depends linux-image-cloud-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -1
+}
+kernel_pkg=$(resolve_kernel)
+if [ -z "$kernel_pkg" ] && [ "$(id -u)" -eq 0 ]; then
+  apt-get update -qq >/dev/null 2>&1 || true
+  kernel_pkg=$(resolve_kernel)
+fi
 if [ -z "$kernel_pkg" ]; then
   echo "cannot resolve linux-image-cloud-amd64 (run apt-get update)" >&2
   exit 1

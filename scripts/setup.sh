@@ -18,6 +18,16 @@ fi
 # CONTINUUM_TEST_DATABASE_URL names none.
 apt_packages=()
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then apt_packages+=(postgresql); fi
+# Real VMs: QEMU and qemu-img; genisoimage writes cloud-init seeds; busybox, cpio and
+# the kernel package (downloaded, not installed) make the test image; iproute2 makes
+# the network namespaces of `continuum dev`.
+need() { command -v "$1" >/dev/null 2>&1 || apt_packages+=("$2"); }
+need qemu-system-x86_64 qemu-system-x86
+need qemu-img qemu-utils
+need genisoimage genisoimage
+need cpio cpio
+need ip iproute2
+[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || apt_packages+=(busybox-static)
 
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
@@ -48,3 +58,5 @@ fi
 
 # --- build -------------------------------------------------------------------
 npx --no-install tsc -p tsconfig.json
+# The bootable test image used by the tests and `continuum dev` (cached; rebuilt on change).
+bash scripts/build-test-image.sh .cache/testvm

@@ -1,0 +1,290 @@
+// Real virtual machines with QEMU. Everything about an instance lives in its own
+// directory (spec, disk overlay, seed, console log, QMP socket, pidfile), and QEMU runs
+// daemonized, so VMs outlive the agent and a restarted agent adopts them from disk.
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { InstanceObservation, InstanceRuntimeSpec, PortMapping, Runtime } from '../runtime.js';
+import { type Accelerator, detectAccelerator } from './accel.js';
+import { qmp } from './qmp.js';
+import { writeSeed } from './seed.js';
+
+const run = promisify(execFile);
+
+export interface QemuRuntimeOptions {
+  /** Directory holding one sub-directory per instance. */
+  dir: string;
+  /** Address that forwarded guest ports listen on (0.0.0.0 to be reachable from others). */
+  portBindAddress?: string;
+  qemuBinary?: string;
+  /** Grace period for an ACPI shutdown before the VM is forced off. */
+  stopTimeoutMs?: number;
+}
+
+interface Meta {
+  spec: InstanceRuntimeSpec;
+  ports: PortMapping[];
+  /** Set when the agent stopped the VM on purpose, so an exit is not a crash. */
+  stopped: boolean;
+  startedAt?: string;
+  accelerator?: Accelerator;
+}
+
+const ID_PATTERN = /^[a-zA-Z0-9-]{1,64}$/;
+
+async function freePort(address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, address, () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function portFree(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, address, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** QEMU option values separate keys with commas; a literal comma is written twice. */
+const opt = (value: string) => value.replace(/,/g, ',,');
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class QemuRuntime implements Runtime {
+  readonly name = 'qemu';
+  private readonly bind: string;
+  private readonly qemu: string;
+  private readonly stopTimeoutMs: number;
+
+  constructor(private readonly opts: QemuRuntimeOptions) {
+    this.bind = opts.portBindAddress ?? '0.0.0.0';
+    this.qemu = opts.qemuBinary ?? 'qemu-system-x86_64';
+    this.stopTimeoutMs = opts.stopTimeoutMs ?? 10_000;
+  }
+
+  private dirOf(id: string): string {
+    if (!ID_PATTERN.test(id)) throw new Error(`invalid instance id ${id}`);
+    return join(this.opts.dir, id);
+  }
+
+  private async readMeta(id: string): Promise<Meta | undefined> {
+    try {
+      return JSON.parse(await fs.readFile(join(this.dirOf(id), 'meta.json'), 'utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async writeMeta(id: string, meta: Meta): Promise<void> {
+    const path = join(this.dirOf(id), 'meta.json');
+    await fs.writeFile(`${path}.tmp`, JSON.stringify(meta, null, 2));
+    await fs.rename(`${path}.tmp`, path);
+  }
+
+  /** The QEMU pid of an instance, if that process is alive and really is its QEMU. */
+  private async livePid(id: string): Promise<number | undefined> {
+    const dir = this.dirOf(id);
+    let pid: number;
+    try {
+      pid = Number((await fs.readFile(join(dir, 'qemu.pid'), 'utf8')).trim());
+    } catch {
+      return undefined;
+    }
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
+    try {
+      const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8');
+      const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+      // A zombie (state Z) is dead; a recycled pid runs something else.
+      if (/^\d+ \(.*\) Z/.test(stat)) return undefined;
+      return cmdline.includes(dir) ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async create(spec: InstanceRuntimeSpec): Promise<void> {
+    const dir = this.dirOf(spec.id);
+    await fs.mkdir(dir, { recursive: true });
+    const old = await this.readMeta(spec.id);
+    const img = spec.image;
+    if (img.format !== 'kernel-initrd') {
+      const overlay = join(dir, 'disk.qcow2');
+      const exists = await fs.stat(overlay).then(
+        () => true,
+        () => false,
+      );
+      if (!exists) {
+        if (!img.files.disk) throw new Error('a disk image needs a disk file');
+        const args = [
+          'create',
+          '-q',
+          '-f',
+          'qcow2',
+          '-F',
+          img.format,
+          '-b',
+          img.files.disk,
+          `${overlay}.tmp`,
+        ];
+        if (spec.diskGiB) args.push(`${spec.diskGiB}G`);
+        await run('qemu-img', args);
+        await fs.rename(`${overlay}.tmp`, overlay);
+      }
+    } else if (!img.files.kernel) {
+      throw new Error('a kernel-initrd image needs a kernel file');
+    }
+    await writeSeed(dir, spec.id, spec.hostname, spec.userData);
+    await this.writeMeta(spec.id, {
+      spec,
+      ports: old?.ports ?? [],
+      stopped: old?.stopped ?? true,
+      startedAt: old?.startedAt,
+    });
+  }
+
+  private async allocatePorts(meta: Meta): Promise<PortMapping[]> {
+    const out: PortMapping[] = [];
+    for (const p of meta.spec.ports) {
+      const protocol = p.protocol ?? 'tcp';
+      const prev = meta.ports.find((m) => m.guest === p.guest && m.protocol === protocol);
+      const host = prev && (await portFree(this.bind, prev.host)) ? prev.host : await freePort(this.bind);
+      out.push({ guest: p.guest, protocol, host });
+    }
+    return out;
+  }
+
+  private qemuArgs(dir: string, meta: Meta, accel: Accelerator): string[] {
+    const s = meta.spec;
+    const args = [
+      '-name',
+      s.hostname,
+      '-machine',
+      `q35,accel=${accel}`,
+      '-cpu',
+      accel === 'kvm' ? 'host' : 'max',
+      '-smp',
+      String(s.vcpus),
+      '-m',
+      String(s.memoryMiB),
+      '-nodefaults',
+      '-no-user-config',
+      '-display',
+      'none',
+      '-chardev',
+      `file,id=console,path=${opt(join(dir, 'console.log'))},append=on`,
+      '-serial',
+      'chardev:console',
+      '-qmp',
+      `unix:${opt(join(dir, 'qmp.sock'))},server=on,wait=off`,
+      '-pidfile',
+      join(dir, 'qemu.pid'),
+      '-daemonize',
+    ];
+    if (s.image.format === 'kernel-initrd') {
+      args.push('-kernel', s.image.files.kernel!);
+      if (s.image.files.initrd) args.push('-initrd', s.image.files.initrd);
+      args.push('-append', s.image.cmdline ?? 'console=ttyS0');
+    } else {
+      args.push('-drive', `if=virtio,format=qcow2,file=${opt(join(dir, 'disk.qcow2'))}`);
+    }
+    args.push('-drive', `if=virtio,format=raw,readonly=on,file=${opt(join(dir, 'seed.iso'))}`);
+    const fwd = meta.ports.map((p) => `,hostfwd=${p.protocol}:${this.bind}:${p.host}-:${p.guest}`).join('');
+    args.push('-netdev', `user,id=net0${fwd}`, '-device', 'virtio-net-pci,netdev=net0');
+    return args;
+  }
+
+  async start(id: string): Promise<InstanceObservation> {
+    const dir = this.dirOf(id);
+    const meta = await this.readMeta(id);
+    if (!meta) throw new Error(`instance ${id} does not exist on this node`);
+    if (await this.livePid(id)) return this.inspect(id);
+    meta.ports = await this.allocatePorts(meta);
+    const accel = await detectAccelerator(this.qemu);
+    await fs.rm(join(dir, 'qmp.sock'), { force: true });
+    await fs.rm(join(dir, 'qemu.pid'), { force: true });
+    try {
+      await run(this.qemu, this.qemuArgs(dir, meta, accel), { timeout: 30_000 });
+    } catch (err) {
+      const stderr = (err as { stderr?: string }).stderr?.trim();
+      throw new Error(`QEMU failed to start instance ${id}: ${stderr || (err as Error).message}`);
+    }
+    meta.stopped = false;
+    meta.startedAt = new Date().toISOString();
+    meta.accelerator = accel;
+    await this.writeMeta(id, meta);
+    return this.inspect(id);
+  }
+
+  async stop(id: string, timeoutMs = this.stopTimeoutMs): Promise<void> {
+    const meta = await this.readMeta(id);
+    if (!meta) return;
+    meta.stopped = true;
+    await this.writeMeta(id, meta);
+    const pid = await this.livePid(id);
+    if (!pid) return;
+    const sock = join(this.dirOf(id), 'qmp.sock');
+    if (timeoutMs > 0) {
+      await qmp(sock, 'system_powerdown').catch(() => undefined);
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline && (await this.livePid(id))) await sleep(200);
+    }
+    if (await this.livePid(id)) {
+      await qmp(sock, 'quit').catch(() => undefined);
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline && (await this.livePid(id))) await sleep(100);
+    }
+    if (await this.livePid(id)) process.kill(pid, 'SIGKILL');
+  }
+
+  async reboot(id: string): Promise<void> {
+    if (!(await this.livePid(id))) throw new Error(`instance ${id} is not running`);
+    await qmp(join(this.dirOf(id), 'qmp.sock'), 'system_reset');
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.stop(id, 0);
+    await fs.rm(this.dirOf(id), { recursive: true, force: true });
+  }
+
+  async inspect(id: string): Promise<InstanceObservation> {
+    const meta = await this.readMeta(id);
+    if (!meta) return { id, state: 'absent', ports: [] };
+    const pid = await this.livePid(id);
+    const base = { id, ports: meta.ports, startedAt: meta.startedAt, accelerator: meta.accelerator };
+    if (pid) return { ...base, state: 'running', pid };
+    return { ...base, state: meta.stopped ? 'stopped' : 'crashed' };
+  }
+
+  async list(): Promise<string[]> {
+    try {
+      const entries = await fs.readdir(this.opts.dir, { withFileTypes: true });
+      return entries.filter((e) => e.isDirectory() && ID_PATTERN.test(e.name)).map((e) => e.name);
+    } catch {
+      return [];
+    }
+  }
+
+  async readConsole(id: string, offset = 0, limit = 64 * 1024): Promise<{ data: string; next: number }> {
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs.open(join(this.dirOf(id), 'console.log'), 'r');
+    } catch {
+      return { data: '', next: offset };
+    }
+    try {
+      const buf = Buffer.alloc(limit);
+      const { bytesRead } = await fh.read(buf, 0, limit, offset);
+      return { data: buf.subarray(0, bytesRead).toString('utf8'), next: offset + bytesRead };
+    } finally {
+      await fh.close();
+    }
+  }
+}
