@@ -27,7 +27,8 @@ need qemu-img qemu-utils
 need genisoimage genisoimage
 need cpio cpio
 need ip iproute2
-[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || apt_packages+=(busybox-static)
+# The initramfs needs the static busybox.
+dpkg -s busybox-static >/dev/null 2>&1 || apt_packages+=(busybox-static)
 
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
