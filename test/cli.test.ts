@@ -29,7 +29,7 @@ describe('continuum CLI', () => {
       CONTINUUM_PROJECT: '',
     };
     server = await startCli(
-      ['server', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')],
+      ['server', '--listen', '127.0.0.1:0', '--agent-listen', '127.0.0.1:0', '--data-dir', join(dir, 'data')],
       /Log in with:\n\s+continuum login --server (\S+)/,
       { CONTINUUM_DATABASE_URL: '' },
     );

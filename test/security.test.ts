@@ -12,7 +12,7 @@ import { image, project, provider, site, workload } from './support/fixtures.js'
 const SHA = 'a'.repeat(64);
 
 /** Names of provider A's and project A's private objects: none may appear to outsiders. */
-const PRIVATE = ['proj-a', 'wl-a', 'img-a', 'node-a', 'user-a', 'member-a', 'padmin-a'];
+const PRIVATE = ['proj-a', 'wl-a', 'img-a', 'node-a', 'user-a', 'member-a', 'padmin-a', 'inst-a'];
 
 function objectFor(path: string): { kind: string; name: string } {
   const segs = path.split('/');
@@ -26,6 +26,7 @@ function objectFor(path: string): { kind: string; name: string } {
     users: ['User', 'user-a'],
     workloads: ['Workload', 'wl-a'],
     images: ['Image', 'img-a'],
+    instances: ['Instance', 'inst-a'],
   };
   const [kind, name] = map[coll!] ?? ['?', '?'];
   return { kind, name };
@@ -64,6 +65,7 @@ for (const engine of TEST_ENGINES) {
   describe(`tenancy isolation on ${engine}`, () => {
     let t: TestControlPlane;
     let tokenIdA: string;
+    let joinTokenIdA: string;
     const tokens: Record<string, string> = {};
 
     before(async () => {
@@ -102,6 +104,34 @@ for (const engine of TEST_ENGINES) {
           });
         }
       });
+      // An instance of project A on node A, as the workload controller writes them.
+      const now = new Date().toISOString();
+      await t.cp.store.insertInstance({
+        uid: randomUUID(),
+        project: 'proj-a',
+        name: 'inst-a',
+        workload: 'wl-a',
+        ordinal: 0,
+        provider: 'prov-a',
+        node: 'node-a',
+        fence: 1,
+        revision: 1,
+        desired: 'running',
+        vcpus: 1,
+        memoryMiB: 256,
+        diskGiB: 1,
+        spec: {
+          hostname: 'inst-a',
+          image: { project: 'proj-a', name: 'img-a', format: 'raw', files: {} },
+          ports: [],
+        },
+        status: { phase: 'Pending', ports: [], restarts: 0, observedRevision: 0 },
+        createdAt: now,
+        updatedAt: now,
+      });
+      const jt = await a.post('/v1/providers/prov-a/sites/site-a/join-tokens', { description: 'a' });
+      assert.equal(jt.status, 201, jt.text);
+      joinTokenIdA = jt.body.id;
       tokens.userA = await userWithToken(a, 'user-a', [{ role: 'project-admin', project: 'proj-a' }]);
       await userWithToken(a, 'member-a', [{ role: 'project-member', project: 'proj-a' }]);
       await userWithToken(a, 'padmin-a', [{ role: 'provider-admin', provider: 'prov-a' }]);
@@ -128,16 +158,21 @@ for (const engine of TEST_ENGINES) {
             .replace('{project}', 'proj-a')
             .replace('{name}', name)
             .replace('{file}', 'disk')
-            .replace('{id}', tokenIdA);
+            .replace('{site}', 'site-a')
+            .replace('{id}', template.includes('join-tokens') ? joinTokenIdA : tokenIdA);
           for (const method of Object.keys(ops)) {
             const M = method.toUpperCase();
             const what = `${M} ${path}`;
             const isList = M === 'GET' && !template.includes('{');
             const catalogue =
               M === 'GET' &&
-              (/^\/v1\/providers(\/\{provider\})?(\/sites.*)?$/.test(template) ||
-                template === '/v1/sites' ||
-                /^\/v1\/providers\/\{name\}$/.test(template));
+              [
+                '/v1/providers',
+                '/v1/providers/{name}',
+                '/v1/sites',
+                '/v1/providers/{provider}/sites',
+                '/v1/providers/{provider}/sites/{name}',
+              ].includes(template);
             let body: unknown;
             let headers: Record<string, string> = {};
             if (M === 'POST' || M === 'PUT') {
@@ -145,14 +180,15 @@ for (const engine of TEST_ENGINES) {
               else if (template.endsWith('/files/{file}')) {
                 body = Buffer.from('payload');
                 headers = { 'content-type': 'application/octet-stream' };
-              } else if (template.endsWith('/tokens')) body = { description: 'stolen' };
+              } else if (/\/(join-)?tokens$/.test(template)) body = { description: 'stolen' };
               else {
                 const b = bodyFor(kind) as any;
                 body = M === 'POST' ? { ...b, metadata: { ...b.metadata, name: 'intruder' } } : b;
               }
             }
             // Control: the request is well formed; the owner side (admin) is served.
-            if (M === 'GET' && !template.endsWith('/files/{file}')) {
+            // (Image files and consoles need uploads and connected agents: other tests cover them.)
+            if (M === 'GET' && !template.endsWith('/files/{file}') && !template.endsWith('/console')) {
               const ok = await t.admin.get(path);
               assert.equal(ok.status, 200, `control ${what} as admin: ${ok.text}`);
             }

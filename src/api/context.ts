@@ -1,5 +1,6 @@
 // What every route handler needs, passed explicitly rather than hung on globals.
 import type { Principal } from '../auth/index.js';
+import type { AgentGateway, Enrolment } from '../gateway/index.js';
 import type { IdentityService, ImageFiles, ResourceService } from '../resources/index.js';
 import type { Store } from '../store/index.js';
 import type { ApiMetrics } from './metrics.js';
@@ -11,6 +12,10 @@ export interface ApiContext {
   images: ImageFiles;
   metrics: ApiMetrics;
   version: string;
+  /** Set when the control plane runs the agent gateway. */
+  gateway?: AgentGateway;
+  enrolment?: Enrolment;
+  gatewayUrl?: string;
 }
 
 declare module 'fastify' {

@@ -12,6 +12,8 @@ import { applyRoutes } from './routes/apply.js';
 import { eventRoutes } from './routes/events.js';
 import { identityRoutes } from './routes/identity.js';
 import { imageRoutes } from './routes/images.js';
+import { instanceRoutes } from './routes/instances.js';
+import { nodeRoutes } from './routes/nodes.js';
 import { resourceRoutes } from './routes/resources.js';
 import { systemRoutes } from './routes/system.js';
 
@@ -93,5 +95,7 @@ export async function buildApi(opts: ApiOptions): Promise<{ app: FastifyInstance
   identityRoutes(app, ctx);
   imageRoutes(app, ctx);
   eventRoutes(app, ctx);
+  instanceRoutes(app, ctx);
+  nodeRoutes(app, ctx);
   return { app, ctx };
 }

@@ -1,2 +1,8 @@
 export { DEFAULT_LISTEN, defaultDataDir, parseListen } from './paths.js';
-export { ADMIN_TOKEN_FILE, type ControlPlane, type ControlPlaneOptions, startControlPlane } from './start.js';
+export {
+  ADMIN_TOKEN_FILE,
+  type ControlPlane,
+  type ControlPlaneOptions,
+  DEFAULT_AGENT_LISTEN,
+  startControlPlane,
+} from './start.js';

@@ -4,6 +4,14 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { type ApiContext, buildApi } from '../api/index.js';
+import { WorkloadController } from '../controllers/index.js';
+import {
+  AgentGateway,
+  Enrolment,
+  issueServingCertificate,
+  loadOrCreateCa,
+  localNames,
+} from '../gateway/index.js';
 import { IdentityService } from '../resources/index.js';
 import { engineOf, Store } from '../store/index.js';
 import { VERSION } from '../version.js';
@@ -17,6 +25,10 @@ export interface ControlPlaneOptions {
   /** PostgreSQL schema to use (tests isolate themselves with it). */
   databaseSchema?: string;
   logLevel?: string;
+  /** Where agents connect (HTTPS + WebSocket); empty to run no gateway. */
+  agentListen?: string;
+  /** Extra host names or addresses agents reach the gateway by (for its certificate). */
+  agentNames?: readonly string[];
 }
 
 export interface ControlPlane {
@@ -29,10 +41,16 @@ export interface ControlPlane {
   /** Set only on the first start of a fresh store. */
   adminToken?: string;
   adminTokenFile: string;
+  gateway?: AgentGateway;
+  /** The agent gateway's URL, when it runs. */
+  gatewayUrl?: string;
+  caFingerprint?: string;
+  controller: WorkloadController;
   close(): Promise<void>;
 }
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
+export const DEFAULT_AGENT_LISTEN = '127.0.0.1:7401';
 
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const { host, port } = parseListen(opts.listen);
@@ -51,12 +69,30 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const adminTokenFile = join(opts.dataDir, ADMIN_TOKEN_FILE);
     if (adminToken) await fs.writeFile(adminTokenFile, `${adminToken}\n`, { mode: 0o600 });
     const logger = opts.logLevel && opts.logLevel !== 'silent' ? { level: opts.logLevel } : false;
-    const { app, ctx } = await buildApi({
+    const imageDir = join(opts.dataDir, 'images');
+    const { app, ctx } = await buildApi({ store, imageDir, logger, version: VERSION });
+    const controller = new WorkloadController({
       store,
-      imageDir: join(opts.dataDir, 'images'),
-      logger,
-      version: VERSION,
+      log: (msg, err) => app.log.warn({ err }, msg),
     });
+    let gateway: AgentGateway | undefined;
+    let caFingerprint: string | undefined;
+    const agentListen = opts.agentListen ?? DEFAULT_AGENT_LISTEN;
+    if (agentListen) {
+      const ca = await loadOrCreateCa(store);
+      caFingerprint = ca.fingerprint;
+      const cert = await issueServingCertificate(ca, [...localNames(), ...(opts.agentNames ?? [])]);
+      const enrolment = new Enrolment(store, () => ca.fingerprint);
+      gateway = new AgentGateway({ store, enrolment, ca, cert, listen: agentListen, imageDir });
+      gateway.on('instance-status', (project: string, workload: string) =>
+        controller.instanceChanged(project, workload),
+      );
+      gateway.on('error', (err) => app.log.error({ err }, 'agent gateway'));
+      ctx.gateway = gateway;
+      ctx.enrolment = enrolment;
+      ctx.gatewayUrl = await gateway.start();
+    }
+    await controller.start();
     await app.listen({ host, port });
     const addr = app.server.address();
     const boundPort = typeof addr === 'object' && addr ? addr.port : port;
@@ -70,7 +106,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       storeDescription,
       adminToken,
       adminTokenFile,
+      gateway,
+      gatewayUrl: ctx.gatewayUrl,
+      caFingerprint,
+      controller,
       async close() {
+        controller.stop();
+        await gateway?.close();
         await app.close();
         await store.close();
       },

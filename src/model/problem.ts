@@ -22,6 +22,7 @@ export const PROBLEM_CODES = {
   unsupported_media_type: 415,
   payload_too_large: 413,
   method_not_allowed: 405,
+  node_unreachable: 503,
   internal: 500,
 } as const;
 export type ProblemCode = keyof typeof PROBLEM_CODES;

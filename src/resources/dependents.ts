@@ -50,6 +50,16 @@ export async function dependentsOf(tx: Store, def: KindDef, parent: string, name
       );
       break;
     }
+    case 'Node': {
+      const bound = (await tx.listInstances({ provider: parent, node: name })).filter(
+        (i) => i.desired !== 'absent',
+      );
+      add(
+        bound.map((i) => ({ name: `${i.project}/${i.name}` })),
+        'instance(s) bound to it',
+      );
+      break;
+    }
     case 'Image': {
       const users = (await tx.list('workloads', { parents: [parent] })).filter(
         (w) => (w.spec as WorkloadSpec).image === name,

@@ -197,6 +197,7 @@ export class ResourceService {
       if (def.kind === 'User') await this.guardLastAdmin(tx, name, []);
       await tx.delete(def.plural, row.uid);
       if (def.kind === 'User') await tx.deleteTokensOf(name);
+      if (def.kind === 'Node') await tx.deleteNodeCredentials(parent, name);
       if (def.kind === 'Workload') await refreshProjectUsage(tx, parent);
       const before = render(def, row);
       await tx.appendEvent({

@@ -1,13 +1,26 @@
 export { ENGINES, type Engine, engineOf, type StoreLocation } from './engine.js';
+export {
+  DESIRED_STATES,
+  type DesiredState,
+  INSTANCE_PHASES,
+  type InstanceImageRef,
+  type InstancePhase,
+  type InstanceQuery,
+  type InstanceRecord,
+  type InstanceSpec,
+  type InstanceStatus,
+} from './instances.js';
 export { migrationsFor } from './migrations.js';
 export { FILTER_COLUMNS, RESOURCE_TABLES, type ResourceTableName } from './schema.js';
 export {
   type AuditEvent,
   type EventQuery,
   isUniqueViolation,
+  type JoinTokenRecord,
   type ListQuery,
   type NewEvent,
   type NewResource,
+  type NodeCredentialRecord,
   type ResourceChange,
   Store,
   type StoredResource,

@@ -71,9 +71,83 @@ function initial(engine: Engine): Migration {
   };
 }
 
+/** Instances (desired and observed state of each replica), join tokens, node credentials. */
+function agents(engine: Engine): Migration {
+  const collate = engine === 'postgres' ? sql`collate "C"` : sql``;
+  const big = engine === 'postgres' ? 'bigint' : 'integer';
+  return {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('instances')
+        .addColumn('uid', 'text', (c) => c.primaryKey())
+        .addColumn('project', 'text', (c) => c.notNull().modifyEnd(collate))
+        .addColumn('name', 'text', (c) => c.notNull().modifyEnd(collate))
+        .addColumn('workload', 'text', (c) => c.notNull())
+        .addColumn('ordinal', 'integer', (c) => c.notNull())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('node', 'text', (c) => c.notNull())
+        .addColumn('fence', 'integer', (c) => c.notNull())
+        .addColumn('revision', big, (c) => c.notNull())
+        .addColumn('desired', 'text', (c) => c.notNull())
+        .addColumn('vcpus', 'integer', (c) => c.notNull())
+        .addColumn('memory_mib', 'integer', (c) => c.notNull())
+        .addColumn('disk_gib', 'integer', (c) => c.notNull())
+        .addColumn('spec', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('phase', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('instances_project_name', ['project', 'name'])
+        .execute();
+      await db.schema
+        .createIndex('instances_node')
+        .on('instances')
+        .columns(['provider', 'node', 'revision'])
+        .execute();
+      await db.schema
+        .createIndex('instances_workload')
+        .on('instances')
+        .columns(['project', 'workload'])
+        .execute();
+      await db.schema
+        .createTable('join_tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('site', 'text', (c) => c.notNull())
+        .addColumn('secret_hash', 'text', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('max_uses', 'integer', (c) => c.notNull())
+        .addColumn('uses', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('join_tokens_site')
+        .on('join_tokens')
+        .columns(['provider', 'site'])
+        .execute();
+      await db.schema
+        .createTable('node_credentials')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('node', 'text', (c) => c.notNull())
+        .addColumn('secret_hash', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('node_credentials_node')
+        .on('node_credentials')
+        .columns(['provider', 'node'])
+        .execute();
+    },
+  };
+}
+
 export function migrationsFor(engine: Engine): Record<string, Migration> {
   return {
     '0001_initial': initial(engine),
+    '0002_agents': agents(engine),
   };
 }
 

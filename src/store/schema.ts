@@ -52,6 +52,50 @@ export interface TokenTable {
   last_used_at: string | null;
 }
 
+export interface InstanceTable {
+  uid: string;
+  project: string;
+  name: string;
+  workload: string;
+  ordinal: number;
+  provider: string;
+  node: string;
+  /** Fencing epoch: raised whenever the instance is re-bound, so stale copies can be told apart. */
+  fence: number;
+  /** Sequence number of the last desired-state change; agents resume from it. */
+  revision: number;
+  desired: string;
+  vcpus: number;
+  memory_mib: number;
+  disk_gib: number;
+  spec: string;
+  status: string;
+  phase: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface JoinTokenTable {
+  id: string;
+  provider: string;
+  site: string;
+  secret_hash: string;
+  description: string;
+  created_by: string;
+  created_at: string;
+  expires_at: string;
+  max_uses: number;
+  uses: number;
+}
+
+export interface NodeCredentialTable {
+  id: string;
+  provider: string;
+  node: string;
+  secret_hash: string;
+  created_at: string;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -79,4 +123,7 @@ export interface Database {
   events: EventTable;
   tokens: TokenTable;
   meta: MetaTable;
+  instances: InstanceTable;
+  join_tokens: JoinTokenTable;
+  node_credentials: NodeCredentialTable;
 }

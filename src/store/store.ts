@@ -4,6 +4,14 @@
 import { EventEmitter } from 'node:events';
 import type { Kysely, Transaction } from 'kysely';
 import { type Engine, openDatabase, type StoreLocation } from './engine.js';
+import {
+  type InstanceQuery,
+  type InstanceRecord,
+  type InstanceStatus,
+  instanceRow,
+  queryInstances,
+  toInstance,
+} from './instances.js';
 import { migrateToLatest } from './migrations.js';
 import type { Database, ResourceTableName } from './schema.js';
 
@@ -86,6 +94,27 @@ export interface TokenRecord {
   readonly lastUsedAt: string | null;
 }
 
+export interface JoinTokenRecord {
+  readonly id: string;
+  readonly provider: string;
+  readonly site: string;
+  readonly secretHash: string;
+  readonly description: string;
+  readonly createdBy: string;
+  readonly createdAt: string;
+  readonly expiresAt: string;
+  readonly maxUses: number;
+  readonly uses: number;
+}
+
+export interface NodeCredentialRecord {
+  readonly id: string;
+  readonly provider: string;
+  readonly node: string;
+  readonly secretHash: string;
+  readonly createdAt: string;
+}
+
 export type UpdateResult =
   | { ok: true; resource: StoredResource }
   | { ok: false; code: 'conflict' | 'missing' };
@@ -143,6 +172,21 @@ export function isUniqueViolation(err: unknown): boolean {
     e?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
     e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
   );
+}
+
+function toJoinToken(row: any): JoinTokenRecord {
+  return {
+    id: row.id,
+    provider: row.provider,
+    site: row.site,
+    secretHash: row.secret_hash,
+    description: row.description,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    maxUses: Number(row.max_uses),
+    uses: Number(row.uses),
+  };
 }
 
 export class Store {
@@ -390,6 +434,167 @@ export class Store {
 
   async touchToken(id: string, at: string): Promise<void> {
     await this.any.updateTable('tokens').set({ last_used_at: at }).where('id', '=', id).execute();
+  }
+
+  // ---- instances -------------------------------------------------------------
+
+  async listInstances(q: InstanceQuery = {}): Promise<InstanceRecord[]> {
+    return queryInstances(this.any, q);
+  }
+
+  async getInstance(project: string, name: string): Promise<InstanceRecord | undefined> {
+    const row = await this.any
+      .selectFrom('instances')
+      .selectAll()
+      .where('project', '=', project)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row ? toInstance(row) : undefined;
+  }
+
+  async getInstanceByUid(uid: string): Promise<InstanceRecord | undefined> {
+    const row = await this.any.selectFrom('instances').selectAll().where('uid', '=', uid).executeTakeFirst();
+    return row ? toInstance(row) : undefined;
+  }
+
+  async insertInstance(r: InstanceRecord): Promise<void> {
+    await this.any.insertInto('instances').values(instanceRow(r)).execute();
+  }
+
+  /** Writes the control plane's side (binding, desired state, spec); status is left alone. */
+  async setInstanceDesired(
+    uid: string,
+    d: Pick<
+      InstanceRecord,
+      'provider' | 'node' | 'fence' | 'revision' | 'desired' | 'vcpus' | 'memoryMiB' | 'diskGiB' | 'spec'
+    >,
+  ): Promise<void> {
+    await this.any
+      .updateTable('instances')
+      .set({
+        provider: d.provider,
+        node: d.node,
+        fence: d.fence,
+        revision: d.revision,
+        desired: d.desired,
+        vcpus: d.vcpus,
+        memory_mib: d.memoryMiB,
+        disk_gib: d.diskGiB,
+        spec: JSON.stringify(d.spec),
+        updated_at: new Date().toISOString(),
+      })
+      .where('uid', '=', uid)
+      .execute();
+  }
+
+  /** Writes what the agent observed; the desired side is left alone. */
+  async setInstanceStatus(uid: string, status: InstanceStatus): Promise<void> {
+    await this.any
+      .updateTable('instances')
+      .set({ status: JSON.stringify(status), phase: status.phase, updated_at: new Date().toISOString() })
+      .where('uid', '=', uid)
+      .execute();
+  }
+
+  async deleteInstance(uid: string): Promise<boolean> {
+    const res = await this.any.deleteFrom('instances').where('uid', '=', uid).executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
+  }
+
+  async maxInstanceRevision(provider: string, node: string): Promise<number> {
+    const row = await this.any
+      .selectFrom('instances')
+      .select((eb) => eb.fn.max('revision').as('m'))
+      .where('provider', '=', provider)
+      .where('node', '=', node)
+      .executeTakeFirst();
+    return Number(row?.m ?? 0);
+  }
+
+  // ---- join tokens and node credentials ---------------------------------------
+
+  async insertJoinToken(t: JoinTokenRecord): Promise<void> {
+    await this.any
+      .insertInto('join_tokens')
+      .values({
+        id: t.id,
+        provider: t.provider,
+        site: t.site,
+        secret_hash: t.secretHash,
+        description: t.description,
+        created_by: t.createdBy,
+        created_at: t.createdAt,
+        expires_at: t.expiresAt,
+        max_uses: t.maxUses,
+        uses: t.uses,
+      })
+      .execute();
+  }
+
+  async getJoinToken(id: string): Promise<JoinTokenRecord | undefined> {
+    const row = await this.any.selectFrom('join_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toJoinToken(row) : undefined;
+  }
+
+  async listJoinTokens(provider: string, site?: string): Promise<JoinTokenRecord[]> {
+    let q = this.any.selectFrom('join_tokens').selectAll().where('provider', '=', provider);
+    if (site !== undefined) q = q.where('site', '=', site);
+    return (await q.orderBy('created_at').execute()).map(toJoinToken);
+  }
+
+  /** Counts one use if the token still has one left; false when used up. */
+  async useJoinToken(id: string): Promise<boolean> {
+    const res = await this.any
+      .updateTable('join_tokens')
+      .set((eb) => ({ uses: eb('uses', '+', 1) }))
+      .where('id', '=', id)
+      .whereRef('uses', '<', 'max_uses')
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
+  async deleteJoinToken(id: string): Promise<boolean> {
+    const res = await this.any.deleteFrom('join_tokens').where('id', '=', id).executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
+  }
+
+  async insertNodeCredential(c: NodeCredentialRecord): Promise<void> {
+    await this.any
+      .insertInto('node_credentials')
+      .values({
+        id: c.id,
+        provider: c.provider,
+        node: c.node,
+        secret_hash: c.secretHash,
+        created_at: c.createdAt,
+      })
+      .execute();
+  }
+
+  async getNodeCredential(id: string): Promise<NodeCredentialRecord | undefined> {
+    const row = await this.any
+      .selectFrom('node_credentials')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row
+      ? {
+          id: row.id,
+          provider: row.provider,
+          node: row.node,
+          secretHash: row.secret_hash,
+          createdAt: row.created_at,
+        }
+      : undefined;
+  }
+
+  async deleteNodeCredentials(provider: string, node: string): Promise<number> {
+    const res = await this.any
+      .deleteFrom('node_credentials')
+      .where('provider', '=', provider)
+      .where('node', '=', node)
+      .executeTakeFirst();
+    return Number(res.numDeletedRows);
   }
 
   // ---- meta ------------------------------------------------------------------

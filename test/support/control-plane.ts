@@ -72,6 +72,7 @@ export async function startTestControlPlane(engine: Engine): Promise<TestControl
     dataDir: db.dataDir,
     databaseUrl: db.databaseUrl,
     databaseSchema: db.databaseSchema,
+    agentListen: '127.0.0.1:0',
   });
   if (!cp.adminToken) throw new Error('a fresh store must yield an admin token');
   return {

@@ -1,6 +1,11 @@
 // `continuum server`: run the control plane in the foreground.
 import type { Command } from 'commander';
-import { DEFAULT_LISTEN, defaultDataDir, startControlPlane } from '../../control-plane/index.js';
+import {
+  DEFAULT_AGENT_LISTEN,
+  DEFAULT_LISTEN,
+  defaultDataDir,
+  startControlPlane,
+} from '../../control-plane/index.js';
 
 export function serverCommand(program: Command): void {
   program
@@ -14,6 +19,16 @@ export function serverCommand(program: Command): void {
       process.env.CONTINUUM_DATABASE_URL,
     )
     .option(
+      '--agent-listen <host:port>',
+      'address of the agent gateway (HTTPS + WebSocket); "" for none',
+      process.env.CONTINUUM_AGENT_LISTEN ?? DEFAULT_AGENT_LISTEN,
+    )
+    .option(
+      '--agent-name <name>',
+      'a host name or address agents reach the gateway by, for its certificate (repeatable)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option(
       '--log-level <level>',
       'request log level: silent, error, warn, info, debug',
       process.env.CONTINUUM_LOG_LEVEL ?? 'warn',
@@ -24,12 +39,15 @@ export function serverCommand(program: Command): void {
         dataDir: opts.dataDir,
         databaseUrl: opts.databaseUrl || undefined,
         logLevel: opts.logLevel,
+        agentListen: opts.agentListen,
+        agentNames: opts.agentName ?? [],
       });
       const out = process.stdout;
       out.write(`Continuum control plane listening on ${cp.url}\n`);
       out.write(
         `  store:    ${cp.storeDescription}\n  data dir: ${cp.dataDir}\n  API:      ${cp.url}/openapi.json\n`,
       );
+      if (cp.gatewayUrl) out.write(`  agents:   ${cp.gatewayUrl} (CA sha256 ${cp.caFingerprint})\n`);
       if (cp.adminToken) {
         out.write(`\nFirst start: created user 'admin' (federation-admin). Its token is shown only now\n`);
         out.write(`and saved to ${cp.adminTokenFile} (mode 0600):\n\n  ${cp.adminToken}\n\n`);

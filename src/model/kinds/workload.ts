@@ -159,11 +159,13 @@ export const WorkloadStatus = strictObject({
   phase: oneOf(WORKLOAD_PHASES),
   observedGeneration: Type.Integer(),
   readyReplicas: Type.Integer(),
+  message: Type.Optional(Type.String({ description: 'why replicas are not (all) running' })),
 });
 export interface WorkloadStatus {
   phase: WorkloadPhase;
   observedGeneration: number;
   readyReplicas: number;
+  message?: string;
 }
 
 function placementErrors(p: PlacementPolicy | undefined, replicas: number): FieldError[] {

@@ -1,0 +1,403 @@
+// The Continuum agent: enrols its node, keeps one WebSocket to the control plane, and
+// runs a reconcile loop that makes the node's VMs match the desired state it holds on
+// disk — with or without a connection (edge autonomy). Killing it leaves VMs running;
+// a new agent adopts them from the runtime's state directory.
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { WebSocket } from 'ws';
+import {
+  AGENT_CONNECT_PATH,
+  AGENT_ENROL_PATH,
+  type DesiredInstance,
+  type EnrolResponse,
+  type Inventory,
+  type ObservedInstance,
+  PROTOCOL_VERSION,
+  parseJoinToken,
+  type ServerMessage,
+} from '../protocol/index.js';
+import { type InstanceObservation, QemuRuntime, type Runtime } from '../runtimes/index.js';
+import { ImageCache } from './image-cache.js';
+import { detectInventory } from './inventory.js';
+import { type AgentIdentity, type DesiredFile, LocalState } from './local-state.js';
+import { nodeMetrics, processUsage } from './metrics.js';
+import { fetchPinnedCa, pinnedRequest, readAll } from './tls.js';
+
+export interface AgentOptions {
+  dataDir: string;
+  /** Gateway URL (https://host:port); needed to enrol. */
+  server?: string;
+  joinToken?: string;
+  /** Node name; defaults to the hostname. */
+  name?: string;
+  runtime?: Runtime;
+  /** Address forwarded VM ports listen on. */
+  portBindAddress?: string;
+  /** Address reported for forwarded ports; default: what the control plane sees. */
+  advertiseAddress?: string;
+  heartbeatIntervalMs?: number;
+  reconcileIntervalMs?: number;
+  stopTimeoutMs?: number;
+  log?: (msg: string) => void;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+
+function specHash(d: DesiredInstance): string {
+  return createHash('sha256')
+    .update(JSON.stringify([d.vcpus, d.memoryMiB, d.diskGiB, d.spec, d.fence]))
+    .digest('hex');
+}
+
+export class Agent {
+  readonly state: LocalState;
+  readonly runtime: Runtime;
+  private readonly images: ImageCache;
+  private identity?: AgentIdentity;
+  private desired!: DesiredFile;
+  private inventory?: Inventory;
+  private ws?: WebSocket;
+  private stopped = false;
+  private connected = false;
+  private attempts = 0;
+  private timers: NodeJS.Timeout[] = [];
+  private reconnectTimer?: NodeJS.Timeout;
+  private reconciling = false;
+  private reconcileAgain = false;
+  private readonly applied = new Map<string, string>();
+  private readonly lastReported = new Map<string, string>();
+  private readonly errors = new Map<string, string>();
+  private readonly log: (msg: string) => void;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.state = new LocalState(opts.dataDir);
+    this.images = new ImageCache(join(opts.dataDir, 'images'));
+    this.runtime =
+      opts.runtime ??
+      new QemuRuntime({
+        dir: join(opts.dataDir, 'instances'),
+        portBindAddress: opts.portBindAddress,
+        stopTimeoutMs: opts.stopTimeoutMs,
+      });
+    this.log = opts.log ?? ((m) => process.stderr.write(`[agent] ${m}\n`));
+  }
+
+  get node(): AgentIdentity | undefined {
+    return this.identity;
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  async start(): Promise<AgentIdentity> {
+    await this.state.init();
+    this.identity = await this.state.loadIdentity();
+    if (!this.identity) this.identity = await this.enrol();
+    this.desired = await this.state.loadDesired();
+    for (const [uid, d] of Object.entries(this.desired.instances)) {
+      // Instances already created by an earlier agent count as applied when present.
+      if ((await this.runtime.inspect(uid)).state !== 'absent') this.applied.set(uid, specHash(d));
+    }
+    this.inventory = await detectInventory(this.opts.dataDir);
+    this.timers.push(setInterval(() => this.kick(), this.opts.reconcileIntervalMs ?? 2000));
+    this.timers.push(setInterval(() => void this.heartbeat(), this.opts.heartbeatIntervalMs ?? 5000));
+    this.kick();
+    this.connect();
+    return this.identity;
+  }
+
+  /** Stops the agent; its VMs keep running. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.ws?.terminate();
+    while (this.reconciling) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  // ---- enrolment ------------------------------------------------------------
+
+  private async enrol(): Promise<AgentIdentity> {
+    const { server, joinToken } = this.opts;
+    if (!server || !joinToken)
+      throw new Error(
+        `this node is not enrolled yet (no ${join(this.opts.dataDir, 'identity.json')}): give --server and --token`,
+      );
+    const parsed = parseJoinToken(joinToken);
+    if (!parsed) throw new Error('the join token is malformed (expected ctj_<id>_<secret>_<ca sha256>)');
+    const base = server.replace(/\/+$/, '');
+    const caPem = await fetchPinnedCa(base, parsed.caFingerprint);
+    const inventory = await detectInventory(this.opts.dataDir);
+    const res = await pinnedRequest(`${base}${AGENT_ENROL_PATH}`, caPem, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        token: joinToken,
+        inventory,
+        ...(this.opts.name ? { name: this.opts.name } : {}),
+      }),
+    });
+    const text = await readAll(res.body);
+    let body: any;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new Error(`enrolment failed: HTTP ${res.status}`);
+    }
+    if (res.status !== 200)
+      throw new Error(`enrolment refused: ${body?.error?.message ?? `HTTP ${res.status}`}`);
+    const e = body as EnrolResponse;
+    const identity: AgentIdentity = {
+      server: base,
+      caPem,
+      caFingerprint: parsed.caFingerprint,
+      credential: e.credential,
+      provider: e.provider,
+      site: e.site,
+      node: e.node,
+    };
+    await this.state.saveIdentity(identity);
+    this.log(`enrolled as node ${e.provider}/${e.node} at site ${e.site}`);
+    return identity;
+  }
+
+  // ---- connection -------------------------------------------------------------
+
+  private connect(): void {
+    if (this.stopped || !this.identity) return;
+    const id = this.identity;
+    const url = `${id.server.replace(/^http/, 'ws')}${AGENT_CONNECT_PATH}`;
+    const ws = new WebSocket(url, {
+      ca: id.caPem,
+      headers: { authorization: `Bearer ${id.credential}` },
+      handshakeTimeout: 10_000,
+    });
+    this.ws = ws;
+    ws.on('open', () => {
+      this.attempts = 0;
+      this.connected = true;
+      const local = (ws as unknown as { _socket?: { localAddress?: string } })._socket?.localAddress;
+      void this.hello(ws, this.opts.advertiseAddress ?? local?.replace(/^::ffff:/, '') ?? '');
+    });
+    ws.on('message', (data) => {
+      try {
+        void this.onMessage(JSON.parse(String(data)) as ServerMessage);
+      } catch {
+        this.log('ignored a malformed message from the control plane');
+      }
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      this.log(`control plane refused the connection: HTTP ${res.statusCode} (credential revoked?)`);
+      ws.terminate();
+    });
+    ws.on('error', () => {});
+    ws.on('close', () => {
+      const was = this.connected;
+      this.connected = false;
+      if (this.ws === ws) this.ws = undefined;
+      if (this.stopped) return;
+      const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.attempts) * (0.75 + Math.random() * 0.5);
+      this.attempts++;
+      if (was) this.log(`disconnected; reconnecting in ${Math.round(delay)} ms`);
+      this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    });
+  }
+
+  private send(msg: object): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  private async hello(ws: WebSocket, address: string): Promise<void> {
+    const instances: ObservedInstance[] = [];
+    for (const uid of Object.keys(this.desired.instances)) instances.push(await this.observe(uid));
+    this.lastReported.clear();
+    for (const o of instances) this.lastReported.set(o.uid, JSON.stringify(o));
+    if (ws.readyState !== WebSocket.OPEN) return;
+    ws.send(
+      JSON.stringify({
+        type: 'hello',
+        protocol: PROTOCOL_VERSION,
+        lastRevision: this.desired.revision,
+        inventory: this.inventory,
+        address,
+        instances,
+      }),
+    );
+  }
+
+  private async onMessage(msg: ServerMessage): Promise<void> {
+    if (msg.type === 'desired') {
+      const d = this.desired;
+      if (msg.full) {
+        const incoming = new Set(msg.instances.map((i) => i.uid));
+        // Anything the control plane no longer knows for this node must go.
+        for (const [uid, inst] of Object.entries(d.instances))
+          if (!incoming.has(uid)) d.instances[uid] = { ...inst, desired: 'absent' };
+        d.synced = true;
+      }
+      for (const inst of msg.instances) {
+        const have = d.instances[inst.uid];
+        if (!have || inst.revision > have.revision || msg.full) d.instances[inst.uid] = inst;
+      }
+      d.revision = Math.max(d.revision, msg.revision);
+      await this.state.saveDesired(d);
+      this.kick();
+      return;
+    }
+    if (msg.type === 'request' && msg.method === 'console') {
+      try {
+        const { uid, offset, limit } = msg.params;
+        if (!this.desired.instances[uid]) throw new Error('no such instance on this node');
+        const result = await this.runtime.readConsole(uid, offset, Math.min(limit, 1024 * 1024));
+        this.send({ type: 'reply', id: msg.id, ok: true, result });
+      } catch (err) {
+        this.send({ type: 'reply', id: msg.id, ok: false, error: (err as Error).message });
+      }
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (!this.connected) return;
+    const usage = [];
+    for (const uid of Object.keys(this.desired.instances)) {
+      const o = await this.runtime.inspect(uid);
+      const u = o.pid ? await processUsage(o.pid) : undefined;
+      if (u) usage.push({ uid, ...u });
+    }
+    this.send({ type: 'heartbeat', metrics: await nodeMetrics(), usage });
+  }
+
+  // ---- reconcile ------------------------------------------------------------------
+
+  /** Runs a reconcile pass now (or right after the current one). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.reconciling) {
+      this.reconcileAgain = true;
+      return;
+    }
+    this.reconciling = true;
+    void (async () => {
+      try {
+        do {
+          this.reconcileAgain = false;
+          await this.reconcileAll();
+        } while (this.reconcileAgain && !this.stopped);
+      } finally {
+        this.reconciling = false;
+      }
+    })();
+  }
+
+  private async reconcileAll(): Promise<void> {
+    const d = this.desired;
+    for (const uid of Object.keys(d.instances)) {
+      try {
+        await this.reconcile(uid);
+        this.errors.delete(uid);
+      } catch (err) {
+        this.errors.set(uid, (err as Error).message);
+        this.log(`instance ${d.instances[uid]?.name ?? uid}: ${(err as Error).message}`);
+      }
+    }
+    if (d.synced) {
+      for (const uid of await this.runtime.list()) {
+        if (d.instances[uid]) continue;
+        this.log(`removing VM ${uid}: not in this node's desired state`);
+        await this.runtime.delete(uid).catch(() => undefined);
+      }
+    }
+    const changed: ObservedInstance[] = [];
+    for (const uid of Object.keys(d.instances)) {
+      const o = await this.observe(uid);
+      const s = JSON.stringify(o);
+      if (this.lastReported.get(uid) !== s) {
+        changed.push(o);
+        if (this.connected) this.lastReported.set(uid, s);
+      }
+      // An absent instance is forgotten once the control plane has heard it is gone.
+      if (o.phase === 'Absent' && this.connected) {
+        delete d.instances[uid];
+        delete d.restarts[uid];
+        this.lastReported.delete(uid);
+      }
+    }
+    if (changed.length && this.connected) {
+      this.send({ type: 'observed', instances: changed });
+      await this.state.saveDesired(d);
+    }
+  }
+
+  private async reconcile(uid: string): Promise<void> {
+    const d = this.desired.instances[uid]!;
+    const obs = await this.runtime.inspect(uid);
+    if (d.desired === 'absent') {
+      if (obs.state !== 'absent') await this.runtime.delete(uid);
+      this.applied.delete(uid);
+      return;
+    }
+    const hash = specHash(d);
+    if (this.applied.get(uid) !== hash || obs.state === 'absent') {
+      if (obs.state !== 'absent') await this.runtime.delete(uid);
+      const files: { disk?: string; kernel?: string; initrd?: string } = {};
+      for (const [k, f] of Object.entries(d.spec.image.files)) {
+        if (f) files[k as keyof typeof files] = await this.images.ensure(this.identity!, f.sha256);
+      }
+      await this.runtime.create({
+        id: uid,
+        hostname: d.spec.hostname,
+        vcpus: d.vcpus,
+        memoryMiB: d.memoryMiB,
+        diskGiB: d.diskGiB,
+        image: {
+          format: d.spec.image.format,
+          files,
+          ...(d.spec.image.cmdline ? { cmdline: d.spec.image.cmdline } : {}),
+        },
+        ...(d.spec.userData !== undefined ? { userData: d.spec.userData } : {}),
+        ports: d.spec.ports,
+      });
+      this.applied.set(uid, hash);
+    }
+    const now = await this.runtime.inspect(uid);
+    if (d.desired === 'running' && now.state !== 'running') {
+      if (now.state === 'crashed') {
+        this.desired.restarts[uid] = (this.desired.restarts[uid] ?? 0) + 1;
+        this.log(`instance ${d.name} crashed; restarting (restart ${this.desired.restarts[uid]})`);
+        await this.state.saveDesired(this.desired);
+      }
+      await this.runtime.start(uid);
+    } else if (d.desired === 'stopped' && now.state === 'running') {
+      await this.runtime.stop(uid);
+    }
+  }
+
+  private async observe(uid: string): Promise<ObservedInstance> {
+    const d = this.desired.instances[uid]!;
+    const o: InstanceObservation = await this.runtime.inspect(uid);
+    const error = this.errors.get(uid);
+    const phase: ObservedInstance['phase'] =
+      d.desired === 'absent'
+        ? o.state === 'absent'
+          ? 'Absent'
+          : 'Deleting'
+        : error
+          ? 'Failed'
+          : o.state === 'running'
+            ? 'Running'
+            : o.state === 'stopped' && d.desired === 'stopped'
+              ? 'Stopped'
+              : 'Creating';
+    return {
+      uid,
+      revision: d.revision,
+      phase,
+      ports: o.state === 'running' ? o.ports : [],
+      restarts: this.desired.restarts[uid] ?? 0,
+      ...(error ? { message: error } : {}),
+      ...(o.startedAt && o.state === 'running' ? { startedAt: o.startedAt } : {}),
+      ...(o.accelerator ? { accelerator: o.accelerator } : {}),
+    };
+  }
+}

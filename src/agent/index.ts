@@ -1,0 +1,3 @@
+export { Agent, type AgentOptions } from './agent.js';
+export { detectAccelerators, detectCpuSecurity, detectInventory } from './inventory.js';
+export { type AgentIdentity, LocalState } from './local-state.js';

@@ -1,0 +1,173 @@
+// Instances (read-only: the system creates them from workloads) and their serial
+// consoles, read from the node's agent through the gateway.
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { Type } from 'typebox';
+import { adminOfProviders, isFederationAdmin, type Principal, projectsOf } from '../../auth/index.js';
+import { Name, Problem } from '../../model/index.js';
+import type { InstanceRecord } from '../../store/index.js';
+import type { ApiContext } from '../context.js';
+import { ErrorBody, principalOf } from './shared.js';
+
+export const InstanceObject = Type.Object({
+  apiVersion: Type.String(),
+  kind: Type.Literal('Instance'),
+  metadata: Type.Object({
+    name: Type.String(),
+    project: Type.String(),
+    uid: Type.String(),
+    createdAt: Type.String(),
+    updatedAt: Type.String(),
+  }),
+  spec: Type.Object({
+    workload: Type.String(),
+    ordinal: Type.Integer(),
+    node: Type.String({ description: 'PROVIDER/NODE the instance is bound to' }),
+    desired: Type.String(),
+    fence: Type.Integer(),
+    revision: Type.Integer(),
+    vcpus: Type.Integer(),
+    memoryMiB: Type.Integer(),
+    diskGiB: Type.Integer(),
+    hostname: Type.String(),
+    image: Type.Any(),
+    ports: Type.Array(Type.Any()),
+  }),
+  status: Type.Any(),
+});
+
+export function renderInstance(i: InstanceRecord) {
+  return {
+    apiVersion: 'continuum/v1',
+    kind: 'Instance' as const,
+    metadata: {
+      name: i.name,
+      project: i.project,
+      uid: i.uid,
+      createdAt: i.createdAt,
+      updatedAt: i.updatedAt,
+    },
+    spec: {
+      workload: i.workload,
+      ordinal: i.ordinal,
+      node: `${i.provider}/${i.node}`,
+      desired: i.desired,
+      fence: i.fence,
+      revision: i.revision,
+      vcpus: i.vcpus,
+      memoryMiB: i.memoryMiB,
+      diskGiB: i.diskGiB,
+      hostname: i.spec.hostname,
+      image: { project: i.spec.image.project, name: i.spec.image.name },
+      ports: i.spec.ports,
+    },
+    status: i.status,
+  };
+}
+
+/** Project members see their projects' instances; provider-admins those on their nodes. */
+function visible(p: Principal, i: InstanceRecord): boolean {
+  return (
+    isFederationAdmin(p) || projectsOf(p).includes(i.project) || adminOfProviders(p).includes(i.provider)
+  );
+}
+
+async function findVisible(
+  ctx: ApiContext,
+  p: Principal,
+  project: string,
+  name: string,
+): Promise<InstanceRecord> {
+  const i = await ctx.store.getInstance(project, name);
+  if (!i || !visible(p, i)) throw new Problem('not_found', `Instance '${project}/${name}' not found`);
+  return i;
+}
+
+export function instanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const tags = ['Instance'];
+  const errors = { 401: ErrorBody, 404: ErrorBody, 503: ErrorBody };
+  const List = Type.Object({ items: Type.Array(InstanceObject) });
+  const listQuery = Type.Object(
+    {
+      project: Type.Optional(Name),
+      workload: Type.Optional(Name),
+      node: Type.Optional(Type.String({ description: 'PROVIDER/NODE' })),
+    },
+    { additionalProperties: false },
+  );
+
+  const list = async (p: Principal, q: { project?: string; workload?: string; node?: string }) => {
+    const [provider, node] = q.node ? q.node.split('/') : [];
+    const scope = isFederationAdmin(p) ? {} : undefined;
+    const all = await ctx.store.listInstances({
+      ...(q.project ? { project: q.project } : {}),
+      ...(q.workload ? { workload: q.workload } : {}),
+      ...(provider ? { provider } : {}),
+      ...(node ? { node } : {}),
+      ...(scope ?? {}),
+    });
+    return { items: all.filter((i) => visible(p, i)).map(renderInstance) };
+  };
+
+  app.get('/v1/instances', {
+    schema: {
+      tags,
+      summary: 'List instances you can see (filter by project, workload, node)',
+      querystring: listQuery,
+      response: { 200: List, ...errors },
+    },
+    handler: async (req: any) => list(principalOf(req), req.query),
+  });
+
+  app.get('/v1/projects/:project/instances', {
+    schema: {
+      tags,
+      summary: "List a project's instances",
+      params: Type.Object({ project: Name }),
+      querystring: Type.Object({ workload: Type.Optional(Name) }, { additionalProperties: false }),
+      response: { 200: List, ...errors },
+    },
+    handler: async (req: any) => {
+      const p = principalOf(req);
+      // Provider-admins see instances on their nodes through /v1/instances?node=.
+      if (!isFederationAdmin(p) && !projectsOf(p).includes(req.params.project))
+        throw new Problem('parent_not_found', `project '${req.params.project}' not found`);
+      return list(p, { project: req.params.project, workload: req.query.workload });
+    },
+  });
+
+  app.get('/v1/projects/:project/instances/:name', {
+    schema: {
+      tags,
+      summary: 'Read one instance',
+      params: Type.Object({ project: Name, name: Name }),
+      response: { 200: InstanceObject, ...errors },
+    },
+    handler: async (req: any) =>
+      renderInstance(await findVisible(ctx, principalOf(req), req.params.project, req.params.name)),
+  });
+
+  app.get('/v1/projects/:project/instances/:name/console', {
+    schema: {
+      tags,
+      summary: "Read an instance's serial console from a byte offset (from its node's agent)",
+      params: Type.Object({ project: Name, name: Name }),
+      querystring: Type.Object(
+        {
+          offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1048576, default: 65536 })),
+        },
+        { additionalProperties: false },
+      ),
+      response: { 200: Type.Object({ data: Type.String(), next: Type.Integer() }), ...errors },
+    },
+    handler: async (req: any, _reply: FastifyReply) => {
+      const i = await findVisible(ctx, principalOf(req), req.params.project, req.params.name);
+      if (!ctx.gateway) throw new Problem('node_unreachable', 'this control plane runs no agent gateway');
+      return ctx.gateway.request(i.provider, i.node, 'console', {
+        uid: i.uid,
+        offset: req.query.offset ?? 0,
+        limit: req.query.limit ?? 65536,
+      });
+    },
+  });
+}

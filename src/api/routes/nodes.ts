@@ -1,0 +1,97 @@
+// Enrolment: join tokens for a site, and revoking a node's credentials.
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { Name, Problem } from '../../model/index.js';
+import type { ApiContext } from '../context.js';
+import { ErrorBody, principalOf } from './shared.js';
+
+const JoinTokenInfo = Type.Object({
+  id: Type.String(),
+  provider: Type.String(),
+  site: Type.String(),
+  description: Type.String(),
+  createdBy: Type.String(),
+  createdAt: Type.String(),
+  expiresAt: Type.String(),
+  maxUses: Type.Integer(),
+  uses: Type.Integer(),
+});
+
+export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const tags = ['Node'];
+  const errors = { 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 422: ErrorBody };
+  const enrolment = () => {
+    if (!ctx.enrolment) throw new Problem('node_unreachable', 'this control plane runs no agent gateway');
+    return ctx.enrolment;
+  };
+  const SiteParams = Type.Object({ provider: Name, site: Name });
+
+  app.post('/v1/providers/:provider/sites/:site/join-tokens', {
+    schema: {
+      tags,
+      summary: 'Create a join token with which agents enrol nodes at this site (shown only now)',
+      params: SiteParams,
+      body: Type.Object(
+        {
+          description: Type.Optional(Type.String({ maxLength: 200 })),
+          expiresInHours: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 24 * 365, default: 24 })),
+          maxUses: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+      response: {
+        201: Type.Object({ ...JoinTokenInfo.properties, token: Type.String(), command: Type.String() }),
+        ...errors,
+      },
+    },
+    handler: async (req: any, reply) => {
+      const t = await enrolment().createJoinToken(
+        principalOf(req),
+        req.params.provider,
+        req.params.site,
+        req.body ?? {},
+      );
+      const server = ctx.gatewayUrl ?? 'https://CONTROL-PLANE:7401';
+      return reply
+        .status(201)
+        .send({ ...t, command: `continuum agent --server ${server} --token ${t.token}` });
+    },
+  });
+
+  app.get('/v1/providers/:provider/sites/:site/join-tokens', {
+    schema: {
+      tags,
+      summary: "List a site's join tokens (never their secrets)",
+      params: SiteParams,
+      response: { 200: Type.Object({ items: Type.Array(JoinTokenInfo) }), ...errors },
+    },
+    handler: async (req: any) => ({
+      items: await enrolment().listJoinTokens(principalOf(req), req.params.provider, req.params.site),
+    }),
+  });
+
+  app.delete('/v1/providers/:provider/sites/:site/join-tokens/:id', {
+    schema: {
+      tags,
+      summary: 'Revoke a join token',
+      params: Type.Object({ provider: Name, site: Name, id: Type.String() }),
+      response: { 200: JoinTokenInfo, ...errors },
+    },
+    handler: async (req: any) =>
+      enrolment().revokeJoinToken(principalOf(req), req.params.provider, req.params.site, req.params.id),
+  });
+
+  app.post('/v1/providers/:provider/nodes/:name/revoke', {
+    schema: {
+      tags,
+      summary: "Revoke a node's credentials and disconnect its agent (it must enrol again)",
+      params: Type.Object({ provider: Name, name: Name }),
+      response: { 200: Type.Object({ revoked: Type.Integer() }), ...errors },
+    },
+    handler: async (req: any) => {
+      const revoked = await enrolment().revokeNode(principalOf(req), req.params.provider, req.params.name);
+      ctx.gateway?.disconnect(req.params.provider, req.params.name);
+      return { revoked };
+    },
+  });
+}

@@ -1,0 +1,406 @@
+// The agent gateway: an HTTPS + WebSocket endpoint, separate from the API, that agents
+// enrol through, fetch images from and keep one authenticated connection to. It pushes
+// desired state down (the full set on connect, then changes by revision) and writes
+// what agents report back into node and instance status.
+import { EventEmitter } from 'node:events';
+import { createReadStream, promises as fs } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import { join } from 'node:path';
+import { WebSocket, WebSocketServer } from 'ws';
+import { parseListen } from '../control-plane/paths.js';
+import { Problem } from '../model/index.js';
+import {
+  AGENT_CONNECT_PATH,
+  AGENT_ENROL_PATH,
+  AGENT_IMAGES_PATH,
+  type AgentMessage,
+  CA_PATH,
+  type DesiredInstance,
+  type ObservedInstance,
+  PROTOCOL_VERSION,
+  type ServerMessage,
+} from '../protocol/index.js';
+import type { AuditEvent, InstanceRecord, InstanceStatus, Store } from '../store/index.js';
+import type { Enrolment } from './enrolment.js';
+import type { CertificateAuthority, ServingCertificate } from './pki.js';
+
+export interface GatewayOptions {
+  store: Store;
+  enrolment: Enrolment;
+  ca: CertificateAuthority;
+  cert: ServingCertificate;
+  listen: string;
+  /** Where uploaded image files are kept (images/sha256/<hex>). */
+  imageDir: string;
+  /** Node status is written at most this often from heartbeats. */
+  heartbeatWriteIntervalMs?: number;
+}
+
+interface Session {
+  ws: WebSocket;
+  provider: string;
+  node: string;
+  credentialId: string;
+  address: string;
+  sentRevision: number;
+  pushing: boolean;
+  pushAgain: boolean;
+  lastWrite: number;
+  pending: Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>;
+}
+
+const key = (provider: string, node: string) => `${provider}/${node}`;
+
+function toDesired(r: InstanceRecord): DesiredInstance {
+  return {
+    uid: r.uid,
+    project: r.project,
+    name: r.name,
+    revision: r.revision,
+    fence: r.fence,
+    desired: r.desired,
+    vcpus: r.vcpus,
+    memoryMiB: r.memoryMiB,
+    diskGiB: r.diskGiB,
+    spec: r.spec,
+  };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown) {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+async function readBody(req: IncomingMessage, limit = 1024 * 1024): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > limit) throw new Problem('payload_too_large', 'request body too large');
+    chunks.push(c as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (err) {
+    throw new Problem('invalid_json', `request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export class AgentGateway extends EventEmitter {
+  private server?: Server;
+  private wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
+  private readonly sessions = new Map<string, Session>();
+  private nextRequestId = 1;
+  private readonly onEvent = (e: AuditEvent) => this.routeEvent(e);
+  url = '';
+
+  constructor(private readonly opts: GatewayOptions) {
+    super();
+  }
+
+  async start(): Promise<string> {
+    const { host, port } = parseListen(this.opts.listen);
+    this.server = createServer({ key: this.opts.cert.keyPem, cert: this.opts.cert.certPem }, (req, res) => {
+      this.handleHttp(req, res).catch((err) => {
+        const p = err instanceof Problem ? err : new Problem('internal', 'internal error');
+        if (!res.headersSent) sendJson(res, p.status, p.toJSON());
+        else res.destroy();
+      });
+    });
+    this.server.on('upgrade', (req, socket, head) => {
+      this.handleUpgrade(req, socket as any, head).catch(() => socket.destroy());
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, () => resolve());
+    });
+    const bound = (this.server.address() as { port: number }).port;
+    this.url = `https://${host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${bound}`;
+    this.opts.store.committed.on('event', this.onEvent);
+    return this.url;
+  }
+
+  async close(): Promise<void> {
+    this.opts.store.committed.off('event', this.onEvent);
+    for (const s of this.sessions.values()) s.ws.terminate();
+    this.sessions.clear();
+    if (this.server) {
+      this.server.closeAllConnections?.();
+      await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    }
+  }
+
+  connectedNodes(): string[] {
+    return [...this.sessions.keys()];
+  }
+
+  isConnected(provider: string, node: string): boolean {
+    return this.sessions.has(key(provider, node));
+  }
+
+  /** Closes a node's connection (after its credentials were revoked). */
+  disconnect(provider: string, node: string, reason = 'credential revoked'): void {
+    const s = this.sessions.get(key(provider, node));
+    if (s) s.ws.close(4001, reason);
+  }
+
+  /** Asks a connected agent something and waits for its reply. */
+  async request(
+    provider: string,
+    node: string,
+    method: 'console',
+    params: any,
+    timeoutMs = 10_000,
+  ): Promise<any> {
+    const s = this.sessions.get(key(provider, node));
+    if (!s) throw new Problem('node_unreachable', `node '${provider}/${node}' is not connected`);
+    const id = this.nextRequestId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        s.pending.delete(id);
+        reject(new Problem('node_unreachable', `node '${provider}/${node}' did not answer in time`));
+      }, timeoutMs);
+      s.pending.set(id, { resolve, reject, timer });
+      this.send(s, { type: 'request', id, method, params });
+    });
+  }
+
+  private send(s: Session, msg: ServerMessage): void {
+    if (s.ws.readyState === WebSocket.OPEN) s.ws.send(JSON.stringify(msg));
+  }
+
+  // ---- HTTP: CA, enrolment, images --------------------------------------------
+
+  private async handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (req.method === 'GET' && path === CA_PATH) {
+      res.writeHead(200, { 'content-type': 'application/x-pem-file' });
+      res.end(this.opts.ca.certPem);
+      return;
+    }
+    if (req.method === 'GET' && path === '/healthz') return sendJson(res, 200, { status: 'ok' });
+    if (req.method === 'POST' && path === AGENT_ENROL_PATH) {
+      const body = (await readBody(req)) as any;
+      return sendJson(res, 200, await this.opts.enrolment.enrol(body ?? {}));
+    }
+    if (req.method === 'GET' && path.startsWith(`${AGENT_IMAGES_PATH}/`))
+      return this.serveImage(req, res, path);
+    throw new Problem('not_found', `no route ${req.method} ${path}`);
+  }
+
+  private async authenticate(req: IncomingMessage) {
+    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    return m ? this.opts.enrolment.authenticateNode(m[1]!) : undefined;
+  }
+
+  private async serveImage(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const node = await this.authenticate(req);
+    if (!node) throw new Problem('unauthenticated', 'a valid node credential is required');
+    const sha = path.slice(AGENT_IMAGES_PATH.length + 1);
+    if (!/^[0-9a-f]{64}$/.test(sha)) throw new Problem('not_found', 'unknown image file');
+    // A node may fetch only files of images its own instances use.
+    const mine = await this.opts.store.listInstances({ provider: node.provider, node: node.node });
+    const allowed = mine.some((i) => Object.values(i.spec.image.files).some((f) => f?.sha256 === sha));
+    if (!allowed) throw new Problem('not_found', 'no instance on this node uses that image file');
+    const file = join(this.opts.imageDir, 'sha256', sha);
+    const stat = await fs.stat(file).catch(() => undefined);
+    if (!stat) throw new Problem('not_found', 'the image file has not been uploaded');
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(stat.size) });
+    createReadStream(file).pipe(res);
+  }
+
+  // ---- WebSocket sessions -----------------------------------------------------
+
+  private async handleUpgrade(
+    req: IncomingMessage,
+    socket: import('node:net').Socket,
+    head: Buffer,
+  ): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    const reject = (status: number, message: string) => {
+      socket.end(
+        `HTTP/1.1 ${status} ${message}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${message}\n`,
+      );
+    };
+    if (path !== AGENT_CONNECT_PATH) return reject(404, 'Not Found');
+    const node = await this.authenticate(req);
+    if (!node) return reject(401, 'Unauthorized: unknown or revoked node credential');
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, node, req.socket.remoteAddress ?? ''));
+  }
+
+  private attach(
+    ws: WebSocket,
+    node: { provider: string; node: string; credentialId: string },
+    remote: string,
+  ): void {
+    const k = key(node.provider, node.node);
+    this.sessions.get(k)?.ws.close(4000, 'replaced by a newer connection');
+    const s: Session = {
+      ws,
+      ...node,
+      address: remote.replace(/^::ffff:/, ''),
+      sentRevision: 0,
+      pushing: false,
+      pushAgain: false,
+      lastWrite: 0,
+      pending: new Map(),
+    };
+    this.sessions.set(k, s);
+    ws.on('message', (data) => {
+      let msg: AgentMessage;
+      try {
+        msg = JSON.parse(String(data));
+      } catch {
+        ws.close(4002, 'malformed message');
+        return;
+      }
+      this.handleMessage(s, msg).catch((err) => this.emit('error', err));
+    });
+    ws.on('close', () => {
+      for (const p of s.pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(new Problem('node_unreachable', `node '${k}' disconnected`));
+      }
+      if (this.sessions.get(k) === s) {
+        this.sessions.delete(k);
+        this.emit('disconnected', node.provider, node.node);
+      }
+    });
+    ws.on('error', () => ws.terminate());
+  }
+
+  private async handleMessage(s: Session, msg: AgentMessage): Promise<void> {
+    switch (msg.type) {
+      case 'hello': {
+        if (msg.protocol !== PROTOCOL_VERSION) {
+          s.ws.close(4003, `protocol ${msg.protocol} not supported (server speaks ${PROTOCOL_VERSION})`);
+          return;
+        }
+        if (msg.address) s.address = msg.address;
+        await this.writeNodeStatus(s, { inventory: msg.inventory, address: s.address }, true);
+        await this.applyObserved(s, msg.instances);
+        await this.pushFull(s);
+        this.emit('connected', s.provider, s.node);
+        return;
+      }
+      case 'heartbeat':
+        await this.writeNodeStatus(s, { metrics: msg.metrics }, false);
+        this.emit('heartbeat', s.provider, s.node, msg);
+        return;
+      case 'observed':
+        await this.applyObserved(s, msg.instances);
+        return;
+      case 'reply': {
+        const p = s.pending.get(msg.id);
+        if (!p) return;
+        s.pending.delete(msg.id);
+        clearTimeout(p.timer);
+        if (msg.ok) p.resolve(msg.result);
+        else p.reject(new Problem('node_unreachable', msg.error));
+        return;
+      }
+    }
+  }
+
+  private async writeNodeStatus(s: Session, patch: Record<string, unknown>, force: boolean): Promise<void> {
+    const now = Date.now();
+    if (!force && now - s.lastWrite < (this.opts.heartbeatWriteIntervalMs ?? 10_000)) return;
+    s.lastWrite = now;
+    const store = this.opts.store;
+    const row = await store.get('nodes', s.provider, s.node);
+    if (!row) return;
+    const status = {
+      ...row.status,
+      ...patch,
+      state: row.status.state === 'draining' ? 'draining' : 'ready',
+      lastHeartbeat: new Date(now).toISOString(),
+    };
+    await store.update('nodes', row.uid, undefined, {
+      status,
+      columns: { state: status.state },
+      bumpGeneration: false,
+    });
+  }
+
+  private async pushFull(s: Session): Promise<void> {
+    const all = await this.opts.store.listInstances({ provider: s.provider, node: s.node });
+    const revision = all.reduce((m, i) => Math.max(m, i.revision), 0);
+    s.sentRevision = revision;
+    this.send(s, { type: 'desired', full: true, revision, instances: all.map(toDesired) });
+  }
+
+  /** Instance changes reach the agents of the nodes they were and are bound to. */
+  private routeEvent(e: AuditEvent): void {
+    if (e.kind !== 'Instance') return;
+    for (const d of [e.before, e.after] as ({ provider?: string; node?: string } | null)[]) {
+      if (!d?.provider || !d.node) continue;
+      const s = this.sessions.get(key(d.provider, d.node));
+      if (s) void this.pushChanges(s);
+    }
+  }
+
+  private async pushChanges(s: Session): Promise<void> {
+    if (s.pushing) {
+      s.pushAgain = true;
+      return;
+    }
+    s.pushing = true;
+    try {
+      do {
+        s.pushAgain = false;
+        const changed = await this.opts.store.listInstances({
+          provider: s.provider,
+          node: s.node,
+          afterRevision: s.sentRevision,
+        });
+        if (!changed.length) continue;
+        const revision = changed.reduce((m, i) => Math.max(m, i.revision), s.sentRevision);
+        s.sentRevision = revision;
+        this.send(s, { type: 'desired', full: false, revision, instances: changed.map(toDesired) });
+      } while (s.pushAgain);
+    } finally {
+      s.pushing = false;
+    }
+  }
+
+  private async applyObserved(s: Session, observed: readonly ObservedInstance[]): Promise<void> {
+    const store = this.opts.store;
+    for (const o of observed) {
+      const inst = await store.getInstanceByUid(o.uid);
+      if (!inst || inst.provider !== s.provider || inst.node !== s.node) continue;
+      if (o.phase === 'Absent') {
+        if (inst.desired === 'absent') {
+          await store.transaction(async (tx) => {
+            await tx.deleteInstance(inst.uid);
+            await tx.appendEvent({
+              actor: `node:${s.provider}/${s.node}`,
+              action: 'delete',
+              kind: 'Instance',
+              parent: inst.project,
+              name: inst.name,
+              provider: inst.provider,
+              project: inst.project,
+              before: { ...inst, spec: undefined },
+              after: null,
+            });
+          });
+          this.emit('instance-status', inst.project, inst.workload);
+        }
+        continue;
+      }
+      const status: InstanceStatus = {
+        phase: inst.desired === 'absent' ? 'Deleting' : o.phase,
+        ports: o.ports.map((p) => ({ ...p, address: s.address })),
+        restarts: o.restarts,
+        observedRevision: o.revision,
+        ...(o.message ? { message: o.message } : {}),
+        ...(o.startedAt ? { startedAt: o.startedAt } : {}),
+        ...(o.accelerator ? { accelerator: o.accelerator } : {}),
+      };
+      if (JSON.stringify(status) === JSON.stringify(inst.status)) continue;
+      await store.setInstanceStatus(inst.uid, status);
+      this.emit('instance-status', inst.project, inst.workload);
+    }
+  }
+}

@@ -1,0 +1,10 @@
+export { Enrolment, type JoinTokenInfo, nodeNameFrom } from './enrolment.js';
+export { AgentGateway, type GatewayOptions } from './gateway.js';
+export {
+  type CertificateAuthority,
+  fingerprintOf,
+  issueServingCertificate,
+  loadOrCreateCa,
+  localNames,
+  type ServingCertificate,
+} from './pki.js';

@@ -1,0 +1,125 @@
+// Instances: one row per replica, with the desired state the control plane wants on a
+// node and the state its agent observed. Kept in a table of their own (not the generic
+// resource tables) because the scheduler and the agent gateway query them by node and
+// revision at fleet scale.
+import type { Kysely } from 'kysely';
+
+export const DESIRED_STATES = ['running', 'stopped', 'absent'] as const;
+export type DesiredState = (typeof DESIRED_STATES)[number];
+
+export const INSTANCE_PHASES = ['Pending', 'Creating', 'Running', 'Stopped', 'Failed', 'Deleting'] as const;
+export type InstancePhase = (typeof INSTANCE_PHASES)[number];
+
+export interface InstanceImageRef {
+  project: string;
+  name: string;
+  format: 'qcow2' | 'raw' | 'kernel-initrd';
+  files: Partial<Record<'disk' | 'kernel' | 'initrd', { sha256: string }>>;
+  cmdline?: string;
+}
+
+/** What an agent needs to run the instance (besides the sizes kept in columns). */
+export interface InstanceSpec {
+  hostname: string;
+  image: InstanceImageRef;
+  userData?: string;
+  ports: { guest: number; protocol?: 'tcp' | 'udp' }[];
+}
+
+export interface InstanceStatus {
+  phase: InstancePhase;
+  ports: { guest: number; protocol: 'tcp' | 'udp'; host: number; address: string }[];
+  restarts: number;
+  message?: string;
+  observedRevision: number;
+  startedAt?: string;
+  accelerator?: string;
+}
+
+export interface InstanceRecord {
+  readonly uid: string;
+  readonly project: string;
+  readonly name: string;
+  readonly workload: string;
+  readonly ordinal: number;
+  readonly provider: string;
+  readonly node: string;
+  readonly fence: number;
+  readonly revision: number;
+  readonly desired: DesiredState;
+  readonly vcpus: number;
+  readonly memoryMiB: number;
+  readonly diskGiB: number;
+  readonly spec: InstanceSpec;
+  readonly status: InstanceStatus;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export interface InstanceQuery {
+  project?: string;
+  projects?: readonly string[];
+  workload?: string;
+  provider?: string;
+  providers?: readonly string[];
+  node?: string;
+  afterRevision?: number;
+}
+
+export function toInstance(row: any): InstanceRecord {
+  return {
+    uid: row.uid,
+    project: row.project,
+    name: row.name,
+    workload: row.workload,
+    ordinal: Number(row.ordinal),
+    provider: row.provider,
+    node: row.node,
+    fence: Number(row.fence),
+    revision: Number(row.revision),
+    desired: row.desired,
+    vcpus: Number(row.vcpus),
+    memoryMiB: Number(row.memory_mib),
+    diskGiB: Number(row.disk_gib),
+    spec: JSON.parse(row.spec),
+    status: JSON.parse(row.status),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export function instanceRow(r: InstanceRecord) {
+  return {
+    uid: r.uid,
+    project: r.project,
+    name: r.name,
+    workload: r.workload,
+    ordinal: r.ordinal,
+    provider: r.provider,
+    node: r.node,
+    fence: r.fence,
+    revision: r.revision,
+    desired: r.desired,
+    vcpus: r.vcpus,
+    memory_mib: r.memoryMiB,
+    disk_gib: r.diskGiB,
+    spec: JSON.stringify(r.spec),
+    status: JSON.stringify(r.status),
+    phase: r.status.phase,
+    created_at: r.createdAt,
+    updated_at: r.updatedAt,
+  };
+}
+
+export async function queryInstances(db: Kysely<any>, q: InstanceQuery): Promise<InstanceRecord[]> {
+  if (q.projects?.length === 0 || q.providers?.length === 0) return [];
+  let query = db.selectFrom('instances').selectAll();
+  if (q.project !== undefined) query = query.where('project', '=', q.project);
+  if (q.projects) query = query.where('project', 'in', q.projects as string[]);
+  if (q.workload !== undefined) query = query.where('workload', '=', q.workload);
+  if (q.provider !== undefined) query = query.where('provider', '=', q.provider);
+  if (q.providers) query = query.where('provider', 'in', q.providers as string[]);
+  if (q.node !== undefined) query = query.where('node', '=', q.node);
+  if (q.afterRevision !== undefined) query = query.where('revision', '>', q.afterRevision);
+  return (await query.orderBy('project').orderBy('name').execute()).map(toInstance);
+}
