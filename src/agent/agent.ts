@@ -43,9 +43,11 @@ export interface AgentOptions {
 
 const MAX_BACKOFF_MS = 30_000;
 
+/** What requires re-creating the VM; power state and reboot requests do not. */
 function specHash(d: DesiredInstance): string {
+  const { powerOff: _p, reboots: _r, ...spec } = d.spec;
   return createHash('sha256')
-    .update(JSON.stringify([d.vcpus, d.memoryMiB, d.diskGiB, d.spec, d.fence]))
+    .update(JSON.stringify([d.vcpus, d.memoryMiB, d.diskGiB, spec, d.fence]))
     .digest('hex');
 }
 
@@ -320,6 +322,7 @@ export class Agent {
       if (o.phase === 'Absent' && this.connected) {
         delete d.instances[uid];
         delete d.restarts[uid];
+        delete d.reboots[uid];
         this.lastReported.delete(uid);
       }
     }
@@ -359,8 +362,19 @@ export class Agent {
         ports: d.spec.ports,
       });
       this.applied.set(uid, hash);
+      this.desired.reboots[uid] = d.spec.reboots ?? 0;
     }
     const now = await this.runtime.inspect(uid);
+    const reboots = d.spec.reboots ?? 0;
+    if (reboots > (this.desired.reboots[uid] ?? 0)) {
+      this.desired.reboots[uid] = reboots;
+      await this.state.saveDesired(this.desired);
+      if (now.state === 'running' && d.desired === 'running') {
+        this.log(`instance ${d.name}: rebooting`);
+        await this.runtime.reboot(uid);
+        return;
+      }
+    }
     if (d.desired === 'running' && now.state !== 'running') {
       if (now.state === 'crashed') {
         this.desired.restarts[uid] = (this.desired.restarts[uid] ?? 0) + 1;

@@ -23,6 +23,8 @@ export interface DesiredFile {
   instances: Record<string, DesiredInstance>;
   /** Restart counts survive agent restarts. */
   restarts: Record<string, number>;
+  /** Reboot requests already carried out, per instance. */
+  reboots: Record<string, number>;
 }
 
 async function writeAtomic(path: string, data: string, mode = 0o600): Promise<void> {
@@ -55,14 +57,9 @@ export class LocalState {
   }
 
   async loadDesired(): Promise<DesiredFile> {
-    return (
-      (await readJson<DesiredFile>(join(this.dir, 'desired.json'))) ?? {
-        revision: 0,
-        synced: false,
-        instances: {},
-        restarts: {},
-      }
-    );
+    const d = await readJson<DesiredFile>(join(this.dir, 'desired.json'));
+    if (d) return { ...d, reboots: d.reboots ?? {}, restarts: d.restarts ?? {} };
+    return { revision: 0, synced: false, instances: {}, restarts: {}, reboots: {} };
   }
 
   saveDesired(d: DesiredFile): Promise<void> {

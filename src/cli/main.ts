@@ -2,11 +2,14 @@
 // The `continuum` command: the control plane server and a kubectl-like client.
 import { Command, Option } from 'commander';
 import { VERSION } from '../version.js';
+import { agentCommand } from './commands/agent.js';
 import { applyCommands } from './commands/apply.js';
 import { eventsCommand } from './commands/events.js';
 import { getCommands } from './commands/get.js';
 import { imageCommands } from './commands/image.js';
+import { instanceCommands } from './commands/instances.js';
 import { loginCommands } from './commands/login.js';
+import { nodeCommands } from './commands/nodes.js';
 import { serverCommand } from './commands/server.js';
 import { tokenCommands } from './commands/token.js';
 import { CliError } from './errors.js';
@@ -42,6 +45,9 @@ export function buildProgram(): Command {
   tokenCommands(program, globals);
   imageCommands(program, globals);
   eventsCommand(program, globals);
+  instanceCommands(program, globals);
+  nodeCommands(program, globals);
+  agentCommand(program);
   program.addHelpText(
     'after',
     `

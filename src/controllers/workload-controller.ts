@@ -130,8 +130,18 @@ export class WorkloadController {
       }
       // Converge existing instances, then create the missing ones.
       for (const inst of instances) {
-        const want = wanted.get(inst.ordinal);
+        const fresh = wanted.get(inst.ordinal);
         wanted.delete(inst.ordinal);
+        // Power state set by users on the instance survives spec changes of the workload.
+        const want = fresh && {
+          ...fresh,
+          desired: (inst.spec.powerOff ? 'stopped' : 'running') as DesiredState,
+          spec: {
+            ...fresh.spec,
+            ...(inst.spec.powerOff ? { powerOff: true } : {}),
+            ...(inst.spec.reboots ? { reboots: inst.spec.reboots } : {}),
+          },
+        };
         const next = want ?? { ...inst, desired: 'absent' as DesiredState };
         if (inst.desired === 'absent' && !want) continue;
         const same =

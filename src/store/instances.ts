@@ -24,6 +24,10 @@ export interface InstanceSpec {
   image: InstanceImageRef;
   userData?: string;
   ports: { guest: number; protocol?: 'tcp' | 'udp' }[];
+  /** Set by a user's `stop`; the instance stays stopped until `start`. */
+  powerOff?: boolean;
+  /** Raised by each `reboot` request; the agent reboots when it sees a higher count. */
+  reboots?: number;
 }
 
 export interface InstanceStatus {

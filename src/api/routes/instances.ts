@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { adminOfProviders, isFederationAdmin, type Principal, projectsOf } from '../../auth/index.js';
 import { Name, Problem } from '../../model/index.js';
-import type { InstanceRecord } from '../../store/index.js';
+import type { InstanceRecord, Store } from '../../store/index.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBody, principalOf } from './shared.js';
 
@@ -71,15 +71,40 @@ function visible(p: Principal, i: InstanceRecord): boolean {
   );
 }
 
-async function findVisible(
-  ctx: ApiContext,
-  p: Principal,
-  project: string,
-  name: string,
-): Promise<InstanceRecord> {
-  const i = await ctx.store.getInstance(project, name);
+async function findVisible(store: Store, p: Principal, project: string, name: string): Promise<InstanceRecord> {
+  const i = await store.getInstance(project, name);
   if (!i || !visible(p, i)) throw new Problem('not_found', `Instance '${project}/${name}' not found`);
   return i;
+}
+
+/** A user's power action: recorded on the instance as desired state, pushed to its agent. */
+async function powerAction(ctx: ApiContext, p: Principal, project: string, name: string, action: 'start' | 'stop' | 'reboot') {
+  return ctx.store.transaction(async (tx) => {
+    const i = await findVisible(tx, p, project, name);
+    if (!isFederationAdmin(p) && !projectsOf(p).includes(project))
+      throw new Problem('forbidden', `user '${p.user}' may not ${action} instances of project '${project}'`);
+    if (i.desired === 'absent') throw new Problem('conflict', `Instance '${project}/${name}' is being deleted`);
+    if (action === 'reboot' && i.desired !== 'running')
+      throw new Problem('conflict', `Instance '${project}/${name}' is stopped; start it instead`);
+    const spec = { ...i.spec };
+    if (action === 'stop') spec.powerOff = true;
+    if (action === 'start') delete spec.powerOff;
+    if (action === 'reboot') spec.reboots = (spec.reboots ?? 0) + 1;
+    const desired = spec.powerOff ? 'stopped' : 'running';
+    const e = await tx.appendEvent({
+      actor: p.user,
+      action,
+      kind: 'Instance',
+      parent: project,
+      name,
+      provider: i.provider,
+      project,
+      before: { provider: i.provider, node: i.node, desired: i.desired },
+      after: { provider: i.provider, node: i.node, desired },
+    });
+    await tx.setInstanceDesired(i.uid, { ...i, spec, desired, revision: e.seq });
+    return renderInstance((await tx.getInstanceByUid(i.uid))!);
+  });
 }
 
 export function instanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -143,8 +168,20 @@ export function instanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
       response: { 200: InstanceObject, ...errors },
     },
     handler: async (req: any) =>
-      renderInstance(await findVisible(ctx, principalOf(req), req.params.project, req.params.name)),
+      renderInstance(await findVisible(ctx.store, principalOf(req), req.params.project, req.params.name)),
   });
+
+  for (const action of ['start', 'stop', 'reboot'] as const) {
+    app.post(`/v1/projects/:project/instances/:name/${action}`, {
+      schema: {
+        tags,
+        summary: `${action[0]!.toUpperCase()}${action.slice(1)} an instance`,
+        params: Type.Object({ project: Name, name: Name }),
+        response: { 200: InstanceObject, ...errors, 403: ErrorBody, 409: ErrorBody },
+      },
+      handler: async (req: any) => powerAction(ctx, principalOf(req), req.params.project, req.params.name, action),
+    });
+  }
 
   app.get('/v1/projects/:project/instances/:name/console', {
     schema: {
@@ -161,7 +198,7 @@ export function instanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
       response: { 200: Type.Object({ data: Type.String(), next: Type.Integer() }), ...errors },
     },
     handler: async (req: any, _reply: FastifyReply) => {
-      const i = await findVisible(ctx, principalOf(req), req.params.project, req.params.name);
+      const i = await findVisible(ctx.store, principalOf(req), req.params.project, req.params.name);
       if (!ctx.gateway) throw new Problem('node_unreachable', 'this control plane runs no agent gateway');
       return ctx.gateway.request(i.provider, i.node, 'console', {
         uid: i.uid,

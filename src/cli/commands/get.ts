@@ -4,6 +4,7 @@ import YAML from 'yaml';
 import { ApiClient } from '../client.js';
 import { COLUMNS } from '../columns.js';
 import { resolveConnection } from '../config.js';
+import { CliError } from '../errors.js';
 import { itemPath, kindArg, target } from '../kinds.js';
 import type { GlobalOptions } from '../main.js';
 import { age, formatData, table } from '../output.js';
@@ -32,6 +33,7 @@ Examples:
   );
   get.action(async (kind: string, name: string | undefined, opts) => {
     const g = globals();
+    if (INSTANCE_ALIASES.includes(kind.toLowerCase())) return getInstances(g, name, opts);
     const def = kindArg(kind);
     const conn = await resolveConnection(g);
     const client = new ApiClient(conn);
@@ -45,7 +47,6 @@ Examples:
       for (const f of FILTER_FLAGS) {
         if (opts[f] === undefined) continue;
         if (!def.filters.includes(f)) {
-          const { CliError } = await import('../errors.js');
           throw new CliError(
             `${def.plural} cannot be filtered by --${f}${def.filters.length ? ` (filters: ${def.filters.map((x) => `--${x}`).join(', ')})` : ''}`,
           );
@@ -121,6 +122,52 @@ Examples:
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
     });
+}
+
+const INSTANCE_ALIASES = ['instance', 'instances', 'inst', 'vm', 'vms'];
+
+const INSTANCE_COLUMNS: [string, (i: any) => string][] = [
+  ['PROJECT', (i) => i.metadata.project],
+  ['NAME', (i) => i.metadata.name],
+  ['WORKLOAD', (i) => i.spec.workload],
+  ['NODE', (i) => i.spec.node],
+  ['DESIRED', (i) => i.spec.desired],
+  ['PHASE', (i) => i.status.phase],
+  ['PORTS', (i) => i.status.ports.map((p: any) => `${p.address}:${p.host}->${p.guest}`).join(',') || '-'],
+  ['RESTARTS', (i) => String(i.status.restarts)],
+  ['AGE', (i) => age(i.metadata.createdAt)],
+];
+
+async function getInstances(g: GlobalOptions, name: string | undefined, opts: Record<string, unknown>) {
+  const conn = await resolveConnection(g);
+  const client = new ApiClient(conn);
+  const project = g.project ?? conn.project;
+  let items: any[];
+  if (name) {
+    const [a, b] = name.split('/');
+    const p = b ? a : project;
+    const n = b ?? a;
+    if (!p) throw new CliError(`which project? write PROJECT/${name} or pass -p PROJECT`);
+    items = [await client.get(`/v1/projects/${p}/instances/${n}`)];
+  } else {
+    const query: Record<string, string | undefined> = {};
+    if (project && !opts.allProjects) query.project = project;
+    items = (await client.get('/v1/instances', query)).items;
+  }
+  if (g.output === 'json' || g.output === 'yaml') {
+    process.stdout.write(`${formatData(g.output, name ? items[0] : { items })}\n`);
+  } else if (g.output === 'name') {
+    for (const i of items) process.stdout.write(`instances/${i.metadata.project}/${i.metadata.name}\n`);
+  } else if (!items.length) {
+    process.stderr.write('No instances found.\n');
+  } else {
+    process.stdout.write(
+      `${table(
+        INSTANCE_COLUMNS.map((c) => c[0]),
+        items.map((i) => INSTANCE_COLUMNS.map((c) => c[1](i))),
+      )}\n`,
+    );
+  }
 }
 
 function indent(text: string): string {
