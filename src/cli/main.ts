@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { VERSION } from '../version.js';
 import { agentCommand } from './commands/agent.js';
 import { applyCommands } from './commands/apply.js';
+import { devCommand } from './commands/dev.js';
 import { eventsCommand } from './commands/events.js';
 import { getCommands } from './commands/get.js';
 import { imageCommands } from './commands/image.js';
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   instanceCommands(program, globals);
   nodeCommands(program, globals);
   agentCommand(program);
+  devCommand(program);
   program.addHelpText(
     'after',
     `

@@ -71,19 +71,31 @@ function visible(p: Principal, i: InstanceRecord): boolean {
   );
 }
 
-async function findVisible(store: Store, p: Principal, project: string, name: string): Promise<InstanceRecord> {
+async function findVisible(
+  store: Store,
+  p: Principal,
+  project: string,
+  name: string,
+): Promise<InstanceRecord> {
   const i = await store.getInstance(project, name);
   if (!i || !visible(p, i)) throw new Problem('not_found', `Instance '${project}/${name}' not found`);
   return i;
 }
 
 /** A user's power action: recorded on the instance as desired state, pushed to its agent. */
-async function powerAction(ctx: ApiContext, p: Principal, project: string, name: string, action: 'start' | 'stop' | 'reboot') {
+async function powerAction(
+  ctx: ApiContext,
+  p: Principal,
+  project: string,
+  name: string,
+  action: 'start' | 'stop' | 'reboot',
+) {
   return ctx.store.transaction(async (tx) => {
     const i = await findVisible(tx, p, project, name);
     if (!isFederationAdmin(p) && !projectsOf(p).includes(project))
       throw new Problem('forbidden', `user '${p.user}' may not ${action} instances of project '${project}'`);
-    if (i.desired === 'absent') throw new Problem('conflict', `Instance '${project}/${name}' is being deleted`);
+    if (i.desired === 'absent')
+      throw new Problem('conflict', `Instance '${project}/${name}' is being deleted`);
     if (action === 'reboot' && i.desired !== 'running')
       throw new Problem('conflict', `Instance '${project}/${name}' is stopped; start it instead`);
     const spec = { ...i.spec };
@@ -179,7 +191,8 @@ export function instanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
         params: Type.Object({ project: Name, name: Name }),
         response: { 200: InstanceObject, ...errors, 403: ErrorBody, 409: ErrorBody },
       },
-      handler: async (req: any) => powerAction(ctx, principalOf(req), req.params.project, req.params.name, action),
+      handler: async (req: any) =>
+        powerAction(ctx, principalOf(req), req.params.project, req.params.name, action),
     });
   }
 

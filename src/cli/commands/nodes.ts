@@ -28,7 +28,8 @@ export function nodeCommands(program: Command, globals: () => GlobalOptions): vo
       const body: Record<string, unknown> = { expiresInHours: opts.expiresInHours, maxUses: opts.maxUses };
       if (opts.description) body.description = opts.description;
       const t = await c.request('POST', `/v1/providers/${s.provider}/sites/${s.site}/join-tokens`, { body });
-      if (g.output === 'json' || g.output === 'yaml') return void process.stdout.write(`${formatData(g.output, t)}\n`);
+      if (g.output === 'json' || g.output === 'yaml')
+        return void process.stdout.write(`${formatData(g.output, t)}\n`);
       process.stdout.write(`${t.token}\n`);
       process.stderr.write(
         `Join token ${t.id} for ${s.provider}/${s.site}: ${t.maxUses} use(s), expires ${t.expiresAt}.\nOn the node, run:\n  ${t.command}\n`,
@@ -40,9 +41,18 @@ export function nodeCommands(program: Command, globals: () => GlobalOptions): vo
     .action(async (site: string) => {
       const g = globals();
       const s = siteOf(site, g.provider);
-      const { items } = await new ApiClient(await resolveConnection(g)).get(`/v1/providers/${s.provider}/sites/${s.site}/join-tokens`);
-      if (g.output === 'json' || g.output === 'yaml') return void process.stdout.write(`${formatData(g.output, items)}\n`);
-      const rows = items.map((t: any) => [t.id, `${t.uses}/${t.maxUses}`, t.expiresAt, t.createdBy, t.description || '-']);
+      const { items } = await new ApiClient(await resolveConnection(g)).get(
+        `/v1/providers/${s.provider}/sites/${s.site}/join-tokens`,
+      );
+      if (g.output === 'json' || g.output === 'yaml')
+        return void process.stdout.write(`${formatData(g.output, items)}\n`);
+      const rows = items.map((t: any) => [
+        t.id,
+        `${t.uses}/${t.maxUses}`,
+        t.expiresAt,
+        t.createdBy,
+        t.description || '-',
+      ]);
       process.stdout.write(`${table(['ID', 'USES', 'EXPIRES', 'BY', 'DESCRIPTION'], rows)}\n`);
     });
   jt.command('revoke')
@@ -52,7 +62,10 @@ export function nodeCommands(program: Command, globals: () => GlobalOptions): vo
     .action(async (site: string, id: string) => {
       const g = globals();
       const s = siteOf(site, g.provider);
-      await new ApiClient(await resolveConnection(g)).request('DELETE', `/v1/providers/${s.provider}/sites/${s.site}/join-tokens/${id}`);
+      await new ApiClient(await resolveConnection(g)).request(
+        'DELETE',
+        `/v1/providers/${s.provider}/sites/${s.site}/join-tokens/${id}`,
+      );
       process.stdout.write(`join token ${id} revoked\n`);
     });
 
@@ -65,7 +78,10 @@ export function nodeCommands(program: Command, globals: () => GlobalOptions): vo
       const g = globals();
       const [provider, name] = arg.includes('/') ? arg.split('/') : [g.provider, arg];
       if (!provider || !name) throw new CliError('write PROVIDER/NODE');
-      const r = await new ApiClient(await resolveConnection(g)).request('POST', `/v1/providers/${provider}/nodes/${name}/revoke`);
+      const r = await new ApiClient(await resolveConnection(g)).request(
+        'POST',
+        `/v1/providers/${provider}/nodes/${name}/revoke`,
+      );
       process.stdout.write(`node ${provider}/${name}: ${r.revoked} credential(s) revoked\n`);
     });
 }

@@ -1,0 +1,82 @@
+// `continuum dev`: a whole federation on this machine, until Ctrl-C.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { DevFederation } from '../../dev/index.js';
+
+const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+
+export function devCommand(program: Command): void {
+  program
+    .command('dev')
+    .description(
+      'run a whole federation on this machine: control plane, three providers with agents, a demo VM',
+    )
+    .option('--listen <host:port>', 'address of the API', '127.0.0.1:7400')
+    .option('--agent-port <port>', 'port of the agent gateway', (v) => Number.parseInt(v, 10), 7401)
+    .option('--data-dir <dir>', 'keep everything here (default: a temporary directory, removed at the end)')
+    .option('--keep', 'keep the temporary directory when stopping')
+    .option('--no-netns', 'run agents as plain processes on loopback even as root')
+    .option('--subnet <a.b.c.0>', 'private subnet of the namespaces (root only)', '10.237.0.0')
+    .addHelpText(
+      'after',
+      `
+As root each node's agent runs in a network namespace of its own, bridged to this
+host; otherwise agents are processes on loopback. VMs run under KVM when it works,
+else under emulation (TCG). Ctrl-C stops every agent and VM and removes the
+namespaces.`,
+    )
+    .action(async (opts) => {
+      const imageDir = join(REPO, '.cache', 'testvm');
+      execFileSync('bash', [join(REPO, 'scripts', 'build-test-image.sh'), imageDir], { stdio: 'inherit' });
+      const dev = new DevFederation({
+        listen: opts.listen,
+        agentPort: opts.agentPort,
+        dataDir: opts.dataDir,
+        keep: opts.keep,
+        namespaces: opts.netns,
+        subnet: opts.subnet,
+        imageDir,
+      });
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        process.stdout.write(`\n${signal}: stopping agents, removing VMs and namespaces…\n`);
+        await dev.stop();
+        process.stdout.write('Continuum dev stopped; nothing left behind.\n');
+        process.exit(0);
+      };
+      process.on('SIGINT', () => void stop('SIGINT'));
+      process.on('SIGTERM', () => void stop('SIGTERM'));
+      try {
+        const { demoUrl } = await dev.start();
+        const cp = dev.cp!;
+        const out = [
+          '',
+          'Continuum dev federation is up.',
+          `  API:          ${cp.url}   (OpenAPI ${cp.url}/openapi.json, metrics ${cp.url}/metrics)`,
+          `  agents:       ${cp.gatewayUrl}`,
+          `  admin token:  ${cp.adminToken}`,
+          `  demo VM:      ${demoUrl}   (workload demo/hello)`,
+          `  data:         ${dev.dir}`,
+          '',
+          'Try, in another terminal:',
+          `  export CONTINUUM_SERVER=${cp.url} CONTINUUM_TOKEN=${cp.adminToken}`,
+          '  bin/continuum get providers',
+          '  bin/continuum get nodes',
+          '  bin/continuum -p demo get instances',
+          '  bin/continuum -p demo logs hello-0',
+          `  curl ${demoUrl}`,
+          '',
+          'Press Ctrl-C to stop and remove everything.',
+        ];
+        process.stdout.write(`${out.join('\n')}\n`);
+      } catch (err) {
+        process.stderr.write(`error: ${(err as Error).message}\n`);
+        await dev.stop();
+        process.exit(1);
+      }
+    });
+}

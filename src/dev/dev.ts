@@ -1,0 +1,303 @@
+// `continuum dev`: a whole federation on one machine for a first look. A control plane
+// on SQLite, three providers in three countries with their nodes' agents (in network
+// namespaces of their own when run as root, plain processes on loopback otherwise),
+// the test image uploaded and a demo VM running. Stopping removes every VM, process
+// and namespace it made.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { promises as fs, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type ControlPlane, startControlPlane } from '../control-plane/index.js';
+import { findCity } from '../model/index.js';
+import { QemuRuntime } from '../runtimes/index.js';
+import { canUseNamespaces, createNetwork, type DevNetwork, destroyNetwork } from './netns.js';
+
+export interface DevOptions {
+  listen: string;
+  agentPort: number;
+  dataDir?: string;
+  keep?: boolean;
+  namespaces?: boolean;
+  subnet: string;
+  /** The test image (vmlinuz, initrd.img, cmdline); built by scripts/build-test-image.sh. */
+  imageDir: string;
+  out?: (line: string) => void;
+}
+
+interface DevProvider {
+  name: string;
+  displayName: string;
+  headquarters: string;
+  certifications: string[];
+  site: string;
+  city: string;
+  tier: string;
+  carbon: number;
+  nodes: number;
+}
+
+const PROVIDERS: DevProvider[] = [
+  {
+    name: 'rhine-cloud',
+    displayName: 'Rhine Cloud GmbH',
+    headquarters: 'DE',
+    certifications: ['C5', 'ISO27001'],
+    site: 'fra-1',
+    city: 'Frankfurt',
+    tier: 'regional',
+    carbon: 380,
+    nodes: 2,
+  },
+  {
+    name: 'iberia-edge',
+    displayName: 'Iberia Edge S.L.',
+    headquarters: 'ES',
+    certifications: ['ENS-high'],
+    site: 'mad-1',
+    city: 'Madrid',
+    tier: 'edge',
+    carbon: 150,
+    nodes: 1,
+  },
+  {
+    name: 'nordic-edge',
+    displayName: 'Nordic Edge AB',
+    headquarters: 'SE',
+    certifications: ['ISO27001'],
+    site: 'sto-1',
+    city: 'Stockholm',
+    tier: 'edge',
+    carbon: 30,
+    nodes: 1,
+  },
+];
+
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const NETNS_PREFIX = 'ctmdev';
+
+async function api(cp: ControlPlane, method: string, path: string, body?: unknown): Promise<any> {
+  const res = await fetch(cp.url + path, {
+    method,
+    headers: {
+      authorization: `Bearer ${cp.adminToken}`,
+      ...(Buffer.isBuffer(body)
+        ? { 'content-type': 'application/octet-stream' }
+        : body
+          ? { 'content-type': 'application/json' }
+          : {}),
+    },
+    body: Buffer.isBuffer(body) ? body : body ? JSON.stringify(body) : undefined,
+  });
+  const data = (await res.json()) as any;
+  if (!res.ok) throw new Error(`${method} ${path}: ${data?.error?.message ?? res.status}`);
+  return data;
+}
+
+export class DevFederation {
+  cp?: ControlPlane;
+  network?: DevNetwork;
+  private agents: { node: string; child: ChildProcess; dir: string }[] = [];
+  private dataDir = '';
+  private stopping?: Promise<void>;
+
+  constructor(private readonly opts: DevOptions) {}
+
+  private say(line: string) {
+    (this.opts.out ?? ((l) => process.stdout.write(`${l}\n`)))(line);
+  }
+
+  async start(): Promise<{ demoUrl: string }> {
+    const o = this.opts;
+    this.dataDir = o.dataDir ?? (await fs.mkdtemp(join(tmpdir(), 'continuum-dev-')));
+    const useNetns = (o.namespaces ?? true) && canUseNamespaces();
+    const nodeCount = PROVIDERS.reduce((n, p) => n + p.nodes, 0);
+    if (useNetns) {
+      this.say(`creating ${nodeCount} network namespaces on bridge ${NETNS_PREFIX}br (${o.subnet})`);
+      this.network = await createNetwork(NETNS_PREFIX, o.subnet, nodeCount);
+    } else {
+      this.say('running agents as processes on loopback (network namespaces need root)');
+    }
+    const gatewayHost = this.network?.hostAddress ?? '127.0.0.1';
+    this.say('starting the control plane (SQLite)');
+    this.cp = await startControlPlane({
+      listen: o.listen,
+      dataDir: join(this.dataDir, 'control-plane'),
+      agentListen: `${gatewayHost}:${o.agentPort}`,
+      agentNames: [gatewayHost],
+    });
+    const cp = this.cp;
+
+    const docs: unknown[] = [];
+    for (const p of PROVIDERS) {
+      const city = findCity(p.city)!;
+      docs.push(
+        {
+          kind: 'Provider',
+          metadata: { name: p.name },
+          spec: {
+            displayName: p.displayName,
+            headquarters: p.headquarters,
+            jurisdiction: 'EU',
+            euControlled: true,
+            certifications: p.certifications,
+          },
+        },
+        {
+          kind: 'Site',
+          metadata: { name: p.site, provider: p.name },
+          spec: {
+            country: city.country,
+            region: p.city,
+            location: { latitude: city.latitude, longitude: city.longitude },
+            tier: p.tier,
+            carbonIntensity: p.carbon,
+            prices: { vcpuHour: 0.02, memoryGbHour: 0.003 },
+          },
+        },
+      );
+    }
+    docs.push({
+      kind: 'Project',
+      metadata: { name: 'demo' },
+      spec: { displayName: 'Demo project', quota: { vcpus: 16, memoryMiB: 16384, instances: 16 } },
+    });
+    await api(cp, 'POST', '/v1/apply', { documents: docs });
+
+    let host = 0;
+    for (const p of PROVIDERS) {
+      const jt = await api(cp, 'POST', `/v1/providers/${p.name}/sites/${p.site}/join-tokens`, {
+        maxUses: p.nodes,
+        expiresInHours: 1,
+        description: 'continuum dev',
+      });
+      for (let n = 1; n <= p.nodes; n++) {
+        const node = `${p.site}-node-${n}`;
+        const h = this.network?.hosts[host++];
+        await this.startAgent(`${p.name}/${node}`, node, jt.token, h?.netns, h ? '0.0.0.0' : '127.0.0.1');
+      }
+    }
+    this.say(`waiting for ${nodeCount} nodes to enrol`);
+    await this.until(
+      async () => (await api(cp, 'GET', '/v1/nodes?state=ready')).items.length === nodeCount,
+      60_000,
+      'nodes to enrol',
+    );
+
+    this.say('uploading the test image');
+    const kernel = readFileSync(join(o.imageDir, 'vmlinuz'));
+    const initrd = readFileSync(join(o.imageDir, 'initrd.img'));
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    await api(cp, 'POST', '/v1/projects/demo/images', {
+      metadata: { name: 'testvm' },
+      spec: {
+        format: 'kernel-initrd',
+        description: 'Continuum test image: busybox, HTTP on port 80, a counter on the console',
+        files: { kernel: { sha256: sha(kernel) }, initrd: { sha256: sha(initrd) } },
+        cmdline: readFileSync(join(o.imageDir, 'cmdline'), 'utf8').trim(),
+      },
+    });
+    await api(cp, 'PUT', '/v1/projects/demo/images/testvm/files/kernel', kernel);
+    await api(cp, 'PUT', '/v1/projects/demo/images/testvm/files/initrd', initrd);
+
+    this.say('deploying the demo workload "hello" on iberia-edge/mad-1-node-1');
+    await api(cp, 'POST', '/v1/projects/demo/workloads', {
+      metadata: { name: 'hello' },
+      spec: {
+        kind: 'vm',
+        image: 'testvm',
+        replicas: 1,
+        resources: { vcpus: 1, memoryMiB: 256 },
+        ports: [{ guest: 80 }],
+        placement: { node: 'iberia-edge/mad-1-node-1' },
+      },
+    });
+    const inst = await this.until(
+      async () => {
+        const i = await api(cp, 'GET', '/v1/projects/demo/instances/hello-0');
+        return i.status.phase === 'Running' && i.status.ports.length ? i : undefined;
+      },
+      120_000,
+      'the demo VM to boot',
+    );
+    const port = inst.status.ports[0];
+    return { demoUrl: `http://${port.address}:${port.host}/` };
+  }
+
+  private async startAgent(
+    label: string,
+    node: string,
+    token: string,
+    netns: string | undefined,
+    bind: string,
+  ) {
+    const dir = join(this.dataDir, 'agents', node);
+    const args = [
+      CLI,
+      'agent',
+      '--server',
+      this.cp!.gatewayUrl!,
+      '--token',
+      token,
+      '--data-dir',
+      dir,
+      '--name',
+      node,
+      '--port-bind-address',
+      bind,
+      '--stop-timeout',
+      '2000',
+    ];
+    const child = netns
+      ? spawn('ip', ['netns', 'exec', netns, process.execPath, ...args], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        })
+      : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const logFile = await fs.open(join(this.dataDir, `agent-${node}.log`), 'a');
+    child.stdout!.on('data', (d) => void logFile.write(d));
+    child.stderr!.on('data', (d) => void logFile.write(d));
+    child.on('exit', () => void logFile.close());
+    this.agents.push({ node, child, dir });
+    this.say(`  agent ${label}${netns ? ` in namespace ${netns}` : ''}`);
+  }
+
+  private async until<T>(
+    fn: () => Promise<T | undefined | false>,
+    timeoutMs: number,
+    what: string,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = await fn().catch(() => undefined);
+      if (v) return v;
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}; agent logs are in ${this.dataDir}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  get dir(): string {
+    return this.dataDir;
+  }
+
+  /** Stops agents, removes every VM, namespace and (unless kept) the data directory. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      for (const a of this.agents) {
+        if (a.child.exitCode === null && a.child.signalCode === null) {
+          a.child.kill('SIGTERM');
+          await Promise.race([once(a.child, 'exit'), new Promise((r) => setTimeout(r, 5000))]);
+          if (a.child.exitCode === null) a.child.kill('SIGKILL');
+        }
+        const rt = new QemuRuntime({ dir: join(a.dir, 'instances') });
+        for (const id of await rt.list()) await rt.delete(id).catch(() => undefined);
+      }
+      await this.cp?.close().catch(() => undefined);
+      if (this.network) await destroyNetwork(NETNS_PREFIX, this.network.hosts.length);
+      if (!this.opts.keep && !this.opts.dataDir) await fs.rm(this.dataDir, { recursive: true, force: true });
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,2 @@
+export { DevFederation, type DevOptions } from './dev.js';
+export { canUseNamespaces, createNetwork, destroyNetwork } from './netns.js';
