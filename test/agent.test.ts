@@ -316,4 +316,15 @@ describe('agent with real virtual machines', () => {
     assert.deepEqual(qemuOf(uid), []);
     assert.deepEqual(await new QemuRuntime({ dir: join(agentDir, 'instances') }).list(), []);
   });
+
+  test("revoking a node's credentials disconnects its agent and keeps it out", async () => {
+    assert.ok(cp.gateway!.isConnected('edge-a', 'node-1'));
+    const r = await admin.post('/v1/providers/edge-a/nodes/node-1/revoke', {});
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.revoked, 1);
+    await waitFor('disconnected', async () => !cp.gateway!.isConnected('edge-a', 'node-1'));
+    await new Promise((res) => setTimeout(res, 3000));
+    assert.ok(!cp.gateway!.isConnected('edge-a', 'node-1'), 'reconnection attempts are refused');
+    assert.match(agent!.output(), /control plane refused the connection: HTTP 401/);
+  });
 });

@@ -2,7 +2,9 @@
 // forwarded port, console capture, stop/start/reboot, crash detection, adoption by a
 // fresh runtime object (as after an agent restart) and deletion.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -94,5 +96,32 @@ describe('QEMU runtime', () => {
     await rt.delete(id);
     assert.equal((await rt.inspect(id)).state, 'absent');
     assert.ok(!existsSync(join(dir, id)));
+  });
+
+  test('a disk image runs on a qcow2 overlay of the cached base, which stays untouched', async () => {
+    const base = join(dir, 'base.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', base, '64M']);
+    const digest = () => createHash('sha256').update(readFileSync(base)).digest('hex');
+    const before = digest();
+    await rt.create({
+      id: 'i-disk',
+      hostname: 'disk-0',
+      vcpus: 1,
+      memoryMiB: 128,
+      diskGiB: 1,
+      image: { format: 'qcow2', files: { disk: base } },
+      ports: [],
+    });
+    const info = JSON.parse(
+      execFileSync('qemu-img', ['info', '--output=json', join(dir, 'i-disk', 'disk.qcow2')], {
+        encoding: 'utf8',
+      }),
+    );
+    assert.equal(info.format, 'qcow2');
+    assert.equal(info['backing-filename'], base);
+    assert.equal(info['virtual-size'], 1024 ** 3, 'the overlay has the requested size');
+    assert.equal((await rt.start('i-disk')).state, 'running');
+    await rt.delete('i-disk');
+    assert.equal(digest(), before, 'the base image is never written');
   });
 });

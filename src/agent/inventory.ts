@@ -19,8 +19,11 @@ const VENDORS: Record<string, string> = {
   '0x1db7': 'Habana',
 };
 
-/** PCI classes of accelerators: 3D controllers, VGA devices, processing accelerators. */
-const ACCELERATOR_CLASSES = [/^0x0302/, /^0x0300/, /^0x1200/];
+/**
+ * PCI classes of accelerators: 3D controllers (NVIDIA data-centre GPUs), display
+ * controllers (AMD Instinct), VGA devices and processing accelerators (Gaudi, NPUs).
+ */
+const ACCELERATOR_CLASSES = [/^0x0302/, /^0x0380/, /^0x0300/, /^0x1200/];
 
 async function read(path: string): Promise<string | undefined> {
   try {
