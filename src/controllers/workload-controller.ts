@@ -5,6 +5,7 @@
 // workload and its instances and converges.
 import { randomUUID } from 'node:crypto';
 import type { ImageSpec, ImageStatus, WorkloadSpec, WorkloadStatus } from '../model/index.js';
+import { canonical } from '../resources/index.js';
 import type { DesiredState, InstanceRecord, InstanceSpec, Store } from '../store/index.js';
 import { WorkQueue } from './work-queue.js';
 
@@ -16,18 +17,6 @@ export interface WorkloadControllerOptions {
 
 const ACTOR = 'controller:workloads';
 const DEFAULT_DISK_GIB = 10;
-
-function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, x) =>
-    x && typeof x === 'object' && !Array.isArray(x)
-      ? Object.fromEntries(
-          Object.keys(x)
-            .sort()
-            .map((k) => [k, x[k]]),
-        )
-      : x,
-  );
-}
 
 function eventDoc(
   r: Pick<InstanceRecord, 'uid' | 'workload' | 'provider' | 'node' | 'desired' | 'fence' | 'revision'>,
