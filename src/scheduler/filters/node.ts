@@ -1,0 +1,25 @@
+// Filters on the node itself: pinning, replacement, readiness, cordon.
+import { REASONS } from '../reasons.js';
+import type { Filter } from '../types.js';
+
+/** placement.node pins a workload to one node ("provider/node"). */
+export const pinned: Filter = {
+  name: 'pinned',
+  check: (n, r) => (r.policy.node && r.policy.node !== n.key ? REASONS.pinned : undefined),
+};
+
+/** A replacement never goes back to the node it replaces. */
+export const avoided: Filter = {
+  name: 'avoided',
+  check: (n, r) => (r.avoid?.has(n.key) ? REASONS.avoided : undefined),
+};
+
+export const ready: Filter = {
+  name: 'ready',
+  check: (n) => (n.ready ? undefined : REASONS.notReady),
+};
+
+export const schedulable: Filter = {
+  name: 'schedulable',
+  check: (n) => (n.unschedulable ? REASONS.cordoned : undefined),
+};

@@ -1,0 +1,23 @@
+export { domainOf } from './filters/spread.js';
+export {
+  estimateRttMs,
+  FIBRE_KM_PER_MS,
+  greatCircleKm,
+  PATH_STRETCH,
+  rttMs,
+  TIER_OVERHEAD_MS,
+} from './latency.js';
+export { FILTERS, type ScheduleOptions, schedule } from './pipeline.js';
+export { DIMENSIONS, REASONS, type Reason } from './reasons.js';
+export { SCORERS } from './scorers/index.js';
+export type {
+  CandidateNode,
+  Capacity,
+  Decision,
+  Explanation,
+  Filter,
+  PlacementRequest,
+  Resources,
+  ScoredNode,
+  Scorer,
+} from './types.js';

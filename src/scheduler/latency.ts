@@ -1,0 +1,56 @@
+// The latency model. Round-trip time between a site and a user location is estimated
+// from the great-circle distance:
+//
+//   rtt = 2 × distance × PATH_STRETCH / FIBRE_KM_PER_MS + TIER_OVERHEAD_MS[tier]
+//
+// Light in fibre covers about 200 km per millisecond (two thirds of c); real routes are
+// about 1.5 times longer than the great circle; the tier overhead stands for access
+// networks and queuing (an edge site sits close to its users, a core site behind more
+// hops). A round-trip time an agent measured replaces the estimate. See docs/latency.md.
+
+import type { LatencyTarget } from '../model/index.js';
+import { findCity } from '../model/index.js';
+
+export const FIBRE_KM_PER_MS = 200;
+export const PATH_STRETCH = 1.5;
+export const TIER_OVERHEAD_MS = { core: 2, regional: 1.5, edge: 1, 'far-edge': 0.5 } as const;
+const EARTH_RADIUS_KM = 6371;
+
+export function greatCircleKm(lat1: number, lon1: number, lat2: number, lon2: number): number {
+  const rad = Math.PI / 180;
+  const dLat = (lat2 - lat1) * rad;
+  const dLon = (lon2 - lon1) * rad;
+  const a = Math.sin(dLat / 2) ** 2 + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(dLon / 2) ** 2;
+  return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(a)));
+}
+
+export function estimateRttMs(
+  site: { latitude: number; longitude: number; tier: keyof typeof TIER_OVERHEAD_MS },
+  user: { latitude: number; longitude: number },
+): number {
+  const km = greatCircleKm(site.latitude, site.longitude, user.latitude, user.longitude);
+  return (2 * km * PATH_STRETCH) / FIBRE_KM_PER_MS + TIER_OVERHEAD_MS[site.tier];
+}
+
+/** The coordinates and a stable label of a latency target. */
+export function targetLocation(t: LatencyTarget): { label: string; latitude: number; longitude: number } {
+  if (t.city) {
+    const c = findCity(t.city);
+    if (!c) throw new Error(`unknown city ${t.city}`);
+    return { label: t.name ?? c.name, latitude: c.latitude, longitude: c.longitude };
+  }
+  return { label: t.name ?? `${t.latitude},${t.longitude}`, latitude: t.latitude!, longitude: t.longitude! };
+}
+
+export function rttMs(
+  site: {
+    latitude: number;
+    longitude: number;
+    tier: keyof typeof TIER_OVERHEAD_MS;
+    measuredRttMs?: Readonly<Record<string, number>>;
+  },
+  t: LatencyTarget,
+): number {
+  const loc = targetLocation(t);
+  return site.measuredRttMs?.[loc.label] ?? estimateRttMs(site, loc);
+}

@@ -1,0 +1,100 @@
+// What the scheduler sees and decides. It works on a read-only snapshot of candidate
+// nodes (with their site and provider) and returns a decision with its explanation;
+// a separate applier writes the binding.
+import type { PlacementPolicy, SiteTier, SovereigntyLevel } from '../model/index.js';
+
+export interface Resources {
+  vcpus: number;
+  memoryMiB: number;
+  diskGiB: number;
+  accelerators?: { vendor?: string; model?: string; minMemoryMiB?: number; count: number };
+}
+
+export interface Capacity {
+  vcpus: number;
+  memoryMiB: number;
+  diskGiB: number;
+}
+
+export interface NodeAccelerator {
+  vendor: string;
+  model: string;
+  memoryMiB?: number;
+  count: number;
+}
+
+/** One candidate node with everything filters and scorers look at. */
+export interface CandidateNode {
+  readonly key: string;
+  readonly provider: string;
+  readonly node: string;
+  readonly site: string;
+  readonly ready: boolean;
+  readonly unschedulable: boolean;
+  readonly architecture: string;
+  readonly virtualization: 'kvm' | 'emulation';
+  readonly cpuSecurity: readonly string[];
+  readonly accelerators: readonly NodeAccelerator[];
+  readonly labels: Readonly<Record<string, string>>;
+  readonly capacity: Capacity;
+  /** Resources already bound to the node (kept current by the scheduler's cache). */
+  readonly allocated: Capacity & { accelerators: number };
+  readonly siteInfo: {
+    country: string;
+    latitude: number;
+    longitude: number;
+    tier: SiteTier;
+    carbonIntensity: number;
+    prices?: { vcpuHour: number; memoryGbHour: number };
+    /** Measured round-trip times to named user locations, when agents reported them. */
+    measuredRttMs?: Readonly<Record<string, number>>;
+  };
+  readonly providerInfo: {
+    jurisdiction: 'EU' | 'non-EU';
+    euControlled: boolean;
+    certifications: readonly string[];
+    sovereigntyLevel: SovereigntyLevel;
+  };
+}
+
+/** One replica to place. `spreadCounts` holds how many replicas of the workload each domain already has. */
+export interface PlacementRequest {
+  readonly workload: string;
+  readonly policy: PlacementPolicy;
+  readonly resources: Resources;
+  readonly spreadCounts: ReadonlyMap<string, number>;
+  /** Nodes this replica must avoid (e.g. the failed node it is replacing). */
+  readonly avoid?: ReadonlySet<string>;
+}
+
+export interface ScoredNode {
+  node: string;
+  total: number;
+  scores: Record<string, number>;
+}
+
+export interface Explanation {
+  nodesEvaluated: number;
+  feasible: number;
+  filtered: Record<string, number>;
+  exhausted: Record<string, number>;
+  topScores: ScoredNode[];
+}
+
+export type Decision =
+  | { ok: true; node: CandidateNode; explanation: Explanation }
+  | { ok: false; code: 'unschedulable'; explanation: Explanation; message: string };
+
+export interface Filter {
+  readonly name: string;
+  /** Returns a reason constant when the node is rejected, undefined when it passes. */
+  check(node: CandidateNode, req: PlacementRequest): string | undefined;
+}
+
+export interface Scorer {
+  readonly name: string;
+  /** Default weight when the policy sets none. */
+  readonly defaultWeight: number;
+  /** 0–100; higher is better. */
+  score(node: CandidateNode, req: PlacementRequest): number;
+}
