@@ -162,10 +162,12 @@ test('property: hard spread holds whenever enough domains have room', () => {
       fc.constantFrom('provider', 'country' as const),
       fleetArb,
       (minDomains, extra, across, fleet) => {
-        const nodes = fleet.map((n) => ({
+        // Scorers pull towards the greenest node; only the hard rule can force the spread.
+        const nodes = fleet.map((n, k) => ({
           ...n,
           ready: true,
           architecture: 'x86_64',
+          siteInfo: { ...n.siteInfo, carbonIntensity: k === 0 ? 1 : 500 + k },
           allocated: { vcpus: 0, memoryMiB: 0, diskGiB: 0, accelerators: 0 },
         }));
         const domains = new Set(nodes.map((n) => domainOf(n, across)));
@@ -175,7 +177,11 @@ test('property: hard spread holds whenever enough domains have room', () => {
         for (let i = 0; i < minDomains + extra; i++) {
           const d = schedule(
             nodes,
-            request({ spread: { across, minDomains, mode: 'hard' } }, resources, counts),
+            request(
+              { spread: { across, minDomains, mode: 'hard' }, weights: { carbon: 100, cost: 0, balance: 0 } },
+              resources,
+              counts,
+            ),
           );
           if (!d.ok) break;
           const dom = domainOf(d.node, across);
