@@ -38,10 +38,14 @@ export interface AgentOptions {
   heartbeatIntervalMs?: number;
   reconcileIntervalMs?: number;
   stopTimeoutMs?: number;
+  /** Report this inventory instead of detecting the host's (simulated nodes). */
+  inventory?: Inventory;
+  /** Skip image downloads (simulated nodes run nothing). */
+  skipImages?: boolean;
   log?: (msg: string) => void;
 }
 
-const MAX_BACKOFF_MS = 30_000;
+const MAX_BACKOFF_MS = 10_000;
 
 /** What requires re-creating the VM; power state and reboot requests do not. */
 function specHash(d: DesiredInstance): string {
@@ -101,7 +105,7 @@ export class Agent {
       // Instances already created by an earlier agent count as applied when present.
       if ((await this.runtime.inspect(uid)).state !== 'absent') this.applied.set(uid, specHash(d));
     }
-    this.inventory = await detectInventory(this.opts.dataDir);
+    this.inventory = this.opts.inventory ?? (await detectInventory(this.opts.dataDir));
     this.timers.push(setInterval(() => this.kick(), this.opts.reconcileIntervalMs ?? 2000));
     this.timers.push(setInterval(() => void this.heartbeat(), this.opts.heartbeatIntervalMs ?? 5000));
     this.kick();
@@ -130,7 +134,7 @@ export class Agent {
     if (!parsed) throw new Error('the join token is malformed (expected ctj_<id>_<secret>_<ca sha256>)');
     const base = server.replace(/\/+$/, '');
     const caPem = await fetchPinnedCa(base, parsed.caFingerprint);
-    const inventory = await detectInventory(this.opts.dataDir);
+    const inventory = this.opts.inventory ?? (await detectInventory(this.opts.dataDir));
     const res = await pinnedRequest(`${base}${AGENT_ENROL_PATH}`, caPem, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -345,7 +349,10 @@ export class Agent {
       if (obs.state !== 'absent') await this.runtime.delete(uid);
       const files: { disk?: string; kernel?: string; initrd?: string } = {};
       for (const [k, f] of Object.entries(d.spec.image.files)) {
-        if (f) files[k as keyof typeof files] = await this.images.ensure(this.identity!, f.sha256);
+        if (f)
+          files[k as keyof typeof files] = this.opts.skipImages
+            ? `simulated:${f.sha256}`
+            : await this.images.ensure(this.identity!, f.sha256);
       }
       await this.runtime.create({
         id: uid,

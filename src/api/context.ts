@@ -1,5 +1,6 @@
 // What every route handler needs, passed explicitly rather than hung on globals.
 import type { Principal } from '../auth/index.js';
+import type { NodeHealthController } from '../controllers/index.js';
 import type { AgentGateway, Enrolment } from '../gateway/index.js';
 import type { IdentityService, ImageFiles, ResourceService } from '../resources/index.js';
 import type { Store } from '../store/index.js';
@@ -16,6 +17,7 @@ export interface ApiContext {
   gateway?: AgentGateway;
   enrolment?: Enrolment;
   gatewayUrl?: string;
+  health?: NodeHealthController;
 }
 
 declare module 'fastify' {

@@ -6,6 +6,7 @@ import { agentCommand } from './commands/agent.js';
 import { applyCommands } from './commands/apply.js';
 import { devCommand } from './commands/dev.js';
 import { eventsCommand } from './commands/events.js';
+import { explainCommand } from './commands/explain.js';
 import { getCommands } from './commands/get.js';
 import { imageCommands } from './commands/image.js';
 import { instanceCommands } from './commands/instances.js';
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   nodeCommands(program, globals);
   agentCommand(program);
   devCommand(program);
+  explainCommand(program, globals);
   program.addHelpText(
     'after',
     `

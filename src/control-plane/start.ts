@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { type ApiContext, buildApi } from '../api/index.js';
-import { WorkloadController } from '../controllers/index.js';
+import { ClusterCache, NodeHealthController, WorkloadController } from '../controllers/index.js';
 import {
   AgentGateway,
   Enrolment,
@@ -29,6 +29,9 @@ export interface ControlPlaneOptions {
   agentListen?: string;
   /** Extra host names or addresses agents reach the gateway by (for its certificate). */
   agentNames?: readonly string[];
+  /** Agent silence after which a node is suspect / down (and its replicas re-placed). */
+  nodeSuspectAfterMs?: number;
+  nodeDownAfterMs?: number;
 }
 
 export interface ControlPlane {
@@ -46,6 +49,7 @@ export interface ControlPlane {
   gatewayUrl?: string;
   caFingerprint?: string;
   controller: WorkloadController;
+  health: NodeHealthController;
   close(): Promise<void>;
 }
 
@@ -73,8 +77,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const { app, ctx } = await buildApi({ store, imageDir, logger, version: VERSION });
     const controller = new WorkloadController({
       store,
+      cache: new ClusterCache(store),
       log: (msg, err) => app.log.warn({ err }, msg),
     });
+    const health = new NodeHealthController({
+      store,
+      suspectAfterMs: opts.nodeSuspectAfterMs,
+      downAfterMs: opts.nodeDownAfterMs,
+    });
+    ctx.health = health;
     let gateway: AgentGateway | undefined;
     let caFingerprint: string | undefined;
     const agentListen = opts.agentListen ?? DEFAULT_AGENT_LISTEN;
@@ -88,11 +99,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         controller.instanceChanged(project, workload),
       );
       gateway.on('error', (err) => app.log.error({ err }, 'agent gateway'));
+      gateway.on('connected', (p: string, n: string) => void health.seen(p, n));
+      gateway.on('heartbeat', (p: string, n: string) => void health.seen(p, n));
       ctx.gateway = gateway;
       ctx.enrolment = enrolment;
       ctx.gatewayUrl = await gateway.start();
     }
     await controller.start();
+    await health.start();
     await app.listen({ host, port });
     const addr = app.server.address();
     const boundPort = typeof addr === 'object' && addr ? addr.port : port;
@@ -110,7 +124,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       gatewayUrl: ctx.gatewayUrl,
       caFingerprint,
       controller,
+      health,
       async close() {
+        health.stop();
         controller.stop();
         await gateway?.close();
         await app.close();

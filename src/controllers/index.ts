@@ -1,2 +1,14 @@
+export { ClusterCache, CPU_OVERCOMMIT, HOST_RESERVED_MIB } from './cluster-cache.js';
+export {
+  DEFAULT_DOWN_AFTER_MS,
+  DEFAULT_SUSPECT_AFTER_MS,
+  NodeHealthController,
+  type NodeHealthOptions,
+  setNodeState,
+} from './node-health.js';
 export { WorkQueue } from './work-queue.js';
-export { WorkloadController, type WorkloadControllerOptions } from './workload-controller.js';
+export {
+  type PlacementStatus,
+  WorkloadController,
+  type WorkloadControllerOptions,
+} from './workload-controller.js';

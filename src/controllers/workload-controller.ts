@@ -1,26 +1,44 @@
-// Turns workloads into instances. Until the global scheduler exists, a workload names its
-// node with spec.placement.node ("provider/node"); each replica becomes one instance
-// bound there. Deleting a workload or scaling it down marks instances absent; agents
-// remove them and the gateway deletes the rows. Level-triggered: sync(key) re-reads the
-// workload and its instances and converges.
-import { randomUUID } from 'node:crypto';
+// Turns workloads into instances placed by the scheduler. Level-triggered: sync(key)
+// re-reads the workload and its instances and converges — placing missing replicas,
+// re-placing those whose node is down or draining (the instance moves, its fence rises,
+// so a returning node's copy is stopped), removing surplus ones — and records why each
+// replica is where it is, or why it cannot be placed.
 import type { ImageSpec, ImageStatus, WorkloadSpec, WorkloadStatus } from '../model/index.js';
 import { canonical } from '../resources/index.js';
+import {
+  type Decision,
+  domainOf,
+  type Explanation,
+  type PlacementRequest,
+  schedule,
+} from '../scheduler/index.js';
 import type { DesiredState, InstanceRecord, InstanceSpec, Store } from '../store/index.js';
+import type { ClusterCache } from './cluster-cache.js';
 import { WorkQueue } from './work-queue.js';
 
 export interface WorkloadControllerOptions {
   store: Store;
+  cache: ClusterCache;
   resyncIntervalMs?: number;
+  /** Bounds the cost of a placement at fleet scale (see ScheduleOptions.limitFeasible). */
+  limitFeasible?: number;
   log?: (msg: string, err?: unknown) => void;
 }
 
 const ACTOR = 'controller:workloads';
 const DEFAULT_DISK_GIB = 10;
 
-function eventDoc(
-  r: Pick<InstanceRecord, 'uid' | 'workload' | 'provider' | 'node' | 'desired' | 'fence' | 'revision'>,
-) {
+export interface PlacementStatus {
+  attemptedAt: string;
+  placed: number;
+  pending: number;
+  message?: string;
+  explanation?: Explanation;
+}
+
+type Desired = Pick<InstanceRecord, 'vcpus' | 'memoryMiB' | 'diskGiB' | 'spec'>;
+
+function eventDoc(r: Pick<InstanceRecord, 'uid' | 'workload' | 'provider' | 'node' | 'desired' | 'fence'>) {
   return {
     uid: r.uid,
     workload: r.workload,
@@ -28,16 +46,20 @@ function eventDoc(
     node: r.node,
     desired: r.desired,
     fence: r.fence,
-    revision: r.revision,
   };
 }
 
 export class WorkloadController {
   readonly queue: WorkQueue;
   private timer?: NodeJS.Timeout;
-  private readonly onEvent = (e: { kind: string; parent: string; name: string; after: any; before: any }) => {
+  /** Workloads with replicas that could not be placed: retried when capacity appears. */
+  private readonly pending = new Set<string>();
+  private readonly onEvent = (e: { kind: string; parent: string; name: string }) => {
     if (e.kind === 'Workload') this.queue.add(`${e.parent}/${e.name}`);
     if (e.kind === 'Image') void this.enqueueUsersOfImage(e.parent, e.name);
+    if (e.kind === 'Node') void this.nodeChanged(e.parent, e.name);
+    if (e.kind === 'Provider' || e.kind === 'Site')
+      void this.opts.cache.refresh().then(() => this.retryPending());
   };
 
   constructor(private readonly opts: WorkloadControllerOptions) {
@@ -48,6 +70,7 @@ export class WorkloadController {
   }
 
   async start(): Promise<void> {
+    await this.opts.cache.refresh();
     this.opts.store.committed.on('event', this.onEvent);
     this.queue.start();
     await this.resyncAll();
@@ -66,6 +89,18 @@ export class WorkloadController {
     this.queue.add(`${project}/${workload}`);
   }
 
+  /** A node appeared, changed state or was cordoned: re-read it and revisit what depends on it. */
+  async nodeChanged(provider: string, node: string): Promise<void> {
+    await this.opts.cache.refreshNode(provider, node);
+    for (const i of await this.opts.store.listInstances({ provider, node }))
+      this.queue.add(`${i.project}/${i.workload}`);
+    this.retryPending();
+  }
+
+  private retryPending(): void {
+    for (const k of this.pending) this.queue.add(k);
+  }
+
   private async enqueueUsersOfImage(project: string, image: string): Promise<void> {
     for (const w of await this.opts.store.list('workloads', { parents: [project] }))
       if ((w.spec as WorkloadSpec).image === image) this.queue.add(`${project}/${w.name}`);
@@ -74,145 +109,251 @@ export class WorkloadController {
   private async resyncAll(): Promise<void> {
     const store = this.opts.store;
     for (const w of await store.list('workloads')) this.queue.add(`${w.parent}/${w.name}`);
-    // Instances whose workload is gone still need to be wound down.
     for (const i of await store.listInstances()) this.queue.add(`${i.project}/${i.workload}`);
   }
 
   async sync(key: string): Promise<void> {
+    try {
+      await this.opts.store.transaction((tx) => this.converge(tx, key));
+    } catch (err) {
+      // Reservations made during a failed transaction must not linger.
+      await this.opts.cache.refresh();
+      throw err;
+    }
+  }
+
+  private async converge(tx: Store, key: string): Promise<void> {
+    const cache = this.opts.cache;
     const slash = key.indexOf('/');
     const project = key.slice(0, slash);
     const name = key.slice(slash + 1);
-    await this.opts.store.transaction(async (tx) => {
-      const w = await tx.get('workloads', project, name);
-      const instances = await tx.listInstances({ project, workload: name });
-      const reasons: string[] = [];
-      const wanted = new Map<
-        number,
-        Omit<InstanceRecord, 'uid' | 'revision' | 'fence' | 'status' | 'createdAt' | 'updatedAt' | 'ordinal'>
-      >();
-      if (w) {
-        const spec = w.spec as WorkloadSpec;
-        const binding = await this.binding(tx, spec, reasons);
-        const image = binding ? await this.image(tx, project, spec.image, reasons) : undefined;
-        if (binding && image) {
-          for (let ordinal = 0; ordinal < spec.replicas; ordinal++) {
-            const instSpec: InstanceSpec = {
-              hostname: `${name}-${ordinal}`,
-              image,
-              ports: (spec.ports ?? []).map((p) => ({ guest: p.guest, protocol: p.protocol ?? 'tcp' })),
-              ...(spec.userData !== undefined ? { userData: spec.userData } : {}),
-            };
-            wanted.set(ordinal, {
-              project,
-              name: `${name}-${ordinal}`,
-              workload: name,
-              provider: binding.provider,
-              node: binding.node,
-              desired: 'running',
-              vcpus: spec.resources.vcpus,
-              memoryMiB: spec.resources.memoryMiB,
-              diskGiB: spec.resources.diskGiB ?? DEFAULT_DISK_GIB,
-              spec: instSpec,
-            });
-          }
-        }
-      }
-      // Converge existing instances, then create the missing ones.
+    const w = await tx.get('workloads', project, name);
+    const instances = await tx.listInstances({ project, workload: name });
+    const now = () => new Date().toISOString();
+
+    const write = async (inst: InstanceRecord, next: Partial<InstanceRecord>, action: string) => {
+      const draft = { ...inst, ...next };
+      const e = await tx.appendEvent({
+        actor: ACTOR,
+        action,
+        kind: 'Instance',
+        parent: project,
+        name: inst.name,
+        provider: draft.provider,
+        project,
+        before: eventDoc(inst),
+        after: eventDoc(draft),
+      });
+      await tx.setInstanceDesired(inst.uid, { ...draft, revision: e.seq });
+      if (next.status) await tx.setInstanceStatus(inst.uid, next.status);
+    };
+    const hold = (i: Pick<InstanceRecord, 'vcpus' | 'memoryMiB' | 'diskGiB' | 'spec'>) => ({
+      ...i,
+      accelerators: i.spec.accelerators ?? 0,
+    });
+
+    if (!w) {
       for (const inst of instances) {
-        const fresh = wanted.get(inst.ordinal);
-        wanted.delete(inst.ordinal);
-        // Power state set by users on the instance survives spec changes of the workload.
-        const want = fresh && {
-          ...fresh,
-          desired: (inst.spec.powerOff ? 'stopped' : 'running') as DesiredState,
-          spec: {
-            ...fresh.spec,
-            ...(inst.spec.powerOff ? { powerOff: true } : {}),
-            ...(inst.spec.reboots ? { reboots: inst.spec.reboots } : {}),
-          },
-        };
-        const next = want ?? { ...inst, desired: 'absent' as DesiredState };
-        if (inst.desired === 'absent' && !want) continue;
-        const same =
-          inst.desired === next.desired &&
-          inst.provider === next.provider &&
-          inst.node === next.node &&
-          inst.vcpus === next.vcpus &&
-          inst.memoryMiB === next.memoryMiB &&
-          inst.diskGiB === next.diskGiB &&
-          canonical(inst.spec) === canonical(next.spec);
-        if (same) continue;
-        const moved = inst.provider !== next.provider || inst.node !== next.node;
-        const draft = { ...inst, ...next, fence: moved ? inst.fence + 1 : inst.fence };
-        const e = await tx.appendEvent({
-          actor: ACTOR,
-          action: next.desired === 'absent' ? 'delete' : 'update',
-          kind: 'Instance',
-          parent: project,
-          name: inst.name,
-          provider: draft.provider,
-          project,
-          before: eventDoc(inst),
-          after: eventDoc({ ...draft, revision: 0 }),
-        });
-        await tx.setInstanceDesired(inst.uid, { ...draft, revision: e.seq });
+        if (inst.desired === 'absent') continue;
+        cache.release(`${inst.provider}/${inst.node}`, hold(inst));
+        await write(inst, { desired: 'absent' }, 'delete');
       }
-      for (const [ordinal, want] of wanted) {
-        const uid = randomUUID();
-        const now = new Date().toISOString();
+      this.pending.delete(key);
+      return;
+    }
+
+    const spec = w.spec as WorkloadSpec;
+    const reasons: string[] = [];
+    const image = await this.image(tx, project, spec.image, reasons);
+    const desired = (ordinal: number): Desired | undefined =>
+      image && {
+        vcpus: spec.resources.vcpus,
+        memoryMiB: spec.resources.memoryMiB,
+        diskGiB: spec.resources.diskGiB ?? DEFAULT_DISK_GIB,
+        spec: {
+          hostname: `${name}-${ordinal}`,
+          image,
+          ports: (spec.ports ?? []).map((p) => ({ guest: p.guest, protocol: p.protocol ?? 'tcp' })),
+          ...(spec.userData !== undefined ? { userData: spec.userData } : {}),
+          ...(spec.resources.accelerators ? { accelerators: spec.resources.accelerators.count } : {}),
+        },
+      };
+    const live = instances.filter((i) => i.desired !== 'absent');
+    const spreadCounts = new Map<string, number>();
+    const across = spec.placement?.spread?.across;
+    const count = (nodeKey: string, delta: number) => {
+      const n = cache.get(nodeKey);
+      if (!across || !n) return;
+      const d = domainOf(n, across);
+      spreadCounts.set(d, (spreadCounts.get(d) ?? 0) + delta);
+    };
+    for (const i of live) if (i.ordinal < spec.replicas) count(`${i.provider}/${i.node}`, 1);
+    let lastFailure: Decision | undefined;
+    let lastDecision: Decision | undefined;
+    const place = (d: Desired, avoid?: string) => {
+      const req: PlacementRequest = {
+        workload: key,
+        policy: spec.placement ?? {},
+        resources: {
+          vcpus: d.vcpus,
+          memoryMiB: d.memoryMiB,
+          diskGiB: d.diskGiB,
+          ...(spec.resources.accelerators ? { accelerators: spec.resources.accelerators } : {}),
+        },
+        spreadCounts,
+        ...(avoid ? { avoid: new Set([avoid]) } : {}),
+      };
+      const decision = schedule(cache.all(), req, { limitFeasible: this.opts.limitFeasible });
+      lastDecision = decision;
+      if (!decision.ok) lastFailure = decision;
+      return decision;
+    };
+
+    let placed = 0;
+    const seen = new Set<number>();
+    for (const inst of instances) {
+      const nodeKey = `${inst.provider}/${inst.node}`;
+      if (inst.desired === 'absent') continue;
+      if (inst.ordinal >= spec.replicas || seen.has(inst.ordinal)) {
+        cache.release(nodeKey, hold(inst));
+        await write(inst, { desired: 'absent' }, 'delete');
+        continue;
+      }
+      seen.add(inst.ordinal);
+      const want = desired(inst.ordinal);
+      const node = cache.get(nodeKey);
+      const lost = !node || node.state === 'down';
+      const draining = !!node && node.unschedulable && node.state === 'draining';
+      const mayMove = draining || (lost && spec.placement?.onNodeFailure !== 'wait');
+      const base = want ?? inst;
+      const next: Desired & { desired: DesiredState } = {
+        ...base,
+        spec: {
+          ...base.spec,
+          ...(inst.spec.powerOff ? { powerOff: true } : {}),
+          ...(inst.spec.reboots ? { reboots: inst.spec.reboots } : {}),
+        },
+        desired: inst.spec.powerOff ? 'stopped' : 'running',
+      };
+      if (mayMove) {
+        const d = place(next, nodeKey);
+        if (d.ok) {
+          cache.release(nodeKey, hold(inst));
+          cache.reserve(d.node.key, hold(next));
+          count(nodeKey, -1);
+          count(d.node.key, 1);
+          await write(
+            inst,
+            {
+              ...next,
+              provider: d.node.provider,
+              node: d.node.node,
+              fence: inst.fence + 1,
+              status: { phase: 'Pending', ports: [], restarts: 0, observedRevision: 0 },
+            },
+            'replace',
+          );
+        } else reasons.push(`replica ${inst.ordinal} waits for a node to replace ${nodeKey}`);
+        placed++;
+        continue;
+      }
+      placed++;
+      const same =
+        inst.desired === next.desired &&
+        inst.vcpus === next.vcpus &&
+        inst.memoryMiB === next.memoryMiB &&
+        inst.diskGiB === next.diskGiB &&
+        canonical(inst.spec) === canonical(next.spec);
+      if (same) continue;
+      cache.release(nodeKey, hold(inst));
+      cache.reserve(nodeKey, hold(next));
+      await write(inst, next, 'update');
+    }
+
+    let unplaced = 0;
+    for (let ordinal = 0; ordinal < spec.replicas; ordinal++) {
+      if (seen.has(ordinal)) continue;
+      const want = desired(ordinal);
+      if (!want) {
+        unplaced++;
+        continue;
+      }
+      const d = place(want);
+      if (!d.ok) {
+        unplaced++;
+        continue;
+      }
+      cache.reserve(d.node.key, hold(want));
+      count(d.node.key, 1);
+      const existing = instances.find((i) => i.ordinal === ordinal && i.desired === 'absent');
+      const record = {
+        ...want,
+        provider: d.node.provider,
+        node: d.node.node,
+        desired: 'running' as DesiredState,
+        status: { phase: 'Pending' as const, ports: [], restarts: 0, observedRevision: 0 },
+      };
+      if (existing) {
+        // A replica being deleted comes back: the same instance is re-bound, fenced anew.
+        await write(existing, { ...record, fence: existing.fence + 1 }, 'replace');
+      } else {
+        const uid = crypto.randomUUID();
         const e = await tx.appendEvent({
           actor: ACTOR,
           action: 'create',
           kind: 'Instance',
           parent: project,
-          name: want.name,
-          provider: want.provider,
+          name: `${name}-${ordinal}`,
+          provider: d.node.provider,
           project,
           before: null,
-          after: eventDoc({ ...want, uid, fence: 1, revision: 0 }),
+          after: {
+            uid,
+            workload: name,
+            provider: d.node.provider,
+            node: d.node.node,
+            desired: 'running',
+            fence: 1,
+          },
         });
         await tx.insertInstance({
-          ...want,
+          ...record,
           uid,
+          project,
+          name: `${name}-${ordinal}`,
+          workload: name,
           ordinal,
           fence: 1,
           revision: e.seq,
-          status: { phase: 'Pending', ports: [], restarts: 0, observedRevision: 0 },
-          createdAt: now,
-          updatedAt: now,
+          createdAt: now(),
+          updatedAt: now(),
         });
       }
-      if (w)
-        await this.writeStatus(
-          tx,
-          w.uid,
-          w.generation,
-          w.status,
-          w.spec as WorkloadSpec,
-          project,
-          name,
-          reasons,
-        );
-    });
+      placed++;
+    }
+    if (unplaced) this.pending.add(key);
+    else this.pending.delete(key);
+    if (lastFailure && !lastFailure.ok)
+      reasons.push(`${unplaced} replica(s) unplaceable: ${lastFailure.message}`);
+    const decision = lastFailure ?? lastDecision;
+    const placement: PlacementStatus | undefined = decision
+      ? {
+          attemptedAt: now(),
+          placed,
+          pending: unplaced,
+          ...(lastFailure && !lastFailure.ok ? { message: lastFailure.message } : {}),
+          explanation: decision.explanation,
+        }
+      : (w.status as { placement?: PlacementStatus }).placement;
+    await this.writeStatus(tx, w.uid, w.generation, w.status, spec, project, name, reasons, placement);
   }
 
-  private async binding(tx: Store, spec: WorkloadSpec, reasons: string[]) {
-    const pin = spec.placement?.node;
-    if (!pin) {
-      reasons.push(
-        'no node: set spec.placement.node to PROVIDER/NODE (the global scheduler is not there yet)',
-      );
-      return undefined;
-    }
-    const [provider, node] = pin.split('/');
-    if (!provider || !node || !(await tx.get('nodes', provider, node))) {
-      reasons.push(`node '${pin}' does not exist`);
-      return undefined;
-    }
-    return { provider, node };
-  }
-
-  private async image(tx: Store, project: string, name: string, reasons: string[]) {
+  private async image(
+    tx: Store,
+    project: string,
+    name: string,
+    reasons: string[],
+  ): Promise<InstanceSpec['image'] | undefined> {
     const img = await tx.get('images', project, name);
     if (!img) {
       reasons.push(`image '${name}' does not exist in project '${project}'`);
@@ -236,11 +377,12 @@ export class WorkloadController {
     tx: Store,
     uid: string,
     generation: number,
-    old: WorkloadStatus & { message?: string },
+    old: WorkloadStatus & { placement?: PlacementStatus },
     spec: WorkloadSpec,
     project: string,
     name: string,
     reasons: string[],
+    placement: PlacementStatus | undefined,
   ): Promise<void> {
     const instances = await tx.listInstances({ project, workload: name });
     const ready = instances.filter((i) => i.desired === 'running' && i.status.phase === 'Running').length;
@@ -252,8 +394,14 @@ export class WorkloadController {
       observedGeneration: generation,
       readyReplicas: ready,
       ...(reasons.length ? { message: reasons.join('; ') } : {}),
+      ...(placement ? { placement } : {}),
     };
-    if (canonical(status) === canonical(old)) return;
+    // The attempt time alone is no reason to write.
+    const strip = (s: any) => ({
+      ...s,
+      placement: s.placement && { ...s.placement, attemptedAt: undefined },
+    });
+    if (canonical(strip(status)) === canonical(strip(old))) return;
     await tx.update('workloads', uid, undefined, { status, columns: { phase }, bumpGeneration: false });
   }
 }

@@ -307,19 +307,17 @@ export class AgentGateway extends EventEmitter {
     const now = Date.now();
     if (!force && now - s.lastWrite < (this.opts.heartbeatWriteIntervalMs ?? 10_000)) return;
     s.lastWrite = now;
-    const store = this.opts.store;
-    const row = await store.get('nodes', s.provider, s.node);
-    if (!row) return;
-    const status = {
-      ...row.status,
-      ...patch,
-      state: row.status.state === 'draining' ? 'draining' : 'ready',
-      lastHeartbeat: new Date(now).toISOString(),
-    };
-    await store.update('nodes', row.uid, undefined, {
-      status,
-      columns: { state: status.state },
-      bumpGeneration: false,
+    // One transaction, so a concurrent state change by the node-health controller is not overwritten.
+    await this.opts.store.transaction(async (store) => {
+      const row = await store.get('nodes', s.provider, s.node);
+      if (!row) return;
+      // The node's state belongs to the node-health controller; this only records the heartbeat.
+      const status = { ...row.status, ...patch, lastHeartbeat: new Date(now).toISOString() };
+      await store.update('nodes', row.uid, undefined, {
+        status,
+        columns: { state: status.state },
+        bumpGeneration: false,
+      });
     });
   }
 

@@ -10,3 +10,4 @@ export {
   type RuntimeImage,
   type RuntimeState,
 } from './runtime.js';
+export { SimulatedRuntime } from './simulated.js';

@@ -16,6 +16,7 @@ export type {
   Decision,
   Explanation,
   Filter,
+  NodeAccelerator,
   PlacementRequest,
   Resources,
   ScoredNode,

@@ -24,6 +24,8 @@ export interface InstanceSpec {
   image: InstanceImageRef;
   userData?: string;
   ports: { guest: number; protocol?: 'tcp' | 'udp' }[];
+  /** Accelerators the instance holds on its node (for capacity accounting). */
+  accelerators?: number;
   /** Set by a user's `stop`; the instance stays stopped until `start`. */
   powerOff?: boolean;
   /** Raised by each `reboot` request; the agent reboots when it sees a higher count. */

@@ -1,7 +1,9 @@
 // Enrolment: join tokens for a site, and revoking a node's credentials.
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { Name, Problem } from '../../model/index.js';
+import { canReadParent, canWrite } from '../../auth/index.js';
+import { setNodeState } from '../../controllers/index.js';
+import { Name, nodeKind, Problem } from '../../model/index.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBody, principalOf } from './shared.js';
 
@@ -94,4 +96,35 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
       return { revoked };
     },
   });
+
+  for (const [action, state, unschedulable] of [
+    ['drain', 'draining', true],
+    ['uncordon', 'ready', false],
+  ] as const) {
+    app.post(`/v1/providers/:provider/nodes/:name/${action}`, {
+      schema: {
+        tags,
+        summary:
+          action === 'drain'
+            ? 'Cordon a node and move its replicas elsewhere'
+            : 'Make a drained or cordoned node schedulable again',
+        params: Type.Object({ provider: Name, name: Name }),
+        response: { 200: Type.Object({ node: Type.String(), state: Type.String() }), ...errors },
+      },
+      handler: async (req: any) => {
+        const p = principalOf(req);
+        const { provider, name } = req.params;
+        if (!canReadParent(p, nodeKind, provider) || !canWrite(p, nodeKind, 'update', provider, name))
+          throw new Problem(
+            'forbidden',
+            `user '${p.user}' may not ${action} nodes of provider '${provider}'`,
+          );
+        if (!(await ctx.store.get('nodes', provider, name)))
+          throw new Problem('not_found', `Node '${provider}/${name}' not found`);
+        await setNodeState(ctx.store, provider, name, state, p.user, { unschedulable });
+        ctx.health?.noted(provider, name, state);
+        return { node: `${provider}/${name}`, state };
+      },
+    });
+  }
 }

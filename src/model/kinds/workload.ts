@@ -160,12 +160,28 @@ export const WorkloadStatus = strictObject({
   observedGeneration: Type.Integer(),
   readyReplicas: Type.Integer(),
   message: Type.Optional(Type.String({ description: 'why replicas are not (all) running' })),
+  placement: Type.Optional(
+    Type.Object(
+      {
+        attemptedAt: Type.String(),
+        placed: Type.Integer(),
+        pending: Type.Integer(),
+        message: Type.Optional(Type.String()),
+        explanation: Type.Optional(Type.Any()),
+      },
+      {
+        description:
+          'the last placement attempt: nodes evaluated, filtered by reason, exhausted by dimension, top scores',
+      },
+    ),
+  ),
 });
 export interface WorkloadStatus {
   phase: WorkloadPhase;
   observedGeneration: number;
   readyReplicas: number;
   message?: string;
+  placement?: unknown;
 }
 
 function placementErrors(p: PlacementPolicy | undefined, replicas: number): FieldError[] {

@@ -1,0 +1,84 @@
+// `continuum explain WORKLOAD`: why each replica is where it is, or why it is not placed.
+import type { Command } from 'commander';
+import { ApiClient } from '../client.js';
+import { resolveConnection } from '../config.js';
+import { CliError } from '../errors.js';
+import type { GlobalOptions } from '../main.js';
+import { formatData } from '../output.js';
+
+export function explainCommand(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('explain')
+    .description('explain where the replicas of a workload run and why, or why they cannot be placed')
+    .argument('<workload>', 'WORKLOAD or PROJECT/WORKLOAD')
+    .action(async (arg: string) => {
+      const g = globals();
+      const conn = await resolveConnection(g);
+      const [a, b] = arg.split('/');
+      const project = b ? a : (g.project ?? conn.project);
+      const name = b ?? a;
+      if (!project) throw new CliError(`which project? write PROJECT/${arg} or pass -p PROJECT`);
+      const c = new ApiClient(conn);
+      const w = await c.get(`/v1/projects/${project}/workloads/${name}`);
+      const { items } = await c.get('/v1/instances', { project, workload: name });
+      if (g.output === 'json' || g.output === 'yaml')
+        return void process.stdout.write(`${formatData(g.output, { workload: w, instances: items })}\n`);
+      const s = w.status;
+      const lines = [
+        `Workload ${project}/${name}: ${s.readyReplicas}/${w.spec.replicas} replicas running (${s.phase})`,
+      ];
+      if (s.message) lines.push(`  ${s.message}`);
+      const p = s.placement;
+      if (p) {
+        lines.push(`Last placement attempt at ${p.attemptedAt}: ${p.placed} placed, ${p.pending} pending`);
+        if (p.message) lines.push(`  ${p.message}`);
+        const e = p.explanation;
+        if (e) {
+          lines.push(`  ${e.nodesEvaluated} node(s) evaluated, ${e.feasible} feasible`);
+          const filtered = Object.entries(e.filtered as Record<string, number>).sort((x, y) => y[1] - x[1]);
+          if (filtered.length)
+            lines.push(`  filtered out: ${filtered.map(([r, n]) => `${n} × ${r}`).join(', ')}`);
+          const exhausted = Object.entries(e.exhausted as Record<string, number>);
+          if (exhausted.length)
+            lines.push(`  out of: ${exhausted.map(([d, n]) => `${d} on ${n} node(s)`).join(', ')}`);
+          if (e.topScores?.length) {
+            lines.push('  best candidates (score 0–100; per objective):');
+            for (const t of e.topScores)
+              lines.push(
+                `    ${t.node.padEnd(32)} ${String(t.total).padStart(5)}   ${Object.entries(t.scores)
+                  .map(([k, v]) => `${k} ${v}`)
+                  .join(', ')}`,
+              );
+          }
+        }
+      } else lines.push('No placement attempt yet.');
+      lines.push('Replicas:');
+      if (!items.length) lines.push('  none');
+      for (const i of items)
+        lines.push(
+          `  ${i.metadata.name.padEnd(20)} on ${i.spec.node.padEnd(32)} ${i.status.phase}${i.spec.desired === 'absent' ? ' (being removed)' : ''}`,
+        );
+      process.stdout.write(`${lines.join('\n')}\n`);
+    });
+
+  program
+    .command('drain')
+    .description('cordon a node and move its replicas to other nodes')
+    .argument('<node>', 'PROVIDER/NODE')
+    .action(async (arg: string) => nodeAction(globals(), arg, 'drain'));
+  program
+    .command('uncordon')
+    .description('make a drained or cordoned node schedulable again')
+    .argument('<node>', 'PROVIDER/NODE')
+    .action(async (arg: string) => nodeAction(globals(), arg, 'uncordon'));
+}
+
+async function nodeAction(g: GlobalOptions, arg: string, action: 'drain' | 'uncordon') {
+  const [provider, name] = arg.includes('/') ? arg.split('/') : [g.provider, arg];
+  if (!provider || !name) throw new CliError('write PROVIDER/NODE');
+  const r = await new ApiClient(await resolveConnection(g)).request(
+    'POST',
+    `/v1/providers/${provider}/nodes/${name}/${action}`,
+  );
+  process.stdout.write(`node ${r.node} ${r.state}\n`);
+}

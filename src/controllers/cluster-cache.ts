@@ -1,0 +1,140 @@
+// The scheduler's view of the fleet: every node with its site and provider, and what is
+// allocated on it. Built from the store and kept current by the controllers, so a
+// placement needs no query; reservations happen synchronously here before the binding
+// is written, so concurrent placements never overcommit a node.
+import type { NodeSpec, NodeStatus, ProviderSpec, ProviderStatus, SiteSpec } from '../model/index.js';
+import type { CandidateNode, Capacity, NodeAccelerator } from '../scheduler/index.js';
+import type { InstanceRecord, Store, StoredResource } from '../store/index.js';
+
+/** vCPUs per physical CPU a node offers (CPU time is shared; memory is not). */
+export const CPU_OVERCOMMIT = 4;
+/** Memory kept for the host and QEMU overhead. */
+export const HOST_RESERVED_MIB = 512;
+
+type MutableNode = CandidateNode & { allocated: Capacity & { accelerators: number }; state: string };
+
+export class ClusterCache {
+  private readonly nodes = new Map<string, MutableNode>();
+  private providers = new Map<string, StoredResource>();
+  private sites = new Map<string, StoredResource>();
+
+  constructor(private readonly store: Store) {}
+
+  /** Reloads providers, sites, nodes and allocations from the store. */
+  async refresh(): Promise<void> {
+    const [providers, sites, nodes, instances] = await Promise.all([
+      this.store.list('providers'),
+      this.store.list('sites'),
+      this.store.list('nodes'),
+      this.store.listInstances(),
+    ]);
+    this.providers = new Map(providers.map((p) => [p.name, p]));
+    this.sites = new Map(sites.map((s) => [`${s.parent}/${s.name}`, s]));
+    this.nodes.clear();
+    for (const n of nodes) {
+      const c = this.build(n);
+      if (c) this.nodes.set(c.key, c);
+    }
+    for (const i of instances)
+      if (i.desired !== 'absent')
+        this.reserve(`${i.provider}/${i.node}`, { ...i, accelerators: i.spec.accelerators ?? 0 });
+  }
+
+  private build(n: StoredResource): MutableNode | undefined {
+    const spec = n.spec as NodeSpec;
+    const status = n.status as NodeStatus & { inventory?: any };
+    const site = this.sites.get(`${n.parent}/${spec.site}`);
+    const provider = this.providers.get(n.parent);
+    const inv = status.inventory;
+    if (!site || !provider || !inv) return undefined;
+    const s = site.spec as SiteSpec;
+    const p = provider.spec as ProviderSpec;
+    return {
+      key: `${n.parent}/${n.name}`,
+      provider: n.parent,
+      node: n.name,
+      site: spec.site,
+      state: status.state,
+      ready: status.state === 'ready',
+      unschedulable: !!spec.unschedulable || status.state === 'draining',
+      architecture: inv.architecture,
+      virtualization: inv.virtualization,
+      cpuSecurity: inv.cpuSecurity ?? [],
+      accelerators: (inv.accelerators ?? []) as NodeAccelerator[],
+      labels: n.labels,
+      capacity: {
+        vcpus: inv.cpus * CPU_OVERCOMMIT,
+        memoryMiB: Math.max(0, inv.memoryMiB - HOST_RESERVED_MIB),
+        diskGiB: inv.diskGiB,
+      },
+      allocated: { vcpus: 0, memoryMiB: 0, diskGiB: 0, accelerators: 0 },
+      siteInfo: {
+        country: s.country,
+        latitude: s.location.latitude,
+        longitude: s.location.longitude,
+        tier: s.tier,
+        carbonIntensity: s.carbonIntensity,
+        ...(s.prices ? { prices: s.prices } : {}),
+      },
+      providerInfo: {
+        jurisdiction: p.jurisdiction,
+        euControlled: p.euControlled,
+        certifications: p.certifications ?? [],
+        sovereigntyLevel: (provider.status as ProviderStatus).sovereigntyLevel,
+      },
+    };
+  }
+
+  /** Re-reads one node (after enrolment, a state change, a cordon), keeping its allocations. */
+  async refreshNode(provider: string, node: string): Promise<void> {
+    const key = `${provider}/${node}`;
+    const row = await this.store.get('nodes', provider, node);
+    const old = this.nodes.get(key);
+    if (!row) {
+      this.nodes.delete(key);
+      return;
+    }
+    if (!this.providers.has(provider) || !this.sites.has(`${provider}/${row.spec.site}`))
+      return this.refresh();
+    const fresh = this.build(row);
+    if (!fresh) return;
+    if (old) fresh.allocated = old.allocated;
+    this.nodes.set(key, fresh);
+  }
+
+  all(): Iterable<CandidateNode> {
+    return this.nodes.values();
+  }
+
+  get(key: string): (CandidateNode & { state: string }) | undefined {
+    return this.nodes.get(key);
+  }
+
+  get size(): number {
+    return this.nodes.size;
+  }
+
+  reserve(
+    key: string,
+    r: Pick<InstanceRecord, 'vcpus' | 'memoryMiB' | 'diskGiB'> & { accelerators?: number },
+  ): void {
+    const n = this.nodes.get(key);
+    if (!n) return;
+    n.allocated.vcpus += r.vcpus;
+    n.allocated.memoryMiB += r.memoryMiB;
+    n.allocated.diskGiB += r.diskGiB;
+    n.allocated.accelerators += r.accelerators ?? 0;
+  }
+
+  release(
+    key: string,
+    r: Pick<InstanceRecord, 'vcpus' | 'memoryMiB' | 'diskGiB'> & { accelerators?: number },
+  ): void {
+    const n = this.nodes.get(key);
+    if (!n) return;
+    n.allocated.vcpus -= r.vcpus;
+    n.allocated.memoryMiB -= r.memoryMiB;
+    n.allocated.diskGiB -= r.diskGiB;
+    n.allocated.accelerators -= r.accelerators ?? 0;
+  }
+}

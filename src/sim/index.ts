@@ -1,0 +1,1 @@
+export { type SimNode, type SimNodeSpec, simInventory, startSimNode } from './fleet.js';

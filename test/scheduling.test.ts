@@ -1,0 +1,239 @@
+// Global placement with the real control plane and simulated nodes (real agents over the
+// real protocol, with the simulated runtime): residency and sovereignty rules, spread,
+// explanations of unplaceable replicas, scaling, node failure with fencing, and drain.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type ControlPlane, startControlPlane } from '../src/control-plane/index.js';
+import { REASONS } from '../src/scheduler/index.js';
+import { type SimNode, startSimNode } from '../src/sim/index.js';
+import { runCli } from './support/cli.js';
+import { type Http, http } from './support/control-plane.js';
+import { project, provider, site } from './support/fixtures.js';
+import { waitFor } from './support/test-image.js';
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+describe('global placement and self-healing', () => {
+  let dir: string;
+  let cp: ControlPlane;
+  let admin: Http;
+  const nodes = new Map<string, SimNode>();
+  const tokens = new Map<string, string>();
+
+  const addNode = async (prov: string, name: string, inventory = {}) => {
+    const n = await startSimNode(cp.gatewayUrl!, join(dir, 'nodes'), {
+      name,
+      joinToken: tokens.get(prov)!,
+      inventory,
+    });
+    nodes.set(name, n);
+    await waitFor(
+      `${name} ready`,
+      async () => (await admin.get(`/v1/providers/${prov}/nodes/${name}`)).body.status?.state === 'ready',
+    );
+    return n;
+  };
+  const workload = (name: string, spec: object) =>
+    admin.post('/v1/apply', {
+      documents: [
+        {
+          kind: 'Workload',
+          metadata: { name, project: 'shop' },
+          spec: { kind: 'vm', image: 'img', replicas: 1, resources: { vcpus: 1, memoryMiB: 512 }, ...spec },
+        },
+      ],
+    });
+  const instances = async (w: string) =>
+    (await admin.get(`/v1/projects/shop/instances?workload=${w}`)).body.items as any[];
+  const running = (w: string, n: number) =>
+    waitFor(`${w}: ${n} running`, async () => {
+      const items = await instances(w);
+      return items.length === n && items.every((i) => i.status.phase === 'Running') && items;
+    });
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'continuum-sched-'));
+    cp = await startControlPlane({
+      listen: '127.0.0.1:0',
+      agentListen: '127.0.0.1:0',
+      dataDir: join(dir, 'cp'),
+      nodeSuspectAfterMs: 1500,
+      nodeDownAfterMs: 3000,
+    });
+    admin = http(cp.url, cp.adminToken!);
+    const r = await admin.post('/v1/apply', {
+      documents: [
+        provider('de-cloud', { headquarters: 'DE', certifications: ['C5'] }),
+        site('de-cloud', 'fra-1'),
+        provider('es-edge', { headquarters: 'ES', certifications: [] }),
+        site('es-edge', 'mad-1', {
+          country: 'ES',
+          location: { latitude: 40.42, longitude: -3.7 },
+          tier: 'edge',
+          carbonIntensity: 150,
+        }),
+        provider('us-cloud', {
+          headquarters: 'US',
+          jurisdiction: 'non-EU',
+          euControlled: false,
+          certifications: [],
+        }),
+        site('us-cloud', 'par-1', {
+          country: 'FR',
+          location: { latitude: 48.86, longitude: 2.35 },
+          carbonIntensity: 55,
+        }),
+        project('shop'),
+        {
+          kind: 'Image',
+          metadata: { name: 'img', project: 'shop' },
+          spec: { format: 'raw', files: { disk: { sha256: sha('disk') } } },
+        },
+      ],
+    });
+    assert.equal(r.status, 200, r.text);
+    await admin.put('/v1/projects/shop/images/img/files/disk', Buffer.from('disk'));
+    for (const [p, s] of [
+      ['de-cloud', 'fra-1'],
+      ['es-edge', 'mad-1'],
+      ['us-cloud', 'par-1'],
+    ] as const) {
+      const t = await admin.post(`/v1/providers/${p}/sites/${s}/join-tokens`, { maxUses: 10 });
+      tokens.set(p, t.body.token);
+    }
+    await addNode('de-cloud', 'de-1');
+    await addNode('de-cloud', 'de-2');
+    await addNode('es-edge', 'es-1');
+    await addNode('us-cloud', 'us-1');
+  });
+
+  after(async () => {
+    for (const n of nodes.values()) await n.agent.stop();
+    await cp.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a workload restricted to one country lands only there', async () => {
+    assert.equal((await workload('es-only', { replicas: 3, placement: { countries: ['ES'] } })).status, 200);
+    const items = await running('es-only', 3);
+    assert.deepEqual([...new Set(items.map((i) => i.spec.node))], ['es-edge/es-1']);
+  });
+
+  test('sovereignty rules keep replicas off non-EU providers', async () => {
+    await workload('sovereign', {
+      replicas: 4,
+      placement: { jurisdiction: 'EU', euControlled: true, weights: { carbon: 100 } },
+    });
+    const items = await running('sovereign', 4);
+    assert.ok(
+      items.every((i) => !i.spec.node.startsWith('us-cloud/')),
+      JSON.stringify(items.map((i) => i.spec.node)),
+    );
+  });
+
+  test('a hard spread puts replicas on as many providers as asked', async () => {
+    await workload('spread', {
+      replicas: 3,
+      placement: { spread: { across: 'provider', minDomains: 3, mode: 'hard' } },
+    });
+    const items = await running('spread', 3);
+    assert.equal(new Set(items.map((i) => i.spec.node.split('/')[0])).size, 3);
+  });
+
+  test('an unplaceable replica stays pending with its reasons, and is placed when capacity appears', async () => {
+    await workload('big', { replicas: 1, resources: { vcpus: 100, memoryMiB: 512 } });
+    const w = await waitFor('pending with reasons', async () => {
+      const x = (await admin.get('/v1/projects/shop/workloads/big')).body;
+      return x.status.placement?.pending === 1 && x;
+    });
+    assert.equal(w.status.phase, 'Pending');
+    assert.equal(w.status.placement.message, `0/4 nodes are available: 4 ${REASONS.resources}`);
+    assert.deepEqual(w.status.placement.explanation.exhausted, { vcpus: 4 });
+    const explain = await runCli(['--server', cp.url, '--token', cp.adminToken!, 'explain', 'shop/big']);
+    assert.match(explain.stdout, /0\/4 nodes are available: 4 resources exhausted/);
+    assert.match(explain.stdout, /out of: vcpus on 4 node\(s\)/);
+    await addNode('de-cloud', 'de-big', { cpus: 32 });
+    const [i] = await running('big', 1);
+    assert.equal(i.spec.node, 'de-cloud/de-big');
+  });
+
+  test('scaling up and down adds and removes replicas; deleting removes them everywhere', async () => {
+    await workload('scale', { replicas: 1 });
+    await running('scale', 1);
+    await workload('scale', { replicas: 4 });
+    await running('scale', 4);
+    await workload('scale', { replicas: 2 });
+    const two = await running('scale', 2);
+    assert.deepEqual(two.map((i) => i.metadata.name).sort(), ['scale-0', 'scale-1']);
+    assert.equal((await admin.del('/v1/projects/shop/workloads/scale')).status, 200);
+    await waitFor('all gone', async () => (await instances('scale')).length === 0);
+    for (const n of nodes.values())
+      assert.ok(!(await n.runtime.list()).some((id) => two.some((i) => i.metadata.uid === id)));
+  });
+
+  test('when a node goes down its replica is re-placed, and the returning node stops its stale copy', async () => {
+    await workload('heal', { replicas: 1, placement: { countries: ['DE'] } });
+    const [first] = await running('heal', 1);
+    const nodeName = first.spec.node.split('/')[1];
+    const victim = nodes.get(nodeName)!;
+    await victim.agent.stop();
+    const t0 = Date.now();
+    const moved = await waitFor('re-placed and running', async () => {
+      const [i] = await instances('heal');
+      return i && i.spec.node !== first.spec.node && i.status.phase === 'Running' && i;
+    });
+    const elapsed = Date.now() - t0;
+    assert.ok(elapsed < 30_000, `replacement took ${elapsed} ms`);
+    assert.equal(moved.metadata.uid, first.metadata.uid, 'the same instance, re-bound');
+    assert.equal(moved.spec.fence, first.spec.fence + 1, 'fenced by a new generation');
+    assert.equal((await admin.get(`/v1/providers/de-cloud/nodes/${nodeName}`)).body.status.state, 'down');
+    assert.deepEqual(
+      await victim.runtime.list().then((l) => l.includes(first.metadata.uid)),
+      true,
+      'stale copy still on the silent node',
+    );
+    // The old node comes back with the same runtime: its copy must go.
+    const back = await startSimNode(
+      cp.gatewayUrl!,
+      join(dir, 'nodes'),
+      { name: nodeName, joinToken: '' },
+      victim.runtime,
+    );
+    nodes.set(nodeName, back);
+    await waitFor(
+      'stale copy removed',
+      async () => !(await victim.runtime.list()).includes(first.metadata.uid),
+    );
+    const live = [...nodes.values()].filter((n) => n.runtime !== victim.runtime);
+    const copies = (await Promise.all(live.map((n) => n.runtime.list())))
+      .flat()
+      .filter((id) => id === first.metadata.uid);
+    assert.equal(copies.length, 1, 'exactly one live copy');
+    await waitFor(
+      'node ready again',
+      async () => (await admin.get(`/v1/providers/de-cloud/nodes/${nodeName}`)).body.status.state === 'ready',
+    );
+  });
+
+  test('draining a node moves its replicas off first', async () => {
+    await workload('drainme', { replicas: 2, placement: { providers: { allow: ['de-cloud'] } } });
+    const items = await running('drainme', 2);
+    const target = items[0].spec.node as string;
+    const r = await admin.post(`/v1/providers/${target.replace('/', '/nodes/')}/drain`, {});
+    assert.equal(r.status, 200, r.text);
+    const after = await waitFor('moved off', async () => {
+      const x = await instances('drainme');
+      return x.length === 2 && x.every((i) => i.spec.node !== target && i.status.phase === 'Running') && x;
+    });
+    assert.equal(after.length, 2);
+    assert.equal(
+      (await admin.get(`/v1/providers/${target.replace('/', '/nodes/')}`)).body.status.state,
+      'draining',
+    );
+    await admin.post(`/v1/providers/${target.replace('/', '/nodes/')}/uncordon`, {});
+  });
+});
