@@ -14,12 +14,19 @@ export function pidsMatching(fragment: string): number[] {
   return out;
 }
 
+/**
+ * A free port below Linux's ephemeral range (32768+), for servers that must come back on
+ * the same port after a restart: listeners on port 0 elsewhere in the suite cannot take it.
+ */
 export async function freePort(): Promise<number> {
   const { createServer } = await import('node:net');
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (ok) return port;
+  }
 }
