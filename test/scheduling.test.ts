@@ -236,4 +236,34 @@ describe('global placement and self-healing', () => {
     );
     await admin.post(`/v1/providers/${target.replace('/', '/nodes/')}/uncordon`, {});
   });
+
+  test('a measured round-trip time replaces the estimate', async () => {
+    // Lisbon is about 35 ms from Frankfurt by the estimate; a probe says otherwise.
+    const { createServer } = await import('node:net');
+    const server = createServer((c) => c.end()).listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      await workload('near-lisbon', { placement: { latency: [{ city: 'Lisbon', maxRttMs: 5 }] } });
+      const w = await waitFor('unplaceable by estimate', async () => {
+        const x = (await admin.get('/v1/projects/shop/workloads/near-lisbon')).body;
+        return x.status.placement?.pending === 1 && x;
+      });
+      assert.match(w.status.placement.message, new RegExp(REASONS.latency));
+      const fra = (await admin.get('/v1/providers/de-cloud/sites/fra-1')).body;
+      await admin.put('/v1/providers/de-cloud/sites/fra-1', {
+        metadata: { name: 'fra-1', provider: 'de-cloud' },
+        spec: { ...fra.spec, latencyProbes: [{ name: 'Lisbon', address: `127.0.0.1:${port}` }] },
+      });
+      const site = await waitFor('measured', async () => {
+        const x = (await admin.get('/v1/providers/de-cloud/sites/fra-1')).body;
+        return x.status.measuredRttMs?.Lisbon !== undefined && x;
+      });
+      assert.ok(site.status.measuredRttMs.Lisbon < 5);
+      const [i] = await running('near-lisbon', 1);
+      assert.match(i.spec.node, /^de-cloud\//);
+    } finally {
+      server.close();
+    }
+  });
 });

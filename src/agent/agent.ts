@@ -3,6 +3,7 @@
 // disk — with or without a connection (edge autonomy). Killing it leaves VMs running;
 // a new agent adopts them from the runtime's state directory.
 import { createHash } from 'node:crypto';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import {
@@ -11,6 +12,7 @@ import {
   type DesiredInstance,
   type EnrolResponse,
   type Inventory,
+  type LatencyProbe,
   type ObservedInstance,
   PROTOCOL_VERSION,
   parseJoinToken,
@@ -37,6 +39,8 @@ export interface AgentOptions {
   advertiseAddress?: string;
   heartbeatIntervalMs?: number;
   reconcileIntervalMs?: number;
+  /** How often configured latency targets are probed. */
+  probeIntervalMs?: number;
   stopTimeoutMs?: number;
   /** Report this inventory instead of detecting the host's (simulated nodes). */
   inventory?: Inventory;
@@ -48,6 +52,27 @@ export interface AgentOptions {
 const MAX_BACKOFF_MS = 10_000;
 
 /** What requires re-creating the VM; power state and reboot requests do not. */
+/** Round-trip time of a TCP handshake to HOST:PORT, in milliseconds. */
+function tcpRtt(address: string, timeoutMs = 3000): Promise<number> {
+  const i = address.lastIndexOf(':');
+  const host = address.slice(0, i);
+  const port = Number(address.slice(i + 1));
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const sock = connect({ host, port, timeout: timeoutMs });
+    sock.once('connect', () => {
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      sock.destroy();
+      resolve(ms);
+    });
+    sock.once('timeout', () => {
+      sock.destroy();
+      reject(new Error('timed out'));
+    });
+    sock.once('error', reject);
+  });
+}
+
 function specHash(d: DesiredInstance): string {
   const { powerOff: _p, reboots: _r, ...spec } = d.spec;
   return createHash('sha256')
@@ -73,6 +98,7 @@ export class Agent {
   private readonly applied = new Map<string, string>();
   private readonly lastReported = new Map<string, string>();
   private readonly errors = new Map<string, string>();
+  private probes: LatencyProbe[] = [];
   private readonly log: (msg: string) => void;
 
   constructor(private readonly opts: AgentOptions) {
@@ -108,6 +134,7 @@ export class Agent {
     this.inventory = this.opts.inventory ?? (await detectInventory(this.opts.dataDir));
     this.timers.push(setInterval(() => this.kick(), this.opts.reconcileIntervalMs ?? 2000));
     this.timers.push(setInterval(() => void this.heartbeat(), this.opts.heartbeatIntervalMs ?? 5000));
+    this.timers.push(setInterval(() => void this.probe(), this.opts.probeIntervalMs ?? 30_000));
     this.kick();
     this.connect();
     return this.identity;
@@ -251,6 +278,11 @@ export class Agent {
       this.kick();
       return;
     }
+    if (msg.type === 'config') {
+      this.probes = msg.probes;
+      void this.probe();
+      return;
+    }
     if (msg.type === 'request' && msg.method === 'console') {
       try {
         const { uid, offset, limit } = msg.params;
@@ -261,6 +293,19 @@ export class Agent {
         this.send({ type: 'reply', id: msg.id, ok: false, error: (err as Error).message });
       }
     }
+  }
+
+  /** Times a TCP connection to each probe target and reports the round-trip times. */
+  private async probe(): Promise<void> {
+    if (!this.connected || !this.probes.length) return;
+    const rttMs: Record<string, number> = {};
+    await Promise.all(
+      this.probes.map(async (p) => {
+        const ms = await tcpRtt(p.address).catch(() => undefined);
+        if (ms !== undefined) rttMs[p.name] = ms;
+      }),
+    );
+    if (Object.keys(rttMs).length) this.send({ type: 'probes', rttMs });
   }
 
   private async heartbeat(): Promise<void> {

@@ -101,6 +101,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       gateway.on('error', (err) => app.log.error({ err }, 'agent gateway'));
       gateway.on('connected', (p: string, n: string) => void health.seen(p, n));
       gateway.on('heartbeat', (p: string, n: string) => void health.seen(p, n));
+      gateway.on('site-measured', () => void controller.measurementsChanged());
       ctx.gateway = gateway;
       ctx.enrolment = enrolment;
       ctx.gatewayUrl = await gateway.start();

@@ -75,6 +75,7 @@ export class ClusterCache {
         tier: s.tier,
         carbonIntensity: s.carbonIntensity,
         ...(s.prices ? { prices: s.prices } : {}),
+        ...(site.status?.measuredRttMs ? { measuredRttMs: site.status.measuredRttMs } : {}),
       },
       providerInfo: {
         jurisdiction: p.jurisdiction,

@@ -97,6 +97,12 @@ export class WorkloadController {
     this.retryPending();
   }
 
+  /** Measured round-trip times changed: placements that wait may now fit. */
+  async measurementsChanged(): Promise<void> {
+    await this.opts.cache.refresh();
+    this.retryPending();
+  }
+
   private retryPending(): void {
     for (const k of this.pending) this.queue.add(k);
   }

@@ -92,6 +92,7 @@ export class AgentGateway extends EventEmitter {
   private wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
   private readonly sessions = new Map<string, Session>();
   private nextRequestId = 1;
+  private readonly measurements = new Map<string, Map<string, Map<string, number>>>();
   private readonly onEvent = (e: AuditEvent) => this.routeEvent(e);
   url = '';
 
@@ -281,12 +282,16 @@ export class AgentGateway extends EventEmitter {
         await this.writeNodeStatus(s, { inventory: msg.inventory, address: s.address }, true);
         await this.applyObserved(s, msg.instances);
         await this.pushFull(s);
+        await this.sendConfig(s);
         this.emit('connected', s.provider, s.node);
         return;
       }
       case 'heartbeat':
         await this.writeNodeStatus(s, { metrics: msg.metrics }, false);
         this.emit('heartbeat', s.provider, s.node, msg);
+        return;
+      case 'probes':
+        await this.recordProbes(s, msg.rttMs);
         return;
       case 'observed':
         await this.applyObserved(s, msg.instances);
@@ -321,6 +326,41 @@ export class AgentGateway extends EventEmitter {
     });
   }
 
+  /** Latency probe targets of the node's site. */
+  private async sendConfig(s: Session): Promise<void> {
+    const node = await this.opts.store.get('nodes', s.provider, s.node);
+    const site = node && (await this.opts.store.get('sites', s.provider, node.spec.site));
+    this.send(s, { type: 'config', probes: site?.spec.latencyProbes ?? [] });
+  }
+
+  /** Keeps the lowest round-trip time any node of the site reported per target. */
+  private async recordProbes(s: Session, rtt: Record<string, number>): Promise<void> {
+    const node = await this.opts.store.get('nodes', s.provider, s.node);
+    if (!node) return;
+    const siteKey = `${s.provider}/${node.spec.site}`;
+    const perTarget = this.measurements.get(siteKey) ?? new Map<string, Map<string, number>>();
+    this.measurements.set(siteKey, perTarget);
+    for (const [name, ms] of Object.entries(rtt)) {
+      if (!Number.isFinite(ms) || ms < 0) continue;
+      const byNode = perTarget.get(name) ?? new Map<string, number>();
+      byNode.set(s.node, ms);
+      perTarget.set(name, byNode);
+    }
+    const measured: Record<string, number> = {};
+    for (const [name, byNode] of perTarget)
+      measured[name] = Math.round(Math.min(...byNode.values()) * 100) / 100;
+    const changed = await this.opts.store.transaction(async (tx) => {
+      const site = await tx.get('sites', s.provider, node.spec.site);
+      if (!site || JSON.stringify(site.status.measuredRttMs ?? {}) === JSON.stringify(measured)) return false;
+      await tx.update('sites', site.uid, undefined, {
+        status: { ...site.status, measuredRttMs: measured },
+        bumpGeneration: false,
+      });
+      return true;
+    });
+    if (changed) this.emit('site-measured', s.provider, node.spec.site);
+  }
+
   private async pushFull(s: Session): Promise<void> {
     const all = await this.opts.store.listInstances({ provider: s.provider, node: s.node });
     const revision = all.reduce((m, i) => Math.max(m, i.revision), 0);
@@ -330,6 +370,11 @@ export class AgentGateway extends EventEmitter {
 
   /** Instance changes reach the agents of the nodes they were and are bound to. */
   private routeEvent(e: AuditEvent): void {
+    if (e.kind === 'Site') {
+      // Probe targets may have changed: tell the provider's connected nodes.
+      for (const s of this.sessions.values()) if (s.provider === e.parent) void this.sendConfig(s);
+      return;
+    }
     if (e.kind !== 'Instance') return;
     for (const d of [e.before, e.after] as ({ provider?: string; node?: string } | null)[]) {
       if (!d?.provider || !d.node) continue;

@@ -79,10 +79,17 @@ export type AgentMessage =
     }
   | { type: 'heartbeat'; metrics: NodeMetrics; usage: InstanceUsage[] }
   | { type: 'observed'; instances: ObservedInstance[] }
+  | { type: 'probes'; rttMs: Record<string, number> }
   | { type: 'reply'; id: number; ok: true; result: unknown }
   | { type: 'reply'; id: number; ok: false; error: string };
 
+export interface LatencyProbe {
+  name: string;
+  address: string;
+}
+
 export type ServerMessage =
+  | { type: 'config'; probes: LatencyProbe[] }
   | { type: 'desired'; full: boolean; revision: number; instances: DesiredInstance[] }
   | {
       type: 'request';

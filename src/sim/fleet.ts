@@ -38,7 +38,7 @@ export async function startSimNode(
   baseDir: string,
   spec: SimNodeSpec,
   runtime = new SimulatedRuntime(),
-  opts: { heartbeatIntervalMs?: number } = {},
+  opts: { heartbeatIntervalMs?: number; probeIntervalMs?: number } = {},
 ): Promise<SimNode> {
   const dataDir = join(baseDir, spec.name);
   const agent = new Agent({
@@ -51,6 +51,7 @@ export async function startSimNode(
     skipImages: true,
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 1000,
     reconcileIntervalMs: 500,
+    probeIntervalMs: opts.probeIntervalMs ?? 30_000,
     log: () => {},
   });
   await agent.start();

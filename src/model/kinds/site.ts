@@ -24,6 +24,22 @@ export const SiteSpec = strictObject({
       'prices per resource unit',
     ),
   ),
+  latencyProbes: Type.Optional(
+    Type.Array(
+      strictObject({
+        name: Type.String({
+          minLength: 1,
+          maxLength: 100,
+          description: 'matches a latency target: a city or a named location',
+        }),
+        address: Type.String({
+          pattern: '^[^\\s:]+:[0-9]{1,5}$',
+          description: 'HOST:PORT the nodes time a TCP connection to',
+        }),
+      }),
+      { maxItems: 50, description: 'targets whose round-trip time the nodes of this site measure' },
+    ),
+  ),
 });
 export interface SiteSpec {
   displayName?: string;
@@ -33,10 +49,19 @@ export interface SiteSpec {
   tier: SiteTier;
   carbonIntensity: number;
   prices?: { vcpuHour: number; memoryGbHour: number };
+  latencyProbes?: { name: string; address: string }[];
 }
 
-export const SiteStatus = strictObject({});
-export type SiteStatus = Record<string, never>;
+export const SiteStatus = strictObject({
+  measuredRttMs: Type.Optional(
+    Type.Record(Type.String(), Type.Number(), {
+      description: 'lowest recent round-trip time per probe target',
+    }),
+  ),
+});
+export interface SiteStatus {
+  measuredRttMs?: Record<string, number>;
+}
 
 export const siteKind: KindDef<SiteSpec, SiteStatus> = {
   kind: 'Site',
