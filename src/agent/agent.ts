@@ -133,8 +133,12 @@ export class Agent {
     }
     this.inventory = this.opts.inventory ?? (await detectInventory(this.opts.dataDir));
     this.timers.push(setInterval(() => this.kick(), this.opts.reconcileIntervalMs ?? 2000));
-    this.timers.push(setInterval(() => void this.heartbeat(), this.opts.heartbeatIntervalMs ?? 5000));
-    this.timers.push(setInterval(() => void this.probe(), this.opts.probeIntervalMs ?? 30_000));
+    this.timers.push(
+      setInterval(() => this.heartbeat().catch(() => undefined), this.opts.heartbeatIntervalMs ?? 5000),
+    );
+    this.timers.push(
+      setInterval(() => this.probe().catch(() => undefined), this.opts.probeIntervalMs ?? 30_000),
+    );
     this.kick();
     this.connect();
     return this.identity;
@@ -211,11 +215,15 @@ export class Agent {
       this.attempts = 0;
       this.connected = true;
       const local = (ws as unknown as { _socket?: { localAddress?: string } })._socket?.localAddress;
-      void this.hello(ws, this.opts.advertiseAddress ?? local?.replace(/^::ffff:/, '') ?? '');
+      this.hello(ws, this.opts.advertiseAddress ?? local?.replace(/^::ffff:/, '') ?? '').catch((err) =>
+        this.log(`hello failed: ${(err as Error).message}`),
+      );
     });
     ws.on('message', (data) => {
       try {
-        void this.onMessage(JSON.parse(String(data)) as ServerMessage);
+        this.onMessage(JSON.parse(String(data)) as ServerMessage).catch((err) =>
+          this.log(`handling a message failed: ${(err as Error).message}`),
+        );
       } catch {
         this.log('ignored a malformed message from the control plane');
       }
@@ -280,7 +288,7 @@ export class Agent {
     }
     if (msg.type === 'config') {
       this.probes = msg.probes;
-      void this.probe();
+      this.probe().catch(() => undefined);
       return;
     }
     if (msg.type === 'request' && msg.method === 'console') {
@@ -335,6 +343,8 @@ export class Agent {
           this.reconcileAgain = false;
           await this.reconcileAll();
         } while (this.reconcileAgain && !this.stopped);
+      } catch (err) {
+        this.log(`reconcile failed: ${(err as Error).message}`);
       } finally {
         this.reconciling = false;
       }

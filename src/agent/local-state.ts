@@ -27,9 +27,12 @@ export interface DesiredFile {
   reboots: Record<string, number>;
 }
 
+let tmpCounter = 0;
+
 async function writeAtomic(path: string, data: string, mode = 0o600): Promise<void> {
-  await fs.writeFile(`${path}.tmp`, data, { mode });
-  await fs.rename(`${path}.tmp`, path);
+  const tmp = `${path}.${process.pid}.${tmpCounter++}.tmp`;
+  await fs.writeFile(tmp, data, { mode });
+  await fs.rename(tmp, path);
 }
 
 async function readJson<T>(path: string): Promise<T | undefined> {
@@ -42,6 +45,9 @@ async function readJson<T>(path: string): Promise<T | undefined> {
 }
 
 export class LocalState {
+  /** Writes of the desired state happen one after the other, the last one winning. */
+  private writing: Promise<void> = Promise.resolve();
+
   constructor(readonly dir: string) {}
 
   async init(): Promise<void> {
@@ -63,6 +69,10 @@ export class LocalState {
   }
 
   saveDesired(d: DesiredFile): Promise<void> {
-    return writeAtomic(join(this.dir, 'desired.json'), JSON.stringify(d));
+    const data = JSON.stringify(d);
+    this.writing = this.writing
+      .catch(() => undefined)
+      .then(() => writeAtomic(join(this.dir, 'desired.json'), data));
+    return this.writing;
   }
 }

@@ -13,6 +13,7 @@ import { instanceCommands } from './commands/instances.js';
 import { loginCommands } from './commands/login.js';
 import { nodeCommands } from './commands/nodes.js';
 import { serverCommand } from './commands/server.js';
+import { simCommand } from './commands/sim.js';
 import { tokenCommands } from './commands/token.js';
 import { CliError } from './errors.js';
 import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   agentCommand(program);
   devCommand(program);
   explainCommand(program, globals);
+  simCommand(program, globals);
   program.addHelpText(
     'after',
     `

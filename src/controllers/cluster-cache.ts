@@ -17,6 +17,8 @@ export class ClusterCache {
   private readonly nodes = new Map<string, MutableNode>();
   private providers = new Map<string, StoredResource>();
   private sites = new Map<string, StoredResource>();
+  /** Nodes as an array for rotating scans; rebuilt when the set of nodes changes. */
+  private ordered?: CandidateNode[];
 
   constructor(private readonly store: Store) {}
 
@@ -31,6 +33,7 @@ export class ClusterCache {
     this.providers = new Map(providers.map((p) => [p.name, p]));
     this.sites = new Map(sites.map((s) => [`${s.parent}/${s.name}`, s]));
     this.nodes.clear();
+    this.ordered = undefined;
     for (const n of nodes) {
       const c = this.build(n);
       if (c) this.nodes.set(c.key, c);
@@ -93,6 +96,7 @@ export class ClusterCache {
     const old = this.nodes.get(key);
     if (!row) {
       this.nodes.delete(key);
+      this.ordered = undefined;
       return;
     }
     if (!this.providers.has(provider) || !this.sites.has(`${provider}/${row.spec.site}`))
@@ -101,10 +105,33 @@ export class ClusterCache {
     if (!fresh) return;
     if (old) fresh.allocated = old.allocated;
     this.nodes.set(key, fresh);
+    this.ordered = undefined;
   }
 
   all(): Iterable<CandidateNode> {
     return this.nodes.values();
+  }
+
+  /**
+   * Candidates for a placement, starting at a random node so that a limited scan
+   * (ScheduleOptions.limitFeasible) samples the whole fleet; a pinned node or a country
+   * list narrows the scan first.
+   */
+  *candidates(opts: { node?: string; countries?: readonly string[] } = {}): Iterable<CandidateNode> {
+    if (opts.node) {
+      const n = this.nodes.get(opts.node);
+      if (n) yield n;
+      return;
+    }
+    this.ordered ??= [...this.nodes.values()];
+    const list = this.ordered;
+    const allowed = opts.countries ? new Set(opts.countries) : undefined;
+    const start = Math.floor(Math.random() * list.length);
+    for (let i = 0; i < list.length; i++) {
+      const n = list[(start + i) % list.length]!;
+      if (allowed && !allowed.has(n.siteInfo.country)) continue;
+      yield n;
+    }
   }
 
   get(key: string): (CandidateNode & { state: string }) | undefined {

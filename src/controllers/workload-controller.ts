@@ -27,6 +27,8 @@ export interface WorkloadControllerOptions {
 
 const ACTOR = 'controller:workloads';
 const DEFAULT_DISK_GIB = 10;
+/** Feasible nodes scored per placement: enough for good choices, bounded at fleet scale. */
+export const DEFAULT_LIMIT_FEASIBLE = 100;
 
 export interface PlacementStatus {
   attemptedAt: string;
@@ -209,7 +211,13 @@ export class WorkloadController {
         spreadCounts,
         ...(avoid ? { avoid: new Set([avoid]) } : {}),
       };
-      const decision = schedule(cache.all(), req, { limitFeasible: this.opts.limitFeasible });
+      const candidates = cache.candidates({
+        node: spec.placement?.node,
+        countries: spec.placement?.countries,
+      });
+      const decision = schedule(candidates, req, {
+        limitFeasible: this.opts.limitFeasible ?? DEFAULT_LIMIT_FEASIBLE,
+      });
       lastDecision = decision;
       if (!decision.ok) lastFailure = decision;
       return decision;

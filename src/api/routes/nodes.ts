@@ -42,7 +42,12 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
         { additionalProperties: false },
       ),
       response: {
-        201: Type.Object({ ...JoinTokenInfo.properties, token: Type.String(), command: Type.String() }),
+        201: Type.Object({
+          ...JoinTokenInfo.properties,
+          token: Type.String(),
+          server: Type.String({ description: 'the agent gateway URL' }),
+          command: Type.String(),
+        }),
         ...errors,
       },
     },
@@ -56,7 +61,7 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const server = ctx.gatewayUrl ?? 'https://CONTROL-PLANE:7401';
       return reply
         .status(201)
-        .send({ ...t, command: `continuum agent --server ${server} --token ${t.token}` });
+        .send({ ...t, server, command: `continuum agent --server ${server} --token ${t.token}` });
     },
   });
 

@@ -29,6 +29,18 @@ export function serverCommand(program: Command): void {
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .option(
+      '--node-suspect-after <ms>',
+      'agent silence after which a node is suspect',
+      (v) => Number.parseInt(v, 10),
+      10_000,
+    )
+    .option(
+      '--node-down-after <ms>',
+      'agent silence after which a node is down and its replicas are re-placed',
+      (v) => Number.parseInt(v, 10),
+      15_000,
+    )
+    .option(
       '--log-level <level>',
       'request log level: silent, error, warn, info, debug',
       process.env.CONTINUUM_LOG_LEVEL ?? 'warn',
@@ -41,6 +53,8 @@ export function serverCommand(program: Command): void {
         logLevel: opts.logLevel,
         agentListen: opts.agentListen,
         agentNames: opts.agentName ?? [],
+        nodeSuspectAfterMs: opts.nodeSuspectAfter,
+        nodeDownAfterMs: opts.nodeDownAfter,
       });
       const out = process.stdout;
       out.write(`Continuum control plane listening on ${cp.url}\n`);

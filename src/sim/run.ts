@@ -1,0 +1,76 @@
+// Runs a simulated fleet against a control plane through its API and agent gateway:
+// creates the providers and sites, issues join tokens and starts one real agent per
+// node over the simulated runtime.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateFederation } from './federation.js';
+import { type SimNode, startSimNode } from './fleet.js';
+
+export interface FleetOptions {
+  api: string;
+  token: string;
+  providers: number;
+  nodes: number;
+  seed?: number;
+  dataDir?: string;
+  /** Agents enrolling at once. */
+  concurrency?: number;
+  heartbeatIntervalMs?: number;
+  onProgress?: (started: number, total: number) => void;
+}
+
+async function call(api: string, token: string, method: string, path: string, body?: unknown): Promise<any> {
+  const res = await fetch(api + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = (await res.json()) as any;
+  if (!res.ok) throw new Error(`${method} ${path}: ${data?.error?.message ?? res.status}`);
+  return data;
+}
+
+export async function runFleet(o: FleetOptions): Promise<{ nodes: SimNode[]; stop(): Promise<void> }> {
+  const fed = generateFederation({ providers: o.providers, nodes: o.nodes, seed: o.seed });
+  const docs = [...fed.providers, ...fed.sites.map((s) => s.manifest)];
+  for (let i = 0; i < docs.length; i += 500)
+    await call(o.api, o.token, 'POST', '/v1/apply', { documents: docs.slice(i, i + 500) });
+  const work: { name: string; token: string; gateway: string; inventory: object }[] = [];
+  for (const s of fed.sites) {
+    const jt = await call(o.api, o.token, 'POST', `/v1/providers/${s.provider}/sites/${s.name}/join-tokens`, {
+      maxUses: s.nodes.length,
+      expiresInHours: 1,
+      description: 'continuum sim',
+    });
+    for (const n of s.nodes)
+      work.push({ name: n.name, token: jt.token, gateway: jt.server, inventory: n.inventory });
+  }
+  const dir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'continuum-sim-'));
+  const nodes: SimNode[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < work.length) {
+      const w = work[next++]!;
+      nodes.push(
+        await startSimNode(
+          w.gateway,
+          dir,
+          { name: w.name, joinToken: w.token, inventory: w.inventory },
+          undefined,
+          {
+            heartbeatIntervalMs: o.heartbeatIntervalMs ?? 5000,
+          },
+        ),
+      );
+      o.onProgress?.(nodes.length, work.length);
+    }
+  };
+  await Promise.all(Array.from({ length: o.concurrency ?? 32 }, worker));
+  return {
+    nodes,
+    async stop() {
+      await Promise.all(nodes.map((n) => n.agent.stop()));
+    },
+  };
+}
