@@ -67,7 +67,9 @@ export class NodeHealthController {
     const suspect = opts.suspectAfterMs ?? DEFAULT_SUSPECT_AFTER_MS;
     const down = opts.downAfterMs ?? DEFAULT_DOWN_AFTER_MS;
     if (!(suspect > 0) || !(down > suspect))
-      throw new Error(`node health: down-after (${down} ms) must be longer than suspect-after (${suspect} ms), both positive`);
+      throw new Error(
+        `node health: down-after (${down} ms) must be longer than suspect-after (${suspect} ms), both positive`,
+      );
   }
 
   async start(): Promise<void> {

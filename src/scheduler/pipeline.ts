@@ -101,19 +101,26 @@ export function schedule(
     };
   }
   const weights = weightsFor(req);
-  const raw = SCORERS.map((s) => feasible.map((n) => s.score(n, req)));
+  // Scorers with no weight are not computed; each scorer is rescaled once over all nodes.
+  const active = SCORERS.filter((s) => weights[s.name]! > 0);
+  const weightSum = active.reduce((sum, s) => sum + weights[s.name]!, 0);
+  const columns = active.map((s) => {
+    const values = feasible.map((n) => s.score(n, req));
+    let min = Number.POSITIVE_INFINITY;
+    let max = Number.NEGATIVE_INFINITY;
+    for (const v of values) {
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    return values.map((v) => (max === min ? 100 : (100 * (v - min)) / (max - min)));
+  });
   const scored: ScoredNode[] = feasible.map((n, i) => {
     const scores: Record<string, number> = {};
     let total = 0;
-    let weightSum = 0;
-    SCORERS.forEach((s, j) => {
-      const values = raw[j]!;
-      const min = Math.min(...values);
-      const max = Math.max(...values);
-      const v = max === min ? 100 : (100 * (values[i]! - min)) / (max - min);
+    active.forEach((s, j) => {
+      const v = columns[j]![i]!;
       scores[s.name] = Math.round(v * 10) / 10;
       total += v * weights[s.name]!;
-      weightSum += weights[s.name]!;
     });
     return { node: n.key, total: Math.round((weightSum ? total / weightSum : 100) * 10) / 10, scores };
   });

@@ -34,6 +34,19 @@ export async function openDatabase(loc: StoreLocation): Promise<{ db: Kysely<Dat
     conn.pragma('synchronous = NORMAL');
     conn.pragma('busy_timeout = 5000');
     conn.pragma('foreign_keys = ON');
+    // Kysely prepares every query anew; better-sqlite3 statements are reusable, so keep
+    // them by SQL text (the query builder yields a small, fixed set of shapes).
+    const prepare = conn.prepare.bind(conn);
+    const statements = new Map<string, ReturnType<typeof prepare>>();
+    conn.prepare = ((sql: string) => {
+      let st = statements.get(sql);
+      if (!st) {
+        st = prepare(sql);
+        if (statements.size > 2000) statements.clear();
+        statements.set(sql, st);
+      }
+      return st;
+    }) as typeof conn.prepare;
     return { engine, db: new Kysely<Database>({ dialect: new SqliteDialect({ database: conn }) }) };
   }
   const schema = loc.schema;
