@@ -50,7 +50,7 @@ describe('agent with real virtual machines', () => {
     if (!agent) return;
     const a = agent;
     agent = undefined;
-    if (a.child.exitCode === null) {
+    if (a.child.exitCode === null && a.child.signalCode === null) {
       a.child.kill('SIGKILL');
       await once(a.child, 'exit');
     }

@@ -93,7 +93,7 @@ describe('self-healing with real agents and VMs', () => {
 
   after(async () => {
     for (const a of agents.values()) {
-      if (a.child.exitCode === null) {
+      if (a.child.exitCode === null && a.child.signalCode === null) {
         a.child.kill('SIGKILL');
         await once(a.child, 'exit');
       }
