@@ -3,6 +3,8 @@
 # test against real SQLite and real PostgreSQL. PostgreSQL is the server named by
 # CONTINUUM_TEST_DATABASE_URL, or a throwaway one started (and removed) here.
 # Extra arguments are passed to node --test (e.g. --test-name-pattern=quota).
+# Test files run one at a time: several boot real VMs under TCG on two cores, and the
+# self-healing test holds a 30-second bound that CPU contention would make flaky.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -24,7 +26,7 @@ export CONTINUUM_TEST_DATABASE_URL
 mapfile -t files < <(find dist -name '*.test.js' | sort)
 tap=$(mktemp)
 status=0
-node --test --test-concurrency=2 \
+node --test --test-concurrency=1 \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$tap" \
   "$@" "${files[@]}" || status=$?
