@@ -14,7 +14,7 @@ import { runCli, startCli } from './support/cli.js';
 import { type Http, http } from './support/control-plane.js';
 import { project, provider, site } from './support/fixtures.js';
 import { freePort, pidsMatching } from './support/processes.js';
-import { testImage, waitFor } from './support/test-image.js';
+import { testImage, uploadTestImage, waitFor } from './support/test-image.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -90,21 +90,7 @@ describe('agent with real virtual machines', () => {
       documents: [provider('edge-a'), site('edge-a', 'site-1'), project('demo')],
     });
     assert.equal(setup.status, 200, setup.text);
-    const kernel = readFileSync(image.kernel);
-    const initrd = readFileSync(image.initrd);
-    await admin.post('/v1/projects/demo/images', {
-      metadata: { name: 'testvm' },
-      spec: {
-        format: 'kernel-initrd',
-        files: { kernel: { sha256: sha(kernel) }, initrd: { sha256: sha(initrd) } },
-        cmdline: image.cmdline,
-      },
-    });
-    assert.equal((await admin.put('/v1/projects/demo/images/testvm/files/kernel', kernel)).status, 200);
-    assert.equal(
-      (await admin.put('/v1/projects/demo/images/testvm/files/initrd', initrd)).body.status.phase,
-      'Available',
-    );
+    await uploadTestImage(admin, 'demo', image);
   });
 
   after(async () => {

@@ -3,9 +3,8 @@
 // one country lands there; killing a node's agent and its VMs gets the replica running
 // on the other node within 30 seconds, with the default health timings.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -15,9 +14,7 @@ import { startCli } from './support/cli.js';
 import { type Http, http } from './support/control-plane.js';
 import { project, provider, site } from './support/fixtures.js';
 import { pidsMatching } from './support/processes.js';
-import { testImage, waitFor } from './support/test-image.js';
-
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+import { testImage, uploadTestImage, waitFor } from './support/test-image.js';
 
 describe('self-healing with real agents and VMs', () => {
   let dir: string;
@@ -48,18 +45,7 @@ describe('self-healing with real agents and VMs', () => {
       ],
     });
     assert.equal(r.status, 200, r.text);
-    const kernel = readFileSync(image.kernel);
-    const initrd = readFileSync(image.initrd);
-    await admin.post('/v1/projects/demo/images', {
-      metadata: { name: 'testvm' },
-      spec: {
-        format: 'kernel-initrd',
-        files: { kernel: { sha256: sha(kernel) }, initrd: { sha256: sha(initrd) } },
-        cmdline: image.cmdline,
-      },
-    });
-    await admin.put('/v1/projects/demo/images/testvm/files/kernel', kernel);
-    await admin.put('/v1/projects/demo/images/testvm/files/initrd', initrd);
+    await uploadTestImage(admin, 'demo', image);
     for (const [p, s, node] of [
       ['de-cloud', 'fra-1', 'de-node'],
       ['pl-edge', 'waw-1', 'pl-node'],

@@ -1,5 +1,6 @@
 // The project's bootable test image (scripts/build-test-image.sh), built on first use.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,4 +40,30 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+/** Declares the test image as `testvm` in a project and uploads its files through the API. */
+export async function uploadTestImage(
+  admin: {
+    post(p: string, b: unknown): Promise<{ status: number; text: string }>;
+    put(p: string, b: unknown): Promise<{ status: number; body: any; text: string }>;
+  },
+  project: string,
+  image: TestImage,
+): Promise<void> {
+  const kernel = readFileSync(image.kernel);
+  const initrd = readFileSync(image.initrd);
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  const created = await admin.post(`/v1/projects/${project}/images`, {
+    metadata: { name: 'testvm' },
+    spec: {
+      format: 'kernel-initrd',
+      files: { kernel: { sha256: sha(kernel) }, initrd: { sha256: sha(initrd) } },
+      cmdline: image.cmdline,
+    },
+  });
+  if (created.status !== 201) throw new Error(`creating the test image: ${created.text}`);
+  await admin.put(`/v1/projects/${project}/images/testvm/files/kernel`, kernel);
+  const done = await admin.put(`/v1/projects/${project}/images/testvm/files/initrd`, initrd);
+  if (done.body?.status?.phase !== 'Available') throw new Error(`uploading the test image: ${done.text}`);
 }
