@@ -139,8 +139,11 @@ export class WorkloadController {
     const instances = await tx.listInstances({ project, workload: name });
     const now = () => new Date().toISOString();
 
+    // What the instances look like after this sync, for the workload's status (no re-read).
+    const states = new Map(instances.map((i) => [i.uid, { desired: i.desired, phase: i.status.phase }]));
     const write = async (inst: InstanceRecord, next: Partial<InstanceRecord>, action: string) => {
       const draft = { ...inst, ...next };
+      states.set(inst.uid, { desired: draft.desired, phase: draft.status.phase });
       const e = await tx.appendEvent({
         actor: ACTOR,
         action,
@@ -330,6 +333,7 @@ export class WorkloadController {
             fence: 1,
           },
         });
+        states.set(uid, { desired: 'running', phase: 'Pending' });
         await tx.insertInstance({
           ...record,
           uid,
@@ -359,7 +363,7 @@ export class WorkloadController {
           explanation: decision.explanation,
         }
       : (w.status as { placement?: PlacementStatus }).placement;
-    await this.writeStatus(tx, w.uid, w.generation, w.status, spec, project, name, reasons, placement);
+    await this.writeStatus(tx, w.uid, w.generation, w.status, spec, [...states.values()], reasons, placement);
   }
 
   private async image(
@@ -393,14 +397,12 @@ export class WorkloadController {
     generation: number,
     old: WorkloadStatus & { placement?: PlacementStatus },
     spec: WorkloadSpec,
-    project: string,
-    name: string,
+    instances: { desired: DesiredState; phase: string }[],
     reasons: string[],
     placement: PlacementStatus | undefined,
   ): Promise<void> {
-    const instances = await tx.listInstances({ project, workload: name });
-    const ready = instances.filter((i) => i.desired === 'running' && i.status.phase === 'Running').length;
-    const failed = instances.some((i) => i.status.phase === 'Failed');
+    const ready = instances.filter((i) => i.desired === 'running' && i.phase === 'Running').length;
+    const failed = instances.some((i) => i.desired !== 'absent' && i.phase === 'Failed');
     const phase =
       ready === spec.replicas ? 'Running' : failed ? 'Failed' : ready > 0 ? 'Degraded' : 'Pending';
     const status = {

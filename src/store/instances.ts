@@ -127,5 +127,10 @@ export async function queryInstances(db: Kysely<any>, q: InstanceQuery): Promise
   if (q.providers) query = query.where('provider', 'in', q.providers as string[]);
   if (q.node !== undefined) query = query.where('node', '=', q.node);
   if (q.afterRevision !== undefined) query = query.where('revision', '>', q.afterRevision);
-  return (await query.orderBy('project').orderBy('name').execute()).map(toInstance);
+  // Order by what the selective index already sorts, so SQLite's planner does not walk the
+  // (project, name) index of every instance just to avoid a small sort.
+  if (q.workload !== undefined) query = query.orderBy('ordinal');
+  else if (q.node !== undefined) query = query.orderBy('revision');
+  else query = query.orderBy('project').orderBy('name');
+  return (await query.execute()).map(toInstance);
 }
