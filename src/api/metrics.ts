@@ -5,6 +5,7 @@ import { RESOURCE_TABLES, type Store } from '../store/index.js';
 
 export interface ApiMetrics {
   registry: Registry;
+  agentHeartbeats: Counter<string>;
   requests: Counter<'method' | 'route' | 'status'>;
   duration: Histogram<'method' | 'route'>;
   events: Counter<'kind' | 'action'>;
@@ -41,6 +42,11 @@ export function createMetrics(store: Store): ApiMetrics {
       for (const table of RESOURCE_TABLES) this.set({ kind: table }, await store.count(table));
     },
   });
+  const agentHeartbeats = new Counter({
+    name: 'continuum_agent_heartbeats_total',
+    help: 'heartbeats received from node agents',
+    registers: [registry],
+  });
   store.committed.on('event', (e) => events.inc({ kind: e.kind, action: e.action }));
-  return { registry, requests, duration, events };
+  return { registry, requests, duration, events, agentHeartbeats };
 }

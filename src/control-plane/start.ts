@@ -100,7 +100,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       );
       gateway.on('error', (err) => app.log.error({ err }, 'agent gateway'));
       gateway.on('connected', (p: string, n: string) => void health.seen(p, n));
-      gateway.on('heartbeat', (p: string, n: string) => void health.seen(p, n));
+      gateway.on('heartbeat', (p: string, n: string) => {
+        ctx.metrics.agentHeartbeats.inc();
+        void health.seen(p, n);
+      });
       gateway.on('site-measured', () => void controller.measurementsChanged());
       ctx.gateway = gateway;
       ctx.enrolment = enrolment;
