@@ -13,6 +13,7 @@ import {
   type EnrolResponse,
   type Inventory,
   type LatencyProbe,
+  type NodeMetrics,
   type ObservedInstance,
   PROTOCOL_VERSION,
   parseJoinToken,
@@ -46,6 +47,8 @@ export interface AgentOptions {
   inventory?: Inventory;
   /** Skip image downloads (simulated nodes run nothing). */
   skipImages?: boolean;
+  /** Report these node metrics instead of reading /proc (simulated nodes). */
+  metrics?: () => Promise<NodeMetrics>;
   log?: (msg: string) => void;
 }
 
@@ -324,7 +327,7 @@ export class Agent {
       const u = o.pid ? await processUsage(o.pid) : undefined;
       if (u) usage.push({ uid, ...u });
     }
-    this.send({ type: 'heartbeat', metrics: await nodeMetrics(), usage });
+    this.send({ type: 'heartbeat', metrics: await (this.opts.metrics ?? nodeMetrics)(), usage });
   }
 
   // ---- reconcile ------------------------------------------------------------------

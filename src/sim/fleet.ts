@@ -50,7 +50,16 @@ export async function startSimNode(
     inventory: simInventory(spec.name, spec.inventory),
     skipImages: true,
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 1000,
-    reconcileIntervalMs: 500,
+    // Desired-state messages trigger a pass at once; the periodic pass only heals.
+    reconcileIntervalMs: 5000,
+    metrics: async () => ({
+      cpuPercent: 20,
+      memoryUsedMiB: 4096,
+      memoryTotalMiB: 32768,
+      load1: 1,
+      load5: 1,
+      load15: 1,
+    }),
     probeIntervalMs: opts.probeIntervalMs ?? 30_000,
     log: () => {},
   });
