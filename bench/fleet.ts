@@ -56,7 +56,10 @@ async function startServer(): Promise<{ child: ChildProcess; api: string; token:
   );
   let out = '';
   await new Promise<void>((resolve) =>
-    child.stdout!.on('data', (d) => ((out += d), /Log in with/.test(out) && resolve())),
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (/Log in with/.test(out)) resolve();
+    }),
   );
   const api = /listening on (\S+)/.exec(out)![1]!;
   const token = readFileSync(join(dir, 'cp', 'admin-token'), 'utf8').trim();
