@@ -266,4 +266,14 @@ describe('global placement and self-healing', () => {
       server.close();
     }
   });
+
+  test('an explanation counts the nodes a residency rule excludes', async () => {
+    const total = (await admin.get('/v1/nodes')).body.items.length;
+    await workload('italy', { placement: { countries: ['IT'] } });
+    const w = await waitFor('pending', async () => {
+      const x = (await admin.get('/v1/projects/shop/workloads/italy')).body;
+      return x.status.placement?.pending === 1 && x;
+    });
+    assert.equal(w.status.placement.message, `0/${total} nodes are available: ${total} ${REASONS.country}`);
+  });
 });

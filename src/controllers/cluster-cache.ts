@@ -138,6 +138,13 @@ export class ClusterCache {
     return this.nodes.get(key);
   }
 
+  /** Nodes outside the given countries (skipped by a country-limited scan). */
+  countOutside(countries: readonly string[]): number {
+    let n = 0;
+    for (const node of this.nodes.values()) if (!countries.includes(node.siteInfo.country)) n++;
+    return n;
+  }
+
   get size(): number {
     return this.nodes.size;
   }

@@ -10,7 +10,9 @@ import {
   domainOf,
   type Explanation,
   type PlacementRequest,
+  REASONS,
   schedule,
+  unschedulableMessage,
 } from '../scheduler/index.js';
 import type { DesiredState, InstanceRecord, InstanceSpec, Store } from '../store/index.js';
 import type { ClusterCache } from './cluster-cache.js';
@@ -221,6 +223,17 @@ export class WorkloadController {
       const decision = schedule(candidates, req, {
         limitFeasible: this.opts.limitFeasible ?? DEFAULT_LIMIT_FEASIBLE,
       });
+      const countries = spec.placement?.countries;
+      if (!decision.ok && countries && !spec.placement?.node) {
+        // The scan skipped nodes outside the allowed countries; the explanation counts them.
+        const outside = cache.countOutside(countries);
+        if (outside) {
+          const e = decision.explanation;
+          e.nodesEvaluated += outside;
+          e.filtered[REASONS.country] = (e.filtered[REASONS.country] ?? 0) + outside;
+          decision.message = unschedulableMessage(e);
+        }
+      }
       lastDecision = decision;
       if (!decision.ok) lastFailure = decision;
       return decision;

@@ -56,6 +56,14 @@ function weightsFor(req: PlacementRequest): Record<string, number> {
   return out;
 }
 
+/** "0/12 nodes are available: 7 missing kvm, 5 resources exhausted". */
+export function unschedulableMessage(e: Explanation): string {
+  const parts = Object.entries(e.filtered)
+    .sort((a, b) => b[1] - a[1])
+    .map(([reason, count]) => `${count} ${reason}`);
+  return `0/${e.nodesEvaluated} nodes are available${parts.length ? `: ${parts.join(', ')}` : ''}`;
+}
+
 export function schedule(
   nodes: Iterable<CandidateNode>,
   req: PlacementRequest,
@@ -89,17 +97,8 @@ export function schedule(
     if (feasible.length >= limit) break;
   }
   explanation.feasible = feasible.length;
-  if (!feasible.length) {
-    const parts = Object.entries(explanation.filtered)
-      .sort((a, b) => b[1] - a[1])
-      .map(([reason, count]) => `${count} ${reason}`);
-    return {
-      ok: false,
-      code: 'unschedulable',
-      explanation,
-      message: `0/${explanation.nodesEvaluated} nodes are available${parts.length ? `: ${parts.join(', ')}` : ''}`,
-    };
-  }
+  if (!feasible.length)
+    return { ok: false, code: 'unschedulable', explanation, message: unschedulableMessage(explanation) };
   const weights = weightsFor(req);
   // Scorers with no weight are not computed; each scorer is rescaled once over all nodes.
   const active = SCORERS.filter((s) => weights[s.name]! > 0);
