@@ -1,7 +1,7 @@
 // Runs a simulated fleet against a control plane through its API and agent gateway:
 // creates the providers and sites, issues join tokens and starts one real agent per
 // node over the simulated runtime.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateFederation } from './federation.js';
@@ -47,6 +47,7 @@ export async function runFleet(o: FleetOptions): Promise<{ nodes: SimNode[]; sto
       work.push({ name: n.name, token: jt.token, gateway: jt.server, inventory: n.inventory });
   }
   const dir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'continuum-sim-'));
+  const ownDir = o.dataDir === undefined;
   const nodes: SimNode[] = [];
   let next = 0;
   const worker = async () => {
@@ -71,6 +72,8 @@ export async function runFleet(o: FleetOptions): Promise<{ nodes: SimNode[]; sto
     nodes,
     async stop() {
       await Promise.all(nodes.map((n) => n.agent.stop()));
+      // A temporary directory of our own goes with the fleet; a given one is kept.
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
