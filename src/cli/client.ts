@@ -27,7 +27,7 @@ export class ApiClient {
       body?: unknown;
       query?: Record<string, string | number | boolean | undefined>;
       headers?: Record<string, string>;
-      raw?: Readable;
+      raw?: Readable | Buffer;
       rawSize?: number;
     } = {},
   ): Promise<T> {

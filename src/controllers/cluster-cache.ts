@@ -108,10 +108,6 @@ export class ClusterCache {
     this.ordered = undefined;
   }
 
-  all(): Iterable<CandidateNode> {
-    return this.nodes.values();
-  }
-
   /**
    * Candidates for a placement, starting at a random node so that a limited scan
    * (ScheduleOptions.limitFeasible) samples the whole fleet; a pinned node or a country

@@ -119,7 +119,7 @@ export class WorkloadController {
   private async resyncAll(): Promise<void> {
     const store = this.opts.store;
     for (const w of await store.list('workloads')) this.queue.add(`${w.parent}/${w.name}`);
-    for (const i of await store.listInstances()) this.queue.add(`${i.project}/${i.workload}`);
+    for (const i of await store.instanceWorkloads()) this.queue.add(`${i.project}/${i.workload}`);
   }
 
   async sync(key: string): Promise<void> {

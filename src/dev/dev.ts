@@ -10,6 +10,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ApiClient } from '../cli/index.js';
 import { type ControlPlane, startControlPlane } from '../control-plane/index.js';
 import { findCity } from '../model/index.js';
 import { QemuRuntime } from '../runtimes/index.js';
@@ -78,22 +79,10 @@ const PROVIDERS: DevProvider[] = [
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const NETNS_PREFIX = 'ctmdev';
 
-async function api(cp: ControlPlane, method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(cp.url + path, {
-    method,
-    headers: {
-      authorization: `Bearer ${cp.adminToken}`,
-      ...(Buffer.isBuffer(body)
-        ? { 'content-type': 'application/octet-stream' }
-        : body
-          ? { 'content-type': 'application/json' }
-          : {}),
-    },
-    body: Buffer.isBuffer(body) ? body : body ? JSON.stringify(body) : undefined,
-  });
-  const data = (await res.json()) as any;
-  if (!res.ok) throw new Error(`${method} ${path}: ${data?.error?.message ?? res.status}`);
-  return data;
+/** The dev federation's admin, through the same client the CLI uses. */
+function api(cp: ControlPlane, method: string, path: string, body?: unknown): Promise<any> {
+  const client = new ApiClient({ server: cp.url, token: cp.adminToken });
+  return client.request(method, path, Buffer.isBuffer(body) ? { raw: body } : { body });
 }
 
 export class DevFederation {

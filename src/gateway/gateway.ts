@@ -132,10 +132,6 @@ export class AgentGateway extends EventEmitter {
     }
   }
 
-  connectedNodes(): string[] {
-    return [...this.sessions.keys()];
-  }
-
   isConnected(provider: string, node: string): boolean {
     return this.sessions.has(key(provider, node));
   }

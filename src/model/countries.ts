@@ -11,11 +11,6 @@ const CODES =
 
 export const COUNTRY_CODES: ReadonlySet<string> = new Set(CODES.split(' '));
 
-/** The 27 member states of the European Union. */
-export const EU_MEMBER_STATES: ReadonlySet<string> = new Set(
-  'AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE'.split(' '),
-);
-
 export function isCountryCode(code: string): boolean {
   return COUNTRY_CODES.has(code);
 }

@@ -1,10 +1,10 @@
 export { type City, cityNames, findCity } from './cities.js';
 export * from './common.js';
-export { COUNTRY_CODES, EU_MEMBER_STATES, isCountryCode } from './countries.js';
+export { COUNTRY_CODES, isCountryCode } from './countries.js';
 export type { CheckContext, KindDef, ParentKey } from './kind.js';
 export { PARENT_KINDS } from './kind.js';
 export * from './kinds/image.js';
-export { findKind, KINDS, kindByName } from './kinds/index.js';
+export { findKind, KINDS } from './kinds/index.js';
 export * from './kinds/node.js';
 export * from './kinds/project.js';
 export * from './kinds/provider.js';

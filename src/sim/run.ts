@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ApiClient } from '../cli/index.js';
 import { generateFederation } from './federation.js';
 import { type SimNode, startSimNode } from './fleet.js';
 
@@ -20,25 +21,16 @@ export interface FleetOptions {
   onProgress?: (started: number, total: number) => void;
 }
 
-async function call(api: string, token: string, method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(api + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const data = (await res.json()) as any;
-  if (!res.ok) throw new Error(`${method} ${path}: ${data?.error?.message ?? res.status}`);
-  return data;
-}
-
 export async function runFleet(o: FleetOptions): Promise<{ nodes: SimNode[]; stop(): Promise<void> }> {
+  const client = new ApiClient({ server: o.api, token: o.token });
+  const call = (method: string, path: string, body: unknown) => client.request(method, path, { body });
   const fed = generateFederation({ providers: o.providers, nodes: o.nodes, seed: o.seed });
   const docs = [...fed.providers, ...fed.sites.map((s) => s.manifest)];
   for (let i = 0; i < docs.length; i += 500)
-    await call(o.api, o.token, 'POST', '/v1/apply', { documents: docs.slice(i, i + 500) });
+    await call('POST', '/v1/apply', { documents: docs.slice(i, i + 500) });
   const work: { name: string; token: string; gateway: string; inventory: object }[] = [];
   for (const s of fed.sites) {
-    const jt = await call(o.api, o.token, 'POST', `/v1/providers/${s.provider}/sites/${s.name}/join-tokens`, {
+    const jt = await call('POST', `/v1/providers/${s.provider}/sites/${s.name}/join-tokens`, {
       maxUses: s.nodes.length,
       expiresInHours: 1,
       description: 'continuum sim',

@@ -457,6 +457,11 @@ export class Store {
     return row ? toInstance(row) : undefined;
   }
 
+  /** The (project, workload) pairs that have instances, without loading the instances. */
+  async instanceWorkloads(): Promise<{ project: string; workload: string }[]> {
+    return this.any.selectFrom('instances').select(['project', 'workload']).distinct().execute();
+  }
+
   async insertInstance(r: InstanceRecord): Promise<void> {
     await this.any.insertInto('instances').values(instanceRow(r)).execute();
   }
@@ -499,16 +504,6 @@ export class Store {
   async deleteInstance(uid: string): Promise<boolean> {
     const res = await this.any.deleteFrom('instances').where('uid', '=', uid).executeTakeFirst();
     return Number(res.numDeletedRows) > 0;
-  }
-
-  async maxInstanceRevision(provider: string, node: string): Promise<number> {
-    const row = await this.any
-      .selectFrom('instances')
-      .select((eb) => eb.fn.max('revision').as('m'))
-      .where('provider', '=', provider)
-      .where('node', '=', node)
-      .executeTakeFirst();
-    return Number(row?.m ?? 0);
   }
 
   // ---- join tokens and node credentials ---------------------------------------

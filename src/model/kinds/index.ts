@@ -28,9 +28,3 @@ for (const k of KINDS) {
 export function findKind(name: string): KindDef | undefined {
   return byName.get(name.toLowerCase());
 }
-
-export function kindByName(kind: string): KindDef {
-  const k = findKind(kind);
-  if (!k) throw new Error(`unknown kind ${kind}`);
-  return k;
-}
