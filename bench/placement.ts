@@ -14,8 +14,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ClusterCache, WorkloadController } from '../src/controllers/index.js';
 import { sovereigntyLevel } from '../src/model/index.js';
-import { generateFederation, rng, simInventory } from '../src/sim/index.js';
+import { generateFederation, simInventory } from '../src/sim/index.js';
 import { Store } from '../src/store/index.js';
+import { rawWriteCeiling } from './ceiling.js';
+import { benchPolicies, benchResources } from './policies.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -33,51 +35,6 @@ const PER = Number(args['per-workload']);
 const dir = mkdtempSync(join(tmpdir(), 'continuum-bench-'));
 const now = () => new Date().toISOString();
 const pct = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
-
-async function rawCeiling(): Promise<number> {
-  const store = await Store.open({ url: join(dir, 'raw.db') });
-  const n = Math.min(REPLICAS, 50_000);
-  const t0 = performance.now();
-  for (let i = 0; i < n; i += PER) {
-    await store.transaction(async (tx) => {
-      for (let k = 0; k < PER; k++) {
-        const e = await tx.appendEvent({
-          actor: 'bench',
-          action: 'create',
-          kind: 'Instance',
-          parent: 'p',
-          name: `w-${i + k}`,
-          provider: 'x',
-          project: 'p',
-          before: null,
-          after: { node: 'x/y' },
-        });
-        await tx.insertInstance({
-          uid: randomUUID(),
-          project: 'p',
-          name: `w-${i + k}`,
-          workload: `w${i}`,
-          ordinal: k,
-          provider: 'x',
-          node: 'y',
-          fence: 1,
-          revision: e.seq,
-          desired: 'running',
-          vcpus: 1,
-          memoryMiB: 512,
-          diskGiB: 10,
-          spec: { hostname: 'h', image: { project: 'p', name: 'i', format: 'raw', files: {} }, ports: [] },
-          status: { phase: 'Pending', ports: [], restarts: 0, observedRevision: 0 },
-          createdAt: now(),
-          updatedAt: now(),
-        });
-      }
-    });
-  }
-  const rate = n / ((performance.now() - t0) / 1000);
-  await store.close();
-  return rate;
-}
 
 async function seed(store: Store) {
   const fed = generateFederation({ providers: PROVIDERS, nodes: NODES, seed: 7 });
@@ -138,37 +95,7 @@ async function seed(store: Store) {
       columns: {},
     });
   });
-  // Mixed policies: residency, sovereignty, latency, spread, cost/carbon weights, plain.
-  const rand = rng(11);
-  const cities = ['Madrid', 'Warsaw', 'Paris', 'Berlin', 'Milan', 'Stockholm', 'Vienna', 'Lisbon'];
-  const countries = ['DE', 'FR', 'ES', 'IT', 'PL', 'NL', 'SE', 'AT'];
-  const policy = (i: number) => {
-    switch (i % 6) {
-      case 0:
-        return {
-          countries: [
-            countries[Math.floor(rand() * countries.length)]!,
-            countries[Math.floor(rand() * countries.length)]!,
-          ].filter((c, k, a) => a.indexOf(c) === k),
-        };
-      case 1:
-        return { jurisdiction: 'EU', euControlled: true, weights: { carbon: 80, cost: 20 } };
-      case 2:
-        return {
-          latency: [{ city: cities[Math.floor(rand() * cities.length)]!, maxRttMs: 25 }],
-          weights: { latency: 70, balance: 30 },
-        };
-      case 3:
-        return {
-          spread: { across: 'provider', minDomains: 3, mode: 'hard' },
-          weights: { cost: 60, balance: 40 },
-        };
-      case 4:
-        return { minSovereignty: 'eu-controlled', strategy: 'pack' };
-      default:
-        return {};
-    }
-  };
+  const policy = benchPolicies();
   const workloads = Math.ceil(REPLICAS / PER);
   await store.transaction(async (tx) => {
     for (let i = 0; i < workloads; i++)
@@ -181,7 +108,7 @@ async function seed(store: Store) {
           kind: 'vm',
           image: 'img',
           replicas: Math.min(PER, REPLICAS - i * PER),
-          resources: { vcpus: 1 + (i % 4), memoryMiB: 1024 * (1 + (i % 3)) },
+          resources: benchResources(i),
           placement: policy(i),
         },
         status: { phase: 'Pending', observedGeneration: 0, readyReplicas: 0 },
@@ -196,7 +123,7 @@ async function main() {
   process.stdout.write(
     `placement benchmark: ${NODES} nodes, ${PROVIDERS} providers, ${REPLICAS} replicas (${PER} per workload)\n`,
   );
-  const ceiling = await rawCeiling();
+  const ceiling = await rawWriteCeiling(dir, Math.min(REPLICAS, 50_000), PER);
   process.stdout.write(
     `raw write ceiling: ${ceiling.toFixed(0)} instance rows/s (instance + event rows, ${PER} per transaction)\n`,
   );

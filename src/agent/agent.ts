@@ -24,7 +24,7 @@ import { ImageCache } from './image-cache.js';
 import { detectInventory } from './inventory.js';
 import { type AgentIdentity, type DesiredFile, LocalState } from './local-state.js';
 import { nodeMetrics, processUsage } from './metrics.js';
-import { fetchPinnedCa, pinnedRequest, readAll } from './tls.js';
+import { fetchPinnedCa, pinnedRequest, pinnedTls, readAll } from './tls.js';
 
 export interface AgentOptions {
   dataDir: string;
@@ -209,7 +209,7 @@ export class Agent {
     const id = this.identity;
     const url = `${id.server.replace(/^http/, 'ws')}${AGENT_CONNECT_PATH}`;
     const ws = new WebSocket(url, {
-      ca: id.caPem,
+      ...pinnedTls(id.caPem),
       headers: { authorization: `Bearer ${id.credential}` },
       handshakeTimeout: 10_000,
     });

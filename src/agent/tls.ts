@@ -2,6 +2,7 @@
 // and accepted only if its SHA-256 matches the pin in the join token (as kubeadm's
 // discovery hash); every later connection verifies the server against that CA.
 import { request as httpsRequest } from 'node:https';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { fingerprintOf } from '../gateway/pki.js';
 
@@ -32,6 +33,31 @@ export async function fetchPinnedCa(server: string, pin: string): Promise<string
   return pem;
 }
 
+const contexts = new Map<string, SecureContext>();
+
+/**
+ * A TLS context trusting only the pinned CA, made once per CA: building one parses the
+ * certificate and sets up an OpenSSL store, which would otherwise happen on every
+ * connection (and a simulated fleet shares one process).
+ */
+export function pinnedContext(caPem: string): SecureContext {
+  let ctx = contexts.get(caPem);
+  if (!ctx) {
+    ctx = createSecureContext({ ca: caPem });
+    contexts.set(caPem, ctx);
+  }
+  return ctx;
+}
+
+/**
+ * TLS options for a connection verified against the pinned CA. `ca` stays in (the
+ * connection pool keys sockets by it); `secureContext`, which Node's TLS client takes
+ * over `ca`, saves building a context per connection.
+ */
+export function pinnedTls(caPem: string): { ca: string } {
+  return { ca: caPem, secureContext: pinnedContext(caPem) } as { ca: string };
+}
+
 export interface HttpsReply {
   status: number;
   body: Readable;
@@ -46,7 +72,12 @@ export function pinnedRequest(
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       url,
-      { method: opts.method ?? 'GET', ca: caPem, headers: opts.headers, timeout: 30_000 },
+      {
+        method: opts.method ?? 'GET',
+        ...pinnedTls(caPem),
+        headers: opts.headers,
+        timeout: 30_000,
+      },
       (res) => resolve({ status: res.statusCode ?? 0, body: res }),
     );
     req.on('timeout', () => req.destroy(new Error('timed out')));

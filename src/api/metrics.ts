@@ -1,11 +1,14 @@
 // Prometheus metrics of one control-plane process, on its own registry so that several
 // servers in one process (tests) do not collide.
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry, Summary } from 'prom-client';
 import { RESOURCE_TABLES, type Store } from '../store/index.js';
 
 export interface ApiMetrics {
   registry: Registry;
   agentHeartbeats: Counter<string>;
+  placements: Counter<string>;
+  placementSeconds: Summary<string>;
+  placementQueueSeconds: Summary<string>;
   requests: Counter<'method' | 'route' | 'status'>;
   duration: Histogram<'method' | 'route'>;
   events: Counter<'kind' | 'action'>;
@@ -47,6 +50,32 @@ export function createMetrics(store: Store): ApiMetrics {
     help: 'heartbeats received from node agents',
     registers: [registry],
   });
+  const placements = new Counter({
+    name: 'continuum_placements_total',
+    help: 'replicas bound to a node by the scheduler (placed or re-placed)',
+    registers: [registry],
+  });
+  // Summaries, not histograms: operators and the benchmark read p50/p99 directly.
+  const summary = { percentiles: [0.5, 0.9, 0.99], maxAgeSeconds: 600, ageBuckets: 5, registers: [registry] };
+  const placementSeconds = new Summary({
+    name: 'continuum_placement_seconds',
+    help: 'per bound replica: from the controller taking its workload up to the binding committed',
+    ...summary,
+  });
+  const placementQueueSeconds = new Summary({
+    name: 'continuum_placement_queue_seconds',
+    help: 'per bound replica: how long its workload waited for the controller',
+    ...summary,
+  });
   store.committed.on('event', (e) => events.inc({ kind: e.kind, action: e.action }));
-  return { registry, requests, duration, events, agentHeartbeats };
+  return {
+    registry,
+    requests,
+    duration,
+    events,
+    agentHeartbeats,
+    placements,
+    placementSeconds,
+    placementQueueSeconds,
+  };
 }

@@ -3,6 +3,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { Gauge } from 'prom-client';
 import { type ApiContext, buildApi } from '../api/index.js';
 import { ClusterCache, NodeHealthController, WorkloadController } from '../controllers/index.js';
 import {
@@ -79,6 +80,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       store,
       cache: new ClusterCache(store),
       log: (msg, err) => app.log.warn({ err }, msg),
+      onPlaced: (replicas, pass, queued) => {
+        ctx.metrics.placements.inc(replicas);
+        for (let i = 0; i < replicas; i++) {
+          ctx.metrics.placementSeconds.observe(pass);
+          ctx.metrics.placementQueueSeconds.observe(queued);
+        }
+      },
     });
     const health = new NodeHealthController({
       store,
@@ -106,6 +114,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       });
       gateway.on('site-measured', () => void controller.measurementsChanged());
       ctx.gateway = gateway;
+      const connected = gateway;
+      new Gauge({
+        name: 'continuum_agents_connected',
+        help: 'node agents connected to the agent gateway',
+        registers: [ctx.metrics.registry],
+        collect() {
+          this.set(connected.connectedCount);
+        },
+      });
       ctx.enrolment = enrolment;
       ctx.gatewayUrl = await gateway.start();
     }

@@ -13,11 +13,23 @@ export const HOST_RESERVED_MIB = 512;
 
 type MutableNode = CandidateNode & { allocated: Capacity & { accelerators: number }; state: string };
 
+function shuffled<T>(a: T[]): T[] {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
 export class ClusterCache {
   private readonly nodes = new Map<string, MutableNode>();
   private providers = new Map<string, StoredResource>();
   private sites = new Map<string, StoredResource>();
-  /** Nodes as an array for rotating scans; rebuilt when the set of nodes changes. */
+  /**
+   * Nodes in a random order for rotating scans, rebuilt when the set of nodes changes:
+   * a limited scan from a random start then samples the whole fleet, not a run of one
+   * provider's nodes (the store lists them by provider).
+   */
   private ordered?: CandidateNode[];
 
   constructor(private readonly store: Store) {}
@@ -119,7 +131,7 @@ export class ClusterCache {
       if (n) yield n;
       return;
     }
-    this.ordered ??= [...this.nodes.values()];
+    this.ordered ??= shuffled([...this.nodes.values()]);
     const list = this.ordered;
     const allowed = opts.countries ? new Set(opts.countries) : undefined;
     const start = Math.floor(Math.random() * list.length);

@@ -2,7 +2,8 @@
 // key; the worker calls sync(key), which re-reads current state. Failures are retried
 // with exponential backoff.
 export class WorkQueue {
-  private readonly queued = new Set<string>();
+  /** Queued keys with the time they were first added (ms, performance.now()). */
+  private readonly queued = new Map<string, number>();
   private readonly order: string[] = [];
   private readonly failures = new Map<string, number>();
   private running = false;
@@ -12,14 +13,14 @@ export class WorkQueue {
   private active = 0;
 
   constructor(
-    private readonly sync: (key: string) => Promise<void>,
+    private readonly sync: (key: string, queuedAt: number) => Promise<void>,
     private readonly onError: (key: string, err: unknown) => void = () => {},
     private readonly maxBackoffMs = 30_000,
   ) {}
 
   add(key: string): void {
     if (this.stopped || this.queued.has(key)) return;
-    this.queued.add(key);
+    this.queued.set(key, performance.now());
     this.order.push(key);
     this.wake?.();
   }
@@ -42,7 +43,14 @@ export class WorkQueue {
   }
 
   private async loop(): Promise<void> {
+    let yielded = performance.now();
     while (!this.stopped) {
+      // On SQLite a sync never waits for I/O, so a long queue would run on microtasks
+      // alone and starve the sockets (agent heartbeats, API requests): let them in.
+      if (performance.now() - yielded > 5) {
+        await new Promise((r) => setImmediate(r));
+        yielded = performance.now();
+      }
       const key = this.order.shift();
       if (key === undefined) {
         for (const w of this.idleWaiters.splice(0)) w();
@@ -52,10 +60,11 @@ export class WorkQueue {
         this.wake = undefined;
         continue;
       }
+      const queuedAt = this.queued.get(key) ?? performance.now();
       this.queued.delete(key);
       this.active++;
       try {
-        await this.sync(key);
+        await this.sync(key, queuedAt);
         this.failures.delete(key);
       } catch (err) {
         const n = (this.failures.get(key) ?? 0) + 1;

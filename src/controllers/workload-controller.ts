@@ -11,7 +11,7 @@ import {
   type Explanation,
   type PlacementRequest,
   REASONS,
-  schedule,
+  Placer,
   unschedulableMessage,
 } from '../scheduler/index.js';
 import type { DesiredState, InstanceRecord, InstanceSpec, Store } from '../store/index.js';
@@ -25,6 +25,11 @@ export interface WorkloadControllerOptions {
   /** Bounds the cost of a placement at fleet scale (see ScheduleOptions.limitFeasible). */
   limitFeasible?: number;
   log?: (msg: string, err?: unknown) => void;
+  /**
+   * After a pass that bound replicas to nodes (placed or re-placed): how many, how long
+   * the pass took until its commit, and how long the workload had waited in the queue.
+   */
+  onPlaced?: (replicas: number, passSeconds: number, queuedSeconds: number) => void;
 }
 
 const ACTOR = 'controller:workloads';
@@ -68,7 +73,7 @@ export class WorkloadController {
 
   constructor(private readonly opts: WorkloadControllerOptions) {
     this.queue = new WorkQueue(
-      (key) => this.sync(key),
+      (key, queuedAt) => this.sync(key, queuedAt),
       (key, err) => opts.log?.(`sync ${key} failed`, err),
     );
   }
@@ -122,9 +127,11 @@ export class WorkloadController {
     for (const i of await store.instanceWorkloads()) this.queue.add(`${i.project}/${i.workload}`);
   }
 
-  async sync(key: string): Promise<void> {
+  async sync(key: string, queuedAt = performance.now()): Promise<void> {
+    const started = performance.now();
     try {
-      await this.opts.store.transaction((tx) => this.converge(tx, key));
+      const bound = await this.opts.store.transaction((tx) => this.converge(tx, key));
+      if (bound) this.opts.onPlaced?.(bound, (performance.now() - started) / 1000, (started - queuedAt) / 1000);
     } catch (err) {
       // Reservations made during a failed transaction must not linger.
       await this.opts.cache.refresh();
@@ -132,7 +139,8 @@ export class WorkloadController {
     }
   }
 
-  private async converge(tx: Store, key: string): Promise<void> {
+  /** Converges one workload; returns how many replicas it bound to a node. */
+  private async converge(tx: Store, key: string): Promise<number> {
     const cache = this.opts.cache;
     const slash = key.indexOf('/');
     const project = key.slice(0, slash);
@@ -172,7 +180,7 @@ export class WorkloadController {
         await write(inst, { desired: 'absent' }, 'delete');
       }
       this.pending.delete(key);
-      return;
+      return 0;
     }
 
     const spec = w.spec as WorkloadSpec;
@@ -203,6 +211,11 @@ export class WorkloadController {
     for (const i of live) if (i.ordinal < spec.replicas) count(`${i.provider}/${i.node}`, 1);
     let lastFailure: Decision | undefined;
     let lastDecision: Decision | undefined;
+    // One placer per pass: sibling replicas are chosen from the nodes its first scan found.
+    const placer = new Placer(
+      () => cache.candidates({ node: spec.placement?.node, countries: spec.placement?.countries }),
+      { limitFeasible: this.opts.limitFeasible ?? DEFAULT_LIMIT_FEASIBLE },
+    );
     const place = (d: Desired, avoid?: string) => {
       const req: PlacementRequest = {
         workload: key,
@@ -216,13 +229,7 @@ export class WorkloadController {
         spreadCounts,
         ...(avoid ? { avoid: new Set([avoid]) } : {}),
       };
-      const candidates = cache.candidates({
-        node: spec.placement?.node,
-        countries: spec.placement?.countries,
-      });
-      const decision = schedule(candidates, req, {
-        limitFeasible: this.opts.limitFeasible ?? DEFAULT_LIMIT_FEASIBLE,
-      });
+      const decision = placer.place(req);
       const countries = spec.placement?.countries;
       if (!decision.ok && countries && !spec.placement?.node) {
         // The scan skipped nodes outside the allowed countries; the explanation counts them.
@@ -240,6 +247,7 @@ export class WorkloadController {
     };
 
     let placed = 0;
+    let bound = 0;
     const seen = new Set<number>();
     for (const inst of instances) {
       const nodeKey = `${inst.provider}/${inst.node}`;
@@ -283,6 +291,7 @@ export class WorkloadController {
             },
             'replace',
           );
+          bound++;
         } else reasons.push(`replica ${inst.ordinal} waits for a node to replace ${nodeKey}`);
         placed++;
         continue;
@@ -361,6 +370,7 @@ export class WorkloadController {
         });
       }
       placed++;
+      bound++;
     }
     if (unplaced) this.pending.add(key);
     else this.pending.delete(key);
@@ -377,6 +387,7 @@ export class WorkloadController {
         }
       : (w.status as { placement?: PlacementStatus }).placement;
     await this.writeStatus(tx, w.uid, w.generation, w.status, spec, [...states.values()], reasons, placement);
+    return bound;
   }
 
   private async image(

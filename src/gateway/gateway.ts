@@ -33,8 +33,10 @@ export interface GatewayOptions {
   listen: string;
   /** Where uploaded image files are kept (images/sha256/<hex>). */
   imageDir: string;
-  /** Node status is written at most this often from heartbeats. */
+  /** A node's metrics and last heartbeat are written at most this often. */
   heartbeatWriteIntervalMs?: number;
+  /** How long instance reports and desired-state pushes are gathered into one batch. */
+  batchWindowMs?: number;
 }
 
 interface Session {
@@ -47,6 +49,8 @@ interface Session {
   pushing: boolean;
   pushAgain: boolean;
   lastWrite: number;
+  /** Heartbeat fields not written yet. */
+  unwritten?: Record<string, unknown>;
   pending: Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>;
 }
 
@@ -94,6 +98,13 @@ export class AgentGateway extends EventEmitter {
   private nextRequestId = 1;
   private readonly measurements = new Map<string, Map<string, Map<string, number>>>();
   private readonly onEvent = (e: AuditEvent) => this.routeEvent(e);
+  /** Instance reports waiting for the next batch write. */
+  private observedQueue: { s: Session; observed: readonly ObservedInstance[] }[] = [];
+  private observedFlush?: Promise<void>;
+  /** Sessions with desired-state changes to push. */
+  private readonly pushQueue = new Set<Session>();
+  private pushTimer?: NodeJS.Timeout;
+  private heartbeatTimer?: NodeJS.Timeout;
   url = '';
 
   constructor(private readonly opts: GatewayOptions) {
@@ -119,17 +130,30 @@ export class AgentGateway extends EventEmitter {
     const bound = (this.server.address() as { port: number }).port;
     this.url = `https://${host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${bound}`;
     this.opts.store.committed.on('event', this.onEvent);
+    this.heartbeatTimer = setInterval(
+      () => void this.writeHeartbeats().catch((err) => this.emit('error', err)),
+      1000,
+    );
+    this.heartbeatTimer.unref();
     return this.url;
   }
 
   async close(): Promise<void> {
     this.opts.store.committed.off('event', this.onEvent);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.pushTimer) clearTimeout(this.pushTimer);
+    await this.observedFlush;
     for (const s of this.sessions.values()) s.ws.terminate();
     this.sessions.clear();
     if (this.server) {
       this.server.closeAllConnections?.();
       await new Promise<void>((resolve) => this.server!.close(() => resolve()));
     }
+  }
+
+  /** Agents connected now. */
+  get connectedCount(): number {
+    return this.sessions.size;
   }
 
   isConnected(provider: string, node: string): boolean {
@@ -275,7 +299,7 @@ export class AgentGateway extends EventEmitter {
           return;
         }
         if (msg.address) s.address = msg.address;
-        await this.writeNodeStatus(s, { inventory: msg.inventory, address: s.address }, true);
+        await this.writeNodeStatus(s, { inventory: msg.inventory, address: s.address });
         await this.applyObserved(s, msg.instances);
         await this.pushFull(s);
         await this.sendConfig(s);
@@ -283,7 +307,8 @@ export class AgentGateway extends EventEmitter {
         return;
       }
       case 'heartbeat':
-        await this.writeNodeStatus(s, { metrics: msg.metrics }, false);
+        // Written in batches (writeHeartbeats); the node-health controller hears it now.
+        s.unwritten = { metrics: msg.metrics, lastHeartbeat: new Date().toISOString() };
         this.emit('heartbeat', s.provider, s.node, msg);
         return;
       case 'probes':
@@ -304,21 +329,44 @@ export class AgentGateway extends EventEmitter {
     }
   }
 
-  private async writeNodeStatus(s: Session, patch: Record<string, unknown>, force: boolean): Promise<void> {
+  private async writeNodeStatus(s: Session, patch: Record<string, unknown>): Promise<void> {
+    s.lastWrite = Date.now();
+    s.unwritten = undefined;
+    await this.opts.store.transaction((tx) =>
+      this.patchNodeStatus(tx, s, { ...patch, lastHeartbeat: new Date(s.lastWrite).toISOString() }),
+    );
+  }
+
+  /** Merges fields into a node's status, leaving its state to the node-health controller. */
+  private async patchNodeStatus(tx: Store, s: Session, patch: Record<string, unknown>): Promise<void> {
+    const row = await tx.get('nodes', s.provider, s.node);
+    if (!row) return;
+    const status = { ...row.status, ...patch };
+    await tx.update('nodes', row.uid, undefined, {
+      status,
+      columns: { state: status.state },
+      bumpGeneration: false,
+    });
+  }
+
+  /**
+   * Writes the metrics and heartbeat time of nodes whose last write is older than the
+   * interval, all in one transaction: at fleet scale one write per heartbeat would be
+   * most of the store's work.
+   */
+  private async writeHeartbeats(): Promise<void> {
     const now = Date.now();
-    if (!force && now - s.lastWrite < (this.opts.heartbeatWriteIntervalMs ?? 10_000)) return;
-    s.lastWrite = now;
-    // One transaction, so a concurrent state change by the node-health controller is not overwritten.
-    await this.opts.store.transaction(async (store) => {
-      const row = await store.get('nodes', s.provider, s.node);
-      if (!row) return;
-      // The node's state belongs to the node-health controller; this only records the heartbeat.
-      const status = { ...row.status, ...patch, lastHeartbeat: new Date(now).toISOString() };
-      await store.update('nodes', row.uid, undefined, {
-        status,
-        columns: { state: status.state },
-        bumpGeneration: false,
-      });
+    const interval = this.opts.heartbeatWriteIntervalMs ?? 10_000;
+    const due = [...this.sessions.values()].filter((s) => s.unwritten && now - s.lastWrite >= interval);
+    if (!due.length) return;
+    await this.opts.store.transaction(async (tx) => {
+      for (const s of due) {
+        const patch = s.unwritten;
+        if (!patch) continue;
+        s.unwritten = undefined;
+        s.lastWrite = now;
+        await this.patchNodeStatus(tx, s, patch);
+      }
     });
   }
 
@@ -375,8 +423,15 @@ export class AgentGateway extends EventEmitter {
     for (const d of [e.before, e.after] as ({ provider?: string; node?: string } | null)[]) {
       if (!d?.provider || !d.node) continue;
       const s = this.sessions.get(key(d.provider, d.node));
-      if (s) void this.pushChanges(s);
+      if (s) this.pushQueue.add(s);
     }
+    // Changes committed close together reach each node as one message.
+    this.pushTimer ??= setTimeout(() => {
+      this.pushTimer = undefined;
+      const sessions = [...this.pushQueue];
+      this.pushQueue.clear();
+      for (const s of sessions) void this.pushChanges(s).catch((err) => this.emit('error', err));
+    }, this.opts.batchWindowMs ?? 20);
   }
 
   private async pushChanges(s: Session): Promise<void> {
@@ -403,14 +458,33 @@ export class AgentGateway extends EventEmitter {
     }
   }
 
-  private async applyObserved(s: Session, observed: readonly ObservedInstance[]): Promise<void> {
-    const store = this.opts.store;
-    for (const o of observed) {
-      const inst = await store.getInstanceByUid(o.uid);
-      if (!inst || inst.provider !== s.provider || inst.node !== s.node) continue;
-      if (o.phase === 'Absent') {
-        if (inst.desired === 'absent') {
-          await store.transaction(async (tx) => {
+  /**
+   * Records what an agent reports about its instances. Reports arriving close together
+   * are written in one transaction; the promise settles when this one is written.
+   */
+  private applyObserved(s: Session, observed: readonly ObservedInstance[]): Promise<void> {
+    if (!observed.length) return Promise.resolve();
+    this.observedQueue.push({ s, observed });
+    this.observedFlush ??= new Promise<void>((resolve) =>
+      setTimeout(resolve, this.opts.batchWindowMs ?? 20),
+    ).then(() => {
+      const batch = this.observedQueue;
+      this.observedQueue = [];
+      this.observedFlush = undefined;
+      return this.writeObserved(batch);
+    });
+    return this.observedFlush;
+  }
+
+  private async writeObserved(batch: { s: Session; observed: readonly ObservedInstance[] }[]): Promise<void> {
+    const changed = new Map<string, [string, string]>();
+    await this.opts.store.transaction(async (tx) => {
+      for (const { s, observed } of batch)
+        for (const o of observed) {
+          const inst = await tx.getInstanceByUid(o.uid);
+          if (!inst || inst.provider !== s.provider || inst.node !== s.node) continue;
+          if (o.phase === 'Absent') {
+            if (inst.desired !== 'absent') continue;
             await tx.deleteInstance(inst.uid);
             await tx.appendEvent({
               actor: `node:${s.provider}/${s.node}`,
@@ -423,23 +497,23 @@ export class AgentGateway extends EventEmitter {
               before: { ...inst, spec: undefined },
               after: null,
             });
-          });
-          this.emit('instance-status', inst.project, inst.workload);
+            changed.set(`${inst.project}/${inst.workload}`, [inst.project, inst.workload]);
+            continue;
+          }
+          const status: InstanceStatus = {
+            phase: inst.desired === 'absent' ? 'Deleting' : o.phase,
+            ports: o.ports.map((p) => ({ ...p, address: s.address })),
+            restarts: o.restarts,
+            observedRevision: o.revision,
+            ...(o.message ? { message: o.message } : {}),
+            ...(o.startedAt ? { startedAt: o.startedAt } : {}),
+            ...(o.accelerator ? { accelerator: o.accelerator } : {}),
+          };
+          if (JSON.stringify(status) === JSON.stringify(inst.status)) continue;
+          await tx.setInstanceStatus(inst.uid, status);
+          changed.set(`${inst.project}/${inst.workload}`, [inst.project, inst.workload]);
         }
-        continue;
-      }
-      const status: InstanceStatus = {
-        phase: inst.desired === 'absent' ? 'Deleting' : o.phase,
-        ports: o.ports.map((p) => ({ ...p, address: s.address })),
-        restarts: o.restarts,
-        observedRevision: o.revision,
-        ...(o.message ? { message: o.message } : {}),
-        ...(o.startedAt ? { startedAt: o.startedAt } : {}),
-        ...(o.accelerator ? { accelerator: o.accelerator } : {}),
-      };
-      if (JSON.stringify(status) === JSON.stringify(inst.status)) continue;
-      await store.setInstanceStatus(inst.uid, status);
-      this.emit('instance-status', inst.project, inst.workload);
-    }
+    });
+    for (const [project, workload] of changed.values()) this.emit('instance-status', project, workload);
   }
 }

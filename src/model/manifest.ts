@@ -35,7 +35,19 @@ export interface ResourceObject {
   status: any;
 }
 
+const manifestSchemas = new WeakMap<KindDef, ReturnType<typeof buildManifestSchema>>();
+
+/** The schema of a kind's manifest; one object per kind, so its compiled validator is reused. */
 export function manifestSchema(def: KindDef) {
+  let schema = manifestSchemas.get(def);
+  if (!schema) {
+    schema = buildManifestSchema(def);
+    manifestSchemas.set(def, schema);
+  }
+  return schema;
+}
+
+function buildManifestSchema(def: KindDef) {
   return strictObject({
     apiVersion: Type.Optional(Type.Literal(API_VERSION)),
     kind: Type.Optional(Type.Literal(def.kind)),

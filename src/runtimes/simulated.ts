@@ -15,6 +15,11 @@ export class SimulatedRuntime implements Runtime {
   private readonly instances = new Map<string, SimInstance>();
   private nextPort = 20000;
 
+  /** Instances this runtime holds. */
+  get size(): number {
+    return this.instances.size;
+  }
+
   async create(spec: InstanceRuntimeSpec): Promise<void> {
     const old = this.instances.get(spec.id);
     this.instances.set(spec.id, { spec, state: old?.state ?? 'stopped', console: old?.console ?? '' });

@@ -87,12 +87,19 @@ export type Decision =
 
 export interface Filter {
   readonly name: string;
+  /**
+   * The answer can change while one workload's replicas are placed (capacity, spread,
+   * the node being replaced); other filters depend only on the node and the policy.
+   */
+  readonly dynamic?: boolean;
   /** Returns a reason constant when the node is rejected, undefined when it passes. */
   check(node: CandidateNode, req: PlacementRequest): string | undefined;
 }
 
 export interface Scorer {
   readonly name: string;
+  /** The value changes as replicas are placed (free capacity, spread counts). */
+  readonly dynamic?: boolean;
   /** Default weight when the policy sets none. */
   readonly defaultWeight: number;
   /** 0–100; higher is better. */

@@ -28,7 +28,7 @@ export async function runFleet(o: FleetOptions): Promise<{ nodes: SimNode[]; sto
   const docs = [...fed.providers, ...fed.sites.map((s) => s.manifest)];
   for (let i = 0; i < docs.length; i += 500)
     await call('POST', '/v1/apply', { documents: docs.slice(i, i + 500) });
-  const work: { name: string; token: string; gateway: string; inventory: object }[] = [];
+  const work: { provider: string; name: string; token: string; gateway: string; inventory: object }[] = [];
   for (const s of fed.sites) {
     const jt = await call('POST', `/v1/providers/${s.provider}/sites/${s.name}/join-tokens`, {
       maxUses: s.nodes.length,
@@ -36,7 +36,13 @@ export async function runFleet(o: FleetOptions): Promise<{ nodes: SimNode[]; sto
       description: 'continuum sim',
     });
     for (const n of s.nodes)
-      work.push({ name: n.name, token: jt.token, gateway: jt.server, inventory: n.inventory });
+      work.push({
+        provider: s.provider,
+        name: n.name,
+        token: jt.token,
+        gateway: jt.server,
+        inventory: n.inventory,
+      });
   }
   const dir = o.dataDir ?? mkdtempSync(join(tmpdir(), 'continuum-sim-'));
   const ownDir = o.dataDir === undefined;
@@ -48,7 +54,8 @@ export async function runFleet(o: FleetOptions): Promise<{ nodes: SimNode[]; sto
       nodes.push(
         await startSimNode(
           w.gateway,
-          dir,
+          // Node names are unique within a provider only.
+          join(dir, w.provider),
           { name: w.name, joinToken: w.token, inventory: w.inventory },
           undefined,
           {

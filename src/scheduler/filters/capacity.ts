@@ -38,5 +38,6 @@ export function exhaustedDimension(n: CandidateNode, r: PlacementRequest): strin
 
 export const fits: Filter = {
   name: 'fits',
+  dynamic: true,
   check: (n, r) => (exhaustedDimension(n, r) ? REASONS.resources : undefined),
 };

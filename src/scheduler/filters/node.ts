@@ -11,6 +11,7 @@ export const pinned: Filter = {
 /** A replacement never goes back to the node it replaces. */
 export const avoided: Filter = {
   name: 'avoided',
+  dynamic: true,
   check: (n, r) => (r.avoid?.has(n.key) ? REASONS.avoided : undefined),
 };
 

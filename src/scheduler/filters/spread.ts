@@ -17,6 +17,7 @@ export function domainsUsed(r: PlacementRequest): number {
 
 export const spread: Filter = {
   name: 'spread',
+  dynamic: true,
   check: (n, r) => {
     const s = r.policy.spread;
     if (!s || s.mode !== 'hard') return undefined;

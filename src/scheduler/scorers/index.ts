@@ -36,6 +36,7 @@ export const carbon: Scorer = {
 /** Free share of the node after placement: balance prefers empty nodes, pack full ones. */
 export const balance: Scorer = {
   name: 'balance',
+  dynamic: true,
   defaultWeight: 30,
   score: (n, r) => {
     const cpu = (n.capacity.vcpus - n.allocated.vcpus - r.resources.vcpus) / Math.max(1, n.capacity.vcpus);
@@ -50,6 +51,7 @@ export const balance: Scorer = {
 /** Soft spread: fewer replicas of the workload in the node's domain is better. */
 export const spread: Scorer = {
   name: 'spread',
+  dynamic: true,
   defaultWeight: 50,
   score: (n, r) => {
     const s = r.policy.spread;

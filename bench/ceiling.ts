@@ -1,0 +1,58 @@
+// The store's raw write ceiling: plain inserts of the rows one placement writes (an
+// instance row and its audit event, of the same size as the controller's), one
+// workload's replicas per transaction as the controller commits them.
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { Store } from '../src/store/index.js';
+
+export async function rawWriteCeiling(dir: string, rows: number, perTransaction: number): Promise<number> {
+  const store = await Store.open({ url: join(dir, 'raw-ceiling.db') });
+  const sha = 'a'.repeat(64);
+  const t0 = performance.now();
+  for (let i = 0; i < rows; i += perTransaction) {
+    const workload = `w${i / perTransaction}`;
+    await store.transaction(async (tx) => {
+      for (let k = 0; k < perTransaction; k++) {
+        const uid = randomUUID();
+        const node = { provider: 'prov-001', node: `site-1-n${(i + k) % 500}` };
+        const e = await tx.appendEvent({
+          actor: 'controller:workloads',
+          action: 'create',
+          kind: 'Instance',
+          parent: 'bench',
+          name: `${workload}-${k}`,
+          provider: node.provider,
+          project: 'bench',
+          before: null,
+          after: { uid, workload, ...node, desired: 'running', fence: 1 },
+        });
+        const now = new Date().toISOString();
+        await tx.insertInstance({
+          uid,
+          project: 'bench',
+          name: `${workload}-${k}`,
+          workload,
+          ordinal: k,
+          ...node,
+          fence: 1,
+          revision: e.seq,
+          desired: 'running',
+          vcpus: 2,
+          memoryMiB: 2048,
+          diskGiB: 10,
+          spec: {
+            hostname: `${workload}-${k}`,
+            image: { project: 'bench', name: 'img', format: 'raw', files: { disk: { sha256: sha } } },
+            ports: [],
+          },
+          status: { phase: 'Pending', ports: [], restarts: 0, observedRevision: 0 },
+          createdAt: now,
+          updatedAt: now,
+        });
+      }
+    });
+  }
+  const rate = rows / ((performance.now() - t0) / 1000);
+  await store.close();
+  return rate;
+}

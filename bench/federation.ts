@@ -1,0 +1,335 @@
+// The federation benchmark: one command, a whole control plane under a simulated fleet.
+//
+//   npm run bench                                  # 10,000 nodes, 200 providers, 100,000 replicas
+//   npm run bench -- --nodes 2000 --providers 50 --replicas 20000 --kill 20
+//
+// 1. The store's raw write ceiling (bench/ceiling.ts), measured first on the idle machine.
+// 2. A control plane (`continuum server`, SQLite) in its own process.
+// 3. A simulated fleet in another process (bench/sim-worker.ts): real agents, real
+//    enrolment over TLS, the real WebSocket protocol and heartbeats, simulated VMs.
+// 4. Heartbeats ingested and the control plane's CPU and RSS over a quiet window.
+// 5. Workloads of mixed policies submitted through the API; placements/s and latency
+//    from the control plane's own metrics; then until every replica reports Running.
+// 6. A batch of nodes fails (their agents stop); time until all their replicas run elsewhere.
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { rawWriteCeiling } from './ceiling.js';
+import { benchPolicies, benchResources } from './policies.js';
+
+const { values: args } = parseArgs({
+  options: {
+    nodes: { type: 'string', default: '10000' },
+    providers: { type: 'string', default: '200' },
+    replicas: { type: 'string', default: '100000' },
+    'per-workload': { type: 'string', default: '10' },
+    kill: { type: 'string', default: '50' },
+    'heartbeat-interval': { type: 'string', default: '5000' },
+  },
+});
+const NODES = Number(args.nodes);
+const PROVIDERS = Number(args.providers);
+const REPLICAS = Number(args.replicas);
+const PER = Number(args['per-workload']);
+const KILL = Number(args.kill);
+const HEARTBEAT_MS = Number(args['heartbeat-interval']);
+for (const [k, v] of Object.entries({ NODES, PROVIDERS, REPLICAS, PER, KILL, HEARTBEAT_MS }))
+  if (!Number.isInteger(v) || v < 0) throw new Error(`--${k.toLowerCase()} must be a whole number`);
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const WORKER = fileURLToPath(new URL('./sim-worker.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'continuum-bench-'));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+let stopping = false;
+
+function procStats(pid: number) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpu = (Number(f[11]) + Number(f[12])) / 100;
+  const rss = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+  return { cpu, rss, at: performance.now() };
+}
+const cpuShare = (a: ReturnType<typeof procStats>, b: ReturnType<typeof procStats>) =>
+  ((b.cpu - a.cpu) / ((b.at - a.at) / 1000)) * 100;
+
+async function startServer(): Promise<{ child: ChildProcess; api: string; token: string }> {
+  const child = spawn(
+    process.execPath,
+    // e.g. CONTINUUM_BENCH_CP_NODE_OPTIONS=--cpu-prof to profile the control plane
+    [...(process.env.CONTINUUM_BENCH_CP_NODE_OPTIONS ?? '').split(' ').filter(Boolean), CLI, 'server', '--listen', '127.0.0.1:0', '--agent-listen', '127.0.0.1:0', '--data-dir', join(dir, 'cp')],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`continuum server exited (${code})`)));
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (/Log in with/.test(out)) resolve();
+    });
+  });
+  const api = /listening on (\S+)/.exec(out)![1]!;
+  const token = readFileSync(join(dir, 'cp', 'admin-token'), 'utf8').trim();
+  return { child, api, token };
+}
+
+function startSimulator(): Promise<ChildProcess> {
+  const child = fork(WORKER, [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // e.g. CONTINUUM_BENCH_SIM_NODE_OPTIONS=--cpu-prof to profile the simulator
+    execArgv: (process.env.CONTINUUM_BENCH_SIM_NODE_OPTIONS ?? '').split(' ').filter(Boolean),
+  });
+  child.once('exit', (code, signal) => {
+    if (!stopping) {
+      log(`the simulator exited early (${signal ?? code})`);
+      process.exit(1);
+    }
+  });
+  return new Promise((resolve) => child.once('message', () => resolve(child)));
+}
+
+function reply<T>(child: ChildProcess, type: string, onOther?: (m: any) => void): Promise<T> {
+  return new Promise((resolve) => {
+    const on = (m: any) => {
+      if (m.type !== type) return onOther?.(m);
+      child.off('message', on);
+      resolve(m);
+    };
+    child.on('message', on);
+  });
+}
+
+async function main() {
+  process.stdout.write(
+    `federation benchmark: ${NODES} simulated nodes, ${PROVIDERS} providers, ${REPLICAS} replicas ` +
+      `(${PER} per workload), ${KILL} nodes killed, heartbeats every ${HEARTBEAT_MS} ms\n`,
+  );
+  log('measuring the raw write ceiling of the store');
+  const ceiling = await rawWriteCeiling(dir, Math.min(REPLICAS, 50_000), PER);
+
+  const server = await startServer();
+  const cp = server.child.pid!;
+  const headers = { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' };
+  const call = async (method: string, path: string, body?: unknown) => {
+    const r = await fetch(server.api + path, {
+      method,
+      headers: Buffer.isBuffer(body) ? { ...headers, 'content-type': 'application/octet-stream' } : headers,
+      body: body === undefined ? undefined : Buffer.isBuffer(body) ? body : JSON.stringify(body),
+    });
+    const json = (await r.json()) as any;
+    if (!r.ok) throw new Error(`${method} ${path}: ${json?.error?.message ?? r.status}`);
+    return json;
+  };
+  const metrics = async () => {
+    const text = await (await fetch(`${server.api}/metrics`)).text();
+    return (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  };
+
+  // ---- the fleet ----------------------------------------------------------------
+  const sim = await startSimulator();
+  const t0 = performance.now();
+  let lastLog = 0;
+  sim.send({
+    type: 'start',
+    api: server.api,
+    token: server.token,
+    nodes: NODES,
+    providers: PROVIDERS,
+    heartbeatIntervalMs: HEARTBEAT_MS,
+  });
+  await reply(sim, 'started', (m) => {
+    if (m.type === 'progress' && performance.now() - lastLog > 5000) {
+      lastLog = performance.now();
+      log(`enrolled ${m.started}/${m.total} nodes`);
+    }
+  });
+  for (;;) {
+    const connected = (await metrics())('continuum_agents_connected');
+    if (connected >= NODES) break;
+    await sleep(500);
+  }
+  const enrolSeconds = (performance.now() - t0) / 1000;
+  log(`${NODES} nodes enrolled and connected in ${enrolSeconds.toFixed(0)} s; quiet window of 20 s`);
+
+  // ---- heartbeats over a quiet window ---------------------------------------------
+  await sleep(HEARTBEAT_MS);
+  const hb0 = (await metrics())('continuum_agent_heartbeats_total');
+  const q0 = procStats(cp);
+  const s0 = procStats(sim.pid!);
+  await sleep(20_000);
+  const hb1 = (await metrics())('continuum_agent_heartbeats_total');
+  const q1 = procStats(cp);
+  const s1 = procStats(sim.pid!);
+  const heartbeats = (hb1 - hb0) / ((q1.at - q0.at) / 1000);
+
+  // ---- placement -------------------------------------------------------------------
+  const disk = Buffer.from('bench');
+  await call('POST', '/v1/apply', {
+    documents: [
+      { kind: 'Project', metadata: { name: 'bench' }, spec: {} },
+      {
+        kind: 'Image',
+        metadata: { name: 'img', project: 'bench' },
+        spec: { format: 'raw', files: { disk: { sha256: createHash('sha256').update(disk).digest('hex') } } },
+      },
+    ],
+  });
+  await call('PUT', '/v1/projects/bench/images/img/files/disk', disk);
+  const workloads = Math.ceil(REPLICAS / PER);
+  const policy = benchPolicies();
+  log(`submitting ${workloads} workloads`);
+  const placed0 = (await metrics())('continuum_placements_total');
+  const p0 = procStats(cp);
+  const submitted = (async () => {
+    for (let i = 0; i < workloads; i += 500) {
+      const documents = [];
+      for (let k = i; k < Math.min(workloads, i + 500); k++)
+        documents.push({
+          kind: 'Workload',
+          metadata: { name: `w${k}`, project: 'bench' },
+          spec: {
+            kind: 'vm',
+            image: 'img',
+            replicas: Math.min(PER, REPLICAS - k * PER),
+            resources: benchResources(k),
+            placement: policy(k),
+          },
+        });
+      await call('POST', '/v1/apply', { documents });
+    }
+    return performance.now();
+  })();
+  let placedAt = 0;
+  let last = { n: 0, at: performance.now() };
+  for (;;) {
+    await sleep(250);
+    const n = (await metrics())('continuum_placements_total') - placed0;
+    if (n !== last.n) last = { n, at: performance.now() };
+    if (n >= REPLICAS) {
+      placedAt = performance.now();
+      break;
+    }
+    if (performance.now() - last.at > 30_000) {
+      log(`placement stalled at ${n} of ${REPLICAS} replicas`);
+      break;
+    }
+  }
+  const submittedAt = await submitted;
+  const p1 = procStats(cp);
+  const m = await metrics();
+  const placed = m('continuum_placements_total') - placed0;
+  const replaced = m('continuum_events_total\\{kind="Instance",action="replace"\\}') || 0;
+  const placeSeconds = ((placedAt || last.at) - p0.at) / 1000;
+  const q = (name: string, quantile: string) => m(`${name}\\{quantile="${quantile}"\\}`) * 1000;
+
+  log('waiting for every workload to report Running');
+  const running = async () => {
+    let count = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await call(
+        'GET',
+        `/v1/projects/bench/workloads?phase=Running&limit=1000${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      count += page.items.length;
+      cursor = page.nextCursor;
+    } while (cursor);
+    return count;
+  };
+  while ((await running()) < workloads) await sleep(1000);
+  const runningSeconds = (performance.now() - p0.at) / 1000;
+  const busy = procStats(cp);
+
+  // ---- a batch of nodes fails -------------------------------------------------------
+  log(`stopping the agents of ${KILL} nodes that run replicas`);
+  const k0 = performance.now();
+  sim.send({ type: 'kill', count: KILL });
+  const { nodes: victims } = await reply<{ nodes: string[] }>(sim, 'killed');
+  const affected = new Map<string, string>(); // instance → workload
+  for (const v of victims)
+    for (const i of (await call('GET', `/v1/instances?node=${encodeURIComponent(v)}`)).items)
+      affected.set(i.metadata.name, i.spec.workload ?? i.metadata.name.replace(/-\d+$/, ''));
+  const dead = new Set(victims);
+  const affectedWorkloads = [...new Set(affected.values())];
+  let failSeconds = Number.NaN;
+  for (;;) {
+    let healed = 0;
+    for (let i = 0; i < affectedWorkloads.length; i += 16) {
+      const pages = await Promise.all(
+        affectedWorkloads
+          .slice(i, i + 16)
+          .map((w) => call('GET', `/v1/instances?project=bench&workload=${w}`)),
+      );
+      for (const p of pages)
+        for (const inst of p.items)
+          if (affected.has(inst.metadata.name) && !dead.has(inst.spec.node) && inst.status.phase === 'Running')
+            healed++;
+    }
+    if (healed === affected.size) {
+      failSeconds = (performance.now() - k0) / 1000;
+      break;
+    }
+    if (performance.now() - k0 > 120_000) {
+      log(`only ${healed} of ${affected.size} replicas were replaced within 120 s`);
+      break;
+    }
+    await sleep(500);
+  }
+
+  // ---- report ---------------------------------------------------------------------------
+  const rate = placed / placeSeconds;
+  const ratio = (rate / ceiling) * 100;
+  const mark = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  const rows: [string, string, string][] = [
+    ['nodes enrolled and connected', `${NODES} in ${enrolSeconds.toFixed(0)} s (${(NODES / enrolSeconds).toFixed(0)}/s)`, ''],
+    [
+      'heartbeats/s ingested',
+      `${heartbeats.toFixed(0)} (${NODES} nodes every ${HEARTBEAT_MS / 1000} s: ${((NODES * 1000) / HEARTBEAT_MS).toFixed(0)} sent)`,
+      '',
+    ],
+    ['control plane, idle fleet', `${cpuShare(q0, q1).toFixed(0)} % of one core, RSS ${q1.rss.toFixed(0)} MiB`, ''],
+    ['simulator, idle fleet', `${cpuShare(s0, s1).toFixed(0)} % of one core, RSS ${s1.rss.toFixed(0)} MiB`, ''],
+    [
+      'replicas placed',
+      `${placed} of ${REPLICAS} in ${placeSeconds.toFixed(1)} s (workloads submitted in ${((submittedAt - p0.at) / 1000).toFixed(1)} s)`,
+      '',
+    ],
+    ['re-placed while placing', `${replaced} (replicas moved because a node looked failed)`, ''],
+    ['placements/s', rate.toFixed(0), `>= 3000: ${mark(rate >= 3000)}`],
+    ['raw write ceiling', `${ceiling.toFixed(0)} rows/s (instance + event, ${PER} per transaction)`, ''],
+    ['placements / raw ceiling', `${ratio.toFixed(1)} %`, `>= 50 %: ${mark(ratio >= 50)}`],
+    [
+      'placement latency p50 / p99',
+      `${q('continuum_placement_seconds', '0.5').toFixed(2)} ms / ${q('continuum_placement_seconds', '0.99').toFixed(2)} ms (controller pass to commit, per replica)`,
+      '',
+    ],
+    [
+      'queue wait p50 / p99',
+      `${q('continuum_placement_queue_seconds', '0.5').toFixed(0)} ms / ${q('continuum_placement_queue_seconds', '0.99').toFixed(0)} ms (workload waiting for the controller)`,
+      '',
+    ],
+    ['control plane while placing', `${cpuShare(p0, p1).toFixed(0)} % of one core`, ''],
+    ['every replica Running', `${runningSeconds.toFixed(1)} s after the first submission`, ''],
+    ['control plane RSS after placement', `${busy.rss.toFixed(0)} MiB`, `<= 1536 MiB: ${mark(busy.rss <= 1536)}`],
+    [
+      'failure to replacement',
+      `${affected.size} replicas of ${victims.length} killed nodes running elsewhere after ${failSeconds.toFixed(1)} s`,
+      `<= 30 s: ${mark(failSeconds <= 30)}`,
+    ],
+  ];
+  for (const [k, v, t] of rows) process.stdout.write(`${k.padEnd(36)} ${v}${t ? `   [${t}]` : ''}\n`);
+  stopping = true;
+  sim.disconnect();
+  server.child.kill('SIGTERM');
+  await new Promise((r) => server.child.once('exit', r));
+  await new Promise((r) => (sim.exitCode === null ? sim.once('exit', r) : r(null)));
+  rmSync(dir, { recursive: true, force: true });
+}
+
+await main();

@@ -1,0 +1,31 @@
+// The mix of placement policies both benchmarks place: residency, sovereignty with
+// carbon/cost weights, latency to a city, hard spread over providers, packing, and none.
+import { rng } from '../src/sim/index.js';
+
+export const POLICY_MIXES = 6;
+
+export function benchPolicies(seed = 11): (i: number) => object {
+  const rand = rng(seed);
+  const cities = ['Madrid', 'Warsaw', 'Paris', 'Berlin', 'Milan', 'Stockholm', 'Vienna', 'Lisbon'];
+  const countries = ['DE', 'FR', 'ES', 'IT', 'PL', 'NL', 'SE', 'AT'];
+  const pick = <T>(a: readonly T[]) => a[Math.floor(rand() * a.length)]!;
+  return (i) => {
+    switch (i % POLICY_MIXES) {
+      case 0:
+        return { countries: [...new Set([pick(countries), pick(countries)])] };
+      case 1:
+        return { jurisdiction: 'EU', euControlled: true, weights: { carbon: 80, cost: 20 } };
+      case 2:
+        return { latency: [{ city: pick(cities), maxRttMs: 25 }], weights: { latency: 70, balance: 30 } };
+      case 3:
+        return { spread: { across: 'provider', minDomains: 3, mode: 'hard' }, weights: { cost: 60, balance: 40 } };
+      case 4:
+        return { minSovereignty: 'eu-controlled', strategy: 'pack' };
+      default:
+        return {};
+    }
+  };
+}
+
+/** Resources of the i-th workload: 1–4 vCPUs, 1–3 GiB. */
+export const benchResources = (i: number) => ({ vcpus: 1 + (i % 4), memoryMiB: 1024 * (1 + (i % 3)) });
