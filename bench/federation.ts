@@ -61,7 +61,17 @@ async function startServer(): Promise<{ child: ChildProcess; api: string; token:
   const child = spawn(
     process.execPath,
     // e.g. CONTINUUM_BENCH_CP_NODE_OPTIONS=--cpu-prof to profile the control plane
-    [...(process.env.CONTINUUM_BENCH_CP_NODE_OPTIONS ?? '').split(' ').filter(Boolean), CLI, 'server', '--listen', '127.0.0.1:0', '--agent-listen', '127.0.0.1:0', '--data-dir', join(dir, 'cp')],
+    [
+      ...(process.env.CONTINUUM_BENCH_CP_NODE_OPTIONS ?? '').split(' ').filter(Boolean),
+      CLI,
+      'server',
+      '--listen',
+      '127.0.0.1:0',
+      '--agent-listen',
+      '127.0.0.1:0',
+      '--data-dir',
+      join(dir, 'cp'),
+    ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -268,7 +278,11 @@ async function main() {
       );
       for (const p of pages)
         for (const inst of p.items)
-          if (affected.has(inst.metadata.name) && !dead.has(inst.spec.node) && inst.status.phase === 'Running')
+          if (
+            affected.has(inst.metadata.name) &&
+            !dead.has(inst.spec.node) &&
+            inst.status.phase === 'Running'
+          )
             healed++;
     }
     if (healed === affected.size) {
@@ -287,14 +301,26 @@ async function main() {
   const ratio = (rate / ceiling) * 100;
   const mark = (ok: boolean) => (ok ? 'met' : 'NOT met');
   const rows: [string, string, string][] = [
-    ['nodes enrolled and connected', `${NODES} in ${enrolSeconds.toFixed(0)} s (${(NODES / enrolSeconds).toFixed(0)}/s)`, ''],
+    [
+      'nodes enrolled and connected',
+      `${NODES} in ${enrolSeconds.toFixed(0)} s (${(NODES / enrolSeconds).toFixed(0)}/s)`,
+      '',
+    ],
     [
       'heartbeats/s ingested',
       `${heartbeats.toFixed(0)} (${NODES} nodes every ${HEARTBEAT_MS / 1000} s: ${((NODES * 1000) / HEARTBEAT_MS).toFixed(0)} sent)`,
       '',
     ],
-    ['control plane, idle fleet', `${cpuShare(q0, q1).toFixed(0)} % of one core, RSS ${q1.rss.toFixed(0)} MiB`, ''],
-    ['simulator, idle fleet', `${cpuShare(s0, s1).toFixed(0)} % of one core, RSS ${s1.rss.toFixed(0)} MiB`, ''],
+    [
+      'control plane, idle fleet',
+      `${cpuShare(q0, q1).toFixed(0)} % of one core, RSS ${q1.rss.toFixed(0)} MiB`,
+      '',
+    ],
+    [
+      'simulator, idle fleet',
+      `${cpuShare(s0, s1).toFixed(0)} % of one core, RSS ${s1.rss.toFixed(0)} MiB`,
+      '',
+    ],
     [
       'replicas placed',
       `${placed} of ${REPLICAS} in ${placeSeconds.toFixed(1)} s (workloads submitted in ${((submittedAt - p0.at) / 1000).toFixed(1)} s)`,
@@ -316,7 +342,11 @@ async function main() {
     ],
     ['control plane while placing', `${cpuShare(p0, p1).toFixed(0)} % of one core`, ''],
     ['every replica Running', `${runningSeconds.toFixed(1)} s after the first submission`, ''],
-    ['control plane RSS after placement', `${busy.rss.toFixed(0)} MiB`, `<= 1536 MiB: ${mark(busy.rss <= 1536)}`],
+    [
+      'control plane RSS after placement',
+      `${busy.rss.toFixed(0)} MiB`,
+      `<= 1536 MiB: ${mark(busy.rss <= 1536)}`,
+    ],
     [
       'failure to replacement',
       `${affected.size} replicas of ${victims.length} killed nodes running elsewhere after ${failSeconds.toFixed(1)} s`,

@@ -18,7 +18,10 @@ export function benchPolicies(seed = 11): (i: number) => object {
       case 2:
         return { latency: [{ city: pick(cities), maxRttMs: 25 }], weights: { latency: 70, balance: 30 } };
       case 3:
-        return { spread: { across: 'provider', minDomains: 3, mode: 'hard' }, weights: { cost: 60, balance: 40 } };
+        return {
+          spread: { across: 'provider', minDomains: 3, mode: 'hard' },
+          weights: { cost: 60, balance: 40 },
+        };
       case 4:
         return { minSovereignty: 'eu-controlled', strategy: 'pack' };
       default:

@@ -4,7 +4,14 @@
 import { runFleet, type SimNode } from '../src/sim/index.js';
 
 type Command =
-  | { type: 'start'; api: string; token: string; nodes: number; providers: number; heartbeatIntervalMs: number }
+  | {
+      type: 'start';
+      api: string;
+      token: string;
+      nodes: number;
+      providers: number;
+      heartbeatIntervalMs: number;
+    }
   | { type: 'kill'; count: number };
 
 const send = (msg: object) => process.send!(msg);

@@ -2,8 +2,8 @@
 // and accepted only if its SHA-256 matches the pin in the join token (as kubeadm's
 // discovery hash); every later connection verifies the server against that CA.
 import { request as httpsRequest } from 'node:https';
-import { createSecureContext, type SecureContext } from 'node:tls';
 import type { Readable } from 'node:stream';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { fingerprintOf } from '../gateway/pki.js';
 
 export async function fetchPinnedCa(server: string, pin: string): Promise<string> {

@@ -1,10 +1,39 @@
 // A deduplicating work queue for level-triggered controllers: handlers only enqueue a
 // key; the worker calls sync(key), which re-reads current state. Failures are retried
-// with exponential backoff.
+// with exponential backoff. Two lanes: changes that need a decision (a new or changed
+// workload, a failed node) go before mere status bookkeeping (an agent's report), which
+// still runs once it has waited `lowLaneMaxWaitMs`, so that neither starves.
+
+/** A FIFO of keys; popping is O(1). */
+class Lane {
+  private items: string[] = [];
+  private head = 0;
+  push(key: string): void {
+    this.items.push(key);
+  }
+  peek(): string | undefined {
+    return this.items[this.head];
+  }
+  shift(): string | undefined {
+    const key = this.items[this.head];
+    if (key === undefined) return undefined;
+    this.head++;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return key;
+  }
+  get length(): number {
+    return this.items.length - this.head;
+  }
+}
+
 export class WorkQueue {
-  /** Queued keys with the time they were first added (ms, performance.now()). */
-  private readonly queued = new Map<string, number>();
-  private readonly order: string[] = [];
+  /** Queued keys: when first added (ms, performance.now()) and in which lane. */
+  private readonly queued = new Map<string, { at: number; low: boolean }>();
+  private readonly high = new Lane();
+  private readonly low = new Lane();
   private readonly failures = new Map<string, number>();
   private running = false;
   private stopped = false;
@@ -16,18 +45,30 @@ export class WorkQueue {
     private readonly sync: (key: string, queuedAt: number) => Promise<void>,
     private readonly onError: (key: string, err: unknown) => void = () => {},
     private readonly maxBackoffMs = 30_000,
+    private readonly lowLaneMaxWaitMs = 2000,
   ) {}
 
   add(key: string): void {
+    if (this.stopped) return;
+    const q = this.queued.get(key);
+    if (q && !q.low) return;
+    // A key waiting in the low lane moves up (its stale low entry is skipped later).
+    this.queued.set(key, { at: q?.at ?? performance.now(), low: false });
+    this.high.push(key);
+    this.wake?.();
+  }
+
+  /** Queues status bookkeeping: processed after the decisions waiting, or after a bounded wait. */
+  addLow(key: string): void {
     if (this.stopped || this.queued.has(key)) return;
-    this.queued.set(key, performance.now());
-    this.order.push(key);
+    this.queued.set(key, { at: performance.now(), low: true });
+    this.low.push(key);
     this.wake?.();
   }
 
   /** Resolves when nothing is queued or being processed (tests use it). */
   idle(): Promise<void> {
-    if (!this.order.length && this.active === 0) return Promise.resolve();
+    if (!this.queued.size && this.active === 0) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
@@ -42,6 +83,22 @@ export class WorkQueue {
     this.wake?.();
   }
 
+  private next(): string | undefined {
+    for (;;) {
+      const oldLow = this.low.peek();
+      const lowDue =
+        oldLow !== undefined &&
+        performance.now() - (this.queued.get(oldLow)?.at ?? 0) > this.lowLaneMaxWaitMs;
+      const lane = this.high.length && !lowDue ? this.high : this.low.length ? this.low : this.high;
+      const key = lane.shift();
+      if (key === undefined) return undefined;
+      const q = this.queued.get(key);
+      // Skip entries that were processed already or moved to the other lane.
+      if (!q || q.low !== (lane === this.low)) continue;
+      return key;
+    }
+  }
+
   private async loop(): Promise<void> {
     let yielded = performance.now();
     while (!this.stopped) {
@@ -51,7 +108,7 @@ export class WorkQueue {
         await new Promise((r) => setImmediate(r));
         yielded = performance.now();
       }
-      const key = this.order.shift();
+      const key = this.next();
       if (key === undefined) {
         for (const w of this.idleWaiters.splice(0)) w();
         await new Promise<void>((r) => {
@@ -60,7 +117,7 @@ export class WorkQueue {
         this.wake = undefined;
         continue;
       }
-      const queuedAt = this.queued.get(key) ?? performance.now();
+      const queuedAt = this.queued.get(key)?.at ?? performance.now();
       this.queued.delete(key);
       this.active++;
       try {

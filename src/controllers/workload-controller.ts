@@ -10,8 +10,8 @@ import {
   domainOf,
   type Explanation,
   type PlacementRequest,
-  REASONS,
   Placer,
+  REASONS,
   unschedulableMessage,
 } from '../scheduler/index.js';
 import type { DesiredState, InstanceRecord, InstanceSpec, Store } from '../store/index.js';
@@ -95,7 +95,7 @@ export class WorkloadController {
 
   /** Called when an agent reports instance state, so workload status follows. */
   instanceChanged(project: string, workload: string): void {
-    this.queue.add(`${project}/${workload}`);
+    this.queue.addLow(`${project}/${workload}`);
   }
 
   /** A node appeared, changed state or was cordoned: re-read it and revisit what depends on it. */
@@ -131,7 +131,8 @@ export class WorkloadController {
     const started = performance.now();
     try {
       const bound = await this.opts.store.transaction((tx) => this.converge(tx, key));
-      if (bound) this.opts.onPlaced?.(bound, (performance.now() - started) / 1000, (started - queuedAt) / 1000);
+      if (bound)
+        this.opts.onPlaced?.(bound, (performance.now() - started) / 1000, (started - queuedAt) / 1000);
     } catch (err) {
       // Reservations made during a failed transaction must not linger.
       await this.opts.cache.refresh();

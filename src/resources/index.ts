@@ -1,7 +1,7 @@
 export { dependentsOf } from './dependents.js';
 export { BOOTSTRAP_ADMIN, IdentityService, type TokenInfo } from './identity.js';
 export { ImageFiles } from './image-files.js';
-export { projectUsage, refreshProjectUsage } from './quota.js';
+export { projectUsage, updateProjectUsage } from './quota.js';
 export { canonical, decodeCursor, encodeCursor, render } from './render.js';
 export {
   APPLY_ACTIONS,

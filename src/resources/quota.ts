@@ -1,5 +1,8 @@
-// Project quotas: usage is recomputed from the project's workloads inside the writing
-// transaction, so two concurrent deployments cannot both squeeze under the limit.
+// Project quotas: usage is kept in the project's status and changed inside the writing
+// transaction by the difference a workload write makes (old spec out, new spec in), so
+// two concurrent deployments cannot both squeeze under the limit and a write costs the
+// same whether the project has ten workloads or ten thousand. `projectUsage` recomputes
+// it from scratch (for a project without recorded usage).
 import {
   Problem,
   type ProjectSpec,
@@ -23,18 +26,31 @@ export async function projectUsage(tx: Store, project: string): Promise<Resource
 }
 
 /**
- * Recomputes a project's usage and stores it. A write that raises a dimension above its
+ * Applies a workload write to its project's usage (`before`/`after`: the workload's spec
+ * before and after, undefined when absent). A write that raises a dimension above its
  * quota fails; one that only lowers usage is accepted even while over quota.
  */
-export async function refreshProjectUsage(tx: Store, project: string): Promise<void> {
+export async function updateProjectUsage(
+  tx: Store,
+  project: string,
+  before: WorkloadSpec | undefined,
+  after: WorkloadSpec | undefined,
+): Promise<void> {
   const row = await tx.get('projects', '', project);
   if (!row) return;
-  const before = (row.status as ProjectStatus).usage;
-  const usage = await projectUsage(tx, project);
+  const recorded = (row.status as ProjectStatus).usage;
+  const base = recorded ?? (await projectUsage(tx, project));
+  const usage: ResourceAmounts = { ...base };
+  // Without recorded usage the recount already includes this write.
+  if (recorded) {
+    const out = before ? workloadUsage(before) : undefined;
+    const into = after ? workloadUsage(after) : undefined;
+    for (const d of QUOTA_DIMENSIONS) usage[d] += (into?.[d] ?? 0) - (out?.[d] ?? 0);
+  }
   const quota = (row.spec as ProjectSpec).quota ?? {};
   for (const d of QUOTA_DIMENSIONS) {
     const limit = quota[d];
-    const grew = usage[d] > (before?.[d] ?? 0);
+    const grew = usage[d] > (recorded?.[d] ?? 0);
     if (limit !== undefined && usage[d] > limit && grew) {
       throw new Problem(
         'quota_exceeded',

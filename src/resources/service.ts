@@ -13,10 +13,11 @@ import {
   type ResourceObject,
   type RoleBinding,
   validate,
+  type WorkloadSpec,
 } from '../model/index.js';
 import { isUniqueViolation, type Store, type StoredResource } from '../store/index.js';
 import { dependentsOf } from './dependents.js';
-import { refreshProjectUsage } from './quota.js';
+import { updateProjectUsage } from './quota.js';
 import { canonical, decodeCursor, encodeCursor, eventScopeOf, render } from './render.js';
 
 export const APPLY_ACTIONS = ['created', 'updated', 'unchanged'] as const;
@@ -198,7 +199,7 @@ export class ResourceService {
       await tx.delete(def.plural, row.uid);
       if (def.kind === 'User') await tx.deleteTokensOf(name);
       if (def.kind === 'Node') await tx.deleteNodeCredentials(parent, name);
-      if (def.kind === 'Workload') await refreshProjectUsage(tx, parent);
+      if (def.kind === 'Workload') await updateProjectUsage(tx, parent, row.spec as WorkloadSpec, undefined);
       const before = render(def, row);
       await tx.appendEvent({
         actor: p.user,
@@ -318,7 +319,7 @@ export class ResourceService {
       });
       if (!res.ok)
         throw new Problem('conflict', `${label(def, parent, name)} changed while being updated; retry`);
-      await this.afterWrite(tx, def, parent);
+      await this.afterWrite(tx, def, parent, existing.spec, m.spec);
       const after = render(def, res.resource);
       await tx.appendEvent({
         actor: p.user,
@@ -355,7 +356,7 @@ export class ResourceService {
         throw new Problem('already_exists', `${label(def, parent, name)} already exists`);
       throw err;
     }
-    await this.afterWrite(tx, def, parent);
+    await this.afterWrite(tx, def, parent, undefined, m.spec);
     const after = render(def, row);
     await tx.appendEvent({
       actor: p.user,
@@ -398,8 +399,15 @@ export class ResourceService {
     return errors;
   }
 
-  private async afterWrite(tx: Store, def: KindDef, parent: string): Promise<void> {
-    if (def.kind === 'Workload') await refreshProjectUsage(tx, parent);
+  private async afterWrite(
+    tx: Store,
+    def: KindDef,
+    parent: string,
+    before: unknown,
+    after: unknown,
+  ): Promise<void> {
+    if (def.kind === 'Workload')
+      await updateProjectUsage(tx, parent, before as WorkloadSpec | undefined, after as WorkloadSpec);
   }
 
   private conflict(def: KindDef, row: StoredResource, expected: number): Problem {

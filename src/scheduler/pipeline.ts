@@ -94,6 +94,7 @@ export class Placer {
   private policy?: PlacementRequest['policy'];
   private resources?: PlacementRequest['resources'];
   private scan?: Explanation;
+  private failure?: Decision;
   /** Raw values of the static scorers per pool node, computed once. */
   private readonly staticScores = new Map<string, number[]>();
 
@@ -104,6 +105,9 @@ export class Placer {
 
   place(req: PlacementRequest): Decision {
     if (this.scan && req.policy === this.policy && sameResources(req.resources, this.resources!)) {
+      // Nothing fitted a moment ago, and placing siblings only takes room: no new scan
+      // (at fleet scale a fruitless scan reads every node).
+      if (!this.pool.length && this.failure) return structuredClone(this.failure);
       const feasible: number[] = [];
       for (let i = 0; i < this.pool.length; i++)
         if (!rejection(DYNAMIC_FILTERS, this.pool[i]!, req)) feasible.push(i);
@@ -142,8 +146,16 @@ export class Placer {
     this.resources = req.resources;
     this.scan = { ...explanation, topScores: [] };
     this.staticScores.clear();
-    if (!feasible.length)
-      return { ok: false, code: 'unschedulable', explanation, message: unschedulableMessage(explanation) };
+    this.failure = undefined;
+    if (!feasible.length) {
+      this.failure = {
+        ok: false,
+        code: 'unschedulable',
+        explanation,
+        message: unschedulableMessage(explanation),
+      };
+      return structuredClone(this.failure);
+    }
     return this.pick(
       feasible.map((_, i) => i),
       req,

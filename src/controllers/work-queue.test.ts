@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { WorkQueue } from './work-queue.js';
+
+function recorder(lowLaneMaxWaitMs = 60_000) {
+  const seen: string[] = [];
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  const q = new WorkQueue(
+    async (key) => {
+      await gate;
+      seen.push(key);
+    },
+    () => {},
+    30_000,
+    lowLaneMaxWaitMs,
+  );
+  return { q, seen, release };
+}
+
+test('work queue: a key queued twice is synced once', async () => {
+  const { q, seen, release } = recorder();
+  q.add('a');
+  q.add('a');
+  q.addLow('a');
+  q.start();
+  release();
+  await q.idle();
+  q.stop();
+  assert.deepEqual(seen, ['a']);
+});
+
+test('work queue: decisions go before status bookkeeping that waits less than its bound', async () => {
+  const { q, seen, release } = recorder();
+  q.addLow('status-1');
+  q.addLow('status-2');
+  q.add('decide-1');
+  q.add('decide-2');
+  q.start();
+  release();
+  await q.idle();
+  q.stop();
+  assert.deepEqual(seen, ['decide-1', 'decide-2', 'status-1', 'status-2']);
+});
+
+test('work queue: a low key that becomes a decision moves up, once', async () => {
+  const { q, seen, release } = recorder();
+  q.addLow('w1');
+  q.add('w2');
+  q.add('w1');
+  q.start();
+  release();
+  await q.idle();
+  q.stop();
+  assert.deepEqual(seen, ['w2', 'w1']);
+});
+
+test('work queue: status bookkeeping is not starved by a stream of decisions', async () => {
+  const seen: string[] = [];
+  let n = 0;
+  const q = new WorkQueue(
+    async (key) => {
+      seen.push(key);
+      // Every decision brings another one: the high lane never empties.
+      if (key.startsWith('d') && n < 200) q.add(`d${++n}`);
+      await new Promise((r) => setTimeout(r, 1));
+    },
+    () => {},
+    30_000,
+    20,
+  );
+  q.addLow('status');
+  q.add('d0');
+  q.start();
+  await new Promise((r) => setTimeout(r, 100));
+  q.stop();
+  assert.ok(seen.includes('status'), 'the status key ran although decisions kept coming');
+  assert.ok(seen.indexOf('status') > 0, 'and only after the decisions that were there first');
+});
