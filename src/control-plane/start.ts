@@ -112,7 +112,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         ctx.metrics.agentHeartbeats.inc();
         void health.seen(p, n);
       });
-      gateway.on('site-measured', () => void controller.measurementsChanged());
+      gateway.on('site-measured', (p: string, site: string) => void controller.measurementsChanged(p, site));
       ctx.gateway = gateway;
       const connected = gateway;
       new Gauge({

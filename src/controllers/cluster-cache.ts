@@ -23,6 +23,8 @@ function shuffled<T>(a: T[]): T[] {
 
 export class ClusterCache {
   private readonly nodes = new Map<string, MutableNode>();
+  /** Every node's stored row (also those not schedulable yet), to rebuild from. */
+  private readonly rows = new Map<string, StoredResource>();
   private providers = new Map<string, StoredResource>();
   private sites = new Map<string, StoredResource>();
   /**
@@ -45,8 +47,10 @@ export class ClusterCache {
     this.providers = new Map(providers.map((p) => [p.name, p]));
     this.sites = new Map(sites.map((s) => [`${s.parent}/${s.name}`, s]));
     this.nodes.clear();
+    this.rows.clear();
     this.ordered = undefined;
     for (const n of nodes) {
+      this.rows.set(`${n.parent}/${n.name}`, n);
       const c = this.build(n);
       if (c) this.nodes.set(c.key, c);
     }
@@ -105,18 +109,42 @@ export class ClusterCache {
   async refreshNode(provider: string, node: string): Promise<void> {
     const key = `${provider}/${node}`;
     const row = await this.store.get('nodes', provider, node);
-    const old = this.nodes.get(key);
     if (!row) {
+      this.rows.delete(key);
       this.nodes.delete(key);
       this.ordered = undefined;
       return;
     }
     if (!this.providers.has(provider) || !this.sites.has(`${provider}/${row.spec.site}`))
       return this.refresh();
-    const fresh = this.build(row);
-    if (!fresh) return;
-    if (old) fresh.allocated = old.allocated;
-    this.nodes.set(key, fresh);
+    this.rows.set(key, row);
+    this.rebuild(key);
+  }
+
+  /** Re-reads one site (its attributes, its measured latencies) and rebuilds its nodes. */
+  async refreshSite(provider: string, site: string): Promise<void> {
+    const row = await this.store.get('sites', provider, site);
+    if (row) this.sites.set(`${provider}/${site}`, row);
+    else this.sites.delete(`${provider}/${site}`);
+    for (const [key, n] of this.rows) if (n.parent === provider && n.spec.site === site) this.rebuild(key);
+  }
+
+  /** Re-reads one provider (jurisdiction, certifications …) and rebuilds its nodes. */
+  async refreshProvider(provider: string): Promise<void> {
+    const row = await this.store.get('providers', '', provider);
+    if (row) this.providers.set(provider, row);
+    else this.providers.delete(provider);
+    for (const [key, n] of this.rows) if (n.parent === provider) this.rebuild(key);
+  }
+
+  /** Rebuilds a node from its row, keeping what is allocated on it. */
+  private rebuild(key: string): void {
+    const row = this.rows.get(key);
+    const old = this.nodes.get(key);
+    const fresh = row && this.build(row);
+    if (fresh && old) fresh.allocated = old.allocated;
+    if (fresh) this.nodes.set(key, fresh);
+    else this.nodes.delete(key);
     this.ordered = undefined;
   }
 

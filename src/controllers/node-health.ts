@@ -62,7 +62,7 @@ export class NodeHealthController {
   private readonly states = new Map<string, string>();
   private timer?: NodeJS.Timeout;
   private checking = false;
-  private lastCheck = 0;
+  private lastTick = 0;
 
   constructor(private readonly opts: NodeHealthOptions) {
     const suspect = opts.suspectAfterMs ?? DEFAULT_SUSPECT_AFTER_MS;
@@ -83,7 +83,17 @@ export class NodeHealthController {
       this.lastSeen.set(key, Math.max(hb, now + (this.opts.startupGraceMs ?? 10_000)));
       this.states.set(key, n.status.state);
     }
-    this.timer = setInterval(() => void this.check(), this.opts.checkIntervalMs ?? 1000);
+    const interval = this.opts.checkIntervalMs ?? 1000;
+    this.lastTick = Date.now();
+    this.timer = setInterval(() => {
+      // A tick this late means this process itself stalled and heartbeats waited unread:
+      // silence during the stall is not the nodes' fault, so their clocks move on by it.
+      const now = Date.now();
+      const stall = now - this.lastTick - interval;
+      this.lastTick = now;
+      if (stall > 1000) for (const [key, seen] of this.lastSeen) this.lastSeen.set(key, seen + stall);
+      void this.check();
+    }, interval);
     this.timer.unref();
   }
 
@@ -117,12 +127,6 @@ export class NodeHealthController {
     this.checking = true;
     try {
       const now = Date.now();
-      // If this process itself stalled, heartbeats waited unread: silence during the
-      // stall is not the nodes' fault, so their clocks move on by its length.
-      const interval = this.opts.checkIntervalMs ?? 1000;
-      const stall = this.lastCheck ? now - this.lastCheck - interval : 0;
-      this.lastCheck = now;
-      if (stall > 1000) for (const [key, seen] of this.lastSeen) this.lastSeen.set(key, seen + stall);
       const suspectAfter = this.opts.suspectAfterMs ?? DEFAULT_SUSPECT_AFTER_MS;
       const downAfter = this.opts.downAfterMs ?? DEFAULT_DOWN_AFTER_MS;
       for (const [key, seen] of this.lastSeen) {

@@ -67,8 +67,8 @@ export class WorkloadController {
     if (e.kind === 'Workload') this.queue.add(`${e.parent}/${e.name}`);
     if (e.kind === 'Image') void this.enqueueUsersOfImage(e.parent, e.name);
     if (e.kind === 'Node') void this.nodeChanged(e.parent, e.name);
-    if (e.kind === 'Provider' || e.kind === 'Site')
-      void this.opts.cache.refresh().then(() => this.retryPending());
+    if (e.kind === 'Provider') void this.opts.cache.refreshProvider(e.name).then(() => this.retryPending());
+    if (e.kind === 'Site') void this.opts.cache.refreshSite(e.parent, e.name).then(() => this.retryPending());
   };
 
   constructor(private readonly opts: WorkloadControllerOptions) {
@@ -107,8 +107,8 @@ export class WorkloadController {
   }
 
   /** Measured round-trip times changed: placements that wait may now fit. */
-  async measurementsChanged(): Promise<void> {
-    await this.opts.cache.refresh();
+  async measurementsChanged(provider: string, site: string): Promise<void> {
+    await this.opts.cache.refreshSite(provider, site);
     this.retryPending();
   }
 

@@ -142,7 +142,7 @@ export class AgentGateway extends EventEmitter {
     this.opts.store.committed.off('event', this.onEvent);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.pushTimer) clearTimeout(this.pushTimer);
-    await this.observedFlush;
+    await this.observedFlush?.catch(() => undefined);
     for (const s of this.sessions.values()) s.ws.terminate();
     this.sessions.clear();
     if (this.server) {

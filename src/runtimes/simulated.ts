@@ -41,7 +41,7 @@ export class SimulatedRuntime implements Runtime {
 
   async reboot(id: string): Promise<void> {
     const i = this.instances.get(id);
-    if (!i || i.state !== 'running') throw new Error(`instance ${id} is not running`);
+    if (i?.state !== 'running') throw new Error(`instance ${id} is not running`);
     i.console += `simulated reboot of ${i.spec.hostname}\n`;
   }
 

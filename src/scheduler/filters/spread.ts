@@ -20,7 +20,7 @@ export const spread: Filter = {
   dynamic: true,
   check: (n, r) => {
     const s = r.policy.spread;
-    if (!s || s.mode !== 'hard') return undefined;
+    if (s?.mode !== 'hard') return undefined;
     const min = s.minDomains ?? 2;
     if (domainsUsed(r) >= min) return undefined;
     return (r.spreadCounts.get(domainOf(n, s.across)) ?? 0) > 0 ? REASONS.spread : undefined;

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { test } from 'node:test';
+import { simInventory } from '../sim/index.js';
+import { Store } from '../store/index.js';
+import { ClusterCache } from './cluster-cache.js';
+
+const row = (parent: string, name: string, spec: object, status: object = {}, columns = {}) => ({
+  uid: randomUUID(),
+  parent,
+  name,
+  labels: {},
+  spec,
+  status,
+  createdBy: 'test',
+  columns,
+});
+
+test('cluster cache: a site or provider change rebuilds only its nodes and keeps their allocations', async () => {
+  const store = await Store.open({ url: ':memory:' });
+  try {
+    await store.transaction(async (tx) => {
+      for (const p of ['p1', 'p2']) {
+        await tx.insert(
+          'providers',
+          row(
+            '',
+            p,
+            { headquarters: 'DE', jurisdiction: 'EU', euControlled: true, certifications: [] },
+            {},
+            {
+              country: 'DE',
+              jurisdiction: 'EU',
+            },
+          ),
+        );
+        await tx.insert(
+          'sites',
+          row(
+            p,
+            'fra',
+            {
+              country: 'DE',
+              region: 'Frankfurt',
+              location: { latitude: 50.1, longitude: 8.7 },
+              tier: 'core',
+              carbonIntensity: 300,
+            },
+            {},
+            { country: 'DE', tier: 'core' },
+          ),
+        );
+        await tx.insert(
+          'nodes',
+          row(
+            p,
+            'n1',
+            { site: 'fra' },
+            { state: 'ready', inventory: simInventory('n1') },
+            {
+              site: 'fra',
+              state: 'ready',
+            },
+          ),
+        );
+      }
+    });
+    const cache = new ClusterCache(store);
+    await cache.refresh();
+    cache.reserve('p1/n1', { vcpus: 3, memoryMiB: 1024, diskGiB: 10 });
+
+    await store.transaction(async (tx) => {
+      const site = (await tx.get('sites', 'p1', 'fra'))!;
+      await tx.update('sites', site.uid, undefined, {
+        status: { measuredRttMs: { Berlin: 7.5 } },
+        bumpGeneration: false,
+      });
+      const prov = (await tx.get('providers', '', 'p1'))!;
+      await tx.update('providers', prov.uid, undefined, {
+        spec: { ...prov.spec, certifications: ['C5'] },
+        bumpGeneration: true,
+      });
+    });
+    await cache.refreshSite('p1', 'fra');
+    await cache.refreshProvider('p1');
+    const n = cache.get('p1/n1')!;
+    assert.deepEqual(n.siteInfo.measuredRttMs, { Berlin: 7.5 });
+    assert.deepEqual(n.providerInfo.certifications, ['C5']);
+    assert.equal(n.allocated.vcpus, 3, 'allocations survive the rebuild');
+    // The other provider's node, at a site of the same name, is untouched.
+    assert.equal(cache.get('p2/n1')!.siteInfo.measuredRttMs, undefined);
+    assert.deepEqual(cache.get('p2/n1')!.providerInfo.certifications, []);
+
+    // A deleted site takes its nodes out of the candidates.
+    await store.transaction(async (tx) => tx.delete('sites', (await tx.get('sites', 'p2', 'fra'))!.uid));
+    await cache.refreshSite('p2', 'fra');
+    assert.equal(cache.get('p2/n1'), undefined);
+    assert.equal(cache.size, 1);
+  } finally {
+    await store.close();
+  }
+});
