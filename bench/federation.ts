@@ -17,28 +17,19 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { rawWriteCeiling } from './ceiling.js';
-import { benchPolicies, benchResources } from './policies.js';
+import { benchArgs, benchPolicies, benchResources } from './common.js';
 
-const { values: args } = parseArgs({
-  options: {
-    nodes: { type: 'string', default: '10000' },
-    providers: { type: 'string', default: '200' },
-    replicas: { type: 'string', default: '100000' },
-    'per-workload': { type: 'string', default: '10' },
-    kill: { type: 'string', default: '50' },
-    'heartbeat-interval': { type: 'string', default: '5000' },
-  },
+const args = benchArgs({
+  kill: { type: 'string', default: '50' },
+  'heartbeat-interval': { type: 'string', default: '5000' },
 });
-const NODES = Number(args.nodes);
-const PROVIDERS = Number(args.providers);
-const REPLICAS = Number(args.replicas);
-const PER = Number(args['per-workload']);
-const KILL = Number(args.kill);
-const HEARTBEAT_MS = Number(args['heartbeat-interval']);
-for (const [k, v] of Object.entries({ NODES, PROVIDERS, REPLICAS, PER, KILL, HEARTBEAT_MS }))
-  if (!Number.isInteger(v) || v < 0) throw new Error(`--${k.toLowerCase()} must be a whole number`);
+const NODES = args.nodes!;
+const PROVIDERS = args.providers!;
+const REPLICAS = args.replicas!;
+const PER = args['per-workload']!;
+const KILL = args.kill!;
+const HEARTBEAT_MS = args['heartbeat-interval']!;
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const WORKER = fileURLToPath(new URL('./sim-worker.js', import.meta.url));

@@ -11,26 +11,18 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ClusterCache, WorkloadController } from '../src/controllers/index.js';
 import { sovereigntyLevel } from '../src/model/index.js';
 import { generateFederation, simInventory } from '../src/sim/index.js';
 import { Store } from '../src/store/index.js';
 import { rawWriteCeiling } from './ceiling.js';
-import { benchPolicies, benchResources } from './policies.js';
+import { benchArgs, benchPolicies, benchResources } from './common.js';
 
-const { values: args } = parseArgs({
-  options: {
-    nodes: { type: 'string', default: '10000' },
-    providers: { type: 'string', default: '200' },
-    replicas: { type: 'string', default: '100000' },
-    'per-workload': { type: 'string', default: '10' },
-  },
-});
-const NODES = Number(args.nodes);
-const PROVIDERS = Number(args.providers);
-const REPLICAS = Number(args.replicas);
-const PER = Number(args['per-workload']);
+const args = benchArgs();
+const NODES = args.nodes!;
+const PROVIDERS = args.providers!;
+const REPLICAS = args.replicas!;
+const PER = args['per-workload']!;
 
 const dir = mkdtempSync(join(tmpdir(), 'continuum-bench-'));
 const now = () => new Date().toISOString();

@@ -1,6 +1,30 @@
-// The mix of placement policies both benchmarks place: residency, sovereignty with
-// carbon/cost weights, latency to a city, hard spread over providers, packing, and none.
+// What both benchmarks share: the size options, and the mix of placement policies they
+// place — residency, sovereignty with carbon/cost weights, latency to a city, hard spread
+// over providers, packing, and none.
+import { parseArgs } from 'node:util';
 import { rng } from '../src/sim/index.js';
+
+type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+
+/** Parses the fleet size options (and any extra ones); every value a whole number. */
+export function benchArgs(extra: Options = {}): Record<string, number> {
+  const { values } = parseArgs({
+    options: {
+      nodes: { type: 'string', default: '10000' },
+      providers: { type: 'string', default: '200' },
+      replicas: { type: 'string', default: '100000' },
+      'per-workload': { type: 'string', default: '10' },
+      ...extra,
+    },
+  });
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(values)) {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--${k} must be a whole number, not '${v}'`);
+    out[k] = n;
+  }
+  return out;
+}
 
 export const POLICY_MIXES = 6;
 
