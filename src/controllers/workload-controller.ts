@@ -212,7 +212,9 @@ export class WorkloadController {
     for (const i of live) if (i.ordinal < spec.replicas) count(`${i.provider}/${i.node}`, 1);
     let lastFailure: Decision | undefined;
     let lastDecision: Decision | undefined;
-    // One placer per pass: sibling replicas are chosen from the nodes its first scan found.
+    // One placer per pass: sibling replicas are chosen from the nodes its first scan found
+    // (it knows them siblings by the same policy object).
+    const policy = spec.placement ?? {};
     const placer = new Placer(
       () => cache.candidates({ node: spec.placement?.node, countries: spec.placement?.countries }),
       { limitFeasible: this.opts.limitFeasible ?? DEFAULT_LIMIT_FEASIBLE },
@@ -220,7 +222,7 @@ export class WorkloadController {
     const place = (d: Desired, avoid?: string) => {
       const req: PlacementRequest = {
         workload: key,
-        policy: spec.placement ?? {},
+        policy,
         resources: {
           vcpus: d.vcpus,
           memoryMiB: d.memoryMiB,
