@@ -187,6 +187,7 @@ async function main() {
   log(`submitting ${workloads} workloads`);
   const placed0 = (await metrics())('continuum_placements_total');
   const p0 = procStats(cp);
+  const sp0 = procStats(sim.pid!);
   const submitted = (async () => {
     for (let i = 0; i < workloads; i += 500) {
       const documents = [];
@@ -224,6 +225,7 @@ async function main() {
   }
   const submittedAt = await submitted;
   const p1 = procStats(cp);
+  const sp1 = procStats(sim.pid!);
   const m = await metrics();
   const placed = m('continuum_placements_total') - placed0;
   const replaced = m('continuum_events_total\\{kind="Instance",action="replace"\\}') || 0;
@@ -333,6 +335,7 @@ async function main() {
       '',
     ],
     ['control plane while placing', `${cpuShare(p0, p1).toFixed(0)} % of one core`, ''],
+    ['simulator while placing', `${cpuShare(sp0, sp1).toFixed(0)} % of one core`, ''],
     ['every replica Running', `${runningSeconds.toFixed(1)} s after the first submission`, ''],
     [
       'control plane RSS after placement',

@@ -230,6 +230,12 @@ describe('global placement and self-healing', () => {
       return x.length === 2 && x.every((i) => i.spec.node !== target && i.status.phase === 'Running') && x;
     });
     assert.equal(after.length, 2);
+    // The drained node, still connected, stops its copy: never two live copies.
+    const drained = nodes.get(target.split('/')[1]!)!;
+    await waitFor(
+      'copy on the drained node removed',
+      async () => !(await drained.runtime.list()).includes(items[0].metadata.uid),
+    );
     assert.equal(
       (await admin.get(`/v1/providers/${target.replace('/', '/nodes/')}`)).body.status.state,
       'draining',

@@ -49,6 +49,12 @@ export interface AgentOptions {
   skipImages?: boolean;
   /** Report these node metrics instead of reading /proc (simulated nodes). */
   metrics?: () => Promise<NodeMetrics>;
+  /**
+   * Keep the desired state on disk (default). Simulated nodes keep it in memory: their
+   * instances do not outlive the process, and at fleet scale the writes of thousands of
+   * agents in one process would be the simulator's main cost.
+   */
+  persistDesired?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -76,11 +82,19 @@ function tcpRtt(address: string, timeoutMs = 3000): Promise<number> {
   });
 }
 
+/** Hashes per desired instance object: a new revision arrives as a new object. */
+const specHashes = new WeakMap<DesiredInstance, string>();
+
 function specHash(d: DesiredInstance): string {
-  const { powerOff: _p, reboots: _r, ...spec } = d.spec;
-  return createHash('sha256')
-    .update(JSON.stringify([d.vcpus, d.memoryMiB, d.diskGiB, spec, d.fence]))
-    .digest('hex');
+  let hash = specHashes.get(d);
+  if (hash === undefined) {
+    const { powerOff: _p, reboots: _r, ...spec } = d.spec;
+    hash = createHash('sha256')
+      .update(JSON.stringify([d.vcpus, d.memoryMiB, d.diskGiB, spec, d.fence]))
+      .digest('hex');
+    specHashes.set(d, hash);
+  }
+  return hash;
 }
 
 export class Agent {
@@ -105,7 +119,7 @@ export class Agent {
   private readonly log: (msg: string) => void;
 
   constructor(private readonly opts: AgentOptions) {
-    this.state = new LocalState(opts.dataDir);
+    this.state = new LocalState(opts.dataDir, opts.persistDesired ?? true);
     this.images = new ImageCache(join(opts.dataDir, 'images'));
     this.runtime =
       opts.runtime ??

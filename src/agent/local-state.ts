@@ -45,10 +45,14 @@ async function readJson<T>(path: string): Promise<T | undefined> {
 }
 
 export class LocalState {
-  /** Writes of the desired state happen one after the other, the last one winning. */
-  private writing: Promise<void> = Promise.resolve();
+  /** The write of the desired state under way, and the newest one waiting for it. */
+  private writing?: Promise<void>;
+  private next?: { data: string; done: Promise<void> };
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly persistDesired = true,
+  ) {}
 
   async init(): Promise<void> {
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
@@ -63,16 +67,39 @@ export class LocalState {
   }
 
   async loadDesired(): Promise<DesiredFile> {
-    const d = await readJson<DesiredFile>(join(this.dir, 'desired.json'));
+    const d = this.persistDesired ? await readJson<DesiredFile>(join(this.dir, 'desired.json')) : undefined;
     if (d) return { ...d, reboots: d.reboots ?? {}, restarts: d.restarts ?? {} };
     return { revision: 0, synced: false, instances: {}, restarts: {}, reboots: {} };
   }
 
+  /**
+   * Writes the desired state. Writes happen one after the other; saves made while one is
+   * under way are folded into a single write of the newest state.
+   */
   saveDesired(d: DesiredFile): Promise<void> {
+    if (!this.persistDesired) return Promise.resolve();
     const data = JSON.stringify(d);
-    this.writing = this.writing
+    if (this.next) {
+      this.next.data = data;
+      return this.next.done;
+    }
+    if (!this.writing) return this.write(data);
+    const next = { data, done: Promise.resolve() };
+    next.done = this.writing
       .catch(() => undefined)
-      .then(() => writeAtomic(join(this.dir, 'desired.json'), data));
-    return this.writing;
+      .then(() => {
+        this.next = undefined;
+        return this.write(next.data);
+      });
+    this.next = next;
+    return next.done;
+  }
+
+  private write(data: string): Promise<void> {
+    const w = writeAtomic(join(this.dir, 'desired.json'), data).finally(() => {
+      if (this.writing === w) this.writing = undefined;
+    });
+    this.writing = w;
+    return w;
   }
 }

@@ -14,9 +14,22 @@ export interface ApiMetrics {
   events: Counter<'kind' | 'action'>;
 }
 
+const RESOURCE_COUNT_TTL_MS = 10_000;
+
 export function createMetrics(store: Store): ApiMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'continuum_' });
+  // These walk every handle or file descriptor of the process on each scrape: with an
+  // agent connection per node that is tens of thousands at fleet scale, for figures that
+  // continuum_agents_connected already gives.
+  for (const costly of [
+    'nodejs_active_handles',
+    'nodejs_active_handles_total',
+    'nodejs_active_resources',
+    'nodejs_active_resources_total',
+    'process_open_fds',
+  ])
+    registry.removeSingleMetric(`continuum_${costly}`);
   const requests = new Counter({
     name: 'continuum_http_requests_total',
     help: 'HTTP requests served, by route and status',
@@ -36,12 +49,16 @@ export function createMetrics(store: Store): ApiMetrics {
     labelNames: ['kind', 'action'] as const,
     registers: [registry],
   });
+  // Counted at most every RESOURCE_COUNT_TTL_MS: a count walks each table's index.
+  let counted = Number.NEGATIVE_INFINITY;
   new Gauge({
     name: 'continuum_resources',
-    help: 'stored objects by kind',
+    help: `stored objects by kind (counted at most every ${RESOURCE_COUNT_TTL_MS / 1000} s)`,
     labelNames: ['kind'] as const,
     registers: [registry],
     async collect() {
+      if (performance.now() - counted < RESOURCE_COUNT_TTL_MS) return;
+      counted = performance.now();
       for (const table of RESOURCE_TABLES) this.set({ kind: table }, await store.count(table));
     },
   });

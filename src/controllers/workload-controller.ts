@@ -166,7 +166,7 @@ export class WorkloadController {
         before: eventDoc(inst),
         after: eventDoc(draft),
       });
-      await tx.setInstanceDesired(inst.uid, { ...draft, revision: e.seq });
+      await tx.setInstanceDesired({ ...draft, revision: e.seq }, inst);
       if (next.status) await tx.setInstanceStatus(inst.uid, next.status);
     };
     const hold = (i: Pick<InstanceRecord, 'vcpus' | 'memoryMiB' | 'diskGiB' | 'spec'>) => ({

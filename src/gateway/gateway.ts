@@ -21,7 +21,7 @@ import {
   PROTOCOL_VERSION,
   type ServerMessage,
 } from '../protocol/index.js';
-import type { AuditEvent, InstanceRecord, InstanceStatus, Store } from '../store/index.js';
+import type { AuditEvent, InstanceRecord, InstanceStatus, InstanceWrite, Store } from '../store/index.js';
 import type { Enrolment } from './enrolment.js';
 import type { CertificateAuthority, ServingCertificate } from './pki.js';
 
@@ -46,8 +46,8 @@ interface Session {
   credentialId: string;
   address: string;
   sentRevision: number;
-  pushing: boolean;
-  pushAgain: boolean;
+  /** Desired-state changes waiting for the next push, by instance uid. */
+  outbox?: Map<string, DesiredInstance>;
   lastWrite: number;
   /** Heartbeat fields not written yet. */
   unwritten?: Record<string, unknown>;
@@ -98,6 +98,7 @@ export class AgentGateway extends EventEmitter {
   private nextRequestId = 1;
   private readonly measurements = new Map<string, Map<string, Map<string, number>>>();
   private readonly onEvent = (e: AuditEvent) => this.routeEvent(e);
+  private readonly onInstances = (writes: InstanceWrite[]) => this.routeInstances(writes);
   /** Instance reports waiting for the next batch write. */
   private observedQueue: { s: Session; observed: readonly ObservedInstance[] }[] = [];
   private observedFlush?: Promise<void>;
@@ -130,6 +131,7 @@ export class AgentGateway extends EventEmitter {
     const bound = (this.server.address() as { port: number }).port;
     this.url = `https://${host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${bound}`;
     this.opts.store.committed.on('event', this.onEvent);
+    this.opts.store.committed.on('instances', this.onInstances);
     this.heartbeatTimer = setInterval(
       () => void this.writeHeartbeats().catch((err) => this.emit('error', err)),
       1000,
@@ -140,6 +142,7 @@ export class AgentGateway extends EventEmitter {
 
   async close(): Promise<void> {
     this.opts.store.committed.off('event', this.onEvent);
+    this.opts.store.committed.off('instances', this.onInstances);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.pushTimer) clearTimeout(this.pushTimer);
     await this.observedFlush?.catch(() => undefined);
@@ -262,8 +265,6 @@ export class AgentGateway extends EventEmitter {
       ...node,
       address: remote.replace(/^::ffff:/, ''),
       sentRevision: 0,
-      pushing: false,
-      pushAgain: false,
       lastWrite: 0,
       pending: new Map(),
     };
@@ -412,50 +413,44 @@ export class AgentGateway extends EventEmitter {
     this.send(s, { type: 'desired', full: true, revision, instances: all.map(toDesired) });
   }
 
-  /** Instance changes reach the agents of the nodes they were and are bound to. */
+  /** Probe targets of a site may have changed: tell the provider's connected nodes. */
   private routeEvent(e: AuditEvent): void {
-    if (e.kind === 'Site') {
-      // Probe targets may have changed: tell the provider's connected nodes.
-      for (const s of this.sessions.values()) if (s.provider === e.parent) void this.sendConfig(s);
-      return;
-    }
-    if (e.kind !== 'Instance') return;
-    for (const d of [e.before, e.after] as ({ provider?: string; node?: string } | null)[]) {
-      if (!d?.provider || !d.node) continue;
-      const s = this.sessions.get(key(d.provider, d.node));
-      if (s) this.pushQueue.add(s);
+    if (e.kind !== 'Site') return;
+    for (const s of this.sessions.values()) if (s.provider === e.parent) void this.sendConfig(s);
+  }
+
+  /**
+   * Instance writes reach the agents of the nodes they are bound to, as written (no read
+   * back); a node an instance moved off gets it as absent, so that it stops its copy.
+   */
+  private routeInstances(writes: readonly InstanceWrite[]): void {
+    for (const { record, previous } of writes) {
+      const d = toDesired(record);
+      this.queuePush(record.provider, record.node, d);
+      if (previous) this.queuePush(previous.provider, previous.node, { ...d, desired: 'absent' });
     }
     // Changes committed close together reach each node as one message.
     this.pushTimer ??= setTimeout(() => {
       this.pushTimer = undefined;
-      const sessions = [...this.pushQueue];
+      for (const s of this.pushQueue) this.flushPush(s);
       this.pushQueue.clear();
-      for (const s of sessions) void this.pushChanges(s).catch((err) => this.emit('error', err));
     }, this.opts.batchWindowMs ?? 20);
   }
 
-  private async pushChanges(s: Session): Promise<void> {
-    if (s.pushing) {
-      s.pushAgain = true;
-      return;
-    }
-    s.pushing = true;
-    try {
-      do {
-        s.pushAgain = false;
-        const changed = await this.opts.store.listInstances({
-          provider: s.provider,
-          node: s.node,
-          afterRevision: s.sentRevision,
-        });
-        if (!changed.length) continue;
-        const revision = changed.reduce((m, i) => Math.max(m, i.revision), s.sentRevision);
-        s.sentRevision = revision;
-        this.send(s, { type: 'desired', full: false, revision, instances: changed.map(toDesired) });
-      } while (s.pushAgain);
-    } finally {
-      s.pushing = false;
-    }
+  private queuePush(provider: string, node: string, d: DesiredInstance): void {
+    const s = this.sessions.get(key(provider, node));
+    if (!s) return; // it gets its full desired state when it connects
+    (s.outbox ??= new Map()).set(d.uid, d);
+    this.pushQueue.add(s);
+  }
+
+  private flushPush(s: Session): void {
+    const instances = [...(s.outbox?.values() ?? [])];
+    s.outbox = undefined;
+    if (!instances.length || this.sessions.get(key(s.provider, s.node)) !== s) return;
+    const revision = instances.reduce((m, i) => Math.max(m, i.revision), s.sentRevision);
+    s.sentRevision = revision;
+    this.send(s, { type: 'desired', full: false, revision, instances });
   }
 
   /**

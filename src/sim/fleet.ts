@@ -49,6 +49,7 @@ export async function startSimNode(
     runtime,
     inventory: simInventory(spec.name, spec.inventory),
     skipImages: true,
+    persistDesired: false,
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 1000,
     // Desired-state messages trigger a pass at once; the periodic pass only heals.
     reconcileIntervalMs: 5000,

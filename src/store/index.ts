@@ -15,6 +15,7 @@ export { FILTER_COLUMNS, RESOURCE_TABLES, type ResourceTableName } from './schem
 export {
   type AuditEvent,
   type EventQuery,
+  type InstanceWrite,
   isUniqueViolation,
   type JoinTokenRecord,
   type ListQuery,

@@ -115,6 +115,16 @@ export interface NodeCredentialRecord {
   readonly createdAt: string;
 }
 
+/**
+ * An instance row written by a committed transaction (its desired side as written), and
+ * where it was bound before when the write moved it: the agent gateway pushes these to
+ * the nodes concerned without reading them back.
+ */
+export interface InstanceWrite {
+  readonly record: InstanceRecord;
+  readonly previous?: { readonly provider: string; readonly node: string };
+}
+
 export type UpdateResult =
   | { ok: true; resource: StoredResource }
   | { ok: false; code: 'conflict' | 'missing' };
@@ -189,16 +199,24 @@ function toJoinToken(row: any): JoinTokenRecord {
   };
 }
 
+interface Pending {
+  events: AuditEvent[];
+  instances: InstanceWrite[];
+}
+
 export class Store {
-  /** Committed events, in order. Listeners must not throw. */
+  /**
+   * After each commit: 'event' for each audit event, in order, then 'instances' with the
+   * instance rows the transaction wrote (InstanceWrite[]), if any. Listeners must not throw.
+   */
   readonly committed: EventEmitter;
-  private pending: AuditEvent[] | undefined;
+  private pending: Pending | undefined;
 
   private constructor(
     readonly engine: Engine,
     private readonly db: Db,
     committed: EventEmitter,
-    pending?: AuditEvent[],
+    pending?: Pending,
   ) {
     this.committed = committed;
     this.pending = pending;
@@ -224,11 +242,12 @@ export class Store {
   /** Runs fn in one transaction; events it appended are published after commit. */
   async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
     if (this.pending) return fn(this);
-    const pending: AuditEvent[] = [];
+    const pending: Pending = { events: [], instances: [] };
     const result = await (this.db as Kysely<Database>)
       .transaction()
       .execute((trx) => fn(new Store(this.engine, trx, this.committed, pending)));
-    for (const e of pending) this.committed.emit('event', e);
+    for (const e of pending.events) this.committed.emit('event', e);
+    if (pending.instances.length) this.committed.emit('instances', pending.instances);
     return result;
   }
 
@@ -358,7 +377,7 @@ export class Store {
       .returning('seq')
       .executeTakeFirstOrThrow();
     const event = toEvent({ ...row, seq: inserted.seq });
-    this.pending.push(event);
+    this.pending.events.push(event);
     return event;
   }
 
@@ -464,16 +483,15 @@ export class Store {
 
   async insertInstance(r: InstanceRecord): Promise<void> {
     await this.any.insertInto('instances').values(instanceRow(r)).execute();
+    this.wrote({ record: r });
   }
 
-  /** Writes the control plane's side (binding, desired state, spec); status is left alone. */
-  async setInstanceDesired(
-    uid: string,
-    d: Pick<
-      InstanceRecord,
-      'provider' | 'node' | 'fence' | 'revision' | 'desired' | 'vcpus' | 'memoryMiB' | 'diskGiB' | 'spec'
-    >,
-  ): Promise<void> {
+  /**
+   * Writes the control plane's side (binding, desired state, spec) of the instance `d.uid`,
+   * which was bound to `previous`; status is left alone.
+   */
+  async setInstanceDesired(d: InstanceRecord, previous: { provider: string; node: string }): Promise<void> {
+    const uid = d.uid;
     await this.any
       .updateTable('instances')
       .set({
@@ -490,6 +508,10 @@ export class Store {
       })
       .where('uid', '=', uid)
       .execute();
+    this.wrote({
+      record: d,
+      ...(previous.provider !== d.provider || previous.node !== d.node ? { previous } : {}),
+    });
   }
 
   /** Writes what the agent observed; the desired side is left alone. */
@@ -499,6 +521,12 @@ export class Store {
       .set({ status: JSON.stringify(status), phase: status.phase, updated_at: new Date().toISOString() })
       .where('uid', '=', uid)
       .execute();
+  }
+
+  /** Publishes an instance write with its transaction's commit (at once outside one). */
+  private wrote(w: InstanceWrite): void {
+    if (this.pending) this.pending.instances.push(w);
+    else this.committed.emit('instances', [w]);
   }
 
   async deleteInstance(uid: string): Promise<boolean> {

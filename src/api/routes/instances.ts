@@ -114,7 +114,7 @@ async function powerAction(
       before: { provider: i.provider, node: i.node, desired: i.desired },
       after: { provider: i.provider, node: i.node, desired },
     });
-    await tx.setInstanceDesired(i.uid, { ...i, spec, desired, revision: e.seq });
+    await tx.setInstanceDesired({ ...i, spec, desired, revision: e.seq }, i);
     return renderInstance((await tx.getInstanceByUid(i.uid))!);
   });
 }
