@@ -440,7 +440,8 @@ export class AgentGateway extends EventEmitter {
   private queuePush(provider: string, node: string, d: DesiredInstance): void {
     const s = this.sessions.get(key(provider, node));
     if (!s) return; // it gets its full desired state when it connects
-    (s.outbox ??= new Map()).set(d.uid, d);
+    s.outbox ??= new Map();
+    s.outbox.set(d.uid, d);
     this.pushQueue.add(s);
   }
 
