@@ -42,7 +42,8 @@ export class WorkQueue {
   private active = 0;
 
   constructor(
-    private readonly sync: (key: string, queuedAt: number) => Promise<void>,
+    /** `low`: the key waited in the low lane only (status bookkeeping, no decision asked). */
+    private readonly sync: (key: string, queuedAt: number, low: boolean) => Promise<void>,
     private readonly onError: (key: string, err: unknown) => void = () => {},
     private readonly maxBackoffMs = 30_000,
     private readonly lowLaneMaxWaitMs = 2000,
@@ -117,11 +118,11 @@ export class WorkQueue {
         this.wake = undefined;
         continue;
       }
-      const queuedAt = this.queued.get(key)?.at ?? performance.now();
+      const q = this.queued.get(key);
       this.queued.delete(key);
       this.active++;
       try {
-        await this.sync(key, queuedAt);
+        await this.sync(key, q?.at ?? performance.now(), q?.low ?? false);
         this.failures.delete(key);
       } catch (err) {
         const n = (this.failures.get(key) ?? 0) + 1;

@@ -58,6 +58,21 @@ function eventDoc(r: Pick<InstanceRecord, 'uid' | 'workload' | 'provider' | 'nod
   };
 }
 
+/** A workload's phase from its instances' desired states and reported phases. */
+export function summarize(
+  replicas: number,
+  instances: readonly { desired: DesiredState; phase: string }[],
+): { phase: WorkloadStatus['phase']; readyReplicas: number } {
+  let ready = 0;
+  let failed = false;
+  for (const i of instances) {
+    if (i.desired === 'running' && i.phase === 'Running') ready++;
+    if (i.desired !== 'absent' && i.phase === 'Failed') failed = true;
+  }
+  const phase = ready === replicas ? 'Running' : failed ? 'Failed' : ready > 0 ? 'Degraded' : 'Pending';
+  return { phase, readyReplicas: ready };
+}
+
 export class WorkloadController {
   readonly queue: WorkQueue;
   private timer?: NodeJS.Timeout;
@@ -73,7 +88,7 @@ export class WorkloadController {
 
   constructor(private readonly opts: WorkloadControllerOptions) {
     this.queue = new WorkQueue(
-      (key, queuedAt) => this.sync(key, queuedAt),
+      (key, queuedAt, low) => (low ? this.syncStatus(key) : this.sync(key, queuedAt)),
       (key, err) => opts.log?.(`sync ${key} failed`, err),
     );
   }
@@ -93,7 +108,10 @@ export class WorkloadController {
     this.queue.stop();
   }
 
-  /** Called when an agent reports instance state, so workload status follows. */
+  /**
+   * Called when an agent reports instance state, so workload status follows: a status
+   * pass only, unless a decision is queued for the workload anyway.
+   */
   instanceChanged(project: string, workload: string): void {
     this.queue.addLow(`${project}/${workload}`);
   }
@@ -138,6 +156,28 @@ export class WorkloadController {
       await this.opts.cache.refresh();
       throw err;
     }
+  }
+
+  /**
+   * Brings a workload's phase and ready count up to its instances' reported phases: what
+   * agents' reports change, without the placement machinery of a full pass (the next
+   * full pass, queued by any change that needs a decision, does the rest).
+   */
+  async syncStatus(key: string): Promise<void> {
+    const slash = key.indexOf('/');
+    const project = key.slice(0, slash);
+    const name = key.slice(slash + 1);
+    await this.opts.store.transaction(async (tx) => {
+      const w = await tx.get('workloads', project, name);
+      if (!w) return;
+      const old = w.status as WorkloadStatus;
+      const { phase, readyReplicas } = summarize(
+        (w.spec as WorkloadSpec).replicas,
+        await tx.instancePhases(project, name),
+      );
+      if (phase === old.phase && readyReplicas === old.readyReplicas) return;
+      await tx.setStatus('workloads', w.uid, { ...old, phase, readyReplicas }, { phase });
+    });
   }
 
   /** Converges one workload; returns how many replicas it bound to a node. */
@@ -428,14 +468,11 @@ export class WorkloadController {
     reasons: string[],
     placement: PlacementStatus | undefined,
   ): Promise<void> {
-    const ready = instances.filter((i) => i.desired === 'running' && i.phase === 'Running').length;
-    const failed = instances.some((i) => i.desired !== 'absent' && i.phase === 'Failed');
-    const phase =
-      ready === spec.replicas ? 'Running' : failed ? 'Failed' : ready > 0 ? 'Degraded' : 'Pending';
+    const { phase, readyReplicas } = summarize(spec.replicas, instances);
     const status = {
       phase,
       observedGeneration: generation,
-      readyReplicas: ready,
+      readyReplicas,
       ...(reasons.length ? { message: reasons.join('; ') } : {}),
       ...(placement ? { placement } : {}),
     };
@@ -445,6 +482,6 @@ export class WorkloadController {
       placement: s.placement && { ...s.placement, attemptedAt: undefined },
     });
     if (canonical(strip(status)) === canonical(strip(old))) return;
-    await tx.update('workloads', uid, undefined, { status, columns: { phase }, bumpGeneration: false });
+    await tx.setStatus('workloads', uid, status, { phase });
   }
 }

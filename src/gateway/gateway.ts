@@ -343,11 +343,7 @@ export class AgentGateway extends EventEmitter {
     const row = await tx.get('nodes', s.provider, s.node);
     if (!row) return;
     const status = { ...row.status, ...patch };
-    await tx.update('nodes', row.uid, undefined, {
-      status,
-      columns: { state: status.state },
-      bumpGeneration: false,
-    });
+    await tx.setStatus('nodes', row.uid, status, { state: status.state });
   }
 
   /**
@@ -477,7 +473,7 @@ export class AgentGateway extends EventEmitter {
     await this.opts.store.transaction(async (tx) => {
       for (const { s, observed } of batch)
         for (const o of observed) {
-          const inst = await tx.getInstanceByUid(o.uid);
+          const inst = await tx.getInstanceStateByUid(o.uid);
           if (!inst || inst.provider !== s.provider || inst.node !== s.node) continue;
           if (o.phase === 'Absent') {
             if (inst.desired !== 'absent') continue;
@@ -490,7 +486,7 @@ export class AgentGateway extends EventEmitter {
               name: inst.name,
               provider: inst.provider,
               project: inst.project,
-              before: { ...inst, spec: undefined },
+              before: inst,
               after: null,
             });
             changed.set(`${inst.project}/${inst.workload}`, [inst.project, inst.workload]);

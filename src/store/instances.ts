@@ -87,7 +87,7 @@ export function toInstance(row: any): InstanceRecord {
     vcpus: Number(row.vcpus),
     memoryMiB: Number(row.memory_mib),
     diskGiB: Number(row.disk_gib),
-    spec: JSON.parse(row.spec),
+    spec: row.spec === undefined ? undefined : JSON.parse(row.spec),
     status: JSON.parse(row.status),
     createdAt: row.created_at,
     updatedAt: row.updated_at,

@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { Kysely, Transaction } from 'kysely';
 import { type Engine, openDatabase, type StoreLocation } from './engine.js';
 import {
+  type DesiredState,
   type InstanceQuery,
   type InstanceRecord,
   type InstanceStatus,
@@ -130,6 +131,25 @@ export type UpdateResult =
   | { ok: false; code: 'conflict' | 'missing' };
 
 type Db = Kysely<Database> | Transaction<Database>;
+
+const INSTANCE_STATE_COLUMNS = [
+  'uid',
+  'project',
+  'name',
+  'workload',
+  'ordinal',
+  'provider',
+  'node',
+  'fence',
+  'revision',
+  'desired',
+  'vcpus',
+  'memory_mib',
+  'disk_gib',
+  'status',
+  'created_at',
+  'updated_at',
+] as const;
 
 function toResource(row: any): StoredResource {
   return {
@@ -346,6 +366,24 @@ export class Store {
     return { ok: true, resource: toResource(row) };
   }
 
+  /**
+   * Writes a resource's status (and filter columns) without reading it back: for
+   * controllers' and the gateway's bookkeeping at fleet scale. False when it is gone.
+   */
+  async setStatus(
+    table: ResourceTableName,
+    uid: string,
+    status: unknown,
+    columns: Record<string, string> = {},
+  ): Promise<boolean> {
+    const res = await this.any
+      .updateTable(table)
+      .set({ updated_at: new Date().toISOString(), status: JSON.stringify(status), ...columns })
+      .where('uid', '=', uid)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
   async delete(table: ResourceTableName, uid: string, expectedGeneration?: number): Promise<boolean> {
     let query = this.any.deleteFrom(table).where('uid', '=', uid);
     if (expectedGeneration !== undefined) query = query.where('generation', '=', expectedGeneration);
@@ -469,6 +507,29 @@ export class Store {
       .where('name', '=', name)
       .executeTakeFirst();
     return row ? toInstance(row) : undefined;
+  }
+
+  /** The desired state and reported phase of a workload's instances (no documents parsed). */
+  async instancePhases(
+    project: string,
+    workload: string,
+  ): Promise<{ desired: DesiredState; phase: string }[]> {
+    return this.any
+      .selectFrom('instances')
+      .select(['desired', 'phase'])
+      .where('project', '=', project)
+      .where('workload', '=', workload)
+      .execute();
+  }
+
+  /** An instance without its spec, for the agents' reports (the spec is not parsed). */
+  async getInstanceStateByUid(uid: string): Promise<Omit<InstanceRecord, 'spec'> | undefined> {
+    const row = await this.any
+      .selectFrom('instances')
+      .select(INSTANCE_STATE_COLUMNS)
+      .where('uid', '=', uid)
+      .executeTakeFirst();
+    return row ? toInstance({ ...row, spec: undefined }) : undefined;
   }
 
   async getInstanceByUid(uid: string): Promise<InstanceRecord | undefined> {
