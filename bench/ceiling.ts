@@ -1,9 +1,8 @@
 // The store's raw write ceiling: plain inserts of the rows one placement writes (an
 // instance row and its audit event, of the same size as the controller's), one
 // workload's replicas per transaction as the controller commits them.
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { Store } from '../src/store/index.js';
+import { newUid, Store } from '../src/store/index.js';
 
 export async function rawWriteCeiling(dir: string, rows: number, perTransaction: number): Promise<number> {
   const store = await Store.open({ url: join(dir, 'raw-ceiling.db') });
@@ -13,7 +12,7 @@ export async function rawWriteCeiling(dir: string, rows: number, perTransaction:
     const workload = `w${i / perTransaction}`;
     await store.transaction(async (tx) => {
       for (let k = 0; k < perTransaction; k++) {
-        const uid = randomUUID();
+        const uid = newUid();
         const node = { provider: 'prov-001', node: `site-1-n${(i + k) % 500}` };
         const e = await tx.appendEvent({
           actor: 'controller:workloads',

@@ -14,7 +14,7 @@ import {
   REASONS,
   unschedulableMessage,
 } from '../scheduler/index.js';
-import type { DesiredState, InstanceRecord, InstanceSpec, Store } from '../store/index.js';
+import { type DesiredState, type InstanceRecord, type InstanceSpec, newUid, type Store } from '../store/index.js';
 import type { ClusterCache } from './cluster-cache.js';
 import { WorkQueue } from './work-queue.js';
 
@@ -379,7 +379,7 @@ export class WorkloadController {
         // A replica being deleted comes back: the same instance is re-bound, fenced anew.
         await write(existing, { ...record, fence: existing.fence + 1 }, 'replace');
       } else {
-        const uid = crypto.randomUUID();
+        const uid = newUid();
         const e = await tx.appendEvent({
           actor: ACTOR,
           action: 'create',

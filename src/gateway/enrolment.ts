@@ -1,7 +1,7 @@
 // Join tokens and node credentials. A provider-admin issues a join token for a site
 // (expiry, maximum uses); an agent trades it for its node's own long-lived credential.
 // Both secrets are stored only as SHA-256 hashes.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { canReadParent, canWrite, hashSecret, type Principal, secretMatches } from '../auth/index.js';
 import { NAME_PATTERN, nodeKind, Problem } from '../model/index.js';
 import {
@@ -11,7 +11,7 @@ import {
   parseNodeCredential,
 } from '../protocol/index.js';
 import { render } from '../resources/index.js';
-import type { JoinTokenRecord, Store } from '../store/index.js';
+import { type JoinTokenRecord, newUid, type Store } from '../store/index.js';
 
 export interface JoinTokenInfo {
   id: string;
@@ -191,7 +191,7 @@ export class Enrolment {
           });
       } else {
         const row = await tx.insert('nodes', {
-          uid: randomUUID(),
+          uid: newUid(),
           parent: t.provider,
           name,
           labels: {},

@@ -473,6 +473,23 @@ export class AgentGateway extends EventEmitter {
     await this.opts.store.transaction(async (tx) => {
       for (const { s, observed } of batch)
         for (const o of observed) {
+          const reported = (phase: InstanceStatus['phase']): InstanceStatus => ({
+            phase,
+            ports: o.ports.map((p) => ({ ...p, address: s.address })),
+            restarts: o.restarts,
+            observedRevision: o.revision,
+            ...(o.message ? { message: o.message } : {}),
+            ...(o.startedAt ? { startedAt: o.startedAt } : {}),
+            ...(o.accelerator ? { accelerator: o.accelerator } : {}),
+          });
+          if (o.phase !== 'Absent') {
+            // The common case, one statement: a live instance still bound to this node.
+            const w = await tx.reportInstanceStatus(o.uid, s.provider, s.node, reported(o.phase));
+            if (w) {
+              changed.set(`${w.project}/${w.workload}`, [w.project, w.workload]);
+              continue;
+            }
+          }
           const inst = await tx.getInstanceStateByUid(o.uid);
           if (!inst || inst.provider !== s.provider || inst.node !== s.node) continue;
           if (o.phase === 'Absent') {
@@ -492,15 +509,8 @@ export class AgentGateway extends EventEmitter {
             changed.set(`${inst.project}/${inst.workload}`, [inst.project, inst.workload]);
             continue;
           }
-          const status: InstanceStatus = {
-            phase: inst.desired === 'absent' ? 'Deleting' : o.phase,
-            ports: o.ports.map((p) => ({ ...p, address: s.address })),
-            restarts: o.restarts,
-            observedRevision: o.revision,
-            ...(o.message ? { message: o.message } : {}),
-            ...(o.startedAt ? { startedAt: o.startedAt } : {}),
-            ...(o.accelerator ? { accelerator: o.accelerator } : {}),
-          };
+          // Being deleted: the agent is still at it.
+          const status = reported('Deleting');
           if (JSON.stringify(status) === JSON.stringify(inst.status)) continue;
           await tx.setInstanceStatus(inst.uid, status);
           changed.set(`${inst.project}/${inst.workload}`, [inst.project, inst.workload]);

@@ -1,6 +1,5 @@
 // Users' credentials: token issue, lookup and revocation, and the first federation
 // admin created on a fresh store.
-import { randomUUID } from 'node:crypto';
 import {
   canRead,
   canWrite,
@@ -11,7 +10,7 @@ import {
   secretMatches,
 } from '../auth/index.js';
 import { Problem, type RoleBinding, userKind } from '../model/index.js';
-import type { Store, TokenRecord } from '../store/index.js';
+import { newUid, type Store, type TokenRecord } from '../store/index.js';
 import { render } from './render.js';
 
 export interface TokenInfo {
@@ -143,7 +142,7 @@ export class IdentityService {
       if ((await tx.count('users')) > 0) return undefined;
       const spec = { displayName: 'Federation administrator', roles: [{ role: 'federation-admin' }] };
       const row = await tx.insert('users', {
-        uid: randomUUID(),
+        uid: newUid(),
         parent: '',
         name: BOOTSTRAP_ADMIN,
         labels: {},

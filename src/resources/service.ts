@@ -1,6 +1,5 @@
 // Create, read, update, delete and apply for every kind: validation, authorization,
 // optimistic concurrency, quotas and the audit trail, each write in one transaction.
-import { randomUUID } from 'node:crypto';
 import { canRead, canReadParent, canWrite, listScope, type Principal } from '../auth/index.js';
 import {
   type CheckContext,
@@ -15,7 +14,7 @@ import {
   validate,
   type WorkloadSpec,
 } from '../model/index.js';
-import { isUniqueViolation, type Store, type StoredResource } from '../store/index.js';
+import { isUniqueViolation, newUid, type Store, type StoredResource } from '../store/index.js';
 import { dependentsOf } from './dependents.js';
 import { updateProjectUsage } from './quota.js';
 import { canonical, decodeCursor, encodeCursor, eventScopeOf, render } from './render.js';
@@ -342,7 +341,7 @@ export class ResourceService {
     let row: StoredResource;
     try {
       row = await tx.insert(def.plural, {
-        uid: randomUUID(),
+        uid: newUid(),
         parent,
         name,
         labels,

@@ -28,3 +28,4 @@ export {
   type TokenRecord,
   type UpdateResult,
 } from './store.js';
+export { newUid } from './uid.js';

@@ -575,6 +575,28 @@ export class Store {
     });
   }
 
+  /**
+   * Writes what the agent of `provider/node` observed of an instance still bound to that
+   * node and not being deleted, in one statement; returns its workload, or undefined when
+   * nothing was written (moved, deleting or gone: the caller looks closer).
+   */
+  async reportInstanceStatus(
+    uid: string,
+    provider: string,
+    node: string,
+    status: InstanceStatus,
+  ): Promise<{ project: string; workload: string } | undefined> {
+    return this.any
+      .updateTable('instances')
+      .set({ status: JSON.stringify(status), phase: status.phase, updated_at: new Date().toISOString() })
+      .where('uid', '=', uid)
+      .where('provider', '=', provider)
+      .where('node', '=', node)
+      .where('desired', '<>', 'absent')
+      .returning(['project', 'workload'])
+      .executeTakeFirst();
+  }
+
   /** Writes what the agent observed; the desired side is left alone. */
   async setInstanceStatus(uid: string, status: InstanceStatus): Promise<void> {
     await this.any
