@@ -1,19 +1,26 @@
 // The store's raw write ceiling: plain inserts of the rows one placement writes (an
-// instance row and its audit event, of the same size as the controller's), one
-// workload's replicas per transaction as the controller commits them.
+// instance row and its audit event, of the same size as the controller's), as many
+// workloads' replicas per transaction as the controller commits together under load.
 import { join } from 'node:path';
 import { newUid, Store } from '../src/store/index.js';
 
-export async function rawWriteCeiling(dir: string, rows: number, perTransaction: number): Promise<number> {
+export async function rawWriteCeiling(
+  dir: string,
+  rows: number,
+  perWorkload: number,
+  workloadsPerTransaction: number,
+): Promise<number> {
+  const perTransaction = perWorkload * workloadsPerTransaction;
   const store = await Store.open({ url: join(dir, 'raw-ceiling.db') });
   const sha = 'a'.repeat(64);
   const t0 = performance.now();
   for (let i = 0; i < rows; i += perTransaction) {
-    const workload = `w${i / perTransaction}`;
     await store.transaction(async (tx) => {
-      for (let k = 0; k < perTransaction; k++) {
+      for (let j = 0; j < Math.min(perTransaction, rows - i); j++) {
+        const workload = `w${(i + j - (j % perWorkload)) / perWorkload}`;
+        const k = j % perWorkload;
         const uid = newUid();
-        const node = { provider: 'prov-001', node: `site-1-n${(i + k) % 500}` };
+        const node = { provider: 'prov-001', node: `site-1-n${(i + j) % 500}` };
         const e = await tx.appendEvent({
           actor: 'controller:workloads',
           action: 'create',

@@ -17,6 +17,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_MAX_BATCH } from '../src/controllers/index.js';
 import { rawWriteCeiling } from './ceiling.js';
 import { benchArgs, benchPolicies, benchResources } from './common.js';
 
@@ -112,7 +113,7 @@ async function main() {
       `(${PER} per workload), ${KILL} nodes killed, heartbeats every ${HEARTBEAT_MS} ms\n`,
   );
   log('measuring the raw write ceiling of the store');
-  const ceiling = await rawWriteCeiling(dir, Math.min(REPLICAS, 50_000), PER);
+  const ceiling = await rawWriteCeiling(dir, Math.min(REPLICAS, 50_000), PER, DEFAULT_MAX_BATCH);
 
   const server = await startServer();
   const cp = server.child.pid!;
@@ -322,7 +323,11 @@ async function main() {
     ],
     ['re-placed while placing', `${replaced} (replicas moved because a node looked failed)`, ''],
     ['placements/s', rate.toFixed(0), `>= 3000: ${mark(rate >= 3000)}`],
-    ['raw write ceiling', `${ceiling.toFixed(0)} rows/s (instance + event, ${PER} per transaction)`, ''],
+    [
+      'raw write ceiling',
+      `${ceiling.toFixed(0)} rows/s (instance + event, ${PER * DEFAULT_MAX_BATCH} per transaction)`,
+      '',
+    ],
     ['placements / raw ceiling', `${ratio.toFixed(1)} %`, `>= 50 %: ${mark(ratio >= 50)}`],
     [
       'placement latency p50 / p99',

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClusterCache, WorkloadController } from '../src/controllers/index.js';
+import { ClusterCache, DEFAULT_MAX_BATCH, WorkloadController } from '../src/controllers/index.js';
 import { sovereigntyLevel } from '../src/model/index.js';
 import { generateFederation, simInventory } from '../src/sim/index.js';
 import { Store } from '../src/store/index.js';
@@ -115,9 +115,9 @@ async function main() {
   process.stdout.write(
     `placement benchmark: ${NODES} nodes, ${PROVIDERS} providers, ${REPLICAS} replicas (${PER} per workload)\n`,
   );
-  const ceiling = await rawWriteCeiling(dir, Math.min(REPLICAS, 50_000), PER);
+  const ceiling = await rawWriteCeiling(dir, Math.min(REPLICAS, 50_000), PER, DEFAULT_MAX_BATCH);
   process.stdout.write(
-    `raw write ceiling: ${ceiling.toFixed(0)} instance rows/s (instance + event rows, ${PER} per transaction)\n`,
+    `raw write ceiling: ${ceiling.toFixed(0)} instance rows/s (instance + event rows, ${PER * DEFAULT_MAX_BATCH} per transaction)\n`,
   );
   const store = await Store.open({ url: join(dir, 'bench.db') });
   const { workloads, sites } = await seed(store);

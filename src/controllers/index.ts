@@ -6,8 +6,9 @@ export {
   type NodeHealthOptions,
   setNodeState,
 } from './node-health.js';
-export { WorkQueue } from './work-queue.js';
+export { type WorkItem, WorkQueue, type WorkQueueOptions } from './work-queue.js';
 export {
+  DEFAULT_MAX_BATCH,
   type PlacementStatus,
   WorkloadController,
   type WorkloadControllerOptions,

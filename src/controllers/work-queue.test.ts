@@ -9,13 +9,13 @@ function recorder(lowLaneMaxWaitMs = 60_000) {
     release = r;
   });
   const q = new WorkQueue(
-    async (key) => {
+    async (items) => {
       await gate;
-      seen.push(key);
+      for (const { key } of items) seen.push(key);
+      return undefined;
     },
     () => {},
-    30_000,
-    lowLaneMaxWaitMs,
+    { lowLaneMaxWaitMs },
   );
   return { q, seen, release };
 }
@@ -61,15 +61,16 @@ test('work queue: status bookkeeping is not starved by a stream of decisions', a
   const seen: string[] = [];
   let n = 0;
   const q = new WorkQueue(
-    async (key) => {
+    async (items) => {
+      const key = items[0]!.key;
       seen.push(key);
       // Every decision brings another one: the high lane never empties.
       if (key.startsWith('d') && n < 200) q.add(`d${++n}`);
       await new Promise((r) => setTimeout(r, 1));
+      return undefined;
     },
     () => {},
-    30_000,
-    20,
+    { lowLaneMaxWaitMs: 20 },
   );
   q.addLow('status');
   q.add('d0');
@@ -78,4 +79,35 @@ test('work queue: status bookkeeping is not starved by a stream of decisions', a
   q.stop();
   assert.ok(seen.includes('status'), 'the status key ran although decisions kept coming');
   assert.ok(seen.indexOf('status') > 0, 'and only after the decisions that were there first');
+});
+
+test('work queue: keys that pile up are handed over in batches, and only failed keys are retried', async () => {
+  const batches: string[][] = [];
+  const errors: string[] = [];
+  let failOnce = true;
+  const q = new WorkQueue(
+    async (items) => {
+      batches.push(items.map((i) => i.key));
+      return items.map((i) => {
+        if (i.key !== 'k3' || !failOnce) return undefined;
+        failOnce = false;
+        return new Error('k3 failed');
+      });
+    },
+    (key) => errors.push(key),
+    { maxBatch: 4, maxBackoffMs: 10 },
+  );
+  for (let i = 0; i < 10; i++) q.add(`k${i}`);
+  q.addLow('status');
+  q.start();
+  await new Promise((r) => setTimeout(r, 100));
+  await q.idle();
+  q.stop();
+  assert.deepEqual(batches.slice(0, 3), [
+    ['k0', 'k1', 'k2', 'k3'],
+    ['k4', 'k5', 'k6', 'k7'],
+    ['k8', 'k9', 'status'],
+  ]);
+  assert.deepEqual(errors, ['k3']);
+  assert.deepEqual(batches.slice(3), [['k3']], 'the failed key alone came back');
 });

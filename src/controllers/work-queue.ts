@@ -1,8 +1,10 @@
 // A deduplicating work queue for level-triggered controllers: handlers only enqueue a
-// key; the worker calls sync(key), which re-reads current state. Failures are retried
-// with exponential backoff. Two lanes: changes that need a decision (a new or changed
-// workload, a failed node) go before mere status bookkeeping (an agent's report), which
-// still runs once it has waited `lowLaneMaxWaitMs`, so that neither starves.
+// key; the worker hands keys to sync, which re-reads current state. Failures are retried
+// per key with exponential backoff. Two lanes: changes that need a decision (a new or
+// changed workload, a failed node) go before mere status bookkeeping (an agent's report),
+// which still runs once it has waited `lowLaneMaxWaitMs`, so that neither starves. When
+// keys pile up, sync gets up to `maxBatch` of them at once (one transaction for all, in
+// the workload controller).
 
 /** A FIFO of keys; popping is O(1). */
 class Lane {
@@ -29,6 +31,24 @@ class Lane {
   }
 }
 
+export interface WorkItem {
+  key: string;
+  /** When it was first queued (ms, performance.now()). */
+  queuedAt: number;
+  /** It waited in the low lane only: status bookkeeping, no decision asked for. */
+  low: boolean;
+}
+
+/** Syncs the items; returns the error of each item that failed (by position), if any. */
+export type SyncItems = (items: WorkItem[]) => Promise<readonly unknown[] | undefined>;
+
+export interface WorkQueueOptions {
+  maxBackoffMs?: number;
+  lowLaneMaxWaitMs?: number;
+  /** Most keys handed to one sync call (default 1). */
+  maxBatch?: number;
+}
+
 export class WorkQueue {
   /** Queued keys: when first added (ms, performance.now()) and in which lane. */
   private readonly queued = new Map<string, { at: number; low: boolean }>();
@@ -41,13 +61,19 @@ export class WorkQueue {
   private idleWaiters: (() => void)[] = [];
   private active = 0;
 
+  private readonly maxBackoffMs: number;
+  private readonly lowLaneMaxWaitMs: number;
+  private readonly maxBatch: number;
+
   constructor(
-    /** `low`: the key waited in the low lane only (status bookkeeping, no decision asked). */
-    private readonly sync: (key: string, queuedAt: number, low: boolean) => Promise<void>,
+    private readonly sync: SyncItems,
     private readonly onError: (key: string, err: unknown) => void = () => {},
-    private readonly maxBackoffMs = 30_000,
-    private readonly lowLaneMaxWaitMs = 2000,
-  ) {}
+    opts: WorkQueueOptions = {},
+  ) {
+    this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
+    this.lowLaneMaxWaitMs = opts.lowLaneMaxWaitMs ?? 2000;
+    this.maxBatch = Math.max(1, opts.maxBatch ?? 1);
+  }
 
   add(key: string): void {
     if (this.stopped) return;
@@ -109,8 +135,15 @@ export class WorkQueue {
         await new Promise((r) => setImmediate(r));
         yielded = performance.now();
       }
-      const key = this.next();
-      if (key === undefined) {
+      const items: WorkItem[] = [];
+      while (items.length < this.maxBatch) {
+        const key = this.next();
+        if (key === undefined) break;
+        const q = this.queued.get(key);
+        this.queued.delete(key);
+        items.push({ key, queuedAt: q?.at ?? performance.now(), low: q?.low ?? false });
+      }
+      if (!items.length) {
         for (const w of this.idleWaiters.splice(0)) w();
         await new Promise<void>((r) => {
           this.wake = r;
@@ -118,21 +151,26 @@ export class WorkQueue {
         this.wake = undefined;
         continue;
       }
-      const q = this.queued.get(key);
-      this.queued.delete(key);
-      this.active++;
+      this.active += items.length;
+      let errors: readonly unknown[] | undefined;
       try {
-        await this.sync(key, q?.at ?? performance.now(), q?.low ?? false);
-        this.failures.delete(key);
+        errors = await this.sync(items);
       } catch (err) {
+        errors = items.map(() => err);
+      }
+      for (const [i, { key }] of items.entries()) {
+        const err = errors?.[i];
+        if (err === undefined) {
+          this.failures.delete(key);
+          continue;
+        }
         const n = (this.failures.get(key) ?? 0) + 1;
         this.failures.set(key, n);
         this.onError(key, err);
         const delay = Math.min(this.maxBackoffMs, 100 * 2 ** n);
         setTimeout(() => this.add(key), delay).unref();
-      } finally {
-        this.active--;
       }
+      this.active -= items.length;
     }
   }
 }

@@ -14,9 +14,15 @@ import {
   REASONS,
   unschedulableMessage,
 } from '../scheduler/index.js';
-import { type DesiredState, type InstanceRecord, type InstanceSpec, newUid, type Store } from '../store/index.js';
+import {
+  type DesiredState,
+  type InstanceRecord,
+  type InstanceSpec,
+  newUid,
+  type Store,
+} from '../store/index.js';
 import type { ClusterCache } from './cluster-cache.js';
-import { WorkQueue } from './work-queue.js';
+import { type WorkItem, WorkQueue } from './work-queue.js';
 
 export interface WorkloadControllerOptions {
   store: Store;
@@ -25,9 +31,12 @@ export interface WorkloadControllerOptions {
   /** Bounds the cost of a placement at fleet scale (see ScheduleOptions.limitFeasible). */
   limitFeasible?: number;
   log?: (msg: string, err?: unknown) => void;
+  /** Most workloads converged in one transaction when they pile up (default 8). */
+  maxBatch?: number;
   /**
    * After a pass that bound replicas to nodes (placed or re-placed): how many, how long
-   * the pass took until its commit, and how long the workload had waited in the queue.
+   * from the start of its pass to the commit of its transaction, and how long the
+   * workload had waited in the queue.
    */
   onPlaced?: (replicas: number, passSeconds: number, queuedSeconds: number) => void;
 }
@@ -36,6 +45,11 @@ const ACTOR = 'controller:workloads';
 const DEFAULT_DISK_GIB = 10;
 /** Feasible nodes scored per placement: enough for good choices, bounded at fleet scale. */
 export const DEFAULT_LIMIT_FEASIBLE = 100;
+/**
+ * Workloads converged in one transaction when they pile up: a commit costs about as much
+ * as placing a workload, and under a burst most of it is shared.
+ */
+export const DEFAULT_MAX_BATCH = 8;
 
 export interface PlacementStatus {
   attemptedAt: string;
@@ -88,8 +102,9 @@ export class WorkloadController {
 
   constructor(private readonly opts: WorkloadControllerOptions) {
     this.queue = new WorkQueue(
-      (key, queuedAt, low) => (low ? this.syncStatus(key) : this.sync(key, queuedAt)),
+      (items) => this.syncItems(items),
       (key, err) => opts.log?.(`sync ${key} failed`, err),
+      { maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH },
     );
   }
 
@@ -145,17 +160,41 @@ export class WorkloadController {
     for (const i of await store.instanceWorkloads()) this.queue.add(`${i.project}/${i.workload}`);
   }
 
-  async sync(key: string, queuedAt = performance.now()): Promise<void> {
-    const started = performance.now();
+  /** Converges one workload now. */
+  async sync(key: string): Promise<void> {
+    const [err] = await this.syncItems([{ key, queuedAt: performance.now(), low: false }]);
+    if (err !== undefined) throw err;
+  }
+
+  /**
+   * Converges the workloads (a status pass for those queued for status only) in one
+   * transaction; returns the error of each that failed, by position.
+   */
+  async syncItems(items: readonly WorkItem[]): Promise<unknown[]> {
+    const passes: { started: number; bound: number }[] = [];
     try {
-      const bound = await this.opts.store.transaction((tx) => this.converge(tx, key));
-      if (bound)
-        this.opts.onPlaced?.(bound, (performance.now() - started) / 1000, (started - queuedAt) / 1000);
+      await this.opts.store.transaction(async (tx) => {
+        passes.length = 0;
+        for (const { key, low } of items) {
+          const started = performance.now();
+          const bound = low ? await this.statusPass(tx, key) : await this.converge(tx, key);
+          passes.push({ started, bound });
+        }
+      });
     } catch (err) {
       // Reservations made during a failed transaction must not linger.
       await this.opts.cache.refresh();
-      throw err;
+      if (items.length === 1) return [err];
+      // One at a time, so that a failing workload does not hold the others back.
+      const errors: unknown[] = [];
+      for (const item of items) errors.push((await this.syncItems([item]))[0]);
+      return errors;
     }
+    const committed = performance.now();
+    for (const [i, { started, bound }] of passes.entries())
+      if (bound)
+        this.opts.onPlaced?.(bound, (committed - started) / 1000, (started - items[i]!.queuedAt) / 1000);
+    return [];
   }
 
   /**
@@ -163,21 +202,20 @@ export class WorkloadController {
    * agents' reports change, without the placement machinery of a full pass (the next
    * full pass, queued by any change that needs a decision, does the rest).
    */
-  async syncStatus(key: string): Promise<void> {
+  private async statusPass(tx: Store, key: string): Promise<0> {
     const slash = key.indexOf('/');
     const project = key.slice(0, slash);
     const name = key.slice(slash + 1);
-    await this.opts.store.transaction(async (tx) => {
-      const w = await tx.get('workloads', project, name);
-      if (!w) return;
-      const old = w.status as WorkloadStatus;
-      const { phase, readyReplicas } = summarize(
-        (w.spec as WorkloadSpec).replicas,
-        await tx.instancePhases(project, name),
-      );
-      if (phase === old.phase && readyReplicas === old.readyReplicas) return;
+    const w = await tx.get('workloads', project, name);
+    if (!w) return 0;
+    const old = w.status as WorkloadStatus;
+    const { phase, readyReplicas } = summarize(
+      (w.spec as WorkloadSpec).replicas,
+      await tx.instancePhases(project, name),
+    );
+    if (phase !== old.phase || readyReplicas !== old.readyReplicas)
       await tx.setStatus('workloads', w.uid, { ...old, phase, readyReplicas }, { phase });
-    });
+    return 0;
   }
 
   /** Converges one workload; returns how many replicas it bound to a node. */
