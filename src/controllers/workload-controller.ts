@@ -225,7 +225,7 @@ export class WorkloadController {
     const project = key.slice(0, slash);
     const name = key.slice(slash + 1);
     const w = await tx.get('workloads', project, name);
-    const instances = await tx.listInstances({ project, workload: name });
+    const instances = await tx.workloadInstances(project, name);
     const now = () => new Date().toISOString();
 
     // What the instances look like after this sync, for the workload's status (no re-read).

@@ -2,7 +2,7 @@
 // engine. A transaction is a Store bound to one database transaction; events appended
 // inside it are published to watchers only after it commits.
 import { EventEmitter } from 'node:events';
-import type { Kysely, Transaction } from 'kysely';
+import type { Compilable, CompiledQuery, Kysely, QueryResult, Transaction } from 'kysely';
 import { type Engine, openDatabase, type StoreLocation } from './engine.js';
 import {
   type DesiredState,
@@ -219,6 +219,13 @@ function toJoinToken(row: any): JoinTokenRecord {
   };
 }
 
+/**
+ * SQL of the hot queries, compiled once per name: Kysely builds and compiles a query on
+ * every call, which costs more than SQLite running it. Shared by a store and its
+ * transactions.
+ */
+type Compiled = Map<string, CompiledQuery>;
+
 interface Pending {
   events: AuditEvent[];
   instances: InstanceWrite[];
@@ -236,6 +243,7 @@ export class Store {
     readonly engine: Engine,
     private readonly db: Db,
     committed: EventEmitter,
+    private readonly compiled: Compiled,
     pending?: Pending,
   ) {
     this.committed = committed;
@@ -252,7 +260,7 @@ export class Store {
     }
     const emitter = new EventEmitter();
     emitter.setMaxListeners(0);
-    return new Store(engine, db, emitter);
+    return new Store(engine, db, emitter, new Map());
   }
 
   get inTransaction(): boolean {
@@ -265,7 +273,7 @@ export class Store {
     const pending: Pending = { events: [], instances: [] };
     const result = await (this.db as Kysely<Database>)
       .transaction()
-      .execute((trx) => fn(new Store(this.engine, trx, this.committed, pending)));
+      .execute((trx) => fn(new Store(this.engine, trx, this.committed, this.compiled, pending)));
     for (const e of pending.events) this.committed.emit('event', e);
     if (pending.instances.length) this.committed.emit('instances', pending.instances);
     return result;
@@ -283,16 +291,41 @@ export class Store {
     return this.db as unknown as Kysely<any>;
   }
 
+  /**
+   * Runs a hot query by name: `build` makes it (with these parameters) the first time
+   * only; later calls run the same SQL with `parameters`, which must be the values in
+   * the order the query takes them (checked against Kysely's own on the first call), and
+   * none undefined (Kysely leaves those out of the query: the SQL would differ).
+   */
+  private async run<R>(
+    name: string,
+    build: () => Compilable<R>,
+    parameters: readonly unknown[],
+  ): Promise<QueryResult<R>> {
+    if (parameters.includes(undefined)) throw new Error(`query ${name}: a parameter is undefined`);
+    let compiled = this.compiled.get(name) as CompiledQuery<R> | undefined;
+    if (!compiled) {
+      compiled = build().compile();
+      const expected = JSON.stringify(compiled.parameters);
+      if (expected !== JSON.stringify(parameters))
+        throw new Error(
+          `query ${name}: parameters ${JSON.stringify(parameters)} are not in the order ${expected}`,
+        );
+      this.compiled.set(name, compiled);
+      return this.db.executeQuery(compiled);
+    }
+    return this.db.executeQuery({ ...compiled, parameters });
+  }
+
   // ---- resources -------------------------------------------------------------
 
   async get(table: ResourceTableName, parent: string, name: string): Promise<StoredResource | undefined> {
-    const row = await this.any
-      .selectFrom(table)
-      .selectAll()
-      .where('parent', '=', parent)
-      .where('name', '=', name)
-      .executeTakeFirst();
-    return row ? toResource(row) : undefined;
+    const { rows } = await this.run(
+      `get ${table}`,
+      () => this.any.selectFrom(table).selectAll().where('parent', '=', parent).where('name', '=', name),
+      [parent, name],
+    );
+    return rows[0] ? toResource(rows[0]) : undefined;
   }
 
   async list(table: ResourceTableName, q: ListQuery = {}): Promise<StoredResource[]> {
@@ -376,12 +409,17 @@ export class Store {
     status: unknown,
     columns: Record<string, string> = {},
   ): Promise<boolean> {
-    const res = await this.any
-      .updateTable(table)
-      .set({ updated_at: new Date().toISOString(), status: JSON.stringify(status), ...columns })
-      .where('uid', '=', uid)
-      .executeTakeFirst();
-    return Number(res.numUpdatedRows) > 0;
+    const set: Record<string, unknown> = {
+      updated_at: new Date().toISOString(),
+      status: JSON.stringify(status),
+    };
+    for (const [column, value] of Object.entries(columns)) if (value !== undefined) set[column] = value;
+    const res = await this.run(
+      `setStatus ${table} ${Object.keys(set).join(',')}`,
+      () => this.any.updateTable(table).set(set).where('uid', '=', uid),
+      [...Object.values(set), uid],
+    );
+    return Number(res.numAffectedRows ?? 0) > 0;
   }
 
   async delete(table: ResourceTableName, uid: string, expectedGeneration?: number): Promise<boolean> {
@@ -404,17 +442,17 @@ export class Store {
       kind: e.kind,
       parent: e.parent,
       name: e.name,
-      provider: e.provider,
-      project: e.project,
+      provider: e.provider ?? null,
+      project: e.project ?? null,
       before: e.before === null || e.before === undefined ? null : JSON.stringify(e.before),
       after: e.after === null || e.after === undefined ? null : JSON.stringify(e.after),
     };
-    const inserted = await this.any
-      .insertInto('events')
-      .values(row)
-      .returning('seq')
-      .executeTakeFirstOrThrow();
-    const event = toEvent({ ...row, seq: inserted.seq });
+    const { rows } = await this.run<{ seq: number }>(
+      'appendEvent',
+      () => this.any.insertInto('events').values(row).returning('seq'),
+      Object.values(row),
+    );
+    const event = toEvent({ ...row, seq: rows[0]!.seq });
     this.pending.events.push(event);
     return event;
   }
@@ -499,6 +537,22 @@ export class Store {
     return queryInstances(this.any, q);
   }
 
+  /** A workload's instances by ordinal (the controller's read of every pass). */
+  async workloadInstances(project: string, workload: string): Promise<InstanceRecord[]> {
+    const { rows } = await this.run(
+      'workloadInstances',
+      () =>
+        this.any
+          .selectFrom('instances')
+          .selectAll()
+          .where('project', '=', project)
+          .where('workload', '=', workload)
+          .orderBy('ordinal'),
+      [project, workload],
+    );
+    return rows.map(toInstance);
+  }
+
   async getInstance(project: string, name: string): Promise<InstanceRecord | undefined> {
     const row = await this.any
       .selectFrom('instances')
@@ -514,22 +568,27 @@ export class Store {
     project: string,
     workload: string,
   ): Promise<{ desired: DesiredState; phase: string }[]> {
-    return this.any
-      .selectFrom('instances')
-      .select(['desired', 'phase'])
-      .where('project', '=', project)
-      .where('workload', '=', workload)
-      .execute();
+    const { rows } = await this.run<{ desired: DesiredState; phase: string }>(
+      'instancePhases',
+      () =>
+        this.any
+          .selectFrom('instances')
+          .select(['desired', 'phase'])
+          .where('project', '=', project)
+          .where('workload', '=', workload),
+      [project, workload],
+    );
+    return rows;
   }
 
   /** An instance without its spec, for the agents' reports (the spec is not parsed). */
   async getInstanceStateByUid(uid: string): Promise<Omit<InstanceRecord, 'spec'> | undefined> {
-    const row = await this.any
-      .selectFrom('instances')
-      .select(INSTANCE_STATE_COLUMNS)
-      .where('uid', '=', uid)
-      .executeTakeFirst();
-    return row ? toInstance({ ...row, spec: undefined }) : undefined;
+    const { rows } = await this.run(
+      'getInstanceStateByUid',
+      () => this.any.selectFrom('instances').select(INSTANCE_STATE_COLUMNS).where('uid', '=', uid),
+      [uid],
+    );
+    return rows[0] ? toInstance({ ...rows[0], spec: undefined }) : undefined;
   }
 
   async getInstanceByUid(uid: string): Promise<InstanceRecord | undefined> {
@@ -543,7 +602,8 @@ export class Store {
   }
 
   async insertInstance(r: InstanceRecord): Promise<void> {
-    await this.any.insertInto('instances').values(instanceRow(r)).execute();
+    const row = instanceRow(r);
+    await this.run('insertInstance', () => this.any.insertInto('instances').values(row), Object.values(row));
     this.wrote({ record: r });
   }
 
@@ -552,23 +612,23 @@ export class Store {
    * which was bound to `previous`; status is left alone.
    */
   async setInstanceDesired(d: InstanceRecord, previous: { provider: string; node: string }): Promise<void> {
-    const uid = d.uid;
-    await this.any
-      .updateTable('instances')
-      .set({
-        provider: d.provider,
-        node: d.node,
-        fence: d.fence,
-        revision: d.revision,
-        desired: d.desired,
-        vcpus: d.vcpus,
-        memory_mib: d.memoryMiB,
-        disk_gib: d.diskGiB,
-        spec: JSON.stringify(d.spec),
-        updated_at: new Date().toISOString(),
-      })
-      .where('uid', '=', uid)
-      .execute();
+    const set = {
+      provider: d.provider,
+      node: d.node,
+      fence: d.fence,
+      revision: d.revision,
+      desired: d.desired,
+      vcpus: d.vcpus,
+      memory_mib: d.memoryMiB,
+      disk_gib: d.diskGiB,
+      spec: JSON.stringify(d.spec),
+      updated_at: new Date().toISOString(),
+    };
+    await this.run(
+      'setInstanceDesired',
+      () => this.any.updateTable('instances').set(set).where('uid', '=', d.uid),
+      [...Object.values(set), d.uid],
+    );
     this.wrote({
       record: d,
       ...(previous.provider !== d.provider || previous.node !== d.node ? { previous } : {}),
@@ -586,24 +646,31 @@ export class Store {
     node: string,
     status: InstanceStatus,
   ): Promise<{ project: string; workload: string } | undefined> {
-    return this.any
-      .updateTable('instances')
-      .set({ status: JSON.stringify(status), phase: status.phase, updated_at: new Date().toISOString() })
-      .where('uid', '=', uid)
-      .where('provider', '=', provider)
-      .where('node', '=', node)
-      .where('desired', '<>', 'absent')
-      .returning(['project', 'workload'])
-      .executeTakeFirst();
+    const set = { status: JSON.stringify(status), phase: status.phase, updated_at: new Date().toISOString() };
+    const { rows } = await this.run<{ project: string; workload: string }>(
+      'reportInstanceStatus',
+      () =>
+        this.any
+          .updateTable('instances')
+          .set(set)
+          .where('uid', '=', uid)
+          .where('provider', '=', provider)
+          .where('node', '=', node)
+          .where('desired', '<>', 'absent')
+          .returning(['project', 'workload']),
+      [...Object.values(set), uid, provider, node, 'absent'],
+    );
+    return rows[0];
   }
 
   /** Writes what the agent observed; the desired side is left alone. */
   async setInstanceStatus(uid: string, status: InstanceStatus): Promise<void> {
-    await this.any
-      .updateTable('instances')
-      .set({ status: JSON.stringify(status), phase: status.phase, updated_at: new Date().toISOString() })
-      .where('uid', '=', uid)
-      .execute();
+    const set = { status: JSON.stringify(status), phase: status.phase, updated_at: new Date().toISOString() };
+    await this.run(
+      'setInstanceStatus',
+      () => this.any.updateTable('instances').set(set).where('uid', '=', uid),
+      [...Object.values(set), uid],
+    );
   }
 
   /** Publishes an instance write with its transaction's commit (at once outside one). */
