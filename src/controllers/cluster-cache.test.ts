@@ -16,55 +16,55 @@ const row = (parent: string, name: string, spec: object, status: object = {}, co
   columns,
 });
 
-test('cluster cache: a site or provider change rebuilds only its nodes and keeps their allocations', async () => {
-  const store = await Store.open({ url: ':memory:' });
-  try {
-    await store.transaction(async (tx) => {
-      for (const p of ['p1', 'p2']) {
-        await tx.insert(
-          'providers',
-          row(
-            '',
-            p,
-            { headquarters: 'DE', jurisdiction: 'EU', euControlled: true, certifications: [] },
-            {},
-            {
-              country: 'DE',
-              jurisdiction: 'EU',
-            },
-          ),
-        );
-        await tx.insert(
-          'sites',
-          row(
-            p,
-            'fra',
-            {
-              country: 'DE',
-              region: 'Frankfurt',
-              location: { latitude: 50.1, longitude: 8.7 },
-              tier: 'core',
-              carbonIntensity: 300,
-            },
-            {},
-            { country: 'DE', tier: 'core' },
-          ),
-        );
+/** Providers with a site 'fra' in Frankfurt, each with the named ready nodes. */
+async function seed(store: Store, providers: string[], nodes: string[]): Promise<void> {
+  await store.transaction(async (tx) => {
+    for (const p of providers) {
+      await tx.insert(
+        'providers',
+        row(
+          '',
+          p,
+          { headquarters: 'DE', jurisdiction: 'EU', euControlled: true, certifications: [] },
+          {},
+          { country: 'DE', jurisdiction: 'EU' },
+        ),
+      );
+      await tx.insert(
+        'sites',
+        row(
+          p,
+          'fra',
+          {
+            country: 'DE',
+            region: 'Frankfurt',
+            location: { latitude: 50.1, longitude: 8.7 },
+            tier: 'core',
+            carbonIntensity: 300,
+          },
+          {},
+          { country: 'DE', tier: 'core' },
+        ),
+      );
+      for (const n of nodes)
         await tx.insert(
           'nodes',
           row(
             p,
-            'n1',
+            n,
             { site: 'fra' },
-            { state: 'ready', inventory: simInventory('n1') },
-            {
-              site: 'fra',
-              state: 'ready',
-            },
+            { state: 'ready', inventory: simInventory(n) },
+            { site: 'fra', state: 'ready' },
           ),
         );
-      }
-    });
+    }
+  });
+}
+
+test('cluster cache: a site or provider change rebuilds only its nodes and keeps their allocations', async () => {
+  const store = await Store.open({ url: ':memory:' });
+  try {
+    await seed(store, ['p1', 'p2'], ['n1']);
     const cache = new ClusterCache(store);
     await cache.refresh();
     cache.reserve('p1/n1', { vcpus: 3, memoryMiB: 1024, diskGiB: 10 });
@@ -96,6 +96,36 @@ test('cluster cache: a site or provider change rebuilds only its nodes and keeps
     await cache.refreshSite('p2', 'fra');
     assert.equal(cache.get('p2/n1'), undefined);
     assert.equal(cache.size, 1);
+  } finally {
+    await store.close();
+  }
+});
+
+test('cluster cache: a failed transaction undoes its reservations and releases without a reload', async () => {
+  const store = await Store.open({ url: ':memory:' });
+  try {
+    await seed(store, ['p1'], ['n1', 'n2']);
+    const cache = new ClusterCache(store);
+    await cache.refresh();
+    cache.reserve('p1/n1', { vcpus: 2, memoryMiB: 512, diskGiB: 5 });
+    const before = () => ['p1/n1', 'p1/n2'].map((k) => ({ ...cache.get(k)!.allocated }));
+    const committed = before();
+
+    cache.begin();
+    cache.release('p1/n1', { vcpus: 2, memoryMiB: 512, diskGiB: 5 });
+    cache.reserve('p1/n2', { vcpus: 2, memoryMiB: 512, diskGiB: 5, accelerators: 1 });
+    cache.reserve('p1/n2', { vcpus: 1, memoryMiB: 256, diskGiB: 1 });
+    assert.notDeepEqual(before(), committed);
+    await cache.rollback();
+    assert.deepEqual(before(), committed, 'back to what was committed');
+
+    // What a committed transaction reserved stays.
+    cache.begin();
+    cache.reserve('p1/n2', { vcpus: 4, memoryMiB: 1024, diskGiB: 10 });
+    await cache.commit();
+    assert.equal(cache.get('p1/n2')!.allocated.vcpus, 4);
+    await cache.rollback(); // nothing recorded any more: a no-op
+    assert.equal(cache.get('p1/n2')!.allocated.vcpus, 4);
   } finally {
     await store.close();
   }

@@ -178,6 +178,8 @@ export class WorkloadController {
    */
   async syncItems(items: readonly WorkItem[]): Promise<unknown[]> {
     const passes: { started: number; bound: number }[] = [];
+    const cache = this.opts.cache;
+    cache.begin();
     try {
       await this.opts.store.transaction(async (tx) => {
         passes.length = 0;
@@ -189,13 +191,14 @@ export class WorkloadController {
       });
     } catch (err) {
       // Reservations made during a failed transaction must not linger.
-      await this.opts.cache.refresh();
+      await cache.rollback();
       if (items.length === 1) return [err];
       // One at a time, so that a failing workload does not hold the others back.
       const errors: unknown[] = [];
       for (const item of items) errors.push((await this.syncItems([item]))[0]);
       return errors;
     }
+    await cache.commit();
     const committed = performance.now();
     for (const [i, { started, bound }] of passes.entries())
       if (bound)
