@@ -3,91 +3,16 @@
 // as agents do it: a connected node runs exactly the instances bound to it (its full
 // desired set); a failed node keeps running what it had, cut off, until it reconnects.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { ClusterCache, setNodeState, WorkloadController } from '../src/controllers/index.js';
-import { simInventory } from '../src/sim/index.js';
 import { Store } from '../src/store/index.js';
+import { seedSmallFederation } from './support/small-federation.js';
 
 const NODES = ['n0', 'n1', 'n2', 'n3'];
-const now = () => new Date().toISOString();
-
-async function seed(store: Store) {
-  await store.transaction(async (tx) => {
-    const prov = { headquarters: 'DE', jurisdiction: 'EU', euControlled: true };
-    await tx.insert('providers', {
-      uid: randomUUID(),
-      parent: '',
-      name: 'p',
-      labels: {},
-      spec: prov,
-      status: { sovereigntyLevel: 'eu-controlled' },
-      createdBy: 't',
-      columns: { country: 'DE', jurisdiction: 'EU' },
-    });
-    const site = {
-      country: 'DE',
-      location: { latitude: 50, longitude: 8 },
-      tier: 'edge',
-      carbonIntensity: 300,
-    };
-    await tx.insert('sites', {
-      uid: randomUUID(),
-      parent: 'p',
-      name: 's',
-      labels: {},
-      spec: site,
-      status: {},
-      createdBy: 't',
-      columns: { country: 'DE', tier: 'edge' },
-    });
-    for (const n of NODES)
-      await tx.insert('nodes', {
-        uid: randomUUID(),
-        parent: 'p',
-        name: n,
-        labels: {},
-        spec: { site: 's' },
-        status: { state: 'ready', inventory: simInventory(n, { cpus: 2, memoryMiB: 4096 }) },
-        createdBy: 't',
-        columns: { site: 's', state: 'ready' },
-      });
-    await tx.insert('projects', {
-      uid: randomUUID(),
-      parent: '',
-      name: 'q',
-      labels: {},
-      spec: {},
-      status: { usage: { vcpus: 0, memoryMiB: 0, instances: 0 } },
-      createdBy: 't',
-      columns: {},
-    });
-    await tx.insert('images', {
-      uid: randomUUID(),
-      parent: 'q',
-      name: 'img',
-      labels: {},
-      spec: { format: 'raw', files: { disk: { sha256: 'a'.repeat(64) } } },
-      status: { phase: 'Available', files: { disk: { sha256: 'a'.repeat(64), size: 1, uploadedAt: now() } } },
-      createdBy: 't',
-      columns: {},
-    });
-    await tx.insert('workloads', {
-      uid: randomUUID(),
-      parent: 'q',
-      name: 'w',
-      labels: {},
-      spec: { kind: 'vm', image: 'img', replicas: 3, resources: { vcpus: 1, memoryMiB: 512 } },
-      status: { phase: 'Pending', observedGeneration: 0, readyReplicas: 0 },
-      createdBy: 't',
-      columns: { phase: 'Pending' },
-    });
-  });
-}
 
 type Op = { kind: 'fail' | 'recover'; node: number } | { kind: 'scale'; replicas: number };
 
@@ -103,7 +28,7 @@ test('property: re-placement never leaves two live copies of a replica', async (
       const dir = mkdtempSync(join(tmpdir(), 'continuum-prop-'));
       const store = await Store.open({ url: join(dir, 'p.db') });
       try {
-        await seed(store);
+        await seedSmallFederation(store, { nodes: NODES, workloads: [{ name: 'w', replicas: 3 }] });
         const cache = new ClusterCache(store);
         await cache.refresh();
         const controller = new WorkloadController({ store, cache });
