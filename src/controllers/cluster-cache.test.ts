@@ -1,70 +1,13 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { simInventory } from '../sim/index.js';
+import { seedSmallFederation } from '../../test/support/small-federation.js';
 import { Store } from '../store/index.js';
 import { ClusterCache } from './cluster-cache.js';
-
-const row = (parent: string, name: string, spec: object, status: object = {}, columns = {}) => ({
-  uid: randomUUID(),
-  parent,
-  name,
-  labels: {},
-  spec,
-  status,
-  createdBy: 'test',
-  columns,
-});
-
-/** Providers with a site 'fra' in Frankfurt, each with the named ready nodes. */
-async function seed(store: Store, providers: string[], nodes: string[]): Promise<void> {
-  await store.transaction(async (tx) => {
-    for (const p of providers) {
-      await tx.insert(
-        'providers',
-        row(
-          '',
-          p,
-          { headquarters: 'DE', jurisdiction: 'EU', euControlled: true, certifications: [] },
-          {},
-          { country: 'DE', jurisdiction: 'EU' },
-        ),
-      );
-      await tx.insert(
-        'sites',
-        row(
-          p,
-          'fra',
-          {
-            country: 'DE',
-            region: 'Frankfurt',
-            location: { latitude: 50.1, longitude: 8.7 },
-            tier: 'core',
-            carbonIntensity: 300,
-          },
-          {},
-          { country: 'DE', tier: 'core' },
-        ),
-      );
-      for (const n of nodes)
-        await tx.insert(
-          'nodes',
-          row(
-            p,
-            n,
-            { site: 'fra' },
-            { state: 'ready', inventory: simInventory(n) },
-            { site: 'fra', state: 'ready' },
-          ),
-        );
-    }
-  });
-}
 
 test('cluster cache: a site or provider change rebuilds only its nodes and keeps their allocations', async () => {
   const store = await Store.open({ url: ':memory:' });
   try {
-    await seed(store, ['p1', 'p2'], ['n1']);
+    await seedSmallFederation(store, { providers: ['p1', 'p2'], site: 'fra', nodes: ['n1'] });
     const cache = new ClusterCache(store);
     await cache.refresh();
     cache.reserve('p1/n1', { vcpus: 3, memoryMiB: 1024, diskGiB: 10 });
@@ -104,7 +47,7 @@ test('cluster cache: a site or provider change rebuilds only its nodes and keeps
 test('cluster cache: a failed transaction undoes its reservations and releases without a reload', async () => {
   const store = await Store.open({ url: ':memory:' });
   try {
-    await seed(store, ['p1'], ['n1', 'n2']);
+    await seedSmallFederation(store, { providers: ['p1'], site: 'fra', nodes: ['n1', 'n2'] });
     const cache = new ClusterCache(store);
     await cache.refresh();
     cache.reserve('p1/n1', { vcpus: 2, memoryMiB: 512, diskGiB: 5 });

@@ -1,16 +1,19 @@
-// A small federation written straight into a store (rows in the API's own format): one
-// provider 'p' with one site 's' in Germany, ready nodes, a project 'q' with an
-// Available image 'img', and VM workloads. For controller tests that run no agents.
+// A small federation written straight into a store (rows in the API's own format):
+// providers (default 'p') with one site each (default 's', in Germany) and the same
+// ready nodes, a project 'q' with an Available image 'img', and VM workloads. For
+// controller and cache tests that run no agents.
 
 import { simInventory } from '../../src/sim/index.js';
 import { newUid, type Store } from '../../src/store/index.js';
 
 export interface SmallFederation {
+  providers?: readonly string[];
+  site?: string;
   nodes: readonly string[];
   /** Each node's size. */
   cpus?: number;
   memoryMiB?: number;
-  workloads: readonly { name: string; replicas: number }[];
+  workloads?: readonly { name: string; replicas: number }[];
 }
 
 const row = (
@@ -32,33 +35,36 @@ const row = (
 
 export async function seedSmallFederation(store: Store, f: SmallFederation): Promise<void> {
   const sha256 = 'a'.repeat(64);
+  const site = f.site ?? 's';
   await store.transaction(async (tx) => {
-    await tx.insert(
-      'providers',
-      row(
-        '',
-        'p',
-        { headquarters: 'DE', jurisdiction: 'EU', euControlled: true },
-        { sovereigntyLevel: 'eu-controlled' },
-        { country: 'DE', jurisdiction: 'EU' },
-      ),
-    );
-    await tx.insert(
-      'sites',
-      row(
-        'p',
-        's',
-        { country: 'DE', location: { latitude: 50, longitude: 8 }, tier: 'edge', carbonIntensity: 300 },
-        {},
-        { country: 'DE', tier: 'edge' },
-      ),
-    );
-    for (const n of f.nodes) {
-      const inventory = simInventory(n, { cpus: f.cpus ?? 2, memoryMiB: f.memoryMiB ?? 4096 });
+    for (const p of f.providers ?? ['p']) {
       await tx.insert(
-        'nodes',
-        row('p', n, { site: 's' }, { state: 'ready', inventory }, { site: 's', state: 'ready' }),
+        'providers',
+        row(
+          '',
+          p,
+          { headquarters: 'DE', jurisdiction: 'EU', euControlled: true },
+          { sovereigntyLevel: 'eu-controlled' },
+          { country: 'DE', jurisdiction: 'EU' },
+        ),
       );
+      await tx.insert(
+        'sites',
+        row(
+          p,
+          site,
+          { country: 'DE', location: { latitude: 50, longitude: 8 }, tier: 'edge', carbonIntensity: 300 },
+          {},
+          { country: 'DE', tier: 'edge' },
+        ),
+      );
+      for (const n of f.nodes) {
+        const inventory = simInventory(n, { cpus: f.cpus ?? 2, memoryMiB: f.memoryMiB ?? 4096 });
+        await tx.insert(
+          'nodes',
+          row(p, n, { site }, { state: 'ready', inventory }, { site, state: 'ready' }),
+        );
+      }
     }
     await tx.insert('projects', row('', 'q', {}, { usage: { vcpus: 0, memoryMiB: 0, instances: 0 } }, {}));
     await tx.insert(
@@ -71,7 +77,7 @@ export async function seedSmallFederation(store: Store, f: SmallFederation): Pro
         {},
       ),
     );
-    for (const w of f.workloads)
+    for (const w of f.workloads ?? [])
       await tx.insert(
         'workloads',
         row(
