@@ -98,6 +98,8 @@ export class WorkloadController {
   private timer?: NodeJS.Timeout;
   /** Workloads with replicas that could not be placed: retried when capacity appears. */
   private readonly pending = new Set<string>();
+  /** The current transaction gave capacity back (replicas removed or resized). */
+  private freed = false;
   private readonly onEvent = (e: { kind: string; parent: string; name: string }) => {
     if (e.kind === 'Workload') this.queue.add(`${e.parent}/${e.name}`);
     if (e.kind === 'Image') void this.enqueueUsersOfImage(e.parent, e.name);
@@ -180,6 +182,7 @@ export class WorkloadController {
     const passes: { started: number; bound: number }[] = [];
     const cache = this.opts.cache;
     cache.begin();
+    this.freed = false;
     try {
       await this.opts.store.transaction(async (tx) => {
         passes.length = 0;
@@ -199,6 +202,8 @@ export class WorkloadController {
       return errors;
     }
     await cache.commit();
+    // Capacity given back may be what waiting replicas need.
+    if (this.freed) this.retryPending();
     const committed = performance.now();
     for (const [i, { started, bound }] of passes.entries())
       if (bound)
@@ -265,6 +270,7 @@ export class WorkloadController {
       for (const inst of instances) {
         if (inst.desired === 'absent') continue;
         cache.release(`${inst.provider}/${inst.node}`, hold(inst));
+        this.freed = true;
         await write(inst, { desired: 'absent' }, 'delete');
       }
       this.pending.delete(key);
@@ -344,6 +350,7 @@ export class WorkloadController {
       if (inst.desired === 'absent') continue;
       if (inst.ordinal >= spec.replicas || seen.has(inst.ordinal)) {
         cache.release(nodeKey, hold(inst));
+        this.freed = true;
         await write(inst, { desired: 'absent' }, 'delete');
         continue;
       }
@@ -396,6 +403,7 @@ export class WorkloadController {
       if (same) continue;
       cache.release(nodeKey, hold(inst));
       cache.reserve(nodeKey, hold(next));
+      this.freed = true;
       await write(inst, next, 'update');
     }
 

@@ -1,7 +1,7 @@
-// The workload controller converges queued workloads in batches, one transaction each:
-// when one workload's writes fail, the others still land, nothing it reserved lingers
-// in the scheduler's view of capacity, and it is placed once the cause is gone. The
-// failure is a real one: an SQLite trigger refusing that workload's instance rows.
+// The workload controller on a real store, without agents: batches of workloads in one
+// transaction, where one workload's writes fail (a real failure: an SQLite trigger
+// refusing its instance rows) without holding back the others; and replicas waiting
+// for capacity placed as soon as another workload gives some back.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,6 +52,58 @@ test('a workload whose writes fail does not hold back its batch, and leaves no r
     assert.equal(allocated(), 5);
   } finally {
     admin.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a replica waiting for capacity is placed as soon as another workload gives it back', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'continuum-freed-'));
+  const store = await Store.open({ url: join(dir, 'c.db') });
+  try {
+    // One node with room for two replicas of 512 MiB (1536 MiB less 512 reserved).
+    await seedSmallFederation(store, {
+      nodes: ['n0'],
+      cpus: 1,
+      memoryMiB: 1536,
+      workloads: [
+        { name: 'big', replicas: 2 },
+        { name: 'waiting', replicas: 1 },
+      ],
+    });
+    const cache = new ClusterCache(store);
+    // No resync during the test: only the freed capacity can get 'waiting' placed.
+    const controller = new WorkloadController({ store, cache, resyncIntervalMs: 3_600_000 });
+    await controller.start();
+    await controller.queue.idle();
+    const placement = async (w: string) => (await store.get('workloads', 'q', w))!.status.placement;
+    assert.equal((await placement('big')).placed, 2);
+    assert.equal((await placement('waiting')).pending, 1);
+    assert.match((await placement('waiting')).message, /0\/1 nodes are available: 1 /);
+
+    await store.transaction(async (tx) => {
+      const big = (await tx.get('workloads', 'q', 'big'))!;
+      await tx.update('workloads', big.uid, big.generation, {
+        spec: { ...big.spec, replicas: 1 },
+        bumpGeneration: true,
+      });
+      await tx.appendEvent({
+        actor: 'test',
+        action: 'update',
+        kind: 'Workload',
+        parent: 'q',
+        name: 'big',
+        provider: null,
+        project: 'q',
+        before: null,
+        after: null,
+      });
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    await controller.queue.idle();
+    assert.equal((await placement('waiting')).placed, 1, 'placed in the room the scale-down gave back');
+    controller.stop();
+  } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
