@@ -452,7 +452,14 @@ export class Store {
       () => this.any.insertInto('events').values(row).returning('seq'),
       Object.values(row),
     );
-    const event = toEvent({ ...row, seq: rows[0]!.seq });
+    // The documents as given (the caller does not change them afterwards), not parsed
+    // back from the JSON just written.
+    const event: AuditEvent = {
+      ...row,
+      seq: Number(rows[0]!.seq),
+      before: e.before ?? null,
+      after: e.after ?? null,
+    };
     this.pending.events.push(event);
     return event;
   }
