@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { openTestStore, TEST_ENGINES } from '../../test/support/engines.js';
-import { isUniqueViolation, type Store } from './index.js';
+import { type InstanceRecord, type InstanceWrite, isUniqueViolation, newUid, type Store } from './index.js';
 
 const row = (parent: string, name: string, country = 'DE') => ({
   uid: randomUUID(),
@@ -154,6 +154,87 @@ for (const engine of TEST_ENGINES) {
       assert.equal((await store.listTokens('u1'))[0]?.lastUsedAt, '2030-01-01T00:00:00.000Z');
       assert.equal(await store.deleteTokensOf('u1'), 1);
       assert.equal(await store.getToken(t.id), undefined);
+    });
+
+    test('instance writes: reports, lean reads and the rows each commit publishes', async () => {
+      const now = new Date().toISOString();
+      const inst = (name: string, ordinal: number, node: string): InstanceRecord => ({
+        uid: newUid(),
+        project: 'ip',
+        name,
+        workload: 'iw',
+        ordinal,
+        provider: 'pv',
+        node,
+        fence: 1,
+        revision: 1,
+        desired: 'running',
+        vcpus: 1,
+        memoryMiB: 512,
+        diskGiB: 10,
+        spec: { hostname: name, image: { project: 'ip', name: 'img', format: 'raw', files: {} }, ports: [] },
+        status: { phase: 'Pending', ports: [], restarts: 0, observedRevision: 0 },
+        createdAt: now,
+        updatedAt: now,
+      });
+      const a = inst('iw-0', 0, 'n1');
+      const b = inst('iw-1', 1, 'n1');
+      const published: InstanceWrite[][] = [];
+      const listener = (w: InstanceWrite[]) => published.push(w);
+      store.committed.on('instances', listener);
+      await store.transaction(async (tx) => {
+        await tx.insertInstance(b);
+        await tx.insertInstance(a);
+        assert.equal(published.length, 0, 'not published before commit');
+      });
+      // b moves to n2: its old binding travels with the write.
+      await store.transaction((tx) => tx.setInstanceDesired({ ...b, node: 'n2', fence: 2, revision: 2 }, b));
+      store.committed.off('instances', listener);
+      assert.deepEqual(
+        published.map((ws) => ws.map((w) => [w.record.name, w.record.node, w.previous?.node])),
+        [
+          [
+            ['iw-1', 'n1', undefined],
+            ['iw-0', 'n1', undefined],
+          ],
+          [['iw-1', 'n2', 'n1']],
+        ],
+      );
+
+      assert.deepEqual(
+        (await store.workloadInstances('ip', 'iw')).map((i) => [i.name, i.node, i.fence]),
+        [
+          ['iw-0', 'n1', 1],
+          ['iw-1', 'n2', 2],
+        ],
+      );
+      const running = { phase: 'Running' as const, ports: [], restarts: 0, observedRevision: 1 };
+      // A report from the node the instance is bound to is written; from another, not.
+      assert.deepEqual(await store.reportInstanceStatus(a.uid, 'pv', 'n1', running), {
+        project: 'ip',
+        workload: 'iw',
+      });
+      assert.equal(await store.reportInstanceStatus(b.uid, 'pv', 'n1', running), undefined);
+      assert.deepEqual(await store.instancePhases('ip', 'iw').then((p) => p.map((x) => x.phase).sort()), [
+        'Pending',
+        'Running',
+      ]);
+      const lean = await store.getInstanceStateByUid(a.uid);
+      assert.equal(lean?.status.phase, 'Running');
+      assert.equal((lean as Partial<InstanceRecord>).spec, undefined, 'the spec is not read');
+      // Being deleted: a report is not taken as is (the caller decides).
+      await store.transaction((tx) => tx.setInstanceDesired({ ...a, desired: 'absent', revision: 3 }, a));
+      assert.equal(await store.reportInstanceStatus(a.uid, 'pv', 'n1', running), undefined);
+    });
+
+    test('status writes without read-back report whether the row exists', async () => {
+      const r = await store.insert('sites', row('p9', 'st'));
+      assert.equal(await store.setStatus('sites', r.uid, { measured: 1 }, { tier: 'core' }), true);
+      const got = await store.get('sites', 'p9', 'st');
+      assert.deepEqual(got?.status, { measured: 1 });
+      assert.equal(got?.generation, 1);
+      assert.equal((await store.list('sites', { parents: ['p9'], where: { tier: 'core' } })).length, 1);
+      assert.equal(await store.setStatus('sites', newUid(), { measured: 2 }), false);
     });
 
     test('meta values upsert', async () => {
