@@ -7,14 +7,13 @@
 // Nodes are written to the store in the agents' own format (no agents run here: the
 // agent-protocol side — heartbeats, failure to replacement — is measured with
 // `continuum sim` and is not part of this figure).
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClusterCache, DEFAULT_MAX_BATCH, WorkloadController } from '../src/controllers/index.js';
 import { sovereigntyLevel } from '../src/model/index.js';
 import { generateFederation, simInventory } from '../src/sim/index.js';
-import { Store } from '../src/store/index.js';
+import { newUid, Store } from '../src/store/index.js';
 import { rawWriteCeiling } from './ceiling.js';
 import { benchArgs, benchPolicies, benchResources } from './common.js';
 
@@ -33,7 +32,7 @@ async function seed(store: Store) {
   await store.transaction(async (tx) => {
     for (const p of fed.providers as any[])
       await tx.insert('providers', {
-        uid: randomUUID(),
+        uid: newUid(),
         parent: '',
         name: p.metadata.name,
         labels: {},
@@ -45,7 +44,7 @@ async function seed(store: Store) {
     for (const s of fed.sites) {
       const m = s.manifest as any;
       await tx.insert('sites', {
-        uid: randomUUID(),
+        uid: newUid(),
         parent: s.provider,
         name: s.name,
         labels: {},
@@ -56,7 +55,7 @@ async function seed(store: Store) {
       });
       for (const n of s.nodes)
         await tx.insert('nodes', {
-          uid: randomUUID(),
+          uid: newUid(),
           parent: s.provider,
           name: n.name,
           labels: {},
@@ -67,7 +66,7 @@ async function seed(store: Store) {
         });
     }
     await tx.insert('projects', {
-      uid: randomUUID(),
+      uid: newUid(),
       parent: '',
       name: 'bench',
       labels: {},
@@ -77,7 +76,7 @@ async function seed(store: Store) {
       columns: {},
     });
     await tx.insert('images', {
-      uid: randomUUID(),
+      uid: newUid(),
       parent: 'bench',
       name: 'img',
       labels: {},
@@ -92,7 +91,7 @@ async function seed(store: Store) {
   await store.transaction(async (tx) => {
     for (let i = 0; i < workloads; i++)
       await tx.insert('workloads', {
-        uid: randomUUID(),
+        uid: newUid(),
         parent: 'bench',
         name: `w${i}`,
         labels: {},

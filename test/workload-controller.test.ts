@@ -99,7 +99,6 @@ test('a replica waiting for capacity is placed as soon as another workload gives
         after: null,
       });
     });
-    await new Promise((r) => setTimeout(r, 20));
     await controller.queue.idle();
     assert.equal((await placement('waiting')).placed, 1, 'placed in the room the scale-down gave back');
     controller.stop();

@@ -2,59 +2,50 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { WorkQueue } from './work-queue.js';
 
+/** A queue that records what it syncs; keys are queued before it starts. */
 function recorder(lowLaneMaxWaitMs = 60_000) {
   const seen: string[] = [];
-  let release: () => void = () => {};
-  const gate = new Promise<void>((r) => {
-    release = r;
-  });
   const q = new WorkQueue(
     async (items) => {
-      await gate;
       for (const { key } of items) seen.push(key);
       return undefined;
     },
     () => {},
     { lowLaneMaxWaitMs },
   );
-  return { q, seen, release };
+  /** Processes everything queued and returns the keys in the order they were synced. */
+  const run = async () => {
+    q.start();
+    await q.idle();
+    q.stop();
+    return seen;
+  };
+  return { q, run };
 }
 
 test('work queue: a key queued twice is synced once', async () => {
-  const { q, seen, release } = recorder();
+  const { q, run } = recorder();
   q.add('a');
   q.add('a');
   q.addLow('a');
-  q.start();
-  release();
-  await q.idle();
-  q.stop();
-  assert.deepEqual(seen, ['a']);
+  assert.deepEqual(await run(), ['a']);
 });
 
 test('work queue: decisions go before status bookkeeping that waits less than its bound', async () => {
-  const { q, seen, release } = recorder();
+  const { q, run } = recorder();
   q.addLow('status-1');
   q.addLow('status-2');
   q.add('decide-1');
   q.add('decide-2');
-  q.start();
-  release();
-  await q.idle();
-  q.stop();
-  assert.deepEqual(seen, ['decide-1', 'decide-2', 'status-1', 'status-2']);
+  assert.deepEqual(await run(), ['decide-1', 'decide-2', 'status-1', 'status-2']);
 });
 
 test('work queue: a low key that becomes a decision moves up, once', async () => {
-  const { q, seen, release } = recorder();
+  const { q, run } = recorder();
   q.addLow('w1');
   q.add('w2');
   q.add('w1');
-  q.start();
-  release();
-  await q.idle();
-  q.stop();
-  assert.deepEqual(seen, ['w2', 'w1']);
+  assert.deepEqual(await run(), ['w2', 'w1']);
 });
 
 test('work queue: status bookkeeping is not starved by a stream of decisions', async () => {

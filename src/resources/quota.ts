@@ -60,5 +60,5 @@ export async function updateProjectUsage(
     }
   }
   const status: ProjectStatus = { ...(row.status as ProjectStatus), usage };
-  await tx.update('projects', row.uid, undefined, { status, bumpGeneration: false });
+  await tx.setStatus('projects', row.uid, status);
 }

@@ -69,7 +69,6 @@ export interface InstanceQuery {
   provider?: string;
   providers?: readonly string[];
   node?: string;
-  afterRevision?: number;
 }
 
 export function toInstance(row: any): InstanceRecord {
@@ -126,7 +125,6 @@ export async function queryInstances(db: Kysely<any>, q: InstanceQuery): Promise
   if (q.provider !== undefined) query = query.where('provider', '=', q.provider);
   if (q.providers) query = query.where('provider', 'in', q.providers as string[]);
   if (q.node !== undefined) query = query.where('node', '=', q.node);
-  if (q.afterRevision !== undefined) query = query.where('revision', '>', q.afterRevision);
   // Order by what the selective index already sorts, so SQLite's planner does not walk the
   // (project, name) index of every instance just to avoid a small sort.
   if (q.workload !== undefined) query = query.orderBy('ordinal');
