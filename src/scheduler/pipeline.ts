@@ -15,7 +15,15 @@ import {
 import { spread as spreadFilter } from './filters/spread.js';
 import { REASONS } from './reasons.js';
 import { SCORERS } from './scorers/index.js';
-import type { CandidateNode, Decision, Explanation, Filter, PlacementRequest, ScoredNode } from './types.js';
+import type {
+  CandidateNode,
+  Decision,
+  Explanation,
+  Filter,
+  PlacementRequest,
+  ScoredNode,
+  Scorer,
+} from './types.js';
 
 export const FILTERS: readonly Filter[] = [
   pinned, // a pinned workload considers one node only
@@ -80,6 +88,17 @@ const sameResources = (a: PlacementRequest['resources'], b: PlacementRequest['re
   a.diskGiB === b.diskGiB &&
   JSON.stringify(a.accelerators) === JSON.stringify(b.accelerators);
 
+/** The scorers a policy weighs, with their weights, fixed for one scan's pool. */
+interface Scoring {
+  readonly active: readonly Scorer[];
+  readonly weights: Float64Array;
+  readonly weightSum: number;
+  /** Raw value of each active scorer (row) for each pool node (column). */
+  readonly raw: Float64Array[];
+  readonly min: Float64Array;
+  readonly max: Float64Array;
+}
+
 /**
  * Places the replicas of one workload, one after another. The first placement scans the
  * candidates (up to `limitFeasible` feasible nodes) and keeps them as a pool; later
@@ -95,8 +114,7 @@ export class Placer {
   private resources?: PlacementRequest['resources'];
   private scan?: Explanation;
   private failure?: Decision;
-  /** Raw values of the static scorers per pool node, computed once. */
-  private readonly staticScores = new Map<string, number[]>();
+  private scoring?: Scoring;
 
   constructor(
     private readonly candidates: () => Iterable<CandidateNode>,
@@ -145,7 +163,6 @@ export class Placer {
     this.policy = req.policy;
     this.resources = req.resources;
     this.scan = { ...explanation, topScores: [] };
-    this.staticScores.clear();
     this.failure = undefined;
     if (!feasible.length) {
       this.failure = {
@@ -156,6 +173,7 @@ export class Placer {
       };
       return structuredClone(this.failure);
     }
+    this.scoring = scoringFor(req, feasible);
     return this.pick(
       feasible.map((_, i) => i),
       req,
@@ -163,56 +181,76 @@ export class Placer {
     );
   }
 
-  /** Scores the feasible pool nodes (by index) and picks the best. */
-  private pick(feasible: number[], req: PlacementRequest, explanation: Explanation): Decision {
-    const weights = weightsFor(req);
-    // Scorers with no weight are not computed; each scorer is rescaled once over all nodes.
-    const active = SCORERS.filter((s) => weights[s.name]! > 0);
-    const weightSum = active.reduce((sum, s) => sum + weights[s.name]!, 0);
-    const totals = new Float64Array(feasible.length);
-    const columns = active.map((s) => {
-      let raw: number[];
-      if (s.dynamic) raw = feasible.map((i) => s.score(this.pool[i]!, req));
-      else {
-        let all = this.staticScores.get(s.name);
-        if (!all) {
-          all = this.pool.map((n) => s.score(n, req));
-          this.staticScores.set(s.name, all);
-        }
-        raw = feasible.map((i) => all[i]!);
+  /**
+   * Scores the feasible pool nodes (by index) and picks the best: each active scorer is
+   * rescaled to 0–100 over the feasible nodes and weighed; ties go to the earlier node.
+   * Static scorers were computed at the scan; dynamic ones are computed again here.
+   */
+  private pick(feasible: readonly number[], req: PlacementRequest, explanation: Explanation): Decision {
+    const { active, weights, weightSum, raw, min, max } = this.scoring!;
+    for (let j = 0; j < active.length; j++) {
+      const s = active[j]!;
+      const col = raw[j]!;
+      let lo = Number.POSITIVE_INFINITY;
+      let hi = Number.NEGATIVE_INFINITY;
+      for (const i of feasible) {
+        if (s.dynamic) col[i] = s.score(this.pool[i]!, req);
+        const v = col[i]!;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
       }
-      let min = Number.POSITIVE_INFINITY;
-      let max = Number.NEGATIVE_INFINITY;
-      for (const v of raw) {
-        if (v < min) min = v;
-        if (v > max) max = v;
-      }
-      const w = weights[s.name]!;
-      const scaled = raw.map((v) => (max === min ? 100 : (100 * (v - min)) / (max - min)));
-      for (let k = 0; k < scaled.length; k++) totals[k] = totals[k]! + scaled[k]! * w;
-      return scaled;
-    });
-    const total = (k: number) => Math.round((weightSum ? totals[k]! / weightSum : 100) * 10) / 10;
-    // Only the best few get their breakdown (the explanation's top scores).
+      min[j] = lo;
+      max[j] = hi;
+    }
+    const scaled = (j: number, i: number) =>
+      max[j] === min[j] ? 100 : (100 * (raw[j]![i]! - min[j]!)) / (max[j]! - min[j]!);
+    // Only the best few are kept, with their totals (the explanation's top scores).
+    const keep = Math.max(1, this.opts.topScores ?? 5);
     const top: number[] = [];
-    const keep = this.opts.topScores ?? 5;
-    for (let k = 0; k < feasible.length; k++) {
+    const topTotals: number[] = [];
+    for (const i of feasible) {
+      let total = 0;
+      for (let j = 0; j < active.length; j++) total += scaled(j, i) * weights[j]!;
       let at = top.length;
-      while (at > 0 && totals[k]! > totals[top[at - 1]!]!) at--;
+      while (at > 0 && total > topTotals[at - 1]!) at--;
       if (at < keep) {
-        top.splice(at, 0, k);
-        if (top.length > keep) top.pop();
+        top.splice(at, 0, i);
+        topTotals.splice(at, 0, total);
+        if (top.length > keep) {
+          top.pop();
+          topTotals.pop();
+        }
       }
     }
-    explanation.topScores = top.map((k): ScoredNode => {
+    explanation.topScores = top.map((i, rank): ScoredNode => {
       const scores: Record<string, number> = {};
-      active.forEach((s, j) => {
-        scores[s.name] = Math.round(columns[j]![k]! * 10) / 10;
-      });
-      return { node: this.pool[feasible[k]!]!.key, total: total(k), scores };
+      for (let j = 0; j < active.length; j++) scores[active[j]!.name] = Math.round(scaled(j, i) * 10) / 10;
+      const total = Math.round((weightSum ? topTotals[rank]! / weightSum : 100) * 10) / 10;
+      return { node: this.pool[i]!.key, total, scores };
     });
-    return { ok: true, node: this.pool[feasible[top[0]!]!]!, explanation };
+    return { ok: true, node: this.pool[top[0]!]!, explanation };
   }
+}
+
+/** The weighed scorers of a request's policy, with the static ones computed for the pool. */
+function scoringFor(req: PlacementRequest, pool: readonly CandidateNode[]): Scoring {
+  const w = weightsFor(req);
+  // Scorers with no weight are not computed.
+  const active = SCORERS.filter((s) => w[s.name]! > 0);
+  const raw = active.map((s) => {
+    const col = new Float64Array(pool.length);
+    if (!s.dynamic) for (let i = 0; i < pool.length; i++) col[i] = s.score(pool[i]!, req);
+    return col;
+  });
+  const weights = Float64Array.from(active, (s) => w[s.name]!);
+  return {
+    active,
+    weights,
+    weightSum: weights.reduce((sum, x) => sum + x, 0),
+    raw,
+    min: new Float64Array(active.length),
+    max: new Float64Array(active.length),
+  };
 }
 
 /** Places one replica: filters every candidate (up to the limit), scores the feasible ones. */

@@ -3,9 +3,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { domainOf, Placer } from './index.js';
+import type { PlacementPolicy } from '../model/index.js';
+import { domainOf, FILTERS, Placer, SCORERS } from './index.js';
 import { candidate } from './testing.js';
-import type { CandidateNode } from './types.js';
+import type { CandidateNode, PlacementRequest } from './types.js';
 
 const fleetArb = fc
   .array(
@@ -89,5 +90,93 @@ test('property: one placer for many replicas never overcommits, never breaks a r
       },
     ),
     { numRuns: 400 },
+  );
+});
+
+/**
+ * The definition the Placer's pool and incremental scoring must agree with: every node
+ * through every filter, every weighed scorer rescaled to 0–100 over the feasible nodes,
+ * the weighted mean, the highest first (the earlier node on a tie).
+ */
+function reference(nodes: readonly CandidateNode[], req: PlacementRequest) {
+  const feasible = nodes.filter((n) => FILTERS.every((f) => !f.check(n, req)));
+  if (!feasible.length) return undefined;
+  const weights = SCORERS.map((s) => {
+    if (s.name === 'latency' && !req.policy.latency?.length) return 0;
+    if (s.name === 'spread' && !req.policy.spread) return 0;
+    return (req.policy.weights as Record<string, number> | undefined)?.[s.name] ?? s.defaultWeight;
+  });
+  const totals = feasible.map(() => 0);
+  SCORERS.forEach((s, j) => {
+    if (!weights[j]) return;
+    const raw = feasible.map((n) => s.score(n, req));
+    const min = Math.min(...raw);
+    const max = Math.max(...raw);
+    raw.forEach((v, k) => {
+      totals[k]! += (max === min ? 100 : (100 * (v - min)) / (max - min)) * weights[j]!;
+    });
+  });
+  let best = 0;
+  totals.forEach((t, k) => {
+    if (t > totals[best]!) best = k;
+  });
+  const sum = weights.reduce((a, b) => a + b, 0);
+  return { node: feasible[best]!.key, total: Math.round((sum ? totals[best]! / sum : 100) * 10) / 10 };
+}
+
+const policyArb: fc.Arbitrary<PlacementPolicy> = fc.record(
+  {
+    strategy: fc.constantFrom('balance' as const, 'pack' as const),
+    weights: fc.record(
+      {
+        cost: fc.integer({ min: 0, max: 100 }),
+        carbon: fc.integer({ min: 0, max: 100 }),
+        balance: fc.integer({ min: 0, max: 100 }),
+        spread: fc.integer({ min: 0, max: 100 }),
+      },
+      { requiredKeys: [] },
+    ),
+    spread: fc.record({
+      across: fc.constantFrom('provider' as const, 'country' as const),
+      minDomains: fc.integer({ min: 1, max: 3 }),
+      mode: fc.constantFrom('hard' as const, 'soft' as const),
+    }),
+    latency: fc.constant([{ city: 'Madrid', maxRttMs: 200 }]),
+  },
+  { requiredKeys: [] },
+);
+
+test('property: replicas picked from the pool are those a full scoring of every node picks', () => {
+  fc.assert(
+    fc.property(fleetArb, policyArb, fc.integer({ min: 1, max: 20 }), (fleet, policy, replicas) => {
+      const nodes = fleet.map((n, i) => ({
+        ...n,
+        allocated: { ...n.allocated },
+        siteInfo: { ...n.siteInfo, prices: { vcpuHour: 0.01 * (i % 7), memoryGbHour: 0.002 * (i % 5) } },
+      }));
+      const counts = new Map<string, number>();
+      const placer = new Placer(() => nodes);
+      for (let i = 0; i < replicas; i++) {
+        const req = {
+          workload: 'w',
+          policy,
+          resources: { vcpus: 1, memoryMiB: 1024, diskGiB: 1 },
+          spreadCounts: counts,
+        };
+        const want = reference(nodes, req);
+        const d = placer.place(req);
+        assert.equal(d.ok ? d.node.key : undefined, want?.node, `replica ${i}`);
+        if (!d.ok) break;
+        assert.equal(d.explanation.topScores[0]!.total, want!.total);
+        d.node.allocated.vcpus += 1;
+        d.node.allocated.memoryMiB += 1024;
+        d.node.allocated.diskGiB += 1;
+        if (policy.spread) {
+          const dom = domainOf(d.node, policy.spread.across);
+          counts.set(dom, (counts.get(dom) ?? 0) + 1);
+        }
+      }
+    }),
+    { numRuns: 300 },
   );
 });

@@ -27,10 +27,10 @@ export const acceleratorModel: Filter = {
 
 /** The first dimension that does not fit, if any. */
 export function exhaustedDimension(n: CandidateNode, r: PlacementRequest): string | undefined {
-  const free = (d: 'vcpus' | 'memoryMiB' | 'diskGiB') => n.capacity[d] - n.allocated[d];
-  if (free('vcpus') < r.resources.vcpus) return 'vcpus';
-  if (free('memoryMiB') < r.resources.memoryMiB) return 'memoryMiB';
-  if (free('diskGiB') < r.resources.diskGiB) return 'diskGiB';
+  const { capacity: c, allocated: a } = n;
+  if (c.vcpus - a.vcpus < r.resources.vcpus) return 'vcpus';
+  if (c.memoryMiB - a.memoryMiB < r.resources.memoryMiB) return 'memoryMiB';
+  if (c.diskGiB - a.diskGiB < r.resources.diskGiB) return 'diskGiB';
   const want = r.resources.accelerators;
   if (want && matchingAccelerators(n, r) - n.allocated.accelerators < want.count) return 'accelerators';
   return undefined;
