@@ -73,3 +73,39 @@ test('cluster cache: a failed transaction undoes its reservations and releases w
     await store.close();
   }
 });
+
+test('cluster cache: a residency scan yields each node of the allowed countries once, and follows site changes', async () => {
+  const store = await Store.open({ url: ':memory:' });
+  try {
+    await seedSmallFederation(store, { providers: ['p1', 'p2', 'p3'], site: 's', nodes: ['n1', 'n2'] });
+    const moveSite = (provider: string, country: string) =>
+      store.transaction(async (tx) => {
+        const site = (await tx.get('sites', provider, 's'))!;
+        await tx.update('sites', site.uid, undefined, {
+          spec: { ...site.spec, country },
+          bumpGeneration: true,
+        });
+      });
+    await moveSite('p2', 'FR');
+    await moveSite('p3', 'PL');
+    const cache = new ClusterCache(store);
+    await cache.refresh();
+    const scan = (countries?: string[]) =>
+      [...cache.candidates(countries ? { countries } : {})].map((n) => n.key).sort();
+
+    for (let i = 0; i < 5; i++) {
+      // Every start position of the rotating scan covers the same nodes, each once.
+      assert.deepEqual(scan(['PL', 'DE']), ['p1/n1', 'p1/n2', 'p3/n1', 'p3/n2']);
+      assert.deepEqual(scan(['FR', 'FR']), ['p2/n1', 'p2/n2']);
+    }
+    assert.deepEqual(scan(['ES']), []);
+    assert.equal(scan().length, 6);
+
+    await moveSite('p2', 'PL');
+    await cache.refreshSite('p2', 's');
+    assert.deepEqual(scan(['PL']), ['p2/n1', 'p2/n2', 'p3/n1', 'p3/n2']);
+    assert.deepEqual(scan(['FR']), []);
+  } finally {
+    await store.close();
+  }
+});

@@ -36,6 +36,8 @@ export class ClusterCache {
    * provider's nodes (the store lists them by provider).
    */
   private ordered?: CandidateNode[];
+  /** Positions in `ordered` of each country's nodes, ascending (a residency scan reads only those). */
+  private byCountry?: Map<string, number[]>;
 
   /** Reservations and releases since begin(), to undo if the transaction fails. */
   private journal?: { key: string; r: Held; sign: 1 | -1 }[];
@@ -87,7 +89,7 @@ export class ClusterCache {
     this.sites = new Map(sites.map((s) => [`${s.parent}/${s.name}`, s]));
     this.nodes.clear();
     this.rows.clear();
-    this.ordered = undefined;
+    this.unorder();
     for (const n of nodes) {
       this.rows.set(`${n.parent}/${n.name}`, n);
       const c = this.build(n);
@@ -151,7 +153,7 @@ export class ClusterCache {
     if (!row) {
       this.rows.delete(key);
       this.nodes.delete(key);
-      this.ordered = undefined;
+      this.unorder();
       return;
     }
     if (!this.providers.has(provider) || !this.sites.has(`${provider}/${row.spec.site}`))
@@ -184,7 +186,7 @@ export class ClusterCache {
     if (fresh && old) fresh.allocated = old.allocated;
     if (fresh) this.nodes.set(key, fresh);
     else this.nodes.delete(key);
-    this.ordered = undefined;
+    this.unorder();
   }
 
   /**
@@ -200,13 +202,33 @@ export class ClusterCache {
     }
     this.ordered ??= shuffled([...this.nodes.values()]);
     const list = this.ordered;
-    const allowed = opts.countries ? new Set(opts.countries) : undefined;
-    const start = Math.floor(Math.random() * list.length);
-    for (let i = 0; i < list.length; i++) {
-      const n = list[(start + i) % list.length]!;
-      if (allowed && !allowed.has(n.siteInfo.country)) continue;
-      yield n;
+    let at: ArrayLike<number> | undefined;
+    if (opts.countries) {
+      if (!this.byCountry) {
+        this.byCountry = new Map();
+        for (const [i, n] of list.entries()) {
+          const c = n.siteInfo.country;
+          const positions = this.byCountry.get(c);
+          if (positions) positions.push(i);
+          else this.byCountry.set(c, [i]);
+        }
+      }
+      const parts = [...new Set(opts.countries)].map((c) => this.byCountry!.get(c) ?? []);
+      // Several countries' nodes in the fleet's random order, as one list.
+      at = parts.length === 1 ? parts[0]! : Int32Array.from(parts.flat()).sort();
     }
+    const count = at ? at.length : list.length;
+    const start = Math.floor(Math.random() * count);
+    for (let i = 0; i < count; i++) {
+      const k = (start + i) % count;
+      yield list[at ? at[k]! : k]!;
+    }
+  }
+
+  /** The set of nodes changed: the scan order is drawn again on next use. */
+  private unorder(): void {
+    this.ordered = undefined;
+    this.byCountry = undefined;
   }
 
   get(key: string): (CandidateNode & { state: string }) | undefined {
