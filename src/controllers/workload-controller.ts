@@ -240,7 +240,8 @@ export class WorkloadController {
     const name = key.slice(slash + 1);
     const w = await tx.get('workloads', project, name);
     const instances = await tx.workloadInstances(project, name);
-    const now = () => new Date().toISOString();
+    // One clock reading per pass: every row it writes carries the same time.
+    const now = new Date().toISOString();
 
     // What the instances look like after this sync, for the workload's status (no re-read).
     const states = new Map(instances.map((i) => [i.uid, { desired: i.desired, phase: i.status.phase }]));
@@ -463,8 +464,8 @@ export class WorkloadController {
           ordinal,
           fence: 1,
           revision: e.seq,
-          createdAt: now(),
-          updatedAt: now(),
+          createdAt: now,
+          updatedAt: now,
         });
       }
       placed++;
@@ -477,7 +478,7 @@ export class WorkloadController {
     const decision = lastFailure ?? lastDecision;
     const placement: PlacementStatus | undefined = decision
       ? {
-          attemptedAt: now(),
+          attemptedAt: now,
           placed,
           pending: unplaced,
           ...(lastFailure && !lastFailure.ok ? { message: lastFailure.message } : {}),
