@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type ControlPlane, startControlPlane } from '../src/control-plane/index.js';
+import { parseJoinToken } from '../src/protocol/index.js';
 import { QemuRuntime } from '../src/runtimes/index.js';
 import { runCli, startCli } from './support/cli.js';
 import { type Http, http } from './support/control-plane.js';
@@ -109,7 +110,10 @@ describe('agent with real virtual machines', () => {
     const enrol = (t: string, d = join(dir, `try-${Math.random()}`)) =>
       runCli(['agent', '--server', gateway, '--token', t, '--data-dir', d, '--name', 'probe']);
 
-    const forged = good.token.replace(/_([A-Za-z0-9_-]{43})_/, `_${'B'.repeat(43)}_`);
+    // The secret may itself hold '_' (base64url): forge it from the parsed parts, not by
+    // a pattern that could match across the id.
+    const parts = parseJoinToken(good.token)!;
+    const forged = `ctj_${parts.id}_${'B'.repeat(43)}_${parts.caFingerprint}`;
     const r1 = await enrol(forged);
     assert.equal(r1.code, 1);
     assert.match(r1.stderr, /enrolment refused: the join token is not valid \(unknown, revoked or forged\)/);
