@@ -200,20 +200,11 @@ export class ClusterCache {
       if (n) yield n;
       return;
     }
-    this.ordered ??= shuffled([...this.nodes.values()]);
-    const list = this.ordered;
+    const list = this.scanOrder();
     let at: ArrayLike<number> | undefined;
     if (opts.countries) {
-      if (!this.byCountry) {
-        this.byCountry = new Map();
-        for (const [i, n] of list.entries()) {
-          const c = n.siteInfo.country;
-          const positions = this.byCountry.get(c);
-          if (positions) positions.push(i);
-          else this.byCountry.set(c, [i]);
-        }
-      }
-      const parts = [...new Set(opts.countries)].map((c) => this.byCountry!.get(c) ?? []);
+      const index = this.countryIndex();
+      const parts = [...new Set(opts.countries)].map((c) => index.get(c) ?? []);
       // Several countries' nodes in the fleet's random order, as one list.
       at = parts.length === 1 ? parts[0]! : Int32Array.from(parts.flat()).sort();
     }
@@ -223,6 +214,23 @@ export class ClusterCache {
       const k = (start + i) % count;
       yield list[at ? at[k]! : k]!;
     }
+  }
+
+  private scanOrder(): CandidateNode[] {
+    this.ordered ??= shuffled([...this.nodes.values()]);
+    return this.ordered;
+  }
+
+  private countryIndex(): Map<string, number[]> {
+    if (this.byCountry) return this.byCountry;
+    const index = new Map<string, number[]>();
+    for (const [i, n] of this.scanOrder().entries()) {
+      const positions = index.get(n.siteInfo.country);
+      if (positions) positions.push(i);
+      else index.set(n.siteInfo.country, [i]);
+    }
+    this.byCountry = index;
+    return index;
   }
 
   /** The set of nodes changed: the scan order is drawn again on next use. */
@@ -237,9 +245,9 @@ export class ClusterCache {
 
   /** Nodes outside the given countries (skipped by a country-limited scan). */
   countOutside(countries: readonly string[]): number {
-    let n = 0;
-    for (const node of this.nodes.values()) if (!countries.includes(node.siteInfo.country)) n++;
-    return n;
+    let inside = 0;
+    for (const c of new Set(countries)) inside += this.countryIndex().get(c)?.length ?? 0;
+    return this.nodes.size - inside;
   }
 
   get size(): number {
