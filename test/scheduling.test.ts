@@ -219,6 +219,36 @@ describe('global placement and self-healing', () => {
     );
   });
 
+  test('a change reaches only the instances it names; the periodic pass heals the rest', async () => {
+    // A node whose periodic pass runs only when asked (kick), so that nothing else heals.
+    const n = await startSimNode(
+      cp.gatewayUrl!,
+      join(dir, 'nodes'),
+      { name: 'es-2', joinToken: tokens.get('es-edge')! },
+      undefined,
+      { reconcileIntervalMs: 3_600_000 },
+    );
+    nodes.set('es-2', n);
+    await waitFor(
+      'es-2 ready',
+      async () => (await admin.get('/v1/providers/es-edge/nodes/es-2')).body.status?.state === 'ready',
+    );
+    await workload('pin-a', { placement: { node: 'es-edge/es-2' } });
+    const [a] = await running('pin-a', 1);
+    n.runtime.crash(a.metadata.uid);
+    // A new instance on the node: its pass covers it alone and leaves the crashed VM be.
+    await workload('pin-b', { placement: { node: 'es-edge/es-2' } });
+    await running('pin-b', 1);
+    assert.equal((await n.runtime.inspect(a.metadata.uid)).state, 'crashed');
+    // The periodic pass walks every instance: the crashed VM is restarted and reported.
+    n.agent.kick();
+    await waitFor('pin-a restarted', async () => {
+      const [i] = await instances('pin-a');
+      return i.status.phase === 'Running' && i.status.restarts === 1;
+    });
+    assert.equal((await n.runtime.inspect(a.metadata.uid)).state, 'running');
+  });
+
   test('draining a node moves its replicas off first', async () => {
     await workload('drainme', { replicas: 2, placement: { providers: { allow: ['de-cloud'] } } });
     const items = await running('drainme', 2);

@@ -125,7 +125,9 @@ export class Agent {
   private timers: NodeJS.Timeout[] = [];
   private reconnectTimer?: NodeJS.Timeout;
   private reconciling = false;
-  private reconcileAgain = false;
+  /** What the next pass covers: every instance, or only those a change named. */
+  private fullPassDue = false;
+  private dirty = new Set<string>();
   private readonly applied = new Map<string, string>();
   private readonly lastReported = new Map<string, string>();
   private readonly errors = new Map<string, string>();
@@ -314,7 +316,7 @@ export class Agent {
       }
       d.revision = Math.max(d.revision, msg.revision);
       await this.state.saveDesired(d);
-      this.kick();
+      this.kick(msg.full ? undefined : msg.instances.map((i) => i.uid));
       return;
     }
     if (msg.type === 'config') {
@@ -360,20 +362,25 @@ export class Agent {
 
   // ---- reconcile ------------------------------------------------------------------
 
-  /** Runs a reconcile pass now (or right after the current one). */
-  kick(): void {
+  /**
+   * Runs a reconcile pass now (or right after the current one): over the instances named,
+   * or over every instance (the periodic pass that heals, a full desired set) when none are.
+   * A node with many VMs then pays per change, not per instance it holds.
+   */
+  kick(uids?: Iterable<string>): void {
     if (this.stopped) return;
-    if (this.reconciling) {
-      this.reconcileAgain = true;
-      return;
-    }
+    if (uids) for (const uid of uids) this.dirty.add(uid);
+    else this.fullPassDue = true;
+    if (this.reconciling) return;
     this.reconciling = true;
     void (async () => {
       try {
-        do {
-          this.reconcileAgain = false;
-          await this.reconcileAll();
-        } while (this.reconcileAgain && !this.stopped);
+        while ((this.fullPassDue || this.dirty.size) && !this.stopped) {
+          const only = this.fullPassDue ? undefined : this.dirty;
+          this.fullPassDue = false;
+          this.dirty = new Set();
+          await this.reconcileAll(only);
+        }
       } catch (err) {
         this.log(`reconcile failed: ${(err as Error).message}`);
       } finally {
@@ -382,9 +389,10 @@ export class Agent {
     })();
   }
 
-  private async reconcileAll(): Promise<void> {
+  private async reconcileAll(only?: ReadonlySet<string>): Promise<void> {
     const d = this.desired;
-    for (const uid of Object.keys(d.instances)) {
+    const uids = only ? [...only].filter((uid) => d.instances[uid]) : Object.keys(d.instances);
+    for (const uid of uids) {
       try {
         await this.reconcile(uid);
         this.errors.delete(uid);
@@ -393,7 +401,7 @@ export class Agent {
         this.log(`instance ${d.instances[uid]?.name ?? uid}: ${(err as Error).message}`);
       }
     }
-    if (d.synced) {
+    if (d.synced && !only) {
       for (const uid of await this.runtime.list()) {
         if (d.instances[uid]) continue;
         this.log(`removing VM ${uid}: not in this node's desired state`);
@@ -401,7 +409,8 @@ export class Agent {
       }
     }
     const changed: ObservedInstance[] = [];
-    for (const uid of Object.keys(d.instances)) {
+    for (const uid of uids) {
+      if (!d.instances[uid]) continue;
       const o = await this.observe(uid);
       const s = JSON.stringify(o);
       if (this.lastReported.get(uid) !== s) {

@@ -38,7 +38,7 @@ export async function startSimNode(
   baseDir: string,
   spec: SimNodeSpec,
   runtime = new SimulatedRuntime(),
-  opts: { heartbeatIntervalMs?: number; probeIntervalMs?: number } = {},
+  opts: { heartbeatIntervalMs?: number; probeIntervalMs?: number; reconcileIntervalMs?: number } = {},
 ): Promise<SimNode> {
   const dataDir = join(baseDir, spec.name);
   const agent = new Agent({
@@ -52,7 +52,7 @@ export async function startSimNode(
     persistDesired: false,
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 1000,
     // Desired-state messages trigger a pass at once; the periodic pass only heals.
-    reconcileIntervalMs: 5000,
+    reconcileIntervalMs: opts.reconcileIntervalMs ?? 5000,
     metrics: async () => ({
       cpuPercent: 20,
       memoryUsedMiB: 4096,
