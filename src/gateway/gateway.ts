@@ -1,17 +1,15 @@
 // The agent gateway: an HTTPS + WebSocket endpoint, separate from the API, that agents
 // enrol through, fetch images from and keep one authenticated connection to. It pushes
 // desired state down (the full set on connect, then changes by revision) and writes
-// what agents report back into node and instance status.
+// what agents report back into node and instance status. The sockets, TLS and message
+// framing run in a worker thread (transport-worker.ts); this class decides and writes.
 import { EventEmitter } from 'node:events';
-import { createReadStream, promises as fs } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, type Server } from 'node:https';
+import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { WebSocket, WebSocketServer } from 'ws';
+import { Worker } from 'node:worker_threads';
 import { parseListen } from '../control-plane/paths.js';
 import { Problem } from '../model/index.js';
 import {
-  AGENT_CONNECT_PATH,
   AGENT_ENROL_PATH,
   AGENT_IMAGES_PATH,
   type AgentMessage,
@@ -24,6 +22,7 @@ import {
 import type { AuditEvent, InstanceRecord, InstanceStatus, InstanceWrite, Store } from '../store/index.js';
 import type { Enrolment } from './enrolment.js';
 import type { CertificateAuthority, ServingCertificate } from './pki.js';
+import type { ConnectionEvent, FromTransport, HttpRequest, HttpResponse, ToTransport } from './transport.js';
 
 export interface GatewayOptions {
   store: Store;
@@ -40,7 +39,8 @@ export interface GatewayOptions {
 }
 
 interface Session {
-  ws: WebSocket;
+  /** The transport's connection. */
+  conn: number;
   provider: string;
   node: string;
   credentialId: string;
@@ -71,30 +71,20 @@ function toDesired(r: InstanceRecord): DesiredInstance {
   };
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown) {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
-}
-
-async function readBody(req: IncomingMessage, limit = 1024 * 1024): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > limit) throw new Problem('payload_too_large', 'request body too large');
-    chunks.push(c as Buffer);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch (err) {
-    throw new Problem('invalid_json', `request body is not valid JSON: ${(err as Error).message}`);
-  }
-}
+const json = (id: number, status: number, body: unknown): HttpResponse => ({
+  id,
+  status,
+  contentType: 'application/json',
+  body: JSON.stringify(body),
+});
 
 export class AgentGateway extends EventEmitter {
-  private server?: Server;
-  private wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
+  private worker?: Worker;
+  private stopped?: Promise<void>;
   private readonly sessions = new Map<string, Session>();
+  private readonly byConn = new Map<number, Session>();
+  /** Serialized messages waiting for the next hand-over to the transport. */
+  private outgoing: [number, string][] = [];
   private nextRequestId = 1;
   private readonly measurements = new Map<string, Map<string, Map<string, number>>>();
   private readonly onEvent = (e: AuditEvent) => this.routeEvent(e);
@@ -114,21 +104,37 @@ export class AgentGateway extends EventEmitter {
 
   async start(): Promise<string> {
     const { host, port } = parseListen(this.opts.listen);
-    this.server = createServer({ key: this.opts.cert.keyPem, cert: this.opts.cert.certPem }, (req, res) => {
-      this.handleHttp(req, res).catch((err) => {
-        const p = err instanceof Problem ? err : new Problem('internal', 'internal error');
-        if (!res.headersSent) sendJson(res, p.status, p.toJSON());
-        else res.destroy();
-      });
+    const worker = new Worker(new URL('./transport-worker.js', import.meta.url), {
+      workerData: {
+        host,
+        port,
+        keyPem: this.opts.cert.keyPem,
+        certPem: this.opts.cert.certPem,
+        maxPayload: 16 * 1024 * 1024,
+        // Short: the main thread batches reports again for its writes.
+        flushMs: 5,
+      },
     });
-    this.server.on('upgrade', (req, socket, head) => {
-      this.handleUpgrade(req, socket as any, head).catch(() => socket.destroy());
+    this.worker = worker;
+    const bound = await new Promise<number>((resolve, reject) => {
+      const early = (err: Error) => reject(err);
+      worker.once('error', early);
+      worker.once('exit', (code) => reject(new Error(`the agent transport exited (${code})`)));
+      const first = (m: FromTransport) => {
+        worker.off('message', first);
+        worker.off('error', early);
+        if (m.type === 'listening') resolve(m.port);
+        else reject(new Error(`agent gateway cannot listen on ${this.opts.listen}: ${(m as any).message}`));
+      };
+      worker.on('message', first);
+    }).catch(async (err) => {
+      await worker.terminate();
+      throw err;
     });
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(port, host, () => resolve());
-    });
-    const bound = (this.server.address() as { port: number }).port;
+    worker.removeAllListeners('exit');
+    worker.on('message', (m: FromTransport) => this.fromTransport(m));
+    worker.on('error', (err) => this.emit('error', err));
+    this.stopped = new Promise((resolve) => worker.once('exit', () => resolve()));
     this.url = `https://${host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${bound}`;
     this.opts.store.committed.on('event', this.onEvent);
     this.opts.store.committed.on('instances', this.onInstances);
@@ -146,11 +152,64 @@ export class AgentGateway extends EventEmitter {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.pushTimer) clearTimeout(this.pushTimer);
     await this.observedFlush?.catch(() => undefined);
-    for (const s of this.sessions.values()) s.ws.terminate();
-    this.sessions.clear();
-    if (this.server) {
-      this.server.closeAllConnections?.();
-      await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    const worker = this.worker;
+    this.worker = undefined;
+    for (const s of this.sessions.values()) this.detach(s.conn);
+    if (worker) {
+      const done = new Promise<void>((resolve) => {
+        worker.on('message', (m: FromTransport) => m.type === 'stopped' && resolve());
+        worker.once('exit', () => resolve());
+      });
+      this.toTransport({ type: 'stop' }, worker);
+      await done;
+      await worker.terminate();
+      await this.stopped;
+    }
+  }
+
+  private toTransport(m: ToTransport, worker = this.worker): void {
+    worker?.postMessage(m);
+  }
+
+  private fromTransport(m: FromTransport): void {
+    switch (m.type) {
+      case 'events':
+        for (const e of m.events) this.onConnectionEvent(e);
+        return;
+      case 'authenticate':
+        void this.authenticate(m.authorization)
+          .catch(() => undefined)
+          .then((node) =>
+            this.toTransport({
+              type: 'authenticated',
+              id: m.id,
+              ...(node
+                ? { node: { provider: node.provider, node: node.node, credentialId: node.credentialId } }
+                : {}),
+            }),
+          );
+        return;
+      case 'http':
+        void this.handleHttp(m.request)
+          .catch((err) => {
+            const p = err instanceof Problem ? err : new Problem('internal', 'internal error');
+            if (!(err instanceof Problem)) this.emit('error', err);
+            return json(m.request.id, p.status, p.toJSON());
+          })
+          .then((response) => this.toTransport({ type: 'http', response }));
+        return;
+      case 'error':
+        this.emit('error', new Error(m.message));
+        return;
+    }
+  }
+
+  private onConnectionEvent(e: ConnectionEvent): void {
+    if (e.t === 'attached') this.attach(e.conn, e.node, e.address);
+    else if (e.t === 'closed') this.detach(e.conn);
+    else {
+      const s = this.byConn.get(e.conn);
+      if (s) this.handleMessage(s, e.msg).catch((err) => this.emit('error', err));
     }
   }
 
@@ -166,7 +225,7 @@ export class AgentGateway extends EventEmitter {
   /** Closes a node's connection (after its credentials were revoked). */
   disconnect(provider: string, node: string, reason = 'credential revoked'): void {
     const s = this.sessions.get(key(provider, node));
-    if (s) s.ws.close(4001, reason);
+    if (s) this.toTransport({ type: 'close', conn: s.conn, code: 4001, reason });
   }
 
   /** Asks a connected agent something and waits for its reply. */
@@ -191,37 +250,46 @@ export class AgentGateway extends EventEmitter {
   }
 
   private send(s: Session, msg: ServerMessage): void {
-    if (s.ws.readyState === WebSocket.OPEN) s.ws.send(JSON.stringify(msg));
+    if (this.byConn.get(s.conn) !== s) return;
+    // Everything sent in one turn of the event loop reaches the transport as one hand-over.
+    if (!this.outgoing.length)
+      setImmediate(() => {
+        const items = this.outgoing;
+        this.outgoing = [];
+        this.toTransport({ type: 'send', items });
+      });
+    this.outgoing.push([s.conn, JSON.stringify(msg)]);
   }
 
   // ---- HTTP: CA, enrolment, images --------------------------------------------
 
-  private async handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0]!;
-    if (req.method === 'GET' && path === CA_PATH) {
-      res.writeHead(200, { 'content-type': 'application/x-pem-file' });
-      res.end(this.opts.ca.certPem);
-      return;
+  private async handleHttp(req: HttpRequest): Promise<HttpResponse> {
+    const { id, method, path } = req;
+    if (method === 'GET' && path === CA_PATH)
+      return { id, status: 200, contentType: 'application/x-pem-file', body: this.opts.ca.certPem };
+    if (method === 'GET' && path === '/healthz') return json(id, 200, { status: 'ok' });
+    if (method === 'POST' && path === AGENT_ENROL_PATH) {
+      let body: any;
+      try {
+        body = JSON.parse(req.body ?? '');
+      } catch (err) {
+        throw new Problem('invalid_json', `request body is not valid JSON: ${(err as Error).message}`);
+      }
+      return json(id, 200, await this.opts.enrolment.enrol(body ?? {}));
     }
-    if (req.method === 'GET' && path === '/healthz') return sendJson(res, 200, { status: 'ok' });
-    if (req.method === 'POST' && path === AGENT_ENROL_PATH) {
-      const body = (await readBody(req)) as any;
-      return sendJson(res, 200, await this.opts.enrolment.enrol(body ?? {}));
-    }
-    if (req.method === 'GET' && path.startsWith(`${AGENT_IMAGES_PATH}/`))
-      return this.serveImage(req, res, path);
-    throw new Problem('not_found', `no route ${req.method} ${path}`);
+    if (method === 'GET' && path.startsWith(`${AGENT_IMAGES_PATH}/`)) return this.serveImage(req);
+    throw new Problem('not_found', `no route ${method} ${path}`);
   }
 
-  private async authenticate(req: IncomingMessage) {
-    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+  private async authenticate(authorization: string | undefined) {
+    const m = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
     return m ? this.opts.enrolment.authenticateNode(m[1]!) : undefined;
   }
 
-  private async serveImage(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    const node = await this.authenticate(req);
+  private async serveImage(req: HttpRequest): Promise<HttpResponse> {
+    const node = await this.authenticate(req.authorization);
     if (!node) throw new Problem('unauthenticated', 'a valid node credential is required');
-    const sha = path.slice(AGENT_IMAGES_PATH.length + 1);
+    const sha = req.path.slice(AGENT_IMAGES_PATH.length + 1);
     if (!/^[0-9a-f]{64}$/.test(sha)) throw new Problem('not_found', 'unknown image file');
     // A node may fetch only files of images its own instances use.
     const mine = await this.opts.store.listInstances({ provider: node.provider, node: node.node });
@@ -230,73 +298,62 @@ export class AgentGateway extends EventEmitter {
     const file = join(this.opts.imageDir, 'sha256', sha);
     const stat = await fs.stat(file).catch(() => undefined);
     if (!stat) throw new Problem('not_found', 'the image file has not been uploaded');
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(stat.size) });
-    createReadStream(file).pipe(res);
+    return { id: req.id, status: 200, file, size: stat.size };
   }
 
   // ---- WebSocket sessions -----------------------------------------------------
 
-  private async handleUpgrade(
-    req: IncomingMessage,
-    socket: import('node:net').Socket,
-    head: Buffer,
-  ): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
-    const reject = (status: number, message: string) => {
-      socket.end(
-        `HTTP/1.1 ${status} ${message}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${message}\n`,
-      );
-    };
-    if (path !== AGENT_CONNECT_PATH) return reject(404, 'Not Found');
-    const node = await this.authenticate(req);
-    if (!node) return reject(401, 'Unauthorized: unknown or revoked node credential');
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, node, req.socket.remoteAddress ?? ''));
-  }
-
   private attach(
-    ws: WebSocket,
+    conn: number,
     node: { provider: string; node: string; credentialId: string },
-    remote: string,
+    address: string,
   ): void {
     const k = key(node.provider, node.node);
-    this.sessions.get(k)?.ws.close(4000, 'replaced by a newer connection');
+    const old = this.sessions.get(k);
+    if (old)
+      this.toTransport({
+        type: 'close',
+        conn: old.conn,
+        code: 4000,
+        reason: 'replaced by a newer connection',
+      });
     const s: Session = {
-      ws,
+      conn,
       ...node,
-      address: remote.replace(/^::ffff:/, ''),
+      address,
       sentRevision: 0,
       lastWrite: 0,
       pending: new Map(),
     };
     this.sessions.set(k, s);
-    ws.on('message', (data) => {
-      let msg: AgentMessage;
-      try {
-        msg = JSON.parse(String(data));
-      } catch {
-        ws.close(4002, 'malformed message');
-        return;
-      }
-      this.handleMessage(s, msg).catch((err) => this.emit('error', err));
-    });
-    ws.on('close', () => {
-      for (const p of s.pending.values()) {
-        clearTimeout(p.timer);
-        p.reject(new Problem('node_unreachable', `node '${k}' disconnected`));
-      }
-      if (this.sessions.get(k) === s) {
-        this.sessions.delete(k);
-        this.emit('disconnected', node.provider, node.node);
-      }
-    });
-    ws.on('error', () => ws.terminate());
+    this.byConn.set(conn, s);
+  }
+
+  private detach(conn: number): void {
+    const s = this.byConn.get(conn);
+    if (!s) return;
+    this.byConn.delete(conn);
+    const k = key(s.provider, s.node);
+    for (const p of s.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new Problem('node_unreachable', `node '${k}' disconnected`));
+    }
+    if (this.sessions.get(k) === s) {
+      this.sessions.delete(k);
+      this.emit('disconnected', s.provider, s.node);
+    }
   }
 
   private async handleMessage(s: Session, msg: AgentMessage): Promise<void> {
     switch (msg.type) {
       case 'hello': {
         if (msg.protocol !== PROTOCOL_VERSION) {
-          s.ws.close(4003, `protocol ${msg.protocol} not supported (server speaks ${PROTOCOL_VERSION})`);
+          this.toTransport({
+            type: 'close',
+            conn: s.conn,
+            code: 4003,
+            reason: `protocol ${msg.protocol} not supported (server speaks ${PROTOCOL_VERSION})`,
+          });
           return;
         }
         if (msg.address) s.address = msg.address;

@@ -1,0 +1,174 @@
+// The agent gateway's transport, in a worker thread (see transport.ts): the HTTPS
+// listener, TLS, WebSocket framing and the JSON of agent messages. It decides nothing:
+// credentials, enrolment and image permissions are asked of the main thread, agent
+// messages go to it in ordered batches, and it sends what the main thread serialized.
+import { createReadStream } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import { parentPort, workerData } from 'node:worker_threads';
+import { WebSocket, WebSocketServer } from 'ws';
+import { Problem } from '../model/problem.js';
+import { AGENT_CONNECT_PATH } from '../protocol/index.js';
+import type {
+  AttachedNode,
+  ConnectionEvent,
+  FromTransport,
+  HttpResponse,
+  ToTransport,
+  TransportConfig,
+} from './transport.js';
+
+const config = workerData as TransportConfig;
+const port = parentPort!;
+const post = (m: FromTransport) => port.postMessage(m);
+const BODY_LIMIT = 1024 * 1024;
+
+const conns = new Map<number, WebSocket>();
+let nextConn = 1;
+let nextId = 1;
+const authWaiters = new Map<number, (node: AttachedNode | undefined) => void>();
+const httpWaiters = new Map<number, (r: HttpResponse) => void>();
+
+let events: ConnectionEvent[] = [];
+let flushTimer: NodeJS.Timeout | undefined;
+let stopping = false;
+function queue(e: ConnectionEvent): void {
+  if (stopping) return;
+  events.push(e);
+  flushTimer ??= setTimeout(() => {
+    flushTimer = undefined;
+    const batch = events;
+    events = [];
+    post({ type: 'events', events: batch });
+  }, config.flushMs);
+}
+
+function problem(res: ServerResponse, p: Problem): void {
+  res.writeHead(p.status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(p.toJSON()));
+}
+
+async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  let body: string | undefined;
+  if (req.method === 'POST') {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of req) {
+      size += (c as Buffer).length;
+      if (size > BODY_LIMIT) return problem(res, new Problem('payload_too_large', 'request body too large'));
+      chunks.push(c as Buffer);
+    }
+    body = Buffer.concat(chunks).toString('utf8');
+  }
+  const id = nextId++;
+  const answer = await new Promise<HttpResponse>((resolve) => {
+    httpWaiters.set(id, resolve);
+    post({
+      type: 'http',
+      request: {
+        id,
+        method: req.method ?? 'GET',
+        path: (req.url ?? '/').split('?')[0]!,
+        ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+        ...(body !== undefined ? { body } : {}),
+      },
+    });
+  });
+  if ('file' in answer) {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(answer.size) });
+    createReadStream(answer.file)
+      .on('error', () => res.destroy())
+      .pipe(res);
+    return;
+  }
+  res.writeHead(answer.status, { 'content-type': answer.contentType });
+  res.end(answer.body);
+}
+
+const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxPayload });
+
+function attach(ws: WebSocket, node: AttachedNode, address: string): void {
+  const conn = nextConn++;
+  conns.set(conn, ws);
+  queue({ t: 'attached', conn, node, address });
+  ws.on('message', (data) => {
+    let msg: unknown;
+    try {
+      msg = JSON.parse(String(data));
+    } catch {
+      msg = undefined;
+    }
+    if (typeof msg !== 'object' || msg === null || typeof (msg as { type?: unknown }).type !== 'string') {
+      ws.close(4002, 'malformed message');
+      return;
+    }
+    queue({ t: 'message', conn, msg });
+  });
+  ws.on('close', () => {
+    conns.delete(conn);
+    queue({ t: 'closed', conn });
+  });
+  ws.on('error', () => ws.terminate());
+}
+
+async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  const reject = (status: number, message: string): void => {
+    socket.end(
+      `HTTP/1.1 ${status} ${message}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${message}\n`,
+    );
+  };
+  if ((req.url ?? '/').split('?')[0] !== AGENT_CONNECT_PATH) return reject(404, 'Not Found');
+  const id = nextId++;
+  const node = await new Promise<AttachedNode | undefined>((resolve) => {
+    authWaiters.set(id, resolve);
+    post({ type: 'authenticate', id, authorization: req.headers.authorization ?? '' });
+  });
+  if (!node) return reject(401, 'Unauthorized: unknown or revoked node credential');
+  const address = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+  wss.handleUpgrade(req, socket, head, (ws) => attach(ws, node, address));
+}
+
+const server = createServer({ key: config.keyPem, cert: config.certPem }, (req, res) => {
+  handleHttp(req, res).catch((err) => {
+    post({ type: 'error', message: `agent gateway request failed: ${(err as Error).message}` });
+    if (!res.headersSent) problem(res, new Problem('internal', 'internal error'));
+    else res.destroy();
+  });
+});
+server.on('upgrade', (req, socket, head) => {
+  handleUpgrade(req, socket, head).catch(() => socket.destroy());
+});
+server.once('error', (err) => post({ type: 'error', message: err.message }));
+server.listen(config.port, config.host, () =>
+  post({ type: 'listening', port: (server.address() as { port: number }).port }),
+);
+
+port.on('message', (m: ToTransport) => {
+  switch (m.type) {
+    case 'send':
+      for (const [conn, text] of m.items) {
+        const ws = conns.get(conn);
+        if (ws?.readyState === WebSocket.OPEN) ws.send(text);
+      }
+      return;
+    case 'close':
+      conns.get(m.conn)?.close(m.code, m.reason);
+      return;
+    case 'authenticated':
+      authWaiters.get(m.id)?.(m.node);
+      authWaiters.delete(m.id);
+      return;
+    case 'http':
+      httpWaiters.get(m.response.id)?.(m.response);
+      httpWaiters.delete(m.response.id);
+      return;
+    case 'stop':
+      stopping = true;
+      if (flushTimer) clearTimeout(flushTimer);
+      for (const ws of conns.values()) ws.terminate();
+      server.closeAllConnections();
+      server.close(() => post({ type: 'stopped' }));
+      return;
+  }
+});
