@@ -331,7 +331,7 @@ async function main() {
     ['placements / raw ceiling', `${ratio.toFixed(1)} %`, `>= 50 %: ${mark(ratio >= 50)}`],
     [
       'placement latency p50 / p99',
-      `${q('continuum_placement_seconds', '0.5').toFixed(2)} ms / ${q('continuum_placement_seconds', '0.99').toFixed(2)} ms (controller pass to commit, per replica)`,
+      `${q('continuum_placement_seconds', '0.5').toFixed(2)} ms / ${q('continuum_placement_seconds', '0.99').toFixed(2)} ms (controller pass to commit, per workload pass)`,
       '',
     ],
     [

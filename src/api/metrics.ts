@@ -76,12 +76,12 @@ export function createMetrics(store: Store): ApiMetrics {
   const summary = { percentiles: [0.5, 0.9, 0.99], maxAgeSeconds: 600, ageBuckets: 5, registers: [registry] };
   const placementSeconds = new Summary({
     name: 'continuum_placement_seconds',
-    help: 'per bound replica: from the controller taking its workload up to the binding committed',
+    help: 'per workload pass that bound replicas: from the controller taking the workload up to the commit',
     ...summary,
   });
   const placementQueueSeconds = new Summary({
     name: 'continuum_placement_queue_seconds',
-    help: 'per bound replica: how long its workload waited for the controller',
+    help: 'per workload pass that bound replicas: how long the workload waited for the controller',
     ...summary,
   });
   store.committed.on('event', (e) => events.inc({ kind: e.kind, action: e.action }));

@@ -82,10 +82,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       log: (msg, err) => app.log.warn({ err }, msg),
       onPlaced: (replicas, pass, queued) => {
         ctx.metrics.placements.inc(replicas);
-        for (let i = 0; i < replicas; i++) {
-          ctx.metrics.placementSeconds.observe(pass);
-          ctx.metrics.placementQueueSeconds.observe(queued);
-        }
+        // Once per pass: its replicas share the times, and a summary observation costs
+        // five digest updates (one per age bucket) — per replica it was 3 % of the thread.
+        ctx.metrics.placementSeconds.observe(pass);
+        ctx.metrics.placementQueueSeconds.observe(queued);
       },
     });
     const health = new NodeHealthController({
