@@ -1,0 +1,151 @@
+// The agent gateway's edges, spoken to directly over TLS and WebSocket as a broken or
+// hostile agent would: bad enrolment bodies, bad credentials, malformed messages, an
+// unsupported protocol version, and a node connecting twice.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { WebSocket } from 'ws';
+import { fetchPinnedCa, pinnedRequest, pinnedTls, readAll } from '../src/agent/tls.js';
+import { type ControlPlane, startControlPlane } from '../src/control-plane/index.js';
+import {
+  AGENT_CONNECT_PATH,
+  AGENT_ENROL_PATH,
+  PROTOCOL_VERSION,
+  parseJoinToken,
+} from '../src/protocol/index.js';
+import { simInventory } from '../src/sim/index.js';
+import { http } from './support/control-plane.js';
+import { provider, site } from './support/fixtures.js';
+
+describe('agent gateway edges', () => {
+  let dir: string;
+  let cp: ControlPlane;
+  let caPem: string;
+  let credential: string;
+
+  const post = async (path: string, body: string) => {
+    const r = await pinnedRequest(`${cp.gatewayUrl}${path}`, caPem, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    return { status: r.status, body: JSON.parse(await readAll(r.body)) };
+  };
+
+  /** A WebSocket to the gateway, open or refused (with the HTTP status). */
+  const connect = (authorization: string, path = AGENT_CONNECT_PATH) =>
+    new Promise<WebSocket | number>((resolve, reject) => {
+      const ws = new WebSocket(`${cp.gatewayUrl!.replace(/^https/, 'wss')}${path}`, {
+        ...pinnedTls(caPem),
+        headers: { authorization },
+      });
+      ws.once('open', () => resolve(ws));
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once('error', reject);
+    });
+  const closed = (ws: WebSocket) =>
+    new Promise<{ code: number; reason: string }>((resolve) =>
+      ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
+    );
+  const nextMessage = (ws: WebSocket) =>
+    new Promise<any>((resolve) => ws.once('message', (d) => resolve(JSON.parse(String(d)))));
+  const hello = (protocol = PROTOCOL_VERSION) =>
+    JSON.stringify({
+      type: 'hello',
+      protocol,
+      lastRevision: 0,
+      inventory: simInventory('gw-1'),
+      address: '127.0.0.1',
+      instances: [],
+    });
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'continuum-gateway-'));
+    cp = await startControlPlane({
+      listen: '127.0.0.1:0',
+      agentListen: '127.0.0.1:0',
+      dataDir: join(dir, 'cp'),
+    });
+    const admin = http(cp.url, cp.adminToken!);
+    const r = await admin.post('/v1/apply', { documents: [provider('acme'), site('acme', 'fra-1')] });
+    assert.equal(r.status, 200, r.text);
+    const t = await admin.post('/v1/providers/acme/sites/fra-1/join-tokens', { maxUses: 1 });
+    const token = t.body.token as string;
+    caPem = await fetchPinnedCa(cp.gatewayUrl!, parseJoinToken(token)!.caFingerprint);
+    const e = await post(
+      AGENT_ENROL_PATH,
+      JSON.stringify({ token, name: 'gw-1', inventory: simInventory('gw-1') }),
+    );
+    assert.equal(e.status, 200, JSON.stringify(e.body));
+    credential = e.body.credential;
+  });
+
+  after(async () => {
+    await cp.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('enrolment bodies that are not JSON, too large, or sent elsewhere get clear errors', async () => {
+    const bad = await post(AGENT_ENROL_PATH, '{"token": ');
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.code, 'invalid_json');
+    assert.match(bad.body.error.message, /request body is not valid JSON/);
+    const big = await post(AGENT_ENROL_PATH, JSON.stringify({ pad: 'x'.repeat(1024 * 1024) }));
+    assert.equal(big.status, 413);
+    assert.equal(big.body.error.code, 'payload_too_large');
+    const nowhere = await post('/v1/agent/nowhere', '{}');
+    assert.equal(nowhere.status, 404);
+    assert.match(nowhere.body.error.message, /no route POST \/v1\/agent\/nowhere/);
+  });
+
+  test('a connection needs a valid node credential and the agent path', async () => {
+    assert.equal(
+      await connect('Bearer ctn_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'),
+      401,
+    );
+    assert.equal(await connect(''), 401);
+    assert.equal(await connect(`Bearer ${credential}`, '/v1/agent/elsewhere'), 404);
+  });
+
+  test('a malformed message closes the connection with 4002; the node may connect again', async () => {
+    const ws = (await connect(`Bearer ${credential}`)) as WebSocket;
+    const done = closed(ws);
+    ws.send('this is not JSON');
+    assert.deepEqual(await done, { code: 4002, reason: 'malformed message' });
+    const again = (await connect(`Bearer ${credential}`)) as WebSocket;
+    const notObject = closed(again);
+    again.send('[1, 2]');
+    assert.equal((await notObject).code, 4002);
+  });
+
+  test('an unsupported protocol version is refused with both versions named', async () => {
+    const ws = (await connect(`Bearer ${credential}`)) as WebSocket;
+    const done = closed(ws);
+    ws.send(hello(99));
+    assert.deepEqual(await done, {
+      code: 4003,
+      reason: `protocol 99 not supported (server speaks ${PROTOCOL_VERSION})`,
+    });
+  });
+
+  test('a second connection of the same node replaces the first, which is told why', async () => {
+    const first = (await connect(`Bearer ${credential}`)) as WebSocket;
+    const firstClosed = closed(first);
+    const second = (await connect(`Bearer ${credential}`)) as WebSocket;
+    assert.deepEqual(await firstClosed, { code: 4000, reason: 'replaced by a newer connection' });
+    // The newer connection works: hello is answered with the node's full desired state.
+    const desired = nextMessage(second);
+    second.send(hello());
+    assert.deepEqual(await desired, { type: 'desired', full: true, revision: 0, instances: [] });
+    assert.ok(cp.gateway!.isConnected('acme', 'gw-1'));
+    const gone = closed(second);
+    second.close();
+    await gone;
+    // The gateway hears of the close from its transport a moment later.
+    for (let i = 0; i < 100 && cp.gateway!.isConnected('acme', 'gw-1'); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.equal(cp.gateway!.isConnected('acme', 'gw-1'), false);
+  });
+});
