@@ -10,7 +10,9 @@ test('cluster cache: a site or provider change rebuilds only its nodes and keeps
     await seedSmallFederation(store, { providers: ['p1', 'p2'], site: 'fra', nodes: ['n1'] });
     const cache = new ClusterCache(store);
     await cache.refresh();
+    const v0 = cache.version;
     cache.reserve('p1/n1', { vcpus: 3, memoryMiB: 1024, diskGiB: 10 });
+    assert.equal(cache.version, v0, 'allocations leave static filter results valid');
 
     await store.transaction(async (tx) => {
       const site = (await tx.get('sites', 'p1', 'fra'))!;
@@ -25,7 +27,13 @@ test('cluster cache: a site or provider change rebuilds only its nodes and keeps
       });
     });
     await cache.refreshSite('p1', 'fra');
+    const v1 = cache.version;
+    assert.ok(v1 > v0, 'a site change voids static filter results');
     await cache.refreshProvider('p1');
+    const v2 = cache.version;
+    assert.ok(v2 > v1, 'a provider change voids static filter results');
+    await cache.refreshNode('p1', 'n1');
+    assert.ok(cache.version > v2, 'a node change (state, cordon) voids static filter results');
     const n = cache.get('p1/n1')!;
     assert.deepEqual(n.siteInfo.measuredRttMs, { Berlin: 7.5 });
     assert.deepEqual(n.providerInfo.certifications, ['C5']);

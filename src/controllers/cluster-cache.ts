@@ -38,6 +38,7 @@ export class ClusterCache {
   private ordered?: CandidateNode[];
   /** Positions in `ordered` of each country's nodes, ascending (a residency scan reads only those). */
   private byCountry?: Map<string, number[]>;
+  private attributesVersion = 0;
 
   /** Reservations and releases since begin(), to undo if the transaction fails. */
   private journal?: { key: string; r: Held; sign: 1 | -1 }[];
@@ -233,10 +234,19 @@ export class ClusterCache {
     return index;
   }
 
-  /** The set of nodes changed: the scan order is drawn again on next use. */
+  /**
+   * Nodes or their attributes changed: the scan order is drawn again on next use, and
+   * static filter results (StaticClasses) of the previous version no longer hold.
+   */
   private unorder(): void {
     this.ordered = undefined;
     this.byCountry = undefined;
+    this.attributesVersion++;
+  }
+
+  /** Changes whenever a node, its site or its provider changes (not with allocations). */
+  get version(): number {
+    return this.attributesVersion;
   }
 
   get(key: string): (CandidateNode & { state: string }) | undefined {

@@ -12,6 +12,7 @@ import {
   type PlacementRequest,
   Placer,
   REASONS,
+  StaticClasses,
   unschedulableMessage,
 } from '../scheduler/index.js';
 import {
@@ -100,6 +101,8 @@ export class WorkloadController {
   private readonly pending = new Set<string>();
   /** The current transaction gave capacity back (replicas removed or resized). */
   private freed = false;
+  /** Static filter results per class of policies, shared by all workloads' passes. */
+  private readonly classes = new StaticClasses();
   private readonly onEvent = (e: { kind: string; parent: string; name: string }) => {
     if (e.kind === 'Workload') this.queue.add(`${e.parent}/${e.name}`);
     if (e.kind === 'Image') void this.enqueueUsersOfImage(e.parent, e.name);
@@ -311,7 +314,10 @@ export class WorkloadController {
     const policy = spec.placement ?? {};
     const placer = new Placer(
       () => cache.candidates({ node: spec.placement?.node, countries: spec.placement?.countries }),
-      { limitFeasible: this.opts.limitFeasible ?? DEFAULT_LIMIT_FEASIBLE },
+      {
+        limitFeasible: this.opts.limitFeasible ?? DEFAULT_LIMIT_FEASIBLE,
+        classes: { cache: this.classes, version: cache.version },
+      },
     );
     const place = (d: Desired, avoid?: string) => {
       const req: PlacementRequest = {

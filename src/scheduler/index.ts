@@ -7,7 +7,14 @@ export {
   rttMs,
   TIER_OVERHEAD_MS,
 } from './latency.js';
-export { FILTERS, Placer, type ScheduleOptions, schedule, unschedulableMessage } from './pipeline.js';
+export {
+  FILTERS,
+  Placer,
+  type ScheduleOptions,
+  StaticClasses,
+  schedule,
+  unschedulableMessage,
+} from './pipeline.js';
 export { DIMENSIONS, REASONS, type Reason } from './reasons.js';
 export { SCORERS } from './scorers/index.js';
 export type {

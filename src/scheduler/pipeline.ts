@@ -50,6 +50,58 @@ export interface ScheduleOptions {
   /** Stop after this many feasible nodes (Nomad-style limit) to bound the cost at scale. */
   limitFeasible?: number;
   topScores?: number;
+  /**
+   * Static filter results shared between placements, valid while the candidates'
+   * attributes stay at `version` (see StaticClasses).
+   */
+  classes?: { cache: StaticClasses; version: number };
+}
+
+/** The nodes of one class of requests that pass every static filter, in scan order. */
+interface StaticClass {
+  readonly nodes: readonly CandidateNode[];
+  readonly evaluated: number;
+  readonly filtered: Readonly<Record<string, number>>;
+}
+
+/** Most classes kept at once; more (an unusual variety of policies) start the set anew. */
+const MAX_CLASSES = 512;
+
+/**
+ * Requests with the same static rules (the whole policy and the accelerator asked for)
+ * form a class, as in Borg's equivalence classes: the static filters — readiness,
+ * residency, sovereignty, hardware, labels, latency — give the same answer for every
+ * request of a class, so they run over the fleet once per class, and a placement scans
+ * only the class's nodes with the dynamic filters (capacity, spread, the node replaced).
+ * Any change of a node's, site's or provider's attributes must come with a new version
+ * (the cluster cache counts them); capacity changes need none.
+ */
+export class StaticClasses {
+  private version = -1;
+  private readonly classes = new Map<string, StaticClass>();
+
+  lookup(req: PlacementRequest, version: number, candidates: () => Iterable<CandidateNode>): StaticClass {
+    if (version !== this.version || this.classes.size >= MAX_CLASSES) {
+      this.classes.clear();
+      this.version = version;
+    }
+    const key = JSON.stringify([req.policy, req.resources.accelerators ?? null]);
+    let c = this.classes.get(key);
+    if (!c) {
+      const nodes: CandidateNode[] = [];
+      const filtered: Record<string, number> = {};
+      let evaluated = 0;
+      for (const n of candidates()) {
+        evaluated++;
+        const rejected = rejection(STATIC_FILTERS, n, req);
+        if (rejected) filtered[rejected] = (filtered[rejected] ?? 0) + 1;
+        else nodes.push(n);
+      }
+      c = { nodes, evaluated, filtered };
+      this.classes.set(key, c);
+    }
+    return c;
+  }
 }
 
 function weightsFor(req: PlacementRequest): Record<string, number> {
@@ -73,6 +125,7 @@ export function unschedulableMessage(e: Explanation): string {
 }
 
 const DYNAMIC_FILTERS = FILTERS.filter((f) => f.dynamic);
+const STATIC_FILTERS = FILTERS.filter((f) => !f.dynamic);
 
 function rejection(filters: readonly Filter[], n: CandidateNode, req: PlacementRequest): string | undefined {
   for (const f of filters) {
@@ -144,19 +197,39 @@ export class Placer {
     };
     const feasible: CandidateNode[] = [];
     const limit = this.opts.limitFeasible ?? Number.POSITIVE_INFINITY;
-    for (const n of this.candidates()) {
-      explanation.nodesEvaluated++;
-      const rejected = rejection(FILTERS, n, req);
-      if (rejected) {
-        explanation.filtered[rejected] = (explanation.filtered[rejected] ?? 0) + 1;
-        if (rejected === REASONS.resources) {
-          const d = exhaustedDimension(n, req)!;
-          explanation.exhausted[d] = (explanation.exhausted[d] ?? 0) + 1;
-        }
-        continue;
+    const reject = (n: CandidateNode, reason: string) => {
+      explanation.filtered[reason] = (explanation.filtered[reason] ?? 0) + 1;
+      if (reason === REASONS.resources) {
+        const d = exhaustedDimension(n, req)!;
+        explanation.exhausted[d] = (explanation.exhausted[d] ?? 0) + 1;
       }
-      feasible.push(n);
-      if (feasible.length >= limit) break;
+    };
+    const classes = this.opts.classes;
+    if (classes && !req.policy.node) {
+      // Every node was evaluated against the static rules (once for the class); the
+      // class's nodes are scanned from a random start with the dynamic ones.
+      const c = classes.cache.lookup(req, classes.version, this.candidates);
+      explanation.nodesEvaluated = c.evaluated;
+      Object.assign(explanation.filtered, c.filtered);
+      const count = c.nodes.length;
+      const start = Math.floor(Math.random() * count);
+      for (let i = 0; i < count && feasible.length < limit; i++) {
+        const n = c.nodes[(start + i) % count]!;
+        const rejected = rejection(DYNAMIC_FILTERS, n, req);
+        if (rejected) reject(n, rejected);
+        else feasible.push(n);
+      }
+    } else {
+      for (const n of this.candidates()) {
+        explanation.nodesEvaluated++;
+        const rejected = rejection(FILTERS, n, req);
+        if (rejected) {
+          reject(n, rejected);
+          continue;
+        }
+        feasible.push(n);
+        if (feasible.length >= limit) break;
+      }
     }
     explanation.feasible = feasible.length;
     this.pool = feasible;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { PlacementPolicy } from '../model/index.js';
-import { domainOf, FILTERS, Placer, SCORERS } from './index.js';
+import { domainOf, FILTERS, Placer, SCORERS, StaticClasses } from './index.js';
 import { candidate } from './testing.js';
 import type { CandidateNode, PlacementRequest } from './types.js';
 
@@ -177,6 +177,91 @@ test('property: replicas picked from the pool are those a full scoring of every 
         }
       }
     }),
+    { numRuns: 300 },
+  );
+});
+
+/** Rejections per reason by the definition: each node under the first filter it fails. */
+function referenceRejections(nodes: readonly CandidateNode[], req: PlacementRequest) {
+  const filtered: Record<string, number> = {};
+  for (const n of nodes) {
+    const reason = FILTERS.map((f) => f.check(n, req)).find((r) => r !== undefined);
+    if (reason) filtered[reason] = (filtered[reason] ?? 0) + 1;
+  }
+  return filtered;
+}
+
+test('property: with static classes shared between workloads, every decision is what a full scoring picks', () => {
+  fc.assert(
+    fc.property(
+      fleetArb,
+      fc.array(policyArb, { minLength: 1, maxLength: 2 }),
+      fc.array(
+        fc.record({
+          policy: fc.nat(),
+          countries: fc.option(fc.subarray(['DE', 'FR', 'PL'], { minLength: 1 }), { nil: undefined }),
+          replicas: fc.integer({ min: 1, max: 5 }),
+          // Before this workload, a node changes (it goes unready or comes back).
+          flip: fc.option(fc.nat(), { nil: undefined }),
+        }),
+        { minLength: 1, maxLength: 6 },
+      ),
+      (fleet, policies, workloads) => {
+        const nodes: CandidateNode[] = fleet.map((n, i) => ({
+          ...n,
+          allocated: { ...n.allocated },
+          siteInfo: { ...n.siteInfo, prices: { vcpuHour: 0.01 * (i % 7), memoryGbHour: 0.002 * (i % 5) } },
+        }));
+        const classes = new StaticClasses();
+        let version = 0;
+        for (const w of workloads) {
+          if (w.flip !== undefined) {
+            // As the cluster cache does: a changed node is a new object and a new version.
+            const k = w.flip % nodes.length;
+            nodes[k] = { ...nodes[k]!, ready: !nodes[k]!.ready };
+            version++;
+          }
+          const policy: PlacementPolicy = {
+            ...policies[w.policy % policies.length]!,
+            ...(w.countries ? { countries: w.countries } : {}),
+          };
+          const counts = new Map<string, number>();
+          const placer = new Placer(() => nodes, { classes: { cache: classes, version } });
+          for (let i = 0; i < w.replicas; i++) {
+            const req = {
+              workload: 'w',
+              policy,
+              resources: { vcpus: 1, memoryMiB: 1024, diskGiB: 1 },
+              spreadCounts: counts,
+            };
+            const want = reference(nodes, req);
+            const rejections = referenceRejections(nodes, req);
+            const d = placer.place(req);
+            assert.equal(d.ok, want !== undefined, `replica ${i}`);
+            if (i === 0 || !d.ok) {
+              // A fresh scan (or the failure it left): every node counted once, by reason.
+              assert.equal(d.explanation.nodesEvaluated, nodes.length);
+              assert.deepEqual(d.explanation.filtered, rejections);
+            }
+            if (!d.ok) break;
+            // Ties may go to another node of the same total (the scan starts at random).
+            assert.equal(d.explanation.topScores[0]!.total, want!.total);
+            assert.ok(
+              FILTERS.every((f) => !f.check(d.node, req)),
+              'the chosen node passes every filter',
+            );
+            assert.ok(nodes.includes(d.node), 'a current node, not one from before a change');
+            d.node.allocated.vcpus += 1;
+            d.node.allocated.memoryMiB += 1024;
+            d.node.allocated.diskGiB += 1;
+            if (policy.spread) {
+              const dom = domainOf(d.node, policy.spread.across);
+              counts.set(dom, (counts.get(dom) ?? 0) + 1);
+            }
+          }
+        }
+      },
+    ),
     { numRuns: 300 },
   );
 });
