@@ -148,4 +148,23 @@ describe('agent gateway edges', () => {
       await new Promise((r) => setTimeout(r, 20));
     assert.equal(cp.gateway!.isConnected('acme', 'gw-1'), false);
   });
+
+  test('if the transport thread dies, the gateway says so and drops its sessions', async () => {
+    const ws = (await connect(`Bearer ${credential}`)) as WebSocket;
+    const desired = nextMessage(ws);
+    ws.send(hello());
+    await desired;
+    assert.ok(cp.gateway!.isConnected('acme', 'gw-1'));
+    const reported = new Promise<Error>((resolve) => cp.gateway!.once('error', resolve));
+    const agentSees = closed(ws);
+    // As a crash of the worker would: nobody asked it to stop.
+    await (cp.gateway as unknown as { worker: import('node:worker_threads').Worker }).worker.terminate();
+    assert.match(
+      (await reported).message,
+      /the agent transport stopped .*agents cannot connect until a restart/,
+    );
+    assert.equal(cp.gateway!.isConnected('acme', 'gw-1'), false);
+    assert.equal(cp.gateway!.connectedCount, 0);
+    assert.equal((await agentSees).code, 1006, 'the agent sees its connection drop');
+  });
 });

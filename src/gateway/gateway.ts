@@ -134,7 +134,20 @@ export class AgentGateway extends EventEmitter {
     worker.removeAllListeners('exit');
     worker.on('message', (m: FromTransport) => this.fromTransport(m));
     worker.on('error', (err) => this.emit('error', err));
-    this.stopped = new Promise((resolve) => worker.once('exit', () => resolve()));
+    this.stopped = new Promise((resolve) =>
+      worker.once('exit', (code) => {
+        if (this.worker === worker) {
+          // Not asked to stop: every agent connection went with it.
+          this.worker = undefined;
+          for (const s of [...this.sessions.values()]) this.detach(s.conn);
+          this.emit(
+            'error',
+            new Error(`the agent transport stopped (exit ${code}): agents cannot connect until a restart`),
+          );
+        }
+        resolve();
+      }),
+    );
     this.url = `https://${host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${bound}`;
     this.opts.store.committed.on('event', this.onEvent);
     this.opts.store.committed.on('instances', this.onInstances);
@@ -154,7 +167,7 @@ export class AgentGateway extends EventEmitter {
     await this.observedFlush?.catch(() => undefined);
     const worker = this.worker;
     this.worker = undefined;
-    for (const s of this.sessions.values()) this.detach(s.conn);
+    for (const s of [...this.sessions.values()]) this.detach(s.conn);
     if (worker) {
       const done = new Promise<void>((resolve) => {
         worker.on('message', (m: FromTransport) => m.type === 'stopped' && resolve());
@@ -172,6 +185,8 @@ export class AgentGateway extends EventEmitter {
   }
 
   private fromTransport(m: FromTransport): void {
+    // Closed: what the transport still had in flight is dropped (the store may be closed).
+    if (!this.worker) return;
     switch (m.type) {
       case 'events':
         for (const e of m.events) this.onConnectionEvent(e);
