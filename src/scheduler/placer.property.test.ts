@@ -124,6 +124,36 @@ function reference(nodes: readonly CandidateNode[], req: PlacementRequest) {
   return { node: feasible[best]!.key, total: Math.round((sum ? totals[best]! / sum : 100) * 10) / 10 };
 }
 
+/** A fresh copy of the fleet (nothing allocated yet), with site prices that differ. */
+function priced(fleet: readonly CandidateNode[]): CandidateNode[] {
+  return fleet.map((n, i) => ({
+    ...n,
+    allocated: { ...n.allocated },
+    siteInfo: { ...n.siteInfo, prices: { vcpuHour: 0.01 * (i % 7), memoryGbHour: 0.002 * (i % 5) } },
+  }));
+}
+
+/** A replica of 1 vCPU, 1 GiB and 1 GiB of disk. */
+function request(policy: PlacementPolicy, counts: Map<string, number>): PlacementRequest {
+  return {
+    workload: 'w',
+    policy,
+    resources: { vcpus: 1, memoryMiB: 1024, diskGiB: 1 },
+    spreadCounts: counts,
+  };
+}
+
+/** What binding such a replica does: its room taken, its domain counted. */
+function bind(n: CandidateNode, policy: PlacementPolicy, counts: Map<string, number>): void {
+  n.allocated.vcpus += 1;
+  n.allocated.memoryMiB += 1024;
+  n.allocated.diskGiB += 1;
+  if (policy.spread) {
+    const dom = domainOf(n, policy.spread.across);
+    counts.set(dom, (counts.get(dom) ?? 0) + 1);
+  }
+}
+
 const policyArb: fc.Arbitrary<PlacementPolicy> = fc.record(
   {
     strategy: fc.constantFrom('balance' as const, 'pack' as const),
@@ -149,32 +179,17 @@ const policyArb: fc.Arbitrary<PlacementPolicy> = fc.record(
 test('property: replicas picked from the pool are those a full scoring of every node picks', () => {
   fc.assert(
     fc.property(fleetArb, policyArb, fc.integer({ min: 1, max: 20 }), (fleet, policy, replicas) => {
-      const nodes = fleet.map((n, i) => ({
-        ...n,
-        allocated: { ...n.allocated },
-        siteInfo: { ...n.siteInfo, prices: { vcpuHour: 0.01 * (i % 7), memoryGbHour: 0.002 * (i % 5) } },
-      }));
+      const nodes = priced(fleet);
       const counts = new Map<string, number>();
       const placer = new Placer(() => nodes);
       for (let i = 0; i < replicas; i++) {
-        const req = {
-          workload: 'w',
-          policy,
-          resources: { vcpus: 1, memoryMiB: 1024, diskGiB: 1 },
-          spreadCounts: counts,
-        };
+        const req = request(policy, counts);
         const want = reference(nodes, req);
         const d = placer.place(req);
         assert.equal(d.ok ? d.node.key : undefined, want?.node, `replica ${i}`);
         if (!d.ok) break;
         assert.equal(d.explanation.topScores[0]!.total, want!.total);
-        d.node.allocated.vcpus += 1;
-        d.node.allocated.memoryMiB += 1024;
-        d.node.allocated.diskGiB += 1;
-        if (policy.spread) {
-          const dom = domainOf(d.node, policy.spread.across);
-          counts.set(dom, (counts.get(dom) ?? 0) + 1);
-        }
+        bind(d.node, policy, counts);
       }
     }),
     { numRuns: 300 },
@@ -207,11 +222,7 @@ test('property: with static classes shared between workloads, every decision is 
         { minLength: 1, maxLength: 6 },
       ),
       (fleet, policies, workloads) => {
-        const nodes: CandidateNode[] = fleet.map((n, i) => ({
-          ...n,
-          allocated: { ...n.allocated },
-          siteInfo: { ...n.siteInfo, prices: { vcpuHour: 0.01 * (i % 7), memoryGbHour: 0.002 * (i % 5) } },
-        }));
+        const nodes = priced(fleet);
         const classes = new StaticClasses();
         let version = 0;
         for (const w of workloads) {
@@ -228,12 +239,7 @@ test('property: with static classes shared between workloads, every decision is 
           const counts = new Map<string, number>();
           const placer = new Placer(() => nodes, { classes: { cache: classes, version } });
           for (let i = 0; i < w.replicas; i++) {
-            const req = {
-              workload: 'w',
-              policy,
-              resources: { vcpus: 1, memoryMiB: 1024, diskGiB: 1 },
-              spreadCounts: counts,
-            };
+            const req = request(policy, counts);
             const want = reference(nodes, req);
             const rejections = referenceRejections(nodes, req);
             const d = placer.place(req);
@@ -251,13 +257,7 @@ test('property: with static classes shared between workloads, every decision is 
               'the chosen node passes every filter',
             );
             assert.ok(nodes.includes(d.node), 'a current node, not one from before a change');
-            d.node.allocated.vcpus += 1;
-            d.node.allocated.memoryMiB += 1024;
-            d.node.allocated.diskGiB += 1;
-            if (policy.spread) {
-              const dom = domainOf(d.node, policy.spread.across);
-              counts.set(dom, (counts.get(dom) ?? 0) + 1);
-            }
+            bind(d.node, policy, counts);
           }
         }
       },
