@@ -141,6 +141,15 @@ const sameResources = (a: PlacementRequest['resources'], b: PlacementRequest['re
   a.diskGiB === b.diskGiB &&
   JSON.stringify(a.accelerators) === JSON.stringify(b.accelerators);
 
+/** Counts a node under the reason it was rejected for (and the dimension that ran out). */
+function countRejection(e: Explanation, n: CandidateNode, req: PlacementRequest, reason: string): void {
+  e.filtered[reason] = (e.filtered[reason] ?? 0) + 1;
+  if (reason === REASONS.resources) {
+    const d = exhaustedDimension(n, req)!;
+    e.exhausted[d] = (e.exhausted[d] ?? 0) + 1;
+  }
+}
+
 /** The scorers a policy weighs, with their weights, fixed for one scan's pool. */
 interface Scoring {
   readonly active: readonly Scorer[];
@@ -180,9 +189,19 @@ export class Placer {
       // (at fleet scale a fruitless scan reads every node).
       if (!this.pool.length && this.failure) return structuredClone(this.failure);
       const feasible: number[] = [];
-      for (let i = 0; i < this.pool.length; i++)
-        if (!rejection(DYNAMIC_FILTERS, this.pool[i]!, req)) feasible.push(i);
-      if (feasible.length) return this.pick(feasible, req, { ...this.scan, feasible: feasible.length });
+      // The scan's verdicts, with the pool nodes that siblings have filled since.
+      const explanation: Explanation = {
+        ...this.scan,
+        filtered: { ...this.scan.filtered },
+        exhausted: { ...this.scan.exhausted },
+      };
+      for (let i = 0; i < this.pool.length; i++) {
+        const rejected = rejection(DYNAMIC_FILTERS, this.pool[i]!, req);
+        if (rejected) countRejection(explanation, this.pool[i]!, req, rejected);
+        else feasible.push(i);
+      }
+      explanation.feasible = feasible.length;
+      if (feasible.length) return this.pick(feasible, req, explanation);
     }
     return this.fresh(req);
   }
@@ -197,26 +216,22 @@ export class Placer {
     };
     const feasible: CandidateNode[] = [];
     const limit = this.opts.limitFeasible ?? Number.POSITIVE_INFINITY;
-    const reject = (n: CandidateNode, reason: string) => {
-      explanation.filtered[reason] = (explanation.filtered[reason] ?? 0) + 1;
-      if (reason === REASONS.resources) {
-        const d = exhaustedDimension(n, req)!;
-        explanation.exhausted[d] = (explanation.exhausted[d] ?? 0) + 1;
-      }
-    };
     const classes = this.opts.classes;
     if (classes && !req.policy.node) {
-      // Every node was evaluated against the static rules (once for the class); the
-      // class's nodes are scanned from a random start with the dynamic ones.
+      // Every node was judged by the static rules (once for the class); the class's nodes
+      // are scanned from a random start with the dynamic ones. Evaluated are the nodes
+      // with a verdict — the static rejections and those scanned — as without classes,
+      // so that evaluated = feasible + filtered.
       const c = classes.cache.lookup(req, classes.version, this.candidates);
-      explanation.nodesEvaluated = c.evaluated;
+      explanation.nodesEvaluated = c.evaluated - c.nodes.length;
       Object.assign(explanation.filtered, c.filtered);
       const count = c.nodes.length;
       const start = Math.floor(Math.random() * count);
       for (let i = 0; i < count && feasible.length < limit; i++) {
+        explanation.nodesEvaluated++;
         const n = c.nodes[(start + i) % count]!;
         const rejected = rejection(DYNAMIC_FILTERS, n, req);
-        if (rejected) reject(n, rejected);
+        if (rejected) countRejection(explanation, n, req, rejected);
         else feasible.push(n);
       }
     } else {
@@ -224,7 +239,7 @@ export class Placer {
         explanation.nodesEvaluated++;
         const rejected = rejection(FILTERS, n, req);
         if (rejected) {
-          reject(n, rejected);
+          countRejection(explanation, n, req, rejected);
           continue;
         }
         feasible.push(n);

@@ -249,6 +249,9 @@ test('property: with static classes shared between workloads, every decision is 
               assert.equal(d.explanation.nodesEvaluated, nodes.length);
               assert.deepEqual(d.explanation.filtered, rejections);
             }
+            const e = d.explanation;
+            const filtered = Object.values(e.filtered).reduce((a, b) => a + b, 0);
+            assert.equal(e.nodesEvaluated, e.feasible + filtered, 'evaluated = feasible + filtered');
             if (!d.ok) break;
             // Ties may go to another node of the same total (the scan starts at random).
             assert.equal(d.explanation.topScores[0]!.total, want!.total);
