@@ -149,7 +149,7 @@ describe('agent gateway edges', () => {
     assert.equal(cp.gateway!.isConnected('acme', 'gw-1'), false);
   });
 
-  test('if the transport thread dies, the gateway says so and drops its sessions', async () => {
+  test('if the transport thread dies, the gateway says so, drops its sessions and starts it again', async () => {
     const ws = (await connect(`Bearer ${credential}`)) as WebSocket;
     const desired = nextMessage(ws);
     ws.send(hello());
@@ -159,12 +159,23 @@ describe('agent gateway edges', () => {
     const agentSees = closed(ws);
     // As a crash of the worker would: nobody asked it to stop.
     await (cp.gateway as unknown as { worker: import('node:worker_threads').Worker }).worker.terminate();
-    assert.match(
-      (await reported).message,
-      /the agent transport stopped .*agents cannot connect until a restart/,
-    );
+    assert.match((await reported).message, /the agent transport stopped \(exit \d+\); restarting it/);
     assert.equal(cp.gateway!.isConnected('acme', 'gw-1'), false);
     assert.equal(cp.gateway!.connectedCount, 0);
     assert.equal((await agentSees).code, 1006, 'the agent sees its connection drop');
+    // The agent reconnects (as its backoff would) to the same address once the new
+    // transport listens, and is a connected node again.
+    let again: WebSocket | undefined;
+    for (let i = 0; i < 100 && !again; i++) {
+      const r = await connect(`Bearer ${credential}`).catch(() => undefined);
+      if (r instanceof WebSocket) again = r;
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(again, 'a new connection is accepted');
+    const full = nextMessage(again);
+    again.send(hello());
+    assert.equal((await full).type, 'desired');
+    assert.ok(cp.gateway!.isConnected('acme', 'gw-1'));
+    again.close();
   });
 });

@@ -81,6 +81,9 @@ const json = (id: number, status: number, body: unknown): HttpResponse => ({
 export class AgentGateway extends EventEmitter {
   private worker?: Worker;
   private stopped?: Promise<void>;
+  private closing = false;
+  /** Where the transport listens (the port it bound, to restart it there). */
+  private bound?: { host: string; port: number };
   private readonly sessions = new Map<string, Session>();
   private readonly byConn = new Map<number, Session>();
   /** Serialized messages waiting for the next hand-over to the transport. */
@@ -104,50 +107,8 @@ export class AgentGateway extends EventEmitter {
 
   async start(): Promise<string> {
     const { host, port } = parseListen(this.opts.listen);
-    const worker = new Worker(new URL('./transport-worker.js', import.meta.url), {
-      workerData: {
-        host,
-        port,
-        keyPem: this.opts.cert.keyPem,
-        certPem: this.opts.cert.certPem,
-        maxPayload: 16 * 1024 * 1024,
-        // Short: the main thread batches reports again for its writes.
-        flushMs: 5,
-      },
-    });
-    this.worker = worker;
-    const bound = await new Promise<number>((resolve, reject) => {
-      const early = (err: Error) => reject(err);
-      worker.once('error', early);
-      worker.once('exit', (code) => reject(new Error(`the agent transport exited (${code})`)));
-      const first = (m: FromTransport) => {
-        worker.off('message', first);
-        worker.off('error', early);
-        if (m.type === 'listening') resolve(m.port);
-        else reject(new Error(`agent gateway cannot listen on ${this.opts.listen}: ${(m as any).message}`));
-      };
-      worker.on('message', first);
-    }).catch(async (err) => {
-      await worker.terminate();
-      throw err;
-    });
-    worker.removeAllListeners('exit');
-    worker.on('message', (m: FromTransport) => this.fromTransport(m));
-    worker.on('error', (err) => this.emit('error', err));
-    this.stopped = new Promise((resolve) =>
-      worker.once('exit', (code) => {
-        if (this.worker === worker) {
-          // Not asked to stop: every agent connection went with it.
-          this.worker = undefined;
-          for (const s of [...this.sessions.values()]) this.detach(s.conn);
-          this.emit(
-            'error',
-            new Error(`the agent transport stopped (exit ${code}): agents cannot connect until a restart`),
-          );
-        }
-        resolve();
-      }),
-    );
+    const bound = await this.spawnTransport(host, port);
+    this.bound = { host, port: bound };
     this.url = `https://${host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${bound}`;
     this.opts.store.committed.on('event', this.onEvent);
     this.opts.store.committed.on('instances', this.onInstances);
@@ -159,7 +120,73 @@ export class AgentGateway extends EventEmitter {
     return this.url;
   }
 
+  /** Starts the transport worker listening on host:port; resolves with the port it bound. */
+  private async spawnTransport(host: string, port: number): Promise<number> {
+    const worker = new Worker(new URL('./transport-worker.js', import.meta.url), {
+      workerData: {
+        host,
+        port,
+        keyPem: this.opts.cert.keyPem,
+        certPem: this.opts.cert.certPem,
+        maxPayload: 16 * 1024 * 1024,
+        // Short: the main thread batches reports again for its writes.
+        flushMs: 5,
+      },
+    });
+    const bound = await new Promise<number>((resolve, reject) => {
+      const early = (err: Error) => reject(err);
+      worker.once('error', early);
+      worker.once('exit', (code) => reject(new Error(`the agent transport exited (${code})`)));
+      const first = (m: FromTransport) => {
+        worker.off('message', first);
+        worker.off('error', early);
+        if (m.type === 'listening') resolve(m.port);
+        else reject(new Error(`agent gateway cannot listen on ${host}:${port}: ${(m as any).message}`));
+      };
+      worker.on('message', first);
+    }).catch(async (err) => {
+      await worker.terminate();
+      throw err;
+    });
+    worker.removeAllListeners('exit');
+    if (this.closing) {
+      await worker.terminate();
+      return bound;
+    }
+    this.worker = worker;
+    worker.on('message', (m: FromTransport) => this.fromTransport(m));
+    worker.on('error', (err) => this.emit('error', err));
+    this.stopped = new Promise((resolve) =>
+      worker.once('exit', (code) => {
+        if (this.worker === worker) {
+          // Not asked to stop: every agent connection went with it. Agents reconnect
+          // once a new transport listens on the same port.
+          this.worker = undefined;
+          for (const s of [...this.sessions.values()]) this.detach(s.conn);
+          this.emit('error', new Error(`the agent transport stopped (exit ${code}); restarting it`));
+          void this.respawn();
+        }
+        resolve();
+      }),
+    );
+    return bound;
+  }
+
+  private async respawn(): Promise<void> {
+    const { host, port } = this.bound!;
+    for (let attempt = 0; !this.closing; attempt++) {
+      try {
+        await this.spawnTransport(host, port);
+        return;
+      } catch (err) {
+        this.emit('error', new Error(`restarting the agent transport failed: ${(err as Error).message}`));
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
   async close(): Promise<void> {
+    this.closing = true;
     this.opts.store.committed.off('event', this.onEvent);
     this.opts.store.committed.off('instances', this.onInstances);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
