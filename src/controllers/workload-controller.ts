@@ -79,6 +79,12 @@ function eventDoc(r: Pick<InstanceRecord, 'uid' | 'workload' | 'provider' | 'nod
   };
 }
 
+/** A queue key, `project/name` (project names hold no '/'). */
+function splitKey(key: string): [project: string, name: string] {
+  const slash = key.indexOf('/');
+  return [key.slice(0, slash), key.slice(slash + 1)];
+}
+
 /** A workload's phase from its instances' desired states and reported phases. */
 export function summarize(
   replicas: number,
@@ -220,9 +226,7 @@ export class WorkloadController {
    * full pass, queued by any change that needs a decision, does the rest).
    */
   private async statusPass(tx: Store, key: string): Promise<0> {
-    const slash = key.indexOf('/');
-    const project = key.slice(0, slash);
-    const name = key.slice(slash + 1);
+    const [project, name] = splitKey(key);
     const w = await tx.get('workloads', project, name);
     if (!w) return 0;
     const old = w.status as WorkloadStatus;
@@ -238,9 +242,7 @@ export class WorkloadController {
   /** Converges one workload; returns how many replicas it bound to a node. */
   private async converge(tx: Store, key: string): Promise<number> {
     const cache = this.opts.cache;
-    const slash = key.indexOf('/');
-    const project = key.slice(0, slash);
-    const name = key.slice(slash + 1);
+    const [project, name] = splitKey(key);
     const w = await tx.get('workloads', project, name);
     const instances = await tx.workloadInstances(project, name);
     // One clock reading per pass: every row it writes carries the same time.
