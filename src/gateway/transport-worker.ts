@@ -130,8 +130,9 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
 }
 
 const server = createServer({ key: config.keyPem, cert: config.certPem }, (req, res) => {
-  handleHttp(req, res).catch((err) => {
-    post({ type: 'error', message: `agent gateway request failed: ${(err as Error).message}` });
+  // What fails here is the request's own stream (a client gone mid-body): answer if still
+  // possible; the main thread's own errors come back as answers.
+  handleHttp(req, res).catch(() => {
     if (!res.headersSent) problem(res, new Problem('internal', 'internal error'));
     else res.destroy();
   });
