@@ -410,7 +410,6 @@ export class Agent {
     }
     const changed: ObservedInstance[] = [];
     for (const uid of uids) {
-      if (!d.instances[uid]) continue;
       const o = await this.observe(uid);
       const s = JSON.stringify(o);
       if (this.lastReported.get(uid) !== s) {

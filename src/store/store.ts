@@ -151,6 +151,11 @@ const INSTANCE_STATE_COLUMNS = [
   'updated_at',
 ] as const;
 
+/** The columns an instance's reported status writes. */
+function statusColumns(status: InstanceStatus) {
+  return { status: JSON.stringify(status), phase: status.phase, updated_at: new Date().toISOString() };
+}
+
 function toResource(row: any): StoredResource {
   return {
     uid: row.uid,
@@ -653,7 +658,7 @@ export class Store {
     node: string,
     status: InstanceStatus,
   ): Promise<{ project: string; workload: string } | undefined> {
-    const set = { status: JSON.stringify(status), phase: status.phase, updated_at: new Date().toISOString() };
+    const set = statusColumns(status);
     const { rows } = await this.run<{ project: string; workload: string }>(
       'reportInstanceStatus',
       () =>
@@ -672,7 +677,7 @@ export class Store {
 
   /** Writes what the agent observed; the desired side is left alone. */
   async setInstanceStatus(uid: string, status: InstanceStatus): Promise<void> {
-    const set = { status: JSON.stringify(status), phase: status.phase, updated_at: new Date().toISOString() };
+    const set = statusColumns(status);
     await this.run(
       'setInstanceStatus',
       () => this.any.updateTable('instances').set(set).where('uid', '=', uid),
