@@ -55,6 +55,8 @@ export interface AgentOptions {
    * agents in one process would be the simulator's main cost.
    */
   persistDesired?: boolean;
+  /** Reports not acknowledged this long after they were sent are sent again. */
+  resendAfterMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -130,6 +132,9 @@ export class Agent {
   private dirty = new Set<string>();
   private readonly applied = new Map<string, string>();
   private readonly lastReported = new Map<string, string>();
+  /** Reports sent and not acknowledged yet, by instance: resent until they are. */
+  private readonly unacked = new Map<string, { seq: number; observed: ObservedInstance; sentAt: number }>();
+  private reportSeq = 0;
   private readonly errors = new Map<string, string>();
   private probes: LatencyProbe[] = [];
   private readonly log: (msg: string) => void;
@@ -172,6 +177,8 @@ export class Agent {
     this.timers.push(
       setInterval(() => this.probe().catch(() => undefined), this.opts.probeIntervalMs ?? 30_000),
     );
+    const resendAfter = this.opts.resendAfterMs ?? 5000;
+    this.timers.push(setInterval(() => this.resendUnacked(resendAfter), Math.max(100, resendAfter / 2)));
     this.kick();
     this.connect();
     return this.identity;
@@ -288,6 +295,10 @@ export class Agent {
     this.lastReported.clear();
     for (const o of instances) this.lastReported.set(o.uid, JSON.stringify(o));
     if (ws.readyState !== WebSocket.OPEN) return;
+    // The hello reports every instance: it stands for whatever was not acknowledged.
+    const seq = ++this.reportSeq;
+    this.unacked.clear();
+    for (const o of instances) this.unacked.set(o.uid, { seq, observed: o, sentAt: Date.now() });
     ws.send(
       JSON.stringify({
         type: 'hello',
@@ -296,8 +307,50 @@ export class Agent {
         inventory: this.inventory,
         address,
         instances,
+        seq,
       }),
     );
+  }
+
+  /** Sends instance reports with a sequence number; they are kept until acknowledged. */
+  private report(instances: ObservedInstance[]): void {
+    const seq = ++this.reportSeq;
+    const now = Date.now();
+    for (const o of instances) this.unacked.set(o.uid, { seq, observed: o, sentAt: now });
+    this.send({ type: 'observed', instances, seq });
+  }
+
+  /** Reports the control plane did not acknowledge in time (its write failed) go again. */
+  private resendUnacked(afterMs: number): void {
+    if (!this.connected) return;
+    const now = Date.now();
+    const due = [...this.unacked.values()].filter((u) => now - u.sentAt >= afterMs).map((u) => u.observed);
+    if (due.length) this.report(due);
+  }
+
+  private onAck(seq: number, refused: readonly { uid: string; reason: string }[] = []): void {
+    let forgot = false;
+    for (const [uid, u] of this.unacked) {
+      if (u.seq > seq) continue;
+      this.unacked.delete(uid);
+      // An absent instance is forgotten once the control plane has stored that it is gone.
+      const d = this.desired.instances[uid];
+      if (u.observed.phase === 'Absent' && d?.desired === 'absent') {
+        delete this.desired.instances[uid];
+        delete this.desired.restarts[uid];
+        delete this.desired.reboots[uid];
+        this.lastReported.delete(uid);
+        forgot = true;
+      }
+    }
+    for (const r of refused) {
+      this.unacked.delete(r.uid);
+      this.log(`control plane refused the report of instance ${r.uid}: ${r.reason}`);
+    }
+    if (forgot)
+      this.state
+        .saveDesired(this.desired)
+        .catch((err) => this.log(`saving state failed: ${(err as Error).message}`));
   }
 
   private async onMessage(msg: ServerMessage): Promise<void> {
@@ -317,6 +370,10 @@ export class Agent {
       d.revision = Math.max(d.revision, msg.revision);
       await this.state.saveDesired(d);
       this.kick(msg.full ? undefined : msg.instances.map((i) => i.uid));
+      return;
+    }
+    if (msg.type === 'ack') {
+      this.onAck(msg.seq, msg.refused);
       return;
     }
     if (msg.type === 'config') {
@@ -410,24 +467,15 @@ export class Agent {
     }
     const changed: ObservedInstance[] = [];
     for (const uid of uids) {
+      if (!d.instances[uid]) continue; // forgotten meanwhile (acknowledged as gone)
       const o = await this.observe(uid);
       const s = JSON.stringify(o);
       if (this.lastReported.get(uid) !== s) {
         changed.push(o);
         if (this.connected) this.lastReported.set(uid, s);
       }
-      // An absent instance is forgotten once the control plane has heard it is gone.
-      if (o.phase === 'Absent' && this.connected) {
-        delete d.instances[uid];
-        delete d.restarts[uid];
-        delete d.reboots[uid];
-        this.lastReported.delete(uid);
-      }
     }
-    if (changed.length && this.connected) {
-      this.send({ type: 'observed', instances: changed });
-      await this.state.saveDesired(d);
-    }
+    if (changed.length && this.connected) this.report(changed);
   }
 
   private async reconcile(uid: string): Promise<void> {

@@ -4,7 +4,7 @@
 import { request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 import { createSecureContext, type SecureContext } from 'node:tls';
-import { fingerprintOf } from '../gateway/pki.js';
+import { fingerprintOf } from '../protocol/index.js';
 
 export async function fetchPinnedCa(server: string, pin: string): Promise<string> {
   const pem = await new Promise<string>((resolve, reject) => {

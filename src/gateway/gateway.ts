@@ -22,7 +22,16 @@ import {
 import type { AuditEvent, InstanceRecord, InstanceStatus, InstanceWrite, Store } from '../store/index.js';
 import type { Enrolment } from './enrolment.js';
 import type { CertificateAuthority, ServingCertificate } from './pki.js';
-import type { ConnectionEvent, FromTransport, HttpRequest, HttpResponse, ToTransport } from './transport.js';
+import {
+  type AgentLimits,
+  type ConnectionEvent,
+  DEFAULT_AGENT_LIMITS,
+  type FromTransport,
+  type HttpRequest,
+  type HttpResponse,
+  type RejectReason,
+  type ToTransport,
+} from './transport.js';
 
 export interface GatewayOptions {
   store: Store;
@@ -36,7 +45,19 @@ export interface GatewayOptions {
   heartbeatWriteIntervalMs?: number;
   /** How long instance reports and desired-state pushes are gathered into one batch. */
   batchWindowMs?: number;
+  /** Per-connection message limits (rate); sizes are the protocol's own. */
+  limits?: AgentLimits;
 }
+
+/** One agent report waiting to be written: its observations and the sequence to acknowledge. */
+interface Report {
+  s: Session;
+  observed: readonly ObservedInstance[];
+  seq?: number;
+}
+
+/** Why a reported instance was not applied (sent back in the acknowledgement). */
+export const REFUSED_NOT_BOUND = 'not bound to this node';
 
 interface Session {
   /** The transport's connection. */
@@ -93,12 +114,18 @@ export class AgentGateway extends EventEmitter {
   private readonly onEvent = (e: AuditEvent) => this.routeEvent(e);
   private readonly onInstances = (writes: InstanceWrite[]) => this.routeInstances(writes);
   /** Instance reports waiting for the next batch write. */
-  private observedQueue: { s: Session; observed: readonly ObservedInstance[] }[] = [];
+  private observedQueue: Report[] = [];
   private observedFlush?: Promise<void>;
   /** Sessions with desired-state changes to push. */
   private readonly pushQueue = new Set<Session>();
   private pushTimer?: NodeJS.Timeout;
   private heartbeatTimer?: NodeJS.Timeout;
+  /** Agent messages the transport refused, by reason; reported instances not applied. */
+  readonly stats = {
+    rejected: {} as Partial<Record<RejectReason, number>>,
+    refusedInstances: 0,
+    transportRestarts: 0,
+  };
   url = '';
 
   constructor(private readonly opts: GatewayOptions) {
@@ -128,7 +155,7 @@ export class AgentGateway extends EventEmitter {
         port,
         keyPem: this.opts.cert.keyPem,
         certPem: this.opts.cert.certPem,
-        maxPayload: 16 * 1024 * 1024,
+        limits: this.opts.limits ?? DEFAULT_AGENT_LIMITS,
         // Short: the main thread batches reports again for its writes.
         flushMs: 5,
       },
@@ -163,6 +190,7 @@ export class AgentGateway extends EventEmitter {
           // once a new transport listens on the same port.
           this.worker = undefined;
           for (const s of [...this.sessions.values()]) this.detach(s.conn);
+          this.stats.transportRestarts++;
           this.emit('error', new Error(`the agent transport stopped (exit ${code}); restarting it`));
           void this.respawn();
         }
@@ -249,7 +277,11 @@ export class AgentGateway extends EventEmitter {
   private onConnectionEvent(e: ConnectionEvent): void {
     if (e.t === 'attached') this.attach(e.conn, e.node, e.address);
     else if (e.t === 'closed') this.detach(e.conn);
-    else {
+    else if (e.t === 'rejected') {
+      this.stats.rejected[e.reason] = (this.stats.rejected[e.reason] ?? 0) + 1;
+      const s = this.byConn.get(e.conn);
+      this.emit('rejected', e.reason, s ? key(s.provider, s.node) : '', e.detail);
+    } else {
       const s = this.byConn.get(e.conn);
       if (s) this.handleMessage(s, e.msg).catch((err) => this.emit('error', err));
     }
@@ -400,7 +432,7 @@ export class AgentGateway extends EventEmitter {
         }
         if (msg.address) s.address = msg.address;
         await this.writeNodeStatus(s, { inventory: msg.inventory, address: s.address });
-        await this.applyObserved(s, msg.instances);
+        await this.applyObserved(s, msg.instances, msg.seq);
         await this.pushFull(s);
         await this.sendConfig(s);
         this.emit('connected', s.provider, s.node);
@@ -415,7 +447,7 @@ export class AgentGateway extends EventEmitter {
         await this.recordProbes(s, msg.rttMs);
         return;
       case 'observed':
-        await this.applyObserved(s, msg.instances);
+        await this.applyObserved(s, msg.instances, msg.seq);
         return;
       case 'reply': {
         const p = s.pending.get(msg.id);
@@ -551,26 +583,65 @@ export class AgentGateway extends EventEmitter {
 
   /**
    * Records what an agent reports about its instances. Reports arriving close together
-   * are written in one transaction; the promise settles when this one is written.
+   * are written in one transaction; the promise settles when this one is written (or
+   * failed: the agent, not acknowledged, sends it again).
    */
-  private applyObserved(s: Session, observed: readonly ObservedInstance[]): Promise<void> {
-    if (!observed.length) return Promise.resolve();
-    this.observedQueue.push({ s, observed });
+  private applyObserved(s: Session, observed: readonly ObservedInstance[], seq?: number): Promise<void> {
+    if (!observed.length) {
+      if (seq !== undefined) this.send(s, { type: 'ack', seq });
+      return Promise.resolve();
+    }
+    this.observedQueue.push({ s, observed, ...(seq !== undefined ? { seq } : {}) });
     this.observedFlush ??= new Promise<void>((resolve) =>
       setTimeout(resolve, this.opts.batchWindowMs ?? 20),
     ).then(() => {
       const batch = this.observedQueue;
       this.observedQueue = [];
       this.observedFlush = undefined;
-      return this.writeObserved(batch);
+      return this.writeObservedBatch(batch);
     });
     return this.observedFlush;
   }
 
-  private async writeObserved(batch: { s: Session; observed: readonly ObservedInstance[] }[]): Promise<void> {
+  /**
+   * One transaction for the batch (at fleet scale a commit per report would be most of
+   * the store's work); if it fails, each node's reports are written again on their own,
+   * so that one node's report that cannot be written never drops another node's.
+   */
+  private async writeObservedBatch(batch: Report[]): Promise<void> {
+    try {
+      await this.writeObserved(batch);
+      return;
+    } catch (err) {
+      if (batch.every((r) => r.s === batch[0]!.s)) {
+        this.emit(
+          'error',
+          new Error(
+            `writing reports of node ${key(batch[0]!.s.provider, batch[0]!.s.node)} failed: ${(err as Error).message}`,
+          ),
+        );
+        return;
+      }
+    }
+    const bySession = new Map<Session, Report[]>();
+    for (const r of batch) bySession.set(r.s, [...(bySession.get(r.s) ?? []), r]);
+    for (const [s, reports] of bySession)
+      await this.writeObserved(reports).catch((err) =>
+        this.emit(
+          'error',
+          new Error(`writing reports of node ${key(s.provider, s.node)} failed: ${(err as Error).message}`),
+        ),
+      );
+  }
+
+  private async writeObserved(batch: readonly Report[]): Promise<void> {
     const changed = new Map<string, [string, string]>();
+    const refusedByReport = new Map<Report, { uid: string; reason: string }[]>();
     await this.opts.store.transaction(async (tx) => {
-      for (const { s, observed } of batch)
+      refusedByReport.clear();
+      changed.clear();
+      for (const report of batch) {
+        const { s, observed } = report;
         for (const o of observed) {
           const reported = (phase: InstanceStatus['phase']): InstanceStatus => ({
             phase,
@@ -590,7 +661,14 @@ export class AgentGateway extends EventEmitter {
             }
           }
           const inst = await tx.getInstanceStateByUid(o.uid);
-          if (!inst || inst.provider !== s.provider || inst.node !== s.node) continue;
+          if (!inst || inst.provider !== s.provider || inst.node !== s.node) {
+            // Another node's instance (or one gone): never applied. A node that was
+            // moved off an instance reports it once more, harmlessly, before it learns.
+            const refused = refusedByReport.get(report) ?? [];
+            refused.push({ uid: o.uid, reason: REFUSED_NOT_BOUND });
+            refusedByReport.set(report, refused);
+            continue;
+          }
           if (o.phase === 'Absent') {
             if (inst.desired !== 'absent') continue;
             await tx.deleteInstance(inst.uid);
@@ -614,7 +692,15 @@ export class AgentGateway extends EventEmitter {
           await tx.setInstanceStatus(inst.uid, status);
           changed.set(`${inst.project}/${inst.workload}`, [inst.project, inst.workload]);
         }
+      }
     });
+    // Committed: acknowledge each report (agents resend what is not acknowledged).
+    for (const report of batch) {
+      const refused = refusedByReport.get(report);
+      if (refused) this.stats.refusedInstances += refused.length;
+      if (report.seq !== undefined)
+        this.send(report.s, { type: 'ack', seq: report.seq, ...(refused ? { refused } : {}) });
+    }
     for (const [project, workload] of changed.values()) this.emit('instance-status', project, workload);
   }
 }

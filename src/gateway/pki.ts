@@ -3,12 +3,15 @@
 // replica shares it); the serving certificate is issued afresh at each start for the
 // addresses the gateway is reached on. Agents pin the CA by its SHA-256 fingerprint.
 import { execFile } from 'node:child_process';
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { networkInterfaces, hostname as osHostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { fingerprintOf } from '../protocol/index.js';
 import type { Store } from '../store/index.js';
+
+export { fingerprintOf };
 
 const run = promisify(execFile);
 
@@ -22,10 +25,6 @@ export interface CertificateAuthority {
 export interface ServingCertificate {
   certPem: string;
   keyPem: string;
-}
-
-export function fingerprintOf(certPem: string): string {
-  return createHash('sha256').update(new X509Certificate(certPem).raw).digest('hex');
 }
 
 async function withTemp<T>(fn: (dir: string) => Promise<T>): Promise<T> {

@@ -9,12 +9,20 @@ import type { Duplex } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
 import { WebSocket, WebSocketServer } from 'ws';
 import { Problem } from '../model/problem.js';
-import { AGENT_CONNECT_PATH } from '../protocol/index.js';
+import { AGENT_CONNECT_PATH, CLOSE_CODES } from '../protocol/index.js';
+import {
+  AGENT_MESSAGE_LIMITS,
+  checkAgentMessage,
+  jsonDepthExceeds,
+  MAX_AGENT_MESSAGE,
+  MAX_JSON_DEPTH,
+} from '../protocol/schemas.js';
 import type {
   AttachedNode,
   ConnectionEvent,
   FromTransport,
   HttpResponse,
+  RejectReason,
   ToTransport,
   TransportConfig,
 } from './transport.js';
@@ -86,24 +94,87 @@ async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<vo
   res.end(answer.body);
 }
 
-const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxPayload });
+// Larger frames are refused by ws itself (close 1009) before they are buffered whole.
+const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_MESSAGE });
+
+/**
+ * Checks one agent message in the order of cost — size, nesting (both before parsing),
+ * JSON, its type's size limit, its schema — and returns it parsed, or why not. Nothing
+ * that fails reaches the main thread.
+ */
+function admit(
+  data: Buffer,
+): { ok: true; msg: object } | { ok: false; reason: RejectReason; code: number; detail: string } {
+  if (jsonDepthExceeds(data, MAX_JSON_DEPTH))
+    return {
+      ok: false,
+      reason: 'too_deep',
+      code: CLOSE_CODES.tooLarge,
+      detail: `nested deeper than ${MAX_JSON_DEPTH}`,
+    };
+  let msg: unknown;
+  try {
+    msg = JSON.parse(data.toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'malformed', code: CLOSE_CODES.malformed, detail: 'malformed message' };
+  }
+  if (typeof msg !== 'object' || msg === null || typeof (msg as { type?: unknown }).type !== 'string')
+    return { ok: false, reason: 'malformed', code: CLOSE_CODES.malformed, detail: 'malformed message' };
+  const checked = checkAgentMessage(msg);
+  if (!checked.ok)
+    return { ok: false, reason: 'invalid', code: CLOSE_CODES.invalid, detail: checked.errors.join('; ') };
+  const limit = AGENT_MESSAGE_LIMITS[checked.type];
+  if (data.length > limit)
+    return {
+      ok: false,
+      reason: 'too_large',
+      code: CLOSE_CODES.tooLarge,
+      detail: `${checked.type} of ${data.length} bytes (limit ${limit})`,
+    };
+  return { ok: true, msg };
+}
 
 function attach(ws: WebSocket, node: AttachedNode, address: string): void {
   const conn = nextConn++;
   conns.set(conn, ws);
   queue({ t: 'attached', conn, node, address });
+  const { messagesPerSecond, messageBurst } = config.limits;
+  let tokens = messageBurst;
+  let refilled = performance.now();
+  let refused = false;
+  const refuse = (reason: RejectReason, code: number, detail: string) => {
+    refused = true;
+    queue({ t: 'rejected', conn, reason, detail });
+    // A close reason is at most 123 bytes.
+    ws.close(
+      code,
+      Buffer.from(detail)
+        .subarray(0, 120)
+        .toString('utf8')
+        .replace(/\uFFFD$/, ''),
+    );
+  };
   ws.on('message', (data) => {
-    let msg: unknown;
+    if (refused) return;
     try {
-      msg = JSON.parse(String(data));
-    } catch {
-      msg = undefined;
+      const now = performance.now();
+      tokens = Math.min(messageBurst, tokens + ((now - refilled) / 1000) * messagesPerSecond);
+      refilled = now;
+      if (tokens < 1)
+        return refuse('rate_limited', CLOSE_CODES.rateLimited, `more than ${messagesPerSecond} messages/s`);
+      tokens--;
+      const buf = Buffer.isBuffer(data)
+        ? data
+        : Array.isArray(data)
+          ? Buffer.concat(data)
+          : Buffer.from(data);
+      const r = admit(buf);
+      if (!r.ok) return refuse(r.reason, r.code, r.detail);
+      queue({ t: 'message', conn, msg: r.msg });
+    } catch (err) {
+      // A bug here must cost one connection, never the thread with every agent on it.
+      refuse('internal', 1011, `internal error: ${(err as Error).message}`);
     }
-    if (typeof msg !== 'object' || msg === null || typeof (msg as { type?: unknown }).type !== 'string') {
-      ws.close(4002, 'malformed message');
-      return;
-    }
-    queue({ t: 'message', conn, msg });
   });
   ws.on('close', () => {
     conns.delete(conn);

@@ -9,11 +9,31 @@ export interface TransportConfig {
   port: number;
   keyPem: string;
   certPem: string;
-  /** Largest agent message accepted. */
-  maxPayload: number;
   /** How long agent messages are gathered into one batch for the main thread. */
   flushMs: number;
+  limits: AgentLimits;
 }
+
+/** What one agent connection may send: beyond it, that connection (only) is closed. */
+export interface AgentLimits {
+  /** Messages per second, sustained (a token bucket refilled at this rate)… */
+  messagesPerSecond: number;
+  /** …and in a burst. */
+  messageBurst: number;
+}
+
+export const DEFAULT_AGENT_LIMITS: AgentLimits = { messagesPerSecond: 50, messageBurst: 500 };
+
+/** Why the transport refused an agent's message or connection (metric label values). */
+export const REJECT_REASONS = [
+  'malformed',
+  'invalid',
+  'too_large',
+  'too_deep',
+  'rate_limited',
+  'internal',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export interface AttachedNode {
   provider: string;
@@ -24,8 +44,10 @@ export interface AttachedNode {
 /** What happened on the agents' connections, in the order it happened. */
 export type ConnectionEvent =
   | { t: 'attached'; conn: number; node: AttachedNode; address: string }
-  /** A parsed agent message (checked for being a JSON object with a type, nothing more). */
+  /** A parsed agent message, within its type's limits and valid against its schema. */
   | { t: 'message'; conn: number; msg: any }
+  /** A message refused (the connection is being closed): counted by the main thread. */
+  | { t: 'rejected'; conn: number; reason: RejectReason; detail: string }
   | { t: 'closed'; conn: number };
 
 export interface HttpRequest {

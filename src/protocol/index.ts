@@ -2,7 +2,11 @@
 // sends the node's full desired set on connect, then changes; every instance carries
 // a revision so an agent never applies the same change twice. Agents send observed
 // state, heartbeats with metrics, and replies to requests (console reads).
-import type { DesiredState, InstancePhase, InstanceSpec } from '../store/index.js';
+import { createHash, X509Certificate } from 'node:crypto';
+import type { Inventory, NodeMetrics, ObservedInstance } from './schemas.js';
+
+// Type-only: the agent never loads the schemas (and TypeBox); the gateway checks with them.
+export type { Accelerator, AgentMessageType, Inventory, NodeMetrics, ObservedInstance } from './schemas.js';
 
 export const PROTOCOL_VERSION = 1;
 export const AGENT_CONNECT_PATH = '/v1/agent/connect';
@@ -10,31 +14,50 @@ export const AGENT_ENROL_PATH = '/v1/agent/enrol';
 export const AGENT_IMAGES_PATH = '/v1/agent/images';
 export const CA_PATH = '/ca.crt';
 
-export interface Accelerator {
-  vendor: string;
-  model: string;
-  memoryMiB?: number;
-  count: number;
+/** WebSocket close codes the gateway uses, each with what the agent should make of it. */
+export const CLOSE_CODES = {
+  /** Another connection of the same node took over. */
+  replaced: 4000,
+  /** The node's credential was revoked. */
+  revoked: 4001,
+  /** Not a JSON object with a type. */
+  malformed: 4002,
+  /** The agent speaks another protocol version. */
+  unsupportedProtocol: 4003,
+  /** A message that does not match its schema. */
+  invalid: 4004,
+  /** A message over its type's size limit, or nested too deeply. */
+  tooLarge: 4005,
+  /** More messages than the connection's rate limit allows. */
+  rateLimited: 4006,
+} as const;
+
+export const DESIRED_STATES = ['running', 'stopped', 'absent'] as const;
+export type DesiredState = (typeof DESIRED_STATES)[number];
+
+export const INSTANCE_PHASES = ['Pending', 'Creating', 'Running', 'Stopped', 'Failed', 'Deleting'] as const;
+export type InstancePhase = (typeof INSTANCE_PHASES)[number];
+
+export interface InstanceImageRef {
+  project: string;
+  name: string;
+  format: 'qcow2' | 'raw' | 'kernel-initrd';
+  files: Partial<Record<'disk' | 'kernel' | 'initrd', { sha256: string }>>;
+  cmdline?: string;
 }
 
-export interface Inventory {
+/** What an agent needs to run the instance (besides the sizes kept in columns). */
+export interface InstanceSpec {
   hostname: string;
-  architecture: 'x86_64' | 'aarch64' | 'riscv64';
-  cpus: number;
-  memoryMiB: number;
-  diskGiB: number;
-  virtualization: 'kvm' | 'emulation';
-  cpuSecurity: ('sev-snp' | 'tdx')[];
-  accelerators: Accelerator[];
-}
-
-export interface NodeMetrics {
-  cpuPercent: number;
-  memoryUsedMiB: number;
-  memoryTotalMiB: number;
-  load1: number;
-  load5: number;
-  load15: number;
+  image: InstanceImageRef;
+  userData?: string;
+  ports: { guest: number; protocol?: 'tcp' | 'udp' }[];
+  /** Accelerators the instance holds on its node (for capacity accounting). */
+  accelerators?: number;
+  /** Set by a user's `stop`; the instance stays stopped until `start`. */
+  powerOff?: boolean;
+  /** Raised by each `reboot` request; the agent reboots when it sees a higher count. */
+  reboots?: number;
 }
 
 export interface DesiredInstance {
@@ -48,18 +71,6 @@ export interface DesiredInstance {
   memoryMiB: number;
   diskGiB: number;
   spec: InstanceSpec;
-}
-
-export interface ObservedInstance {
-  uid: string;
-  /** The revision of the desired state this observation follows from. */
-  revision: number;
-  phase: InstancePhase | 'Absent';
-  ports: { guest: number; protocol: 'tcp' | 'udp'; host: number }[];
-  restarts: number;
-  message?: string;
-  startedAt?: string;
-  accelerator?: string;
 }
 
 export interface InstanceUsage {
@@ -76,9 +87,11 @@ export type AgentMessage =
       inventory: Inventory;
       address: string;
       instances: ObservedInstance[];
+      seq?: number;
     }
   | { type: 'heartbeat'; metrics: NodeMetrics; usage: InstanceUsage[] }
-  | { type: 'observed'; instances: ObservedInstance[] }
+  /** `seq` (from 1, rising): the gateway answers with an `ack` once the report is stored. */
+  | { type: 'observed'; instances: ObservedInstance[]; seq?: number }
   | { type: 'probes'; rttMs: Record<string, number> }
   | { type: 'reply'; id: number; ok: true; result: unknown }
   | { type: 'reply'; id: number; ok: false; error: string };
@@ -96,7 +109,12 @@ export type ServerMessage =
       id: number;
       method: 'console';
       params: { uid: string; offset: number; limit: number };
-    };
+    }
+  /**
+   * The reports up to `seq` are stored; `refused` names instances of them that were not
+   * applied, and why (an instance not bound to this node): the agent stops sending those.
+   */
+  | { type: 'ack'; seq: number; refused?: { uid: string; reason: string }[] };
 
 export interface EnrolRequest {
   token: string;
@@ -122,4 +140,9 @@ export function parseJoinToken(
 export function parseNodeCredential(token: string): { id: string; secret: string } | undefined {
   const m = /^ctn_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/.exec(token.trim());
   return m ? { id: m[1]!, secret: m[2]! } : undefined;
+}
+
+/** Lower-case hex SHA-256 of a certificate (DER): what join tokens pin. */
+export function fingerprintOf(certPem: string): string {
+  return createHash('sha256').update(new X509Certificate(certPem).raw).digest('hex');
 }

@@ -4,33 +4,16 @@
 // revision at fleet scale.
 import type { Kysely } from 'kysely';
 
-export const DESIRED_STATES = ['running', 'stopped', 'absent'] as const;
-export type DesiredState = (typeof DESIRED_STATES)[number];
+import type { DesiredState, InstancePhase, InstanceSpec } from '../protocol/index.js';
 
-export const INSTANCE_PHASES = ['Pending', 'Creating', 'Running', 'Stopped', 'Failed', 'Deleting'] as const;
-export type InstancePhase = (typeof INSTANCE_PHASES)[number];
-
-export interface InstanceImageRef {
-  project: string;
-  name: string;
-  format: 'qcow2' | 'raw' | 'kernel-initrd';
-  files: Partial<Record<'disk' | 'kernel' | 'initrd', { sha256: string }>>;
-  cmdline?: string;
-}
-
-/** What an agent needs to run the instance (besides the sizes kept in columns). */
-export interface InstanceSpec {
-  hostname: string;
-  image: InstanceImageRef;
-  userData?: string;
-  ports: { guest: number; protocol?: 'tcp' | 'udp' }[];
-  /** Accelerators the instance holds on its node (for capacity accounting). */
-  accelerators?: number;
-  /** Set by a user's `stop`; the instance stays stopped until `start`. */
-  powerOff?: boolean;
-  /** Raised by each `reboot` request; the agent reboots when it sees a higher count. */
-  reboots?: number;
-}
+export {
+  DESIRED_STATES,
+  type DesiredState,
+  INSTANCE_PHASES,
+  type InstanceImageRef,
+  type InstancePhase,
+  type InstanceSpec,
+} from '../protocol/index.js';
 
 export interface InstanceStatus {
   phase: InstancePhase;
