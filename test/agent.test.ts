@@ -134,7 +134,7 @@ describe('agent with real virtual machines', () => {
 
     const node = await waitFor('node ready', async () => {
       const n = (await admin.get('/v1/providers/edge-a/nodes/node-1')).body;
-      return n.status?.inventory && n;
+      return n.status?.state === 'ready' && n;
     });
     assert.equal(node.status.state, 'ready');
     assert.equal(node.spec.site, 'site-1');

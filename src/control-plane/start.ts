@@ -3,11 +3,12 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { type ApiContext, buildApi } from '../api/index.js';
 import { ClusterCache, NodeHealthController, WorkloadController } from '../controllers/index.js';
 import {
   AgentGateway,
+  type AgentLimits,
   Enrolment,
   issueServingCertificate,
   loadOrCreateCa,
@@ -33,6 +34,8 @@ export interface ControlPlaneOptions {
   /** Agent silence after which a node is suspect / down (and its replicas re-placed). */
   nodeSuspectAfterMs?: number;
   nodeDownAfterMs?: number;
+  /** Per-connection limits of agent messages (default: DEFAULT_AGENT_LIMITS). */
+  agentLimits?: AgentLimits;
 }
 
 export interface ControlPlane {
@@ -102,15 +105,52 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       caFingerprint = ca.fingerprint;
       const cert = await issueServingCertificate(ca, [...localNames(), ...(opts.agentNames ?? [])]);
       const enrolment = new Enrolment(store, () => ca.fingerprint);
-      gateway = new AgentGateway({ store, enrolment, ca, cert, listen: agentListen, imageDir });
+      gateway = new AgentGateway({
+        store,
+        enrolment,
+        ca,
+        cert,
+        listen: agentListen,
+        imageDir,
+        ...(opts.agentLimits ? { limits: opts.agentLimits } : {}),
+      });
       gateway.on('instance-status', (project: string, workload: string) =>
         controller.instanceChanged(project, workload),
       );
       gateway.on('error', (err) => app.log.error({ err }, 'agent gateway'));
-      gateway.on('connected', (p: string, n: string) => void health.seen(p, n));
+      const healthFailed = (err: unknown) =>
+        app.log.warn({ err }, 'node health: writing a node state failed');
+      gateway.on('connected', (p: string, n: string) => health.connected(p, n).catch(healthFailed));
       gateway.on('heartbeat', (p: string, n: string) => {
         ctx.metrics.agentHeartbeats.inc();
-        void health.seen(p, n);
+        health.seen(p, n).catch(healthFailed);
+      });
+      const rejected = new Counter({
+        name: 'continuum_agent_messages_rejected_total',
+        help: 'agent messages refused by the gateway (the connection is closed), and inventories capped, by reason',
+        labelNames: ['reason'] as const,
+        registers: [ctx.metrics.registry],
+      });
+      gateway.on('rejected', (reason: string, node: string, detail: string) => {
+        rejected.inc({ reason });
+        app.log.warn({ node, reason, detail }, 'agent message refused');
+      });
+      const stats = gateway.stats;
+      new Gauge({
+        name: 'continuum_agent_reports_refused_instances',
+        help: 'instances named in agent reports that were not bound to the reporting node (not applied)',
+        registers: [ctx.metrics.registry],
+        collect() {
+          this.set(stats.refusedInstances);
+        },
+      });
+      new Gauge({
+        name: 'continuum_agent_transport_restarts',
+        help: "times the agent gateway's transport thread died and was started again",
+        registers: [ctx.metrics.registry],
+        collect() {
+          this.set(stats.transportRestarts);
+        },
       });
       gateway.on('site-measured', (p: string, site: string) => void controller.measurementsChanged(p, site));
       ctx.gateway = gateway;

@@ -274,6 +274,14 @@ export class ClusterCache {
     this.apply(key, r, -1);
   }
 
+  /**
+   * Gives back what rows that another transaction removed (and committed) held: not part
+   * of the running controller transaction, so never undone by its rollback.
+   */
+  releaseCommitted(key: string, r: Held): void {
+    this.apply(key, r, -1);
+  }
+
   private apply(key: string, r: Held, sign: 1 | -1): void {
     const n = this.nodes.get(key);
     if (!n) return;

@@ -116,6 +116,21 @@ export class NodeHealthController {
     }
   }
 
+  /**
+   * An agent connected and reported: its node is ready (unless draining), whatever this
+   * controller last saw of it — a node enrolled anew under a known name starts `enrolled`.
+   */
+  async connected(provider: string, node: string): Promise<void> {
+    const key = `${provider}/${node}`;
+    this.lastSeen.set(key, Date.now());
+    const row = await this.opts.store.get('nodes', provider, node);
+    const current = row?.status.state;
+    if (current === 'draining') return void this.states.set(key, 'draining');
+    this.states.set(key, 'ready');
+    if (current !== 'ready')
+      await setNodeState(this.opts.store, provider, node, 'ready', 'controller:node-health');
+  }
+
   /** Keeps the local view in step with states written elsewhere (drain, uncordon). */
   noted(provider: string, node: string, state: string): void {
     this.states.set(`${provider}/${node}`, state);

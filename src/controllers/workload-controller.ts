@@ -17,6 +17,8 @@ import {
 } from '../scheduler/index.js';
 import {
   type DesiredState,
+  type EvictedInstance,
+  INSTANCE_EVICTED,
   type InstanceRecord,
   type InstanceSpec,
   newUid,
@@ -109,8 +111,20 @@ export class WorkloadController {
   private freed = false;
   /** Static filter results per class of policies, shared by all workloads' passes. */
   private readonly classes = new StaticClasses();
-  private readonly onEvent = (e: { kind: string; parent: string; name: string }) => {
+  private readonly onEvent = (e: {
+    kind: string;
+    action: string;
+    parent: string;
+    name: string;
+    before: unknown;
+  }) => {
     if (e.kind === 'Workload') this.queue.add(`${e.parent}/${e.name}`);
+    if (e.kind === 'Instance' && e.action === INSTANCE_EVICTED) {
+      // Removed by a new enrolment of its node: its capacity is free, the replica is placed again.
+      const v = e.before as EvictedInstance;
+      this.opts.cache.releaseCommitted(`${v.provider}/${v.node}`, v);
+      this.queue.add(`${e.parent}/${v.workload}`);
+    }
     if (e.kind === 'Image') void this.enqueueUsersOfImage(e.parent, e.name);
     if (e.kind === 'Node') void this.nodeChanged(e.parent, e.name);
     if (e.kind === 'Provider') void this.opts.cache.refreshProvider(e.name).then(() => this.retryPending());

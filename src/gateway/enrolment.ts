@@ -10,8 +10,16 @@ import {
   parseJoinToken,
   parseNodeCredential,
 } from '../protocol/index.js';
+import { EnrolRequestSchema, schemaErrors } from '../protocol/schemas.js';
 import { render } from '../resources/index.js';
-import { type JoinTokenRecord, newUid, type Store } from '../store/index.js';
+import {
+  type EvictedInstance,
+  INSTANCE_EVICTED,
+  type JoinTokenRecord,
+  newUid,
+  type Store,
+} from '../store/index.js';
+import { inventoryExcess, nodeLimits } from './node-limits.js';
 
 export interface JoinTokenInfo {
   id: string;
@@ -23,6 +31,8 @@ export interface JoinTokenInfo {
   expiresAt: string;
   maxUses: number;
   uses: number;
+  /** The node this token re-enrols, if it was issued for that. */
+  replaces?: string;
 }
 
 const info = (t: JoinTokenRecord): JoinTokenInfo => ({
@@ -35,6 +45,7 @@ const info = (t: JoinTokenRecord): JoinTokenInfo => ({
   expiresAt: t.expiresAt,
   maxUses: t.maxUses,
   uses: t.uses,
+  ...(t.replaces ? { replaces: t.replaces } : {}),
 });
 
 function secret(): { id: string; secret: string } {
@@ -70,9 +81,23 @@ export class Enrolment {
     p: Principal,
     provider: string,
     site: string,
-    opts: { expiresInHours?: number; maxUses?: number; description?: string },
+    opts: { expiresInHours?: number; maxUses?: number; description?: string; replaces?: string },
   ): Promise<JoinTokenInfo & { token: string }> {
     await this.requireSiteAdmin(p, provider, site);
+    if (opts.replaces !== undefined) {
+      const node = await this.store.get('nodes', provider, opts.replaces);
+      if (!node)
+        throw new Problem('not_found', `Node '${provider}/${opts.replaces}' not found: nothing to replace`);
+      if (node.spec.site !== site)
+        throw new Problem(
+          'conflict',
+          `node '${provider}/${opts.replaces}' is at site '${node.spec.site}', not '${site}': create the token there`,
+        );
+      if ((opts.maxUses ?? 1) !== 1)
+        throw Problem.invalid([
+          { path: 'maxUses', message: 'a token that replaces a node has exactly one use' },
+        ]);
+    }
     const s = secret();
     const now = new Date();
     const record: JoinTokenRecord = {
@@ -86,6 +111,7 @@ export class Enrolment {
       expiresAt: new Date(now.getTime() + (opts.expiresInHours ?? 24) * 3_600_000).toISOString(),
       maxUses: opts.maxUses ?? 1,
       uses: 0,
+      ...(opts.replaces !== undefined ? { replaces: opts.replaces } : {}),
     };
     await this.store.transaction(async (tx) => {
       await tx.insertJoinToken(record);
@@ -131,15 +157,30 @@ export class Enrolment {
     return info(t);
   }
 
-  /** Trades a join token for a node credential; registers (or re-registers) the node. */
-  async enrol(req: EnrolRequest): Promise<EnrolResponse> {
-    const parsed = parseJoinToken(req.token ?? '');
+  /**
+   * Trades a join token for a node credential and registers the node (state `enrolled`
+   * until its agent connects and reports). A name already taken by a node is refused,
+   * unless that node's credentials were revoked or the token was issued to replace it;
+   * then the new node starts empty: the old node's instances are evicted (and placed
+   * again by the workload controller), so it never receives another node's desired
+   * state and the tenants' user data in it.
+   */
+  async enrol(body: unknown): Promise<EnrolResponse> {
+    const errors = schemaErrors(EnrolRequestSchema, body);
+    if (errors.length)
+      throw new Problem(
+        'invalid_request',
+        `the enrolment request is invalid: ${errors.map((e) => `${e.path || '(body)'}: ${e.message}`).join('; ')}`,
+        errors,
+      );
+    const req = body as EnrolRequest;
+    const parsed = parseJoinToken(req.token);
     if (!parsed)
       throw new Problem(
         'unauthenticated',
         'the join token is malformed (expected ctj_<id>_<secret>_<ca sha256>)',
       );
-    const name = req.name ?? nodeNameFrom(req.inventory?.hostname ?? '');
+    const name = req.name ?? nodeNameFrom(req.inventory.hostname);
     if (!new RegExp(NAME_PATTERN).test(name))
       throw Problem.invalid([{ path: 'name', message: `'${name}' is not a valid node name` }]);
     return this.store.transaction(async (tx) => {
@@ -156,25 +197,45 @@ export class Enrolment {
           'unauthenticated',
           `the join token has been used up (${t.maxUses} of ${t.maxUses} uses)`,
         );
-      if (!(await tx.get('sites', t.provider, t.site)))
+      const site = await tx.get('sites', t.provider, t.site);
+      const provider = await tx.get('providers', '', t.provider);
+      if (!site || !provider)
         throw new Problem('not_found', `site '${t.provider}/${t.site}' of the join token no longer exists`);
+      const excess = inventoryExcess(
+        req.inventory,
+        nodeLimits({ name: provider.name, ...provider.spec }, { name: site.name, ...site.spec }),
+      );
+      if (excess.length)
+        throw new Problem(
+          'invalid_request',
+          `enrolment refused: ${excess.map((e) => `${e.path} ${e.message}`).join('; ')}`,
+          excess,
+        );
+      if (t.replaces !== undefined && t.replaces !== name)
+        throw new Problem(
+          'conflict',
+          `this join token was issued to replace node '${t.provider}/${t.replaces}', not to enrol '${name}'`,
+        );
       const existing = await tx.get('nodes', t.provider, name);
       if (existing && existing.spec.site !== t.site)
         throw new Problem(
           'conflict',
           `node '${t.provider}/${name}' is enrolled at site '${existing.spec.site}', not '${t.site}'`,
         );
+      if (existing && t.replaces !== name && (await tx.countNodeCredentials(t.provider, name)) > 0)
+        throw new Problem(
+          'conflict',
+          `node '${t.provider}/${name}' is already enrolled: revoke it first (continuum node revoke ${t.provider}/${name}), ` +
+            `or enrol under another name, or use a join token created with --replaces ${name}`,
+        );
       const actor = `join-token:${t.id}`;
-      const status = {
-        state: 'ready',
-        inventory: req.inventory,
-        lastHeartbeat: new Date().toISOString(),
-      };
+      const status = { state: 'enrolled', inventory: req.inventory };
       if (existing) {
         await tx.deleteNodeCredentials(t.provider, name);
+        await this.evictInstances(tx, t.provider, name, actor);
         const res = await tx.update('nodes', existing.uid, undefined, {
           status,
-          columns: { state: 'ready' },
+          columns: { state: 'enrolled' },
           bumpGeneration: false,
         });
         if (res.ok)
@@ -198,7 +259,7 @@ export class Enrolment {
           spec: { site: t.site },
           status,
           createdBy: actor,
-          columns: { site: t.site, state: 'ready' },
+          columns: { site: t.site, state: 'enrolled' },
         });
         await tx.appendEvent({
           actor,
@@ -222,6 +283,36 @@ export class Enrolment {
       });
       return { provider: t.provider, site: t.site, node: name, credential: `ctn_${s.id}_${s.secret}` };
     });
+  }
+
+  /**
+   * Removes the instances bound to a node that is enrolled anew: they belonged to the
+   * machine that had the name before. The workload controller hears each eviction (it
+   * gives their capacity back and places the replicas again, on any node).
+   */
+  private async evictInstances(tx: Store, provider: string, node: string, actor: string): Promise<void> {
+    for (const inst of await tx.listInstances({ provider, node })) {
+      await tx.deleteInstance(inst.uid);
+      await tx.appendEvent({
+        actor,
+        action: INSTANCE_EVICTED,
+        kind: 'Instance',
+        parent: inst.project,
+        name: inst.name,
+        provider,
+        project: inst.project,
+        before: {
+          workload: inst.workload,
+          provider,
+          node,
+          vcpus: inst.vcpus,
+          memoryMiB: inst.memoryMiB,
+          diskGiB: inst.diskGiB,
+          accelerators: inst.spec.accelerators ?? 0,
+        } satisfies EvictedInstance,
+        after: null,
+      });
+    }
   }
 
   async authenticateNode(

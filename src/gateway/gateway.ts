@@ -14,13 +14,16 @@ import {
   AGENT_IMAGES_PATH,
   type AgentMessage,
   CA_PATH,
+  CLOSE_CODES,
   type DesiredInstance,
+  type Inventory,
   type ObservedInstance,
   PROTOCOL_VERSION,
   type ServerMessage,
 } from '../protocol/index.js';
 import type { AuditEvent, InstanceRecord, InstanceStatus, InstanceWrite, Store } from '../store/index.js';
 import type { Enrolment } from './enrolment.js';
+import { capInventory, inventoryExcess, nodeLimits } from './node-limits.js';
 import type { CertificateAuthority, ServingCertificate } from './pki.js';
 import {
   type AgentLimits,
@@ -70,6 +73,8 @@ interface Session {
   /** Desired-state changes waiting for the next push, by instance uid. */
   outbox?: Map<string, DesiredInstance>;
   lastWrite: number;
+  /** The agent said hello (reported its inventory and instances): other messages count from then on. */
+  greeted?: boolean;
   /** Heartbeat fields not written yet. */
   unwritten?: Record<string, unknown>;
   pending: Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>;
@@ -419,6 +424,17 @@ export class AgentGateway extends EventEmitter {
   }
 
   private async handleMessage(s: Session, msg: AgentMessage): Promise<void> {
+    if (!s.greeted && msg.type !== 'hello') {
+      this.stats.rejected.invalid = (this.stats.rejected.invalid ?? 0) + 1;
+      this.emit('rejected', 'invalid', key(s.provider, s.node), `${msg.type} before hello`);
+      this.toTransport({
+        type: 'close',
+        conn: s.conn,
+        code: CLOSE_CODES.invalid,
+        reason: 'the first message must be hello',
+      });
+      return;
+    }
     switch (msg.type) {
       case 'hello': {
         if (msg.protocol !== PROTOCOL_VERSION) {
@@ -431,7 +447,11 @@ export class AgentGateway extends EventEmitter {
           return;
         }
         if (msg.address) s.address = msg.address;
-        await this.writeNodeStatus(s, { inventory: msg.inventory, address: s.address });
+        s.greeted = true;
+        await this.writeNodeStatus(s, {
+          ...(await this.boundedInventory(s, msg.inventory)),
+          address: s.address,
+        });
         await this.applyObserved(s, msg.instances, msg.seq);
         await this.pushFull(s);
         await this.sendConfig(s);
@@ -459,6 +479,26 @@ export class AgentGateway extends EventEmitter {
         return;
       }
     }
+  }
+
+  /**
+   * The inventory to record: the agent's claim, capped at the largest node its provider
+   * and site declare; the claim itself is kept beside it when it was more.
+   */
+  private async boundedInventory(s: Session, claim: Inventory): Promise<Record<string, unknown>> {
+    const store = this.opts.store;
+    const node = await store.get('nodes', s.provider, s.node);
+    const site = node && (await store.get('sites', s.provider, node.spec.site));
+    const provider = await store.get('providers', '', s.provider);
+    if (!site || !provider) return { inventory: claim, inventoryClaim: undefined };
+    const limits = nodeLimits({ name: provider.name, ...provider.spec }, { name: site.name, ...site.spec });
+    const excess = inventoryExcess(claim, limits);
+    if (!excess.length) return { inventory: claim, inventoryClaim: undefined };
+    this.emit('rejected', 'capped', key(s.provider, s.node), excess.map((e) => e.message).join('; '));
+    return {
+      inventory: capInventory(claim, limits),
+      inventoryClaim: { inventory: claim, cappedBy: excess.map((e) => `${e.path} ${e.message}`).join('; ') },
+    };
   }
 
   private async writeNodeStatus(s: Session, patch: Record<string, unknown>): Promise<void> {

@@ -8,3 +8,4 @@ export {
   localNames,
   type ServingCertificate,
 } from './pki.js';
+export { type AgentLimits, DEFAULT_AGENT_LIMITS } from './transport.js';

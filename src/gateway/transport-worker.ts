@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
 import { WebSocket, WebSocketServer } from 'ws';
 import { Problem } from '../model/problem.js';
-import { AGENT_CONNECT_PATH, CLOSE_CODES } from '../protocol/index.js';
+import { AGENT_CONNECT_PATH, type AgentMessageType, CLOSE_CODES } from '../protocol/index.js';
 import {
   AGENT_MESSAGE_LIMITS,
   checkAgentMessage,
@@ -98,9 +98,10 @@ async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<vo
 const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_MESSAGE });
 
 /**
- * Checks one agent message in the order of cost — size, nesting (both before parsing),
- * JSON, its type's size limit, its schema — and returns it parsed, or why not. Nothing
- * that fails reaches the main thread.
+ * Checks one agent message in the order of cost — the largest size of any type (ws, as
+ * frames arrive) and nesting, both before parsing; then JSON, its type's own size limit
+ * and its schema — and returns it parsed, or why not. Nothing that fails reaches the
+ * main thread.
  */
 function admit(
   data: Buffer,
@@ -120,17 +121,20 @@ function admit(
   }
   if (typeof msg !== 'object' || msg === null || typeof (msg as { type?: unknown }).type !== 'string')
     return { ok: false, reason: 'malformed', code: CLOSE_CODES.malformed, detail: 'malformed message' };
-  const checked = checkAgentMessage(msg);
-  if (!checked.ok)
-    return { ok: false, reason: 'invalid', code: CLOSE_CODES.invalid, detail: checked.errors.join('; ') };
-  const limit = AGENT_MESSAGE_LIMITS[checked.type];
-  if (data.length > limit)
+  const type = (msg as { type: string }).type;
+  const limit = Object.hasOwn(AGENT_MESSAGE_LIMITS, type)
+    ? AGENT_MESSAGE_LIMITS[type as AgentMessageType]
+    : undefined;
+  if (limit !== undefined && data.length > limit)
     return {
       ok: false,
       reason: 'too_large',
       code: CLOSE_CODES.tooLarge,
-      detail: `${checked.type} of ${data.length} bytes (limit ${limit})`,
+      detail: `${type} of ${data.length} bytes (limit ${limit})`,
     };
+  const checked = checkAgentMessage(msg);
+  if (!checked.ok)
+    return { ok: false, reason: 'invalid', code: CLOSE_CODES.invalid, detail: checked.errors.join('; ') };
   return { ok: true, msg };
 }
 

@@ -59,3 +59,24 @@ export function oneOf<T extends readonly string[]>(values: T, description?: stri
 export function strictObject<P extends Record<string, TSchema>>(props: P, description?: string) {
   return Type.Object(props, { additionalProperties: false, ...(description ? { description } : {}) });
 }
+
+/** The largest node a provider (or one of its sites) declares: agents claiming more are capped. */
+export const MaxNodeSize = Type.Object(
+  {
+    cpus: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096 })),
+    memoryMiB: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 * 1024 * 1024 })),
+    diskGiB: Type.Optional(Type.Integer({ minimum: 0, maximum: 1024 * 1024 })),
+    accelerators: Type.Optional(Type.Integer({ minimum: 0, maximum: 64, description: 'devices in all' })),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'largest size one node may report; an enrolment claiming more is refused, a later report is capped',
+  },
+);
+export interface MaxNodeSize {
+  cpus?: number;
+  memoryMiB?: number;
+  diskGiB?: number;
+  accelerators?: number;
+}

@@ -8,6 +8,8 @@ export interface FieldError {
 
 export const PROBLEM_CODES = {
   invalid_json: 400,
+  /** A protocol body (the agent's enrolment) that does not match its schema. */
+  invalid_request: 400,
   invalid_yaml: 400,
   validation_failed: 422,
   unauthenticated: 401,
@@ -22,6 +24,8 @@ export const PROBLEM_CODES = {
   unsupported_media_type: 415,
   payload_too_large: 413,
   method_not_allowed: 405,
+  /** Too many failed authentications from one source; the reply says when to retry. */
+  too_many_requests: 429,
   node_unreachable: 503,
   internal: 500,
 } as const;

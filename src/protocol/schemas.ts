@@ -213,26 +213,26 @@ export type ObservedInstance = Static<typeof ObservedInstanceSchema>;
 type Checker = ReturnType<typeof Compile>;
 const checkers = new Map<TSchema, Checker>();
 
-/** The first few things wrong with a value, as `path: message` (empty when it is valid). */
-export function schemaErrors(schema: TSchema, value: unknown, max = 3): string[] {
+/** The first few things wrong with a value, by dotted field path (empty when it is valid). */
+export function schemaErrors(schema: TSchema, value: unknown, max = 3): { path: string; message: string }[] {
   let c = checkers.get(schema);
   if (!c) {
     c = Compile(schema);
     checkers.set(schema, c);
   }
   if (c.Check(value)) return [];
-  const out: string[] = [];
+  const out: { path: string; message: string }[] = [];
   for (const e of c.Errors(value)) {
     if (e.keyword === 'anyOf' || e.keyword === 'boolean') continue;
-    const field = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(message)';
+    const path = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
     const extra =
       e.keyword === 'additionalProperties'
         ? `unknown field '${(e.params as { additionalProperties: string[] }).additionalProperties.join("', '")}'`
         : e.message;
-    out.push(`${field}: ${extra}`);
+    out.push({ path, message: extra });
     if (out.length >= max) break;
   }
-  return out.length ? out : ['(message): does not match the schema'];
+  return out.length ? out : [{ path: '', message: 'does not match the schema' }];
 }
 
 /** Checks an agent message: its type is known and it matches that type's schema. */
@@ -243,7 +243,9 @@ export function checkAgentMessage(
   if (typeof type !== 'string' || !Object.hasOwn(AGENT_MESSAGE_SCHEMAS, type))
     return { ok: false, errors: [`type: unknown message type ${JSON.stringify(type)?.slice(0, 40)}`] };
   const errors = schemaErrors(AGENT_MESSAGE_SCHEMAS[type as AgentMessageType], msg);
-  return errors.length ? { ok: false, errors } : { ok: true, type: type as AgentMessageType };
+  return errors.length
+    ? { ok: false, errors: errors.map((e) => `${type}${e.path ? `.${e.path}` : ''}: ${e.message}`) }
+    : { ok: true, type: type as AgentMessageType };
 }
 
 /**

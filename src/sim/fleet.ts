@@ -38,7 +38,12 @@ export async function startSimNode(
   baseDir: string,
   spec: SimNodeSpec,
   runtime = new SimulatedRuntime(),
-  opts: { heartbeatIntervalMs?: number; probeIntervalMs?: number; reconcileIntervalMs?: number } = {},
+  opts: {
+    heartbeatIntervalMs?: number;
+    probeIntervalMs?: number;
+    reconcileIntervalMs?: number;
+    resendAfterMs?: number;
+  } = {},
 ): Promise<SimNode> {
   const dataDir = join(baseDir, spec.name);
   const agent = new Agent({
@@ -50,6 +55,7 @@ export async function startSimNode(
     inventory: simInventory(spec.name, spec.inventory),
     skipImages: true,
     persistDesired: false,
+    ...(opts.resendAfterMs ? { resendAfterMs: opts.resendAfterMs } : {}),
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 1000,
     // Desired-state messages trigger a pass at once; the periodic pass only heals.
     reconcileIntervalMs: opts.reconcileIntervalMs ?? 5000,

@@ -2,6 +2,8 @@ export { ENGINES, type Engine, engineOf, type StoreLocation } from './engine.js'
 export {
   DESIRED_STATES,
   type DesiredState,
+  type EvictedInstance,
+  INSTANCE_EVICTED,
   INSTANCE_PHASES,
   type InstanceImageRef,
   type InstancePhase,

@@ -15,6 +15,20 @@ export {
   type InstanceSpec,
 } from '../protocol/index.js';
 
+/** The audit action of an instance removed because its node was enrolled anew. */
+export const INSTANCE_EVICTED = 'evict';
+
+/** What an eviction event keeps of the instance (`before`): enough to give its capacity back. */
+export interface EvictedInstance {
+  workload: string;
+  provider: string;
+  node: string;
+  vcpus: number;
+  memoryMiB: number;
+  diskGiB: number;
+  accelerators: number;
+}
+
 export interface InstanceStatus {
   phase: InstancePhase;
   ports: { guest: number; protocol: 'tcp' | 'udp'; host: number; address: string }[];

@@ -144,10 +144,18 @@ function agents(engine: Engine): Migration {
   };
 }
 
+/** A join token may be issued to replace one named node (re-enrolment under its name). */
+const joinTokenReplaces: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.alterTable('join_tokens').addColumn('replaces', 'text').execute();
+  },
+};
+
 export function migrationsFor(engine: Engine): Record<string, Migration> {
   return {
     '0001_initial': initial(engine),
     '0002_agents': agents(engine),
+    '0003_join_token_replaces': joinTokenReplaces,
   };
 }
 

@@ -86,6 +86,7 @@ export interface JoinTokenTable {
   expires_at: string;
   max_uses: number;
   uses: number;
+  replaces: string | null;
 }
 
 export interface NodeCredentialTable {

@@ -106,6 +106,8 @@ export interface JoinTokenRecord {
   readonly expiresAt: string;
   readonly maxUses: number;
   readonly uses: number;
+  /** The node this token re-enrols (its old credentials and instances go), if any. */
+  readonly replaces?: string;
 }
 
 export interface NodeCredentialRecord {
@@ -221,6 +223,7 @@ function toJoinToken(row: any): JoinTokenRecord {
     expiresAt: row.expires_at,
     maxUses: Number(row.max_uses),
     uses: Number(row.uses),
+    ...(row.replaces ? { replaces: row.replaces } : {}),
   };
 }
 
@@ -712,6 +715,7 @@ export class Store {
         expires_at: t.expiresAt,
         max_uses: t.maxUses,
         uses: t.uses,
+        replaces: t.replaces ?? null,
       })
       .execute();
   }
@@ -771,6 +775,16 @@ export class Store {
           createdAt: row.created_at,
         }
       : undefined;
+  }
+
+  async countNodeCredentials(provider: string, node: string): Promise<number> {
+    const row = await this.any
+      .selectFrom('node_credentials')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('provider', '=', provider)
+      .where('node', '=', node)
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
   }
 
   async deleteNodeCredentials(provider: string, node: string): Promise<number> {

@@ -17,11 +17,12 @@ const JoinTokenInfo = Type.Object({
   expiresAt: Type.String(),
   maxUses: Type.Integer(),
   uses: Type.Integer(),
+  replaces: Type.Optional(Type.String({ description: 'the node this token enrols anew' })),
 });
 
 export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const tags = ['Node'];
-  const errors = { 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 422: ErrorBody };
+  const errors = { 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody };
   const enrolment = () => {
     if (!ctx.enrolment) throw new Problem('node_unreachable', 'this control plane runs no agent gateway');
     return ctx.enrolment;
@@ -38,6 +39,11 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
           description: Type.Optional(Type.String({ maxLength: 200 })),
           expiresInHours: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 24 * 365, default: 24 })),
           maxUses: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000, default: 1 })),
+          replaces: Type.Optional({
+            ...Name,
+            description:
+              'a node of this site to enrol anew under its name (a reinstalled machine): its credentials and instances go',
+          }),
         },
         { additionalProperties: false },
       ),

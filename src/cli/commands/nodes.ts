@@ -21,12 +21,17 @@ export function nodeCommands(program: Command, globals: () => GlobalOptions): vo
     .option('--expires-in-hours <h>', 'validity', (v) => Number(v), 24)
     .option('--max-uses <n>', 'how many nodes may enrol with it', (v) => Number.parseInt(v, 10), 1)
     .option('--description <text>', 'what it is for')
+    .option(
+      '--replaces <node>',
+      'enrol a new machine under the name of this existing node of the site (its old credentials and instances go)',
+    )
     .action(async (site: string, opts) => {
       const g = globals();
       const s = siteOf(site, g.provider);
       const c = new ApiClient(await resolveConnection(g));
       const body: Record<string, unknown> = { expiresInHours: opts.expiresInHours, maxUses: opts.maxUses };
       if (opts.description) body.description = opts.description;
+      if (opts.replaces) body.replaces = opts.replaces;
       const t = await c.request('POST', `/v1/providers/${s.provider}/sites/${s.site}/join-tokens`, { body });
       if (g.output === 'json' || g.output === 'yaml')
         return void process.stdout.write(`${formatData(g.output, t)}\n`);

@@ -4,7 +4,8 @@ import { Type } from 'typebox';
 import { ARCHITECTURES, Name, oneOf, strictObject, Timestamp } from '../common.js';
 import type { KindDef } from '../kind.js';
 
-export const NODE_STATES = ['ready', 'suspect', 'down', 'draining'] as const;
+/** `enrolled`: registered, but its agent has not connected and reported yet (nothing is placed there). */
+export const NODE_STATES = ['enrolled', 'ready', 'suspect', 'down', 'draining'] as const;
 export type NodeState = (typeof NODE_STATES)[number];
 
 export const NodeSpec = strictObject({
@@ -23,26 +24,33 @@ export const Accelerator = strictObject({
   count: Type.Integer({ minimum: 1 }),
 });
 
+const Inventory = strictObject({
+  hostname: Type.String(),
+  architecture: oneOf(ARCHITECTURES),
+  cpus: Type.Integer({ minimum: 1 }),
+  memoryMiB: Type.Integer({ minimum: 1 }),
+  diskGiB: Type.Integer({ minimum: 0 }),
+  virtualization: oneOf(['kvm', 'emulation'] as const),
+  cpuSecurity: Type.Array(oneOf(['sev-snp', 'tdx'] as const)),
+  accelerators: Type.Array(Accelerator),
+});
+
 export const NodeStatus = strictObject({
   state: oneOf(NODE_STATES),
   lastHeartbeat: Type.Optional(Timestamp),
-  inventory: Type.Optional(
-    strictObject({
-      hostname: Type.String(),
-      architecture: oneOf(ARCHITECTURES),
-      cpus: Type.Integer({ minimum: 1 }),
-      memoryMiB: Type.Integer({ minimum: 1 }),
-      diskGiB: Type.Integer({ minimum: 0 }),
-      virtualization: oneOf(['kvm', 'emulation'] as const),
-      cpuSecurity: Type.Array(oneOf(['sev-snp', 'tdx'] as const)),
-      accelerators: Type.Array(Accelerator),
-    }),
+  inventory: Type.Optional(Inventory),
+  inventoryClaim: Type.Optional(
+    strictObject(
+      { inventory: Inventory, cappedBy: Type.String({ description: "the provider's or site's maxNode" }) },
+      'what the agent claimed, when it exceeded the declared maximum node size (inventory is capped)',
+    ),
   ),
 });
 export interface NodeStatus {
   state: NodeState;
   lastHeartbeat?: string;
   inventory?: unknown;
+  inventoryClaim?: { inventory: unknown; cappedBy: string };
 }
 
 export const nodeKind: KindDef<NodeSpec, NodeStatus> = {

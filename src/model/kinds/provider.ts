@@ -7,6 +7,7 @@ import {
   CountryCode,
   JURISDICTIONS,
   type Jurisdiction,
+  MaxNodeSize,
   oneOf,
   strictObject,
 } from '../common.js';
@@ -30,6 +31,7 @@ export const ProviderSpec = strictObject({
     description: 'controlled by EU entities (no non-EU parent with control rights)',
   }),
   certifications: Type.Optional(Type.Array(oneOf(CERTIFICATIONS), { uniqueItems: true, maxItems: 32 })),
+  maxNode: Type.Optional(MaxNodeSize),
 });
 export interface ProviderSpec {
   displayName?: string;
@@ -37,6 +39,7 @@ export interface ProviderSpec {
   jurisdiction: Jurisdiction;
   euControlled: boolean;
   certifications?: Certification[];
+  maxNode?: MaxNodeSize;
 }
 
 export const ProviderStatus = strictObject({ sovereigntyLevel: oneOf(SOVEREIGNTY_LEVELS) });

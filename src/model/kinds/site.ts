@@ -1,7 +1,7 @@
 // Site: one location of a provider. Coordinates, country and tier feed the latency model
 // and residency rules; carbon intensity and prices feed the scorers.
 import { Type } from 'typebox';
-import { CountryCode, oneOf, SITE_TIERS, type SiteTier, strictObject } from '../common.js';
+import { CountryCode, MaxNodeSize, oneOf, SITE_TIERS, type SiteTier, strictObject } from '../common.js';
 import { isCountryCode } from '../countries.js';
 import { countryErrors, type KindDef } from '../kind.js';
 
@@ -24,6 +24,7 @@ export const SiteSpec = strictObject({
       'prices per resource unit',
     ),
   ),
+  maxNode: Type.Optional(MaxNodeSize),
   latencyProbes: Type.Optional(
     Type.Array(
       strictObject({
@@ -50,6 +51,7 @@ export interface SiteSpec {
   carbonIntensity: number;
   prices?: { vcpuHour: number; memoryGbHour: number };
   latencyProbes?: { name: string; address: string }[];
+  maxNode?: MaxNodeSize;
 }
 
 export const SiteStatus = strictObject({
