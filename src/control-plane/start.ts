@@ -9,6 +9,7 @@ import { ClusterCache, NodeHealthController, WorkloadController } from '../contr
 import {
   AgentGateway,
   type AgentLimits,
+  CA_KEY_FILE,
   Enrolment,
   issueServingCertificate,
   loadOrCreateCa,
@@ -34,6 +35,8 @@ export interface ControlPlaneOptions {
   /** Agent silence after which a node is suspect / down (and its replicas re-placed). */
   nodeSuspectAfterMs?: number;
   nodeDownAfterMs?: number;
+  /** The federation CA's private key (default DATA_DIR/ca.key); replicas share a copy. */
+  caKeyFile?: string;
   /** Per-connection limits of agent messages (default: DEFAULT_AGENT_LIMITS). */
   agentLimits?: AgentLimits;
 }
@@ -60,6 +63,19 @@ export interface ControlPlane {
 export const ADMIN_TOKEN_FILE = 'admin-token';
 export const DEFAULT_AGENT_LISTEN = '127.0.0.1:7401';
 
+/**
+ * The data directory holds the database, its WAL, the CA key and the admin token: it is
+ * made 0700 and every file in it 0600 (folders 0700), whether it existed before or not.
+ */
+export async function lockDown(dir: string): Promise<void> {
+  await fs.chmod(dir, 0o700);
+  for (const e of await fs.readdir(dir, { withFileTypes: true, recursive: true })) {
+    const path = join(e.parentPath ?? e.path, e.name);
+    if (e.isDirectory()) await fs.chmod(path, 0o700);
+    else if (e.isFile()) await fs.chmod(path, 0o600);
+  }
+}
+
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const { host, port } = parseListen(opts.listen);
   await fs.mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
@@ -73,6 +89,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     engine === 'postgres' ? `postgres ${new URL(url).host}${new URL(url).pathname}` : `sqlite ${url}`;
   const store = await Store.open({ url, schema: opts.databaseSchema });
   try {
+    await lockDown(opts.dataDir);
     const adminToken = await new IdentityService(store).bootstrap();
     const adminTokenFile = join(opts.dataDir, ADMIN_TOKEN_FILE);
     if (adminToken) await fs.writeFile(adminTokenFile, `${adminToken}\n`, { mode: 0o600 });
@@ -101,7 +118,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     let caFingerprint: string | undefined;
     const agentListen = opts.agentListen ?? DEFAULT_AGENT_LISTEN;
     if (agentListen) {
-      const ca = await loadOrCreateCa(store);
+      const ca = await loadOrCreateCa(store, opts.caKeyFile ?? join(opts.dataDir, CA_KEY_FILE));
       caFingerprint = ca.fingerprint;
       const cert = await issueServingCertificate(ca, [...localNames(), ...(opts.agentNames ?? [])]);
       const enrolment = new Enrolment(store, () => ca.fingerprint);
@@ -166,6 +183,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       ctx.enrolment = enrolment;
       ctx.gatewayUrl = await gateway.start();
     }
+    // Files made since (the CA key, the SQLite WAL) are locked down too.
+    await lockDown(opts.dataDir);
     await controller.start();
     await health.start();
     await app.listen({ host, port });

@@ -1,6 +1,7 @@
 export { Enrolment, type JoinTokenInfo, nodeNameFrom } from './enrolment.js';
 export { AgentGateway, type GatewayOptions } from './gateway.js';
 export {
+  CA_KEY_FILE,
   type CertificateAuthority,
   fingerprintOf,
   issueServingCertificate,

@@ -204,14 +204,33 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
   wss.handleUpgrade(req, socket, head, (ws) => attach(ws, node, address));
 }
 
-const server = createServer({ key: config.keyPem, cert: config.certPem }, (req, res) => {
-  // What fails here is the request's own stream (a client gone mid-body): answer if still
-  // possible; the main thread's own errors come back as answers.
-  handleHttp(req, res).catch(() => {
-    if (!res.headersSent) problem(res, new Problem('internal', 'internal error'));
-    else res.destroy();
-  });
-});
+/**
+ * TLS 1.2 and 1.3 only, and under 1.2 only AEAD suites with forward secrecy (the serving
+ * key is ECDSA P-256); TLS 1.3's suites are all AEAD.
+ */
+const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+].join(':');
+
+const server = createServer(
+  {
+    key: config.keyPem,
+    cert: config.certPem,
+    minVersion: 'TLSv1.2',
+    ciphers: TLS12_CIPHERS,
+    honorCipherOrder: true,
+  },
+  (req, res) => {
+    // What fails here is the request's own stream (a client gone mid-body): answer if still
+    // possible; the main thread's own errors come back as answers.
+    handleHttp(req, res).catch(() => {
+      if (!res.headersSent) problem(res, new Problem('internal', 'internal error'));
+      else res.destroy();
+    });
+  },
+);
 server.on('upgrade', (req, socket, head) => {
   handleUpgrade(req, socket, head).catch(() => socket.destroy());
 });

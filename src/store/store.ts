@@ -803,6 +803,10 @@ export class Store {
     return row?.value;
   }
 
+  async deleteMeta(key: string): Promise<void> {
+    await this.any.deleteFrom('meta').where('key', '=', key).execute();
+  }
+
   async setMeta(key: string, value: string): Promise<void> {
     await this.any
       .insertInto('meta')

@@ -29,6 +29,11 @@ export function serverCommand(program: Command): void {
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .option(
+      '--ca-key-file <file>',
+      "the federation CA's private key (default DATA_DIR/ca.key; mode 0600). Back it up; replicas share a copy",
+      process.env.CONTINUUM_CA_KEY_FILE,
+    )
+    .option(
       '--node-suspect-after <ms>',
       'agent silence after which a node is suspect',
       (v) => Number.parseInt(v, 10),
@@ -46,7 +51,10 @@ export function serverCommand(program: Command): void {
       process.env.CONTINUUM_LOG_LEVEL ?? 'warn',
     )
     .action(async (opts) => {
+      // Everything this process writes (database, WAL, keys, images) is for it alone.
+      process.umask(0o077);
       const cp = await startControlPlane({
+        ...(opts.caKeyFile ? { caKeyFile: opts.caKeyFile } : {}),
         listen: opts.listen,
         dataDir: opts.dataDir,
         databaseUrl: opts.databaseUrl || undefined,
