@@ -60,6 +60,7 @@ export function pinnedTls(caPem: string): { ca: string } {
 
 export interface HttpsReply {
   status: number;
+  headers: Record<string, string | string[] | undefined>;
   body: Readable;
 }
 
@@ -78,7 +79,7 @@ export function pinnedRequest(
         headers: opts.headers,
         timeout: 30_000,
       },
-      (res) => resolve({ status: res.statusCode ?? 0, body: res }),
+      (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }),
     );
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', reject);

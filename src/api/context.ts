@@ -1,5 +1,5 @@
 // What every route handler needs, passed explicitly rather than hung on globals.
-import type { Principal } from '../auth/index.js';
+import type { AuthFailureLimiter, Principal } from '../auth/index.js';
 import type { NodeHealthController } from '../controllers/index.js';
 import type { AgentGateway, Enrolment } from '../gateway/index.js';
 import type { IdentityService, ImageFiles, ResourceService } from '../resources/index.js';
@@ -13,6 +13,10 @@ export interface ApiContext {
   images: ImageFiles;
   metrics: ApiMetrics;
   version: string;
+  /** Bytes an event-stream client may leave unread before it is disconnected. */
+  sseBufferBytes: number;
+  /** Failed authentications per source (API tokens here; join tokens and node credentials at the gateway). */
+  authLimiter: AuthFailureLimiter;
   /** Set when the control plane runs the agent gateway. */
   gateway?: AgentGateway;
   enrolment?: Enrolment;

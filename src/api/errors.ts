@@ -30,6 +30,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     const problem = err instanceof Problem ? err : fromFastify(err);
     if (problem) {
       if (problem.status >= 500) req.log.error({ err }, problem.message);
+      if (problem.retryAfterS !== undefined) reply.header('retry-after', String(problem.retryAfterS));
       return reply.status(problem.status).type('application/json').send(problem.toJSON());
     }
     req.log.error({ err }, 'unhandled error');

@@ -1,6 +1,7 @@
 // Prometheus metrics of one control-plane process, on its own registry so that several
 // servers in one process (tests) do not collide.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry, Summary } from 'prom-client';
+import { AUTH_KINDS, type AuthFailureLimiter } from '../auth/index.js';
 import { RESOURCE_TABLES, type Store } from '../store/index.js';
 
 export interface ApiMetrics {
@@ -95,4 +96,26 @@ export function createMetrics(store: Store): ApiMetrics {
     placementSeconds,
     placementQueueSeconds,
   };
+}
+
+/** Failed and refused (429) authentications, by kind of credential. */
+export function registerAuthMetrics(registry: Registry, limiter: AuthFailureLimiter): void {
+  new Gauge({
+    name: 'continuum_auth_failures_total',
+    help: 'failed authentications (unknown, revoked or expired secrets), by kind of credential',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    collect() {
+      for (const kind of AUTH_KINDS) this.set({ kind }, limiter.failures[kind]);
+    },
+  });
+  new Gauge({
+    name: 'continuum_auth_throttled_total',
+    help: 'requests refused with 429 after too many failed authentications from their source',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    collect() {
+      for (const kind of AUTH_KINDS) this.set({ kind }, limiter.throttled[kind]);
+    },
+  });
 }

@@ -2,12 +2,13 @@
 // generated OpenAPI document, metrics, and every route group.
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { AuthFailureLimiter } from '../auth/index.js';
 import { coercingAjv, Problem, strictAjv } from '../model/index.js';
 import { IdentityService, ImageFiles, ResourceService } from '../resources/index.js';
 import type { Store } from '../store/index.js';
 import type { ApiContext } from './context.js';
 import { installErrorHandling } from './errors.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, registerAuthMetrics } from './metrics.js';
 import { applyRoutes } from './routes/apply.js';
 import { eventRoutes } from './routes/events.js';
 import { identityRoutes } from './routes/identity.js';
@@ -24,6 +25,10 @@ export interface ApiOptions {
   maxImageBytes?: number;
   logger?: FastifyServerOptions['logger'];
   version?: string;
+  /** Bytes an event-stream client may leave unread before it is disconnected (default 4 MiB). */
+  sseBufferBytes?: number;
+  /** Shared with the agent gateway, so a source is limited across both. */
+  authLimiter?: AuthFailureLimiter;
 }
 
 const PUBLIC_PATHS = new Set(['/healthz', '/metrics', '/openapi.json']);
@@ -51,7 +56,10 @@ export async function buildApi(opts: ApiOptions): Promise<{ app: FastifyInstance
     images: new ImageFiles(store, resources, opts.imageDir, opts.maxImageBytes ?? 64 * 1024 ** 3),
     metrics: createMetrics(store),
     version: opts.version ?? '0.0.0',
+    authLimiter: opts.authLimiter ?? new AuthFailureLimiter(),
+    sseBufferBytes: opts.sseBufferBytes ?? 4 * 1024 * 1024,
   };
+  registerAuthMetrics(ctx.metrics.registry, ctx.authLimiter);
 
   await app.register(swagger, {
     openapi: {
@@ -79,7 +87,12 @@ export async function buildApi(opts: ApiOptions): Promise<{ app: FastifyInstance
       );
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     const principal = m ? await ctx.identity.authenticate(m[1]!) : undefined;
-    if (!principal) throw new Problem('unauthenticated', 'the bearer token is unknown, revoked or expired');
+    if (!principal) {
+      const wait = ctx.authLimiter.failed(req.ip, 'api-token');
+      if (wait) throw Problem.tooManyFailures(wait);
+      throw new Problem('unauthenticated', 'the bearer token is unknown, revoked or expired');
+    }
+    ctx.authLimiter.succeeded(req.ip);
     req.principal = principal;
   });
 

@@ -1,4 +1,12 @@
 export {
+  AUTH_KINDS,
+  AuthFailureLimiter,
+  type AuthKind,
+  DEFAULT_AUTH_FAILURES,
+  DEFAULT_AUTH_WINDOW_MS,
+  type FailureLimiterOptions,
+} from './failure-limiter.js';
+export {
   type Action,
   canRead,
   canReadParent,

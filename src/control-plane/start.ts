@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge } from 'prom-client';
 import { type ApiContext, buildApi } from '../api/index.js';
+import { AuthFailureLimiter, type FailureLimiterOptions } from '../auth/index.js';
 import { ClusterCache, NodeHealthController, WorkloadController } from '../controllers/index.js';
 import {
   AgentGateway,
@@ -37,6 +38,10 @@ export interface ControlPlaneOptions {
   nodeDownAfterMs?: number;
   /** The federation CA's private key (default DATA_DIR/ca.key); replicas share a copy. */
   caKeyFile?: string;
+  /** Bytes an event-stream client may leave unread before it is disconnected. */
+  sseBufferBytes?: number;
+  /** Failed authentications allowed per source and window (API and agent gateway alike). */
+  authFailures?: FailureLimiterOptions;
   /** Per-connection limits of agent messages (default: DEFAULT_AGENT_LIMITS). */
   agentLimits?: AgentLimits;
 }
@@ -95,7 +100,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     if (adminToken) await fs.writeFile(adminTokenFile, `${adminToken}\n`, { mode: 0o600 });
     const logger = opts.logLevel && opts.logLevel !== 'silent' ? { level: opts.logLevel } : false;
     const imageDir = join(opts.dataDir, 'images');
-    const { app, ctx } = await buildApi({ store, imageDir, logger, version: VERSION });
+    const authLimiter = new AuthFailureLimiter(opts.authFailures);
+    const { app, ctx } = await buildApi({
+      store,
+      imageDir,
+      logger,
+      version: VERSION,
+      authLimiter,
+      ...(opts.sseBufferBytes ? { sseBufferBytes: opts.sseBufferBytes } : {}),
+    });
     const controller = new WorkloadController({
       store,
       cache: new ClusterCache(store),
@@ -129,6 +142,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         cert,
         listen: agentListen,
         imageDir,
+        authLimiter,
         ...(opts.agentLimits ? { limits: opts.agentLimits } : {}),
       });
       gateway.on('instance-status', (project: string, workload: string) =>

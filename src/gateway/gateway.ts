@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { AuthFailureLimiter } from '../auth/index.js';
 import { parseListen } from '../control-plane/paths.js';
 import { Problem } from '../model/index.js';
 import {
@@ -50,6 +51,8 @@ export interface GatewayOptions {
   batchWindowMs?: number;
   /** Per-connection message limits (rate); sizes are the protocol's own. */
   limits?: AgentLimits;
+  /** Failed authentications per source (shared with the API). */
+  authLimiter?: AuthFailureLimiter;
 }
 
 /** One agent report waiting to be written: its observations and the sequence to acknowledge. */
@@ -132,9 +135,11 @@ export class AgentGateway extends EventEmitter {
     transportRestarts: 0,
   };
   url = '';
+  private readonly limiter: AuthFailureLimiter;
 
   constructor(private readonly opts: GatewayOptions) {
     super();
+    this.limiter = opts.authLimiter ?? new AuthFailureLimiter();
   }
 
   async start(): Promise<string> {
@@ -252,15 +257,19 @@ export class AgentGateway extends EventEmitter {
         for (const e of m.events) this.onConnectionEvent(e);
         return;
       case 'authenticate':
-        void this.authenticate(m.authorization)
-          .catch(() => undefined)
-          .then((node) =>
+        void this.authenticate(m.authorization, m.remoteAddress)
+          .catch(() => ({ retryAfter: 0 }))
+          .then((a) =>
             this.toTransport({
               type: 'authenticated',
               id: m.id,
-              ...(node
-                ? { node: { provider: node.provider, node: node.node, credentialId: node.credentialId } }
-                : {}),
+              ...('node' in a
+                ? {
+                    node: { provider: a.node.provider, node: a.node.node, credentialId: a.node.credentialId },
+                  }
+                : a.retryAfter
+                  ? { retryAfter: a.retryAfter }
+                  : {}),
             }),
           );
         return;
@@ -269,7 +278,10 @@ export class AgentGateway extends EventEmitter {
           .catch((err) => {
             const p = err instanceof Problem ? err : new Problem('internal', 'internal error');
             if (!(err instanceof Problem)) this.emit('error', err);
-            return json(m.request.id, p.status, p.toJSON());
+            return {
+              ...json(m.request.id, p.status, p.toJSON()),
+              ...(p.retryAfterS !== undefined ? { retryAfter: p.retryAfterS } : {}),
+            };
           })
           .then((response) => this.toTransport({ type: 'http', response }));
         return;
@@ -354,20 +366,41 @@ export class AgentGateway extends EventEmitter {
       } catch (err) {
         throw new Problem('invalid_json', `request body is not valid JSON: ${(err as Error).message}`);
       }
-      return json(id, 200, await this.opts.enrolment.enrol(body ?? {}));
+      try {
+        const enrolled = await this.opts.enrolment.enrol(body);
+        this.limiter.succeeded(req.remoteAddress);
+        return json(id, 200, enrolled);
+      } catch (err) {
+        if (err instanceof Problem && err.code === 'unauthenticated') {
+          const wait = this.limiter.failed(req.remoteAddress, 'join-token');
+          if (wait) throw Problem.tooManyFailures(wait);
+        }
+        throw err;
+      }
     }
     if (method === 'GET' && path.startsWith(`${AGENT_IMAGES_PATH}/`)) return this.serveImage(req);
     throw new Problem('not_found', `no route ${method} ${path}`);
   }
 
-  private async authenticate(authorization: string | undefined) {
+  /** A node's credential; a failure counts against the source address (retryAfter: over its limit). */
+  private async authenticate(
+    authorization: string | undefined,
+    source: string,
+  ): Promise<{ node: { provider: string; node: string; credentialId: string } } | { retryAfter: number }> {
     const m = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
-    return m ? this.opts.enrolment.authenticateNode(m[1]!) : undefined;
+    const node = m ? await this.opts.enrolment.authenticateNode(m[1]!) : undefined;
+    if (!node) return { retryAfter: this.limiter.failed(source, 'node-credential') };
+    this.limiter.succeeded(source);
+    return { node };
   }
 
   private async serveImage(req: HttpRequest): Promise<HttpResponse> {
-    const node = await this.authenticate(req.authorization);
-    if (!node) throw new Problem('unauthenticated', 'a valid node credential is required');
+    const auth = await this.authenticate(req.authorization, req.remoteAddress);
+    if (!('node' in auth)) {
+      if (auth.retryAfter) throw Problem.tooManyFailures(auth.retryAfter);
+      throw new Problem('unauthenticated', 'a valid node credential is required');
+    }
+    const node = auth.node;
     const sha = req.path.slice(AGENT_IMAGES_PATH.length + 1);
     if (!/^[0-9a-f]{64}$/.test(sha)) throw new Problem('not_found', 'unknown image file');
     // A node may fetch only files of images its own instances use.

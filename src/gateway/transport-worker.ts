@@ -35,7 +35,7 @@ const BODY_LIMIT = 1024 * 1024;
 const conns = new Map<number, WebSocket>();
 let nextConn = 1;
 let nextId = 1;
-const authWaiters = new Map<number, (node: AttachedNode | undefined) => void>();
+const authWaiters = new Map<number, (a: { node?: AttachedNode; retryAfter?: number }) => void>();
 const httpWaiters = new Map<number, (r: HttpResponse) => void>();
 
 let events: ConnectionEvent[] = [];
@@ -78,6 +78,7 @@ async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<vo
         id,
         method: req.method ?? 'GET',
         path: (req.url ?? '/').split('?')[0]!,
+        remoteAddress: req.socket.remoteAddress ?? '',
         ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
         ...(body !== undefined ? { body } : {}),
       },
@@ -90,7 +91,10 @@ async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<vo
       .pipe(res);
     return;
   }
-  res.writeHead(answer.status, { 'content-type': answer.contentType });
+  res.writeHead(answer.status, {
+    'content-type': answer.contentType,
+    ...(answer.retryAfter !== undefined ? { 'retry-after': String(answer.retryAfter) } : {}),
+  });
   res.end(answer.body);
 }
 
@@ -188,17 +192,29 @@ function attach(ws: WebSocket, node: AttachedNode, address: string): void {
 }
 
 async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-  const reject = (status: number, message: string): void => {
+  const reject = (status: number, message: string, headers = ''): void => {
     socket.end(
-      `HTTP/1.1 ${status} ${message}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${message}\n`,
+      `HTTP/1.1 ${status} ${message}\r\ncontent-type: text/plain\r\n${headers}connection: close\r\n\r\n${message}\n`,
     );
   };
   if ((req.url ?? '/').split('?')[0] !== AGENT_CONNECT_PATH) return reject(404, 'Not Found');
   const id = nextId++;
-  const node = await new Promise<AttachedNode | undefined>((resolve) => {
+  const answer = await new Promise<{ node?: AttachedNode; retryAfter?: number }>((resolve) => {
     authWaiters.set(id, resolve);
-    post({ type: 'authenticate', id, authorization: req.headers.authorization ?? '' });
+    post({
+      type: 'authenticate',
+      id,
+      authorization: req.headers.authorization ?? '',
+      remoteAddress: req.socket.remoteAddress ?? '',
+    });
   });
+  if (answer.retryAfter)
+    return reject(
+      429,
+      'Too Many Requests: too many failed authentications',
+      `retry-after: ${answer.retryAfter}\r\n`,
+    );
+  const node = answer.node;
   if (!node) return reject(401, 'Unauthorized: unknown or revoked node credential');
   const address = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
   wss.handleUpgrade(req, socket, head, (ws) => attach(ws, node, address));
@@ -251,7 +267,10 @@ port.on('message', (m: ToTransport) => {
       conns.get(m.conn)?.close(m.code, m.reason);
       return;
     case 'authenticated':
-      authWaiters.get(m.id)?.(m.node);
+      authWaiters.get(m.id)?.({
+        ...(m.node ? { node: m.node } : {}),
+        ...(m.retryAfter ? { retryAfter: m.retryAfter } : {}),
+      });
       authWaiters.delete(m.id);
       return;
     case 'http':

@@ -55,19 +55,21 @@ export interface HttpRequest {
   method: string;
   path: string;
   authorization?: string;
+  /** The client's address (failed authentications are limited per source). */
+  remoteAddress: string;
   /** JSON requests: the body as text (the worker enforces the size limit). */
   body?: string;
 }
 
 export type HttpResponse =
-  | { id: number; status: number; contentType: string; body: string }
+  | { id: number; status: number; contentType: string; body: string; retryAfter?: number }
   /** A file the worker streams from disk (image files). */
   | { id: number; status: 200; file: string; size: number };
 
 export type FromTransport =
   | { type: 'listening'; port: number }
   | { type: 'events'; events: ConnectionEvent[] }
-  | { type: 'authenticate'; id: number; authorization: string }
+  | { type: 'authenticate'; id: number; authorization: string; remoteAddress: string }
   | { type: 'http'; request: HttpRequest }
   | { type: 'error'; message: string }
   | { type: 'stopped' };
@@ -76,6 +78,7 @@ export type ToTransport =
   /** Messages to agents, already serialized: [connection, JSON text]. */
   | { type: 'send'; items: [number, string][] }
   | { type: 'close'; conn: number; code: number; reason: string }
-  | { type: 'authenticated'; id: number; node?: AttachedNode }
+  /** `retryAfter`: refused, too many failures from that address (seconds to wait). */
+  | { type: 'authenticated'; id: number; node?: AttachedNode; retryAfter?: number }
   | { type: 'http'; response: HttpResponse }
   | { type: 'stop' };

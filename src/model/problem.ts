@@ -35,6 +35,8 @@ export class Problem extends Error {
   readonly status: number;
   /** For batch requests (apply): the 0-based index of the document at fault. */
   document?: number;
+  /** Sent as Retry-After (429s). */
+  retryAfterS?: number;
 
   constructor(
     readonly code: ProblemCode,
@@ -43,6 +45,16 @@ export class Problem extends Error {
   ) {
     super(message);
     this.status = PROBLEM_CODES[code];
+  }
+
+  /** Too many failed authentications: retry after this many seconds. */
+  static tooManyFailures(retryAfterS: number): Problem {
+    const p = new Problem(
+      'too_many_requests',
+      `too many failed authentications from your address; retry in ${retryAfterS} s`,
+    );
+    p.retryAfterS = retryAfterS;
+    return p;
   }
 
   static invalid(details: readonly FieldError[]): Problem {

@@ -94,6 +94,8 @@ export function eventRoutes(app: FastifyInstance, ctx: ApiContext): void {
       produces: ['text/event-stream'],
     },
     handler: async (req: any, reply: FastifyReply) => {
+      // HEAD (Fastify answers it with this handler): the headers, at once, and no stream.
+      if (req.method === 'HEAD') return reply.header('content-type', 'text/event-stream').send();
       const lastId = Number(req.headers['last-event-id']);
       const after = Number.isInteger(lastId) && lastId >= 0 ? lastId : req.query.after;
       const q = queryFor(principalOf(req), { ...req.query, after });
@@ -109,9 +111,12 @@ export function eventRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const buffered: AuditEvent[] = [];
       let sent = after ?? 0;
       const write = (e: AuditEvent) => {
-        if (e.seq <= sent || !matches(e, q)) return;
+        if (e.seq <= sent || !matches(e, q) || res.destroyed) return;
         sent = e.seq;
         res.write(`id: ${e.seq}\nevent: ${e.kind}\ndata: ${JSON.stringify(e)}\n\n`);
+        // A client that does not read would make the server hold every event for it: past
+        // the bound it is cut off (it resumes from its Last-Event-ID when it reconnects).
+        if (res.writableLength > ctx.sseBufferBytes) res.destroy();
       };
       // Subscribe before reading the log so that nothing committed in between is lost.
       const onEvent = (e: AuditEvent) => (replaying ? buffered.push(e) : write(e));
