@@ -101,19 +101,11 @@ export class NodeHealthController {
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** The agent of a node connected or sent a heartbeat. */
+  /** The agent of a node sent a heartbeat. */
   async seen(provider: string, node: string): Promise<void> {
-    const key = `${provider}/${node}`;
-    this.lastSeen.set(key, Date.now());
-    const state = this.states.get(key);
-    if (state === 'suspect' || state === 'down' || state === undefined) {
-      const row = await this.opts.store.get('nodes', provider, node);
-      const current = row?.status.state;
-      if (current === 'draining') return void this.states.set(key, 'draining');
-      this.states.set(key, 'ready');
-      if (current !== 'ready')
-        await setNodeState(this.opts.store, provider, node, 'ready', 'controller:node-health');
-    }
+    const state = this.states.get(`${provider}/${node}`);
+    if (state === 'suspect' || state === 'down' || state === undefined) await this.connected(provider, node);
+    else this.lastSeen.set(`${provider}/${node}`, Date.now());
   }
 
   /**
