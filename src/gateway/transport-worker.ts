@@ -153,14 +153,18 @@ function attach(ws: WebSocket, node: AttachedNode, address: string): void {
   const refuse = (reason: RejectReason, code: number, detail: string) => {
     refused = true;
     queue({ t: 'rejected', conn, reason, detail });
-    // A close reason is at most 123 bytes.
-    ws.close(
-      code,
-      Buffer.from(detail)
-        .subarray(0, 120)
-        .toString('utf8')
-        .replace(/\uFFFD$/, ''),
-    );
+    // A close reason is at most 123 bytes; a close that still fails ends the socket.
+    try {
+      ws.close(
+        code,
+        Buffer.from(detail)
+          .subarray(0, 120)
+          .toString('utf8')
+          .replace(/\uFFFD$/, ''),
+      );
+    } catch {
+      ws.terminate();
+    }
   };
   ws.on('message', (data) => {
     if (refused) return;
