@@ -94,6 +94,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     engine === 'postgres' ? `postgres ${new URL(url).host}${new URL(url).pathname}` : `sqlite ${url}`;
   const store = await Store.open({ url, schema: opts.databaseSchema });
   try {
+    // After the store opened (its WAL exists); what is made later is made private.
     await lockDown(opts.dataDir);
     const adminToken = await new IdentityService(store).bootstrap();
     const adminTokenFile = join(opts.dataDir, ADMIN_TOKEN_FILE);
@@ -197,8 +198,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       ctx.enrolment = enrolment;
       ctx.gatewayUrl = await gateway.start();
     }
-    // Files made since (the CA key, the SQLite WAL) are locked down too.
-    await lockDown(opts.dataDir);
     await controller.start();
     await health.start();
     await app.listen({ host, port });

@@ -130,7 +130,7 @@ export class AgentGateway extends EventEmitter {
   private heartbeatTimer?: NodeJS.Timeout;
   /** Agent messages the transport refused, by reason; reported instances not applied. */
   readonly stats = {
-    rejected: {} as Partial<Record<RejectReason, number>>,
+    rejected: {} as Partial<Record<RejectReason | 'capped', number>>,
     refusedInstances: 0,
     transportRestarts: 0,
   };
@@ -263,13 +263,7 @@ export class AgentGateway extends EventEmitter {
             this.toTransport({
               type: 'authenticated',
               id: m.id,
-              ...('node' in a
-                ? {
-                    node: { provider: a.node.provider, node: a.node.node, credentialId: a.node.credentialId },
-                  }
-                : a.retryAfter
-                  ? { retryAfter: a.retryAfter }
-                  : {}),
+              ...('node' in a ? { node: a.node } : a.retryAfter ? { retryAfter: a.retryAfter } : {}),
             }),
           );
         return;
@@ -295,13 +289,18 @@ export class AgentGateway extends EventEmitter {
     if (e.t === 'attached') this.attach(e.conn, e.node, e.address);
     else if (e.t === 'closed') this.detach(e.conn);
     else if (e.t === 'rejected') {
-      this.stats.rejected[e.reason] = (this.stats.rejected[e.reason] ?? 0) + 1;
       const s = this.byConn.get(e.conn);
-      this.emit('rejected', e.reason, s ? key(s.provider, s.node) : '', e.detail);
+      this.rejected(e.reason, s ? key(s.provider, s.node) : '', e.detail);
     } else {
       const s = this.byConn.get(e.conn);
       if (s) this.handleMessage(s, e.msg).catch((err) => this.emit('error', err));
     }
+  }
+
+  /** Counts what was refused of a node (a message, or a capped inventory claim) and says so. */
+  private rejected(reason: RejectReason | 'capped', node: string, detail: string): void {
+    this.stats.rejected[reason] = (this.stats.rejected[reason] ?? 0) + 1;
+    this.emit('rejected', reason, node, detail);
   }
 
   /** Agents connected now. */
@@ -458,8 +457,7 @@ export class AgentGateway extends EventEmitter {
 
   private async handleMessage(s: Session, msg: AgentMessage): Promise<void> {
     if (!s.greeted && msg.type !== 'hello') {
-      this.stats.rejected.invalid = (this.stats.rejected.invalid ?? 0) + 1;
-      this.emit('rejected', 'invalid', key(s.provider, s.node), `${msg.type} before hello`);
+      this.rejected('invalid', key(s.provider, s.node), `${msg.type} before hello`);
       this.toTransport({
         type: 'close',
         conn: s.conn,
@@ -527,7 +525,7 @@ export class AgentGateway extends EventEmitter {
     const limits = nodeLimits({ name: provider.name, ...provider.spec }, { name: site.name, ...site.spec });
     const excess = inventoryExcess(claim, limits);
     if (!excess.length) return { inventory: claim, inventoryClaim: undefined };
-    this.emit('rejected', 'capped', key(s.provider, s.node), excess.map((e) => e.message).join('; '));
+    this.rejected('capped', key(s.provider, s.node), excess.map((e) => e.message).join('; '));
     return {
       inventory: capInventory(claim, limits),
       inventoryClaim: { inventory: claim, cappedBy: excess.map((e) => `${e.path} ${e.message}`).join('; ') },
@@ -682,29 +680,25 @@ export class AgentGateway extends EventEmitter {
    * so that one node's report that cannot be written never drops another node's.
    */
   private async writeObservedBatch(batch: Report[]): Promise<void> {
+    const failed = (s: Session, err: unknown): void => {
+      this.emit(
+        'error',
+        new Error(`writing reports of node ${key(s.provider, s.node)} failed: ${(err as Error).message}`),
+      );
+    };
     try {
       await this.writeObserved(batch);
-      return;
     } catch (err) {
-      if (batch.every((r) => r.s === batch[0]!.s)) {
-        this.emit(
-          'error',
-          new Error(
-            `writing reports of node ${key(batch[0]!.s.provider, batch[0]!.s.node)} failed: ${(err as Error).message}`,
-          ),
-        );
-        return;
+      // Only on failure: the common path must not pay for the grouping.
+      const bySession = new Map<Session, Report[]>();
+      for (const r of batch) {
+        const reports = bySession.get(r.s);
+        if (reports) reports.push(r);
+        else bySession.set(r.s, [r]);
       }
+      if (bySession.size === 1) return failed(batch[0]!.s, err);
+      for (const [s, reports] of bySession) await this.writeObserved(reports).catch((e) => failed(s, e));
     }
-    const bySession = new Map<Session, Report[]>();
-    for (const r of batch) bySession.set(r.s, [...(bySession.get(r.s) ?? []), r]);
-    for (const [s, reports] of bySession)
-      await this.writeObserved(reports).catch((err) =>
-        this.emit(
-          'error',
-          new Error(`writing reports of node ${key(s.provider, s.node)} failed: ${(err as Error).message}`),
-        ),
-      );
   }
 
   private async writeObserved(batch: readonly Report[]): Promise<void> {

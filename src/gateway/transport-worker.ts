@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
 import { WebSocket, WebSocketServer } from 'ws';
 import { Problem } from '../model/problem.js';
-import { AGENT_CONNECT_PATH, type AgentMessageType, CLOSE_CODES } from '../protocol/index.js';
+import { AGENT_CONNECT_PATH, type AgentMessageType } from '../protocol/index.js';
 import {
   AGENT_MESSAGE_LIMITS,
   checkAgentMessage,
@@ -17,14 +17,15 @@ import {
   MAX_AGENT_MESSAGE,
   MAX_JSON_DEPTH,
 } from '../protocol/schemas.js';
-import type {
-  AttachedNode,
-  ConnectionEvent,
-  FromTransport,
-  HttpResponse,
-  RejectReason,
-  ToTransport,
-  TransportConfig,
+import {
+  type AttachedNode,
+  type ConnectionEvent,
+  type FromTransport,
+  type HttpResponse,
+  REJECT_CODES,
+  type RejectReason,
+  type ToTransport,
+  type TransportConfig,
 } from './transport.js';
 
 const config = workerData as TransportConfig;
@@ -109,36 +110,25 @@ const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_AGENT_MESSAGE 
  */
 function admit(
   data: Buffer,
-): { ok: true; msg: object } | { ok: false; reason: RejectReason; code: number; detail: string } {
+): { ok: true; msg: object } | { ok: false; reason: RejectReason; detail: string } {
   if (jsonDepthExceeds(data, MAX_JSON_DEPTH))
-    return {
-      ok: false,
-      reason: 'too_deep',
-      code: CLOSE_CODES.tooLarge,
-      detail: `nested deeper than ${MAX_JSON_DEPTH}`,
-    };
+    return { ok: false, reason: 'too_deep', detail: `nested deeper than ${MAX_JSON_DEPTH}` };
   let msg: unknown;
   try {
     msg = JSON.parse(data.toString('utf8'));
   } catch {
-    return { ok: false, reason: 'malformed', code: CLOSE_CODES.malformed, detail: 'malformed message' };
+    return { ok: false, reason: 'malformed', detail: 'malformed message' };
   }
   if (typeof msg !== 'object' || msg === null || typeof (msg as { type?: unknown }).type !== 'string')
-    return { ok: false, reason: 'malformed', code: CLOSE_CODES.malformed, detail: 'malformed message' };
+    return { ok: false, reason: 'malformed', detail: 'malformed message' };
   const type = (msg as { type: string }).type;
   const limit = Object.hasOwn(AGENT_MESSAGE_LIMITS, type)
     ? AGENT_MESSAGE_LIMITS[type as AgentMessageType]
     : undefined;
   if (limit !== undefined && data.length > limit)
-    return {
-      ok: false,
-      reason: 'too_large',
-      code: CLOSE_CODES.tooLarge,
-      detail: `${type} of ${data.length} bytes (limit ${limit})`,
-    };
+    return { ok: false, reason: 'too_large', detail: `${type} of ${data.length} bytes (limit ${limit})` };
   const checked = checkAgentMessage(msg);
-  if (!checked.ok)
-    return { ok: false, reason: 'invalid', code: CLOSE_CODES.invalid, detail: checked.errors.join('; ') };
+  if (!checked.ok) return { ok: false, reason: 'invalid', detail: checked.errors.join('; ') };
   return { ok: true, msg };
 }
 
@@ -150,13 +140,13 @@ function attach(ws: WebSocket, node: AttachedNode, address: string): void {
   let tokens = messageBurst;
   let refilled = performance.now();
   let refused = false;
-  const refuse = (reason: RejectReason, code: number, detail: string) => {
+  const refuse = (reason: RejectReason, detail: string) => {
     refused = true;
     queue({ t: 'rejected', conn, reason, detail });
     // A close reason is at most 123 bytes; a close that still fails ends the socket.
     try {
       ws.close(
-        code,
+        REJECT_CODES[reason],
         Buffer.from(detail)
           .subarray(0, 120)
           .toString('utf8')
@@ -172,8 +162,7 @@ function attach(ws: WebSocket, node: AttachedNode, address: string): void {
       const now = performance.now();
       tokens = Math.min(messageBurst, tokens + ((now - refilled) / 1000) * messagesPerSecond);
       refilled = now;
-      if (tokens < 1)
-        return refuse('rate_limited', CLOSE_CODES.rateLimited, `more than ${messagesPerSecond} messages/s`);
+      if (tokens < 1) return refuse('rate_limited', `more than ${messagesPerSecond} messages/s`);
       tokens--;
       const buf = Buffer.isBuffer(data)
         ? data
@@ -181,11 +170,11 @@ function attach(ws: WebSocket, node: AttachedNode, address: string): void {
           ? Buffer.concat(data)
           : Buffer.from(data);
       const r = admit(buf);
-      if (!r.ok) return refuse(r.reason, r.code, r.detail);
+      if (!r.ok) return refuse(r.reason, r.detail);
       queue({ t: 'message', conn, msg: r.msg });
     } catch (err) {
       // A bug here must cost one connection, never the thread with every agent on it.
-      refuse('internal', 1011, `internal error: ${(err as Error).message}`);
+      refuse('internal', `internal error: ${(err as Error).message}`);
     }
   });
   ws.on('close', () => {

@@ -2,6 +2,7 @@
 // and its transport (a worker thread: the HTTPS listener, TLS, WebSocket framing and the
 // JSON of every agent message). At 10,000 nodes the transport's work — thousands of TLS
 // records a second, heartbeats included — would otherwise share the scheduler's thread.
+import { CLOSE_CODES } from '../protocol/index.js';
 
 /** Where the worker listens, and with what certificate. */
 export interface TransportConfig {
@@ -24,16 +25,20 @@ export interface AgentLimits {
 
 export const DEFAULT_AGENT_LIMITS: AgentLimits = { messagesPerSecond: 50, messageBurst: 500 };
 
-/** Why the transport refused an agent's message or connection (metric label values). */
-export const REJECT_REASONS = [
-  'malformed',
-  'invalid',
-  'too_large',
-  'too_deep',
-  'rate_limited',
-  'internal',
-] as const;
-export type RejectReason = (typeof REJECT_REASONS)[number];
+/**
+ * Why the transport refused an agent's message (metric label values), each with the code
+ * its connection is closed with.
+ */
+export const REJECT_CODES = {
+  malformed: CLOSE_CODES.malformed,
+  invalid: CLOSE_CODES.invalid,
+  too_large: CLOSE_CODES.tooLarge,
+  too_deep: CLOSE_CODES.tooLarge,
+  rate_limited: CLOSE_CODES.rateLimited,
+  /** A bug in the transport: it costs the connection, never the thread. */
+  internal: 1011,
+} as const;
+export type RejectReason = keyof typeof REJECT_CODES;
 
 export interface AttachedNode {
   provider: string;

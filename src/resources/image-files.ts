@@ -45,8 +45,8 @@ export class ImageFiles {
     if (!declared)
       throw Problem.invalid([{ path: 'file', message: `image '${name}' declares no ${file} file` }]);
 
-    await fs.mkdir(join(this.dir, 'tmp'), { recursive: true });
-    await fs.mkdir(join(this.dir, 'sha256'), { recursive: true });
+    await fs.mkdir(join(this.dir, 'tmp'), { recursive: true, mode: 0o700 });
+    await fs.mkdir(join(this.dir, 'sha256'), { recursive: true, mode: 0o700 });
     const tmp = join(this.dir, 'tmp', randomUUID());
     const hash = createHash('sha256');
     let size = 0;
