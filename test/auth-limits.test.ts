@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
-import { fetchPinnedCa, pinnedRequest, pinnedTls, readAll } from '../src/agent/tls.js';
+import { fetchPinnedCa, pinnedTls } from '../src/agent/tls.js';
 import { type ControlPlane, startControlPlane } from '../src/control-plane/index.js';
-import { AGENT_CONNECT_PATH, AGENT_ENROL_PATH, parseJoinToken } from '../src/protocol/index.js';
+import { AGENT_CONNECT_PATH, parseJoinToken } from '../src/protocol/index.js';
 import { simInventory } from '../src/sim/index.js';
 import { http } from './support/control-plane.js';
+import { postEnrolment } from './support/crafted-agent.js';
 import { provider, site } from './support/fixtures.js';
 
 const BAD_API = 'ct_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
@@ -72,18 +73,12 @@ describe('limits per source', () => {
   });
 
   test('forged join tokens and node credentials at the agent gateway end in 429 too', async () => {
-    const enrol = async (token: string) => {
-      const r = await pinnedRequest(`${cp.gatewayUrl}${AGENT_ENROL_PATH}`, caPem, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ token, name: 'n1', inventory: simInventory('n1') }),
-      });
-      return {
-        status: r.status,
-        retryAfter: r.headers['retry-after'],
-        body: JSON.parse(await readAll(r.body)),
-      };
-    };
+    const enrol = (token: string) =>
+      postEnrolment(
+        cp.gatewayUrl!,
+        caPem,
+        JSON.stringify({ token, name: 'n1', inventory: simInventory('n1') }),
+      );
     const p = parseJoinToken(joinToken)!;
     const forged = `ctj_${p.id}_${'B'.repeat(43)}_${p.caFingerprint}`;
     // The limiter is shared with the API's, which the last test left over its limit.

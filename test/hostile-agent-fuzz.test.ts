@@ -11,16 +11,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { WebSocket } from 'ws';
-import { fetchPinnedCa, pinnedRequest, pinnedTls, readAll } from '../src/agent/tls.js';
+import { fetchPinnedCa, pinnedTls } from '../src/agent/tls.js';
 import { startControlPlane } from '../src/control-plane/index.js';
-import {
-  AGENT_CONNECT_PATH,
-  AGENT_ENROL_PATH,
-  PROTOCOL_VERSION,
-  parseJoinToken,
-} from '../src/protocol/index.js';
+import { AGENT_CONNECT_PATH, PROTOCOL_VERSION, parseJoinToken } from '../src/protocol/index.js';
 import { simInventory } from '../src/sim/index.js';
 import { http } from './support/control-plane.js';
+import { helloMessage, postEnrolment } from './support/crafted-agent.js';
 import { project, provider, site, workload } from './support/fixtures.js';
 
 const RUNS = Number(process.env.CONTINUUM_FUZZ_RUNS ?? 600);
@@ -118,14 +114,14 @@ test(`fuzz: ${RUNS} generated agent messages never affect another node, the tran
     await admin.put('/v1/projects/shop/images/img/files/disk', Buffer.from('disk'));
     const token = (await admin.post('/v1/providers/acme/sites/fra-1/join-tokens', { maxUses: 2 })).body.token;
     const caPem = await fetchPinnedCa(cp.gatewayUrl!, parseJoinToken(token)!.caFingerprint);
-    const credential = async (name: string) => {
-      const r = await pinnedRequest(`${cp.gatewayUrl}${AGENT_ENROL_PATH}`, caPem, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ token, name, inventory: simInventory(name) }),
-      });
-      return JSON.parse(await readAll(r.body)).credential as string;
-    };
+    const credential = async (name: string) =>
+      (
+        await postEnrolment(
+          cp.gatewayUrl!,
+          caPem,
+          JSON.stringify({ token, name, inventory: simInventory(name) }),
+        )
+      ).body.credential as string;
     const open = (cred: string) =>
       new Promise<WebSocket>((resolve, reject) => {
         const ws = new WebSocket(`${cp.gatewayUrl!.replace(/^https/, 'wss')}${AGENT_CONNECT_PATH}`, {
@@ -135,15 +131,7 @@ test(`fuzz: ${RUNS} generated agent messages never affect another node, the tran
         ws.once('open', () => resolve(ws));
         ws.once('error', reject);
       });
-    const hello = (name: string) =>
-      JSON.stringify({
-        type: 'hello',
-        protocol: PROTOCOL_VERSION,
-        lastRevision: 0,
-        inventory: simInventory(name),
-        address: '127.0.0.1',
-        instances: [],
-      });
+    const hello = (name: string) => JSON.stringify(helloMessage(name));
 
     // The bystander: a node running a replica, reported Running.
     const good = await open(await credential('good'));

@@ -12,19 +12,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import SQLite from 'better-sqlite3';
 import { WebSocket } from 'ws';
-import { fetchPinnedCa, pinnedRequest, pinnedTls, readAll } from '../src/agent/tls.js';
+import { fetchPinnedCa, pinnedTls } from '../src/agent/tls.js';
 import { type ControlPlane, startControlPlane } from '../src/control-plane/index.js';
-import {
-  AGENT_CONNECT_PATH,
-  AGENT_ENROL_PATH,
-  CLOSE_CODES,
-  type Inventory,
-  PROTOCOL_VERSION,
-  parseJoinToken,
-} from '../src/protocol/index.js';
+import { AGENT_CONNECT_PATH, CLOSE_CODES, type Inventory, parseJoinToken } from '../src/protocol/index.js';
 import { SERVER_MESSAGE_SCHEMAS, schemaErrors } from '../src/protocol/schemas.js';
 import { simInventory, startSimNode } from '../src/sim/index.js';
 import { http } from './support/control-plane.js';
+import { helloMessage, postEnrolment } from './support/crafted-agent.js';
 import { project, provider, site, workload } from './support/fixtures.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -45,14 +39,7 @@ describe('a hostile agent', () => {
   let caPem: string;
   const credentials = new Map<string, string>();
 
-  const enrolBody = async (body: string) => {
-    const r = await pinnedRequest(`${cp.gatewayUrl}${AGENT_ENROL_PATH}`, caPem, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body,
-    });
-    return { status: r.status, body: JSON.parse(await readAll(r.body)) };
-  };
+  const enrolBody = (body: string) => postEnrolment(cp.gatewayUrl!, caPem, body);
   const token = async (siteName = 'fra-1', body: object = {}) => {
     const t = await admin.post(`/v1/providers/acme/sites/${siteName}/join-tokens`, { maxUses: 1, ...body });
     assert.equal(t.status, 201, t.text);
@@ -102,16 +89,7 @@ describe('a hostile agent', () => {
       ws.once('error', reject);
     });
 
-  const hello = (name: string, over: object = {}) => ({
-    type: 'hello',
-    protocol: PROTOCOL_VERSION,
-    lastRevision: 0,
-    inventory: simInventory(name),
-    address: '127.0.0.1',
-    instances: [],
-    seq: 1,
-    ...over,
-  });
+  const hello = (name: string, over: object = {}) => helloMessage(name, { seq: 1, ...over });
   /** A connected node that said hello and got its desired state. */
   const greeted = async (name: string, over: object = {}) => {
     const c = await connect(name);
