@@ -12,7 +12,7 @@ import { type ControlPlane, startControlPlane } from '../src/control-plane/index
 import { parseJoinToken } from '../src/protocol/index.js';
 import { QemuRuntime } from '../src/runtimes/index.js';
 import { runCli, startCli } from './support/cli.js';
-import { type Http, http } from './support/control-plane.js';
+import { type Http, http, userWithToken } from './support/control-plane.js';
 import { project, provider, site } from './support/fixtures.js';
 import { freePort, pidsMatching } from './support/processes.js';
 import { testImage, uploadTestImage, waitFor } from './support/test-image.js';
@@ -198,6 +198,52 @@ describe('agent with real virtual machines', () => {
       'rebooted',
       async () => (await consoleText()).split('continuum-test-image ready').length > boots,
     );
+  });
+
+  test("a provider-admin reads a VM's console and user data only while the project grants it", async () => {
+    const opsToken = await userWithToken(admin, 'edge-a-ops', [
+      { role: 'provider-admin', provider: 'edge-a' },
+    ]);
+    const padmin = http(cp.url, opsToken);
+    const tenant = http(
+      cp.url,
+      await userWithToken(admin, 'demo-owner', [{ role: 'project-admin', project: 'demo' }]),
+    );
+    const grant = async (providerAccess?: object) => {
+      const r = await tenant.put('/v1/projects/demo', {
+        ...project('demo'),
+        spec: { displayName: 'demo', ...(providerAccess ? { providerAccess } : {}) },
+      });
+      assert.equal(r.status, 200, r.text);
+    };
+    const consoleOf = () => padmin.get('/v1/projects/demo/instances/web-0/console?limit=1048576');
+
+    // Which instances run on its node and what they use: yes. Console and user data: no.
+    const onNode = (await padmin.get('/v1/instances?node=edge-a/node-1')).body.items;
+    assert.deepEqual(
+      onNode.map((i: any) => [i.metadata.name, i.status.phase, i.spec.vcpus, i.spec.memoryMiB]),
+      [['web-0', 'Running', 1, 256]],
+    );
+    assert.equal(onNode[0].spec.userData, undefined);
+    const refused = await consoleOf();
+    assert.equal(refused.status, 403, refused.text);
+    assert.match(refused.body.error.message, /does not grant its providers console access/);
+    const logs = await runCli(['--server', cp.url, '--token', opsToken, '-p', 'demo', 'logs', 'web-0']);
+    assert.notEqual(logs.code, 0);
+    assert.match(logs.stderr, /providerAccess\.console/);
+    const events = await padmin.get('/v1/events?limit=1000');
+    assert.ok(events.body.items.some((e: any) => e.kind === 'Instance' && e.name === 'web-0'));
+    assert.ok(!events.text.includes('configured by cloud-init'), 'the audit log shows user data');
+
+    await grant({ console: true, userData: true });
+    const granted = await consoleOf();
+    assert.equal(granted.status, 200, granted.text);
+    assert.match(granted.body.data, /continuum-test-image ready hostname=web-0/);
+    const withData = (await padmin.get('/v1/projects/demo/instances/web-0')).body;
+    assert.equal(withData.spec.userData, '#!/bin/sh\necho configured by cloud-init\n');
+
+    await grant(undefined);
+    assert.equal((await consoleOf()).status, 403);
   });
 
   test('the agent killed with kill -9 and restarted adopts its running VM', async () => {

@@ -1,98 +1,228 @@
-// Tenancy isolation: every endpoint of the OpenAPI document is walked with the token of
-// a foreign project and of a foreign provider. Private objects of others answer 403 or
-// 404, lists never show them, and nothing of theirs changes. The public catalogue
-// (providers and sites, which tenants need to write placement rules) stays readable.
+// Tenancy isolation, role by role and endpoint by endpoint. MATRIX says, for every
+// operation of the OpenAPI document, which roles may use it on the objects of provider A
+// and project A; the walk calls each one with each role's token (and with none) and
+// checks the answer: allowed roles are served, others get 403/404 with nothing but an
+// error and change nothing, and no token gets 401. An operation missing from MATRIX
+// fails the test, so a new endpoint must say who may use it. Lists are checked for what
+// each role sees in them, and no answer to a provider-admin carries tenant user data.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { startTestControlPlane, type TestControlPlane, userWithToken } from './support/control-plane.js';
 import { TEST_ENGINES } from './support/engines.js';
 import { image, project, provider, site, workload } from './support/fixtures.js';
 
-const SHA = 'a'.repeat(64);
+const DISK = Buffer.from('disk image of project A');
+const SHA = createHash('sha256').update(DISK).digest('hex');
+const USER_DATA = '#cloud-config\n# SECRET-USER-DATA of project A\n';
 
-/** Names of provider A's and project A's private objects: none may appear to outsiders. */
-const PRIVATE = ['proj-a', 'wl-a', 'img-a', 'node-a', 'user-a', 'member-a', 'padmin-a', 'inst-a'];
+type Role =
+  | 'anonymous'
+  | 'fedAdmin'
+  | 'providerA'
+  | 'providerB'
+  | 'projectAdminA'
+  | 'memberA'
+  | 'projectAdminB';
+const ROLES: readonly Role[] = [
+  'anonymous',
+  'fedAdmin',
+  'providerA',
+  'providerB',
+  'projectAdminA',
+  'memberA',
+  'projectAdminB',
+];
+/** The user behind each role (the federation-admin is the bootstrap `admin`). */
+const USERS: Record<Exclude<Role, 'anonymous'>, { name: string; roles: object[] }> = {
+  fedAdmin: { name: 'admin', roles: [] },
+  providerA: { name: 'padmin-a', roles: [{ role: 'provider-admin', provider: 'prov-a' }] },
+  providerB: { name: 'padmin-b', roles: [{ role: 'provider-admin', provider: 'prov-b' }] },
+  projectAdminA: { name: 'user-a', roles: [{ role: 'project-admin', project: 'proj-a' }] },
+  memberA: { name: 'member-a', roles: [{ role: 'project-member', project: 'proj-a' }] },
+  projectAdminB: { name: 'tenant-b', roles: [{ role: 'project-admin', project: 'proj-b' }] },
+};
 
-function objectFor(path: string): { kind: string; name: string } {
-  const segs = path.split('/');
+const PUBLIC = 'public' as const;
+const SIGNED_IN: Role[] = ['fedAdmin', 'providerA', 'providerB', 'projectAdminA', 'memberA', 'projectAdminB'];
+const FED: Role[] = ['fedAdmin'];
+const PROVIDER_A: Role[] = ['fedAdmin', 'providerA'];
+const PROJECT_A: Role[] = ['fedAdmin', 'projectAdminA', 'memberA'];
+const PROJECT_A_ADMIN: Role[] = ['fedAdmin', 'projectAdminA'];
+/** Instances: their project, and the admins of the provider whose node runs them. */
+const INSTANCE_A: Role[] = [...PROJECT_A, 'providerA'];
+
+/** Who may use each operation on provider A's and project A's objects. */
+const MATRIX: Record<string, Role[] | typeof PUBLIC> = {
+  'GET /healthz': PUBLIC,
+  'GET /metrics': PUBLIC,
+  'GET /v1/whoami': SIGNED_IN,
+  // The federation catalogue: tenants write placement rules against it.
+  'GET /v1/providers': SIGNED_IN,
+  'POST /v1/providers': FED,
+  'GET /v1/providers/{name}': SIGNED_IN,
+  'PUT /v1/providers/{name}': PROVIDER_A,
+  'DELETE /v1/providers/{name}': FED,
+  'GET /v1/sites': SIGNED_IN,
+  'GET /v1/providers/{provider}/sites': SIGNED_IN,
+  'POST /v1/providers/{provider}/sites': PROVIDER_A,
+  'GET /v1/providers/{provider}/sites/{name}': SIGNED_IN,
+  'PUT /v1/providers/{provider}/sites/{name}': PROVIDER_A,
+  'DELETE /v1/providers/{provider}/sites/{name}': PROVIDER_A,
+  'POST /v1/providers/{provider}/sites/{site}/join-tokens': PROVIDER_A,
+  'GET /v1/providers/{provider}/sites/{site}/join-tokens': PROVIDER_A,
+  'DELETE /v1/providers/{provider}/sites/{site}/join-tokens/{id}': PROVIDER_A,
+  'GET /v1/nodes': SIGNED_IN,
+  'GET /v1/providers/{provider}/nodes': PROVIDER_A,
+  'GET /v1/providers/{provider}/nodes/{name}': PROVIDER_A,
+  'PUT /v1/providers/{provider}/nodes/{name}': PROVIDER_A,
+  'DELETE /v1/providers/{provider}/nodes/{name}': PROVIDER_A,
+  'POST /v1/providers/{provider}/nodes/{name}/revoke': PROVIDER_A,
+  'POST /v1/providers/{provider}/nodes/{name}/drain': PROVIDER_A,
+  'POST /v1/providers/{provider}/nodes/{name}/uncordon': PROVIDER_A,
+  'GET /v1/projects': SIGNED_IN,
+  'POST /v1/projects': FED,
+  'GET /v1/projects/{name}': PROJECT_A,
+  'PUT /v1/projects/{name}': PROJECT_A_ADMIN,
+  'DELETE /v1/projects/{name}': FED,
+  'GET /v1/users': SIGNED_IN,
+  'POST /v1/users': PROJECT_A_ADMIN,
+  'GET /v1/users/{name}': PROJECT_A_ADMIN,
+  'PUT /v1/users/{name}': PROJECT_A_ADMIN,
+  'DELETE /v1/users/{name}': PROJECT_A_ADMIN,
+  'POST /v1/users/{name}/tokens': PROJECT_A_ADMIN,
+  'GET /v1/users/{name}/tokens': PROJECT_A_ADMIN,
+  'DELETE /v1/tokens/{id}': PROJECT_A_ADMIN,
+  'GET /v1/images': SIGNED_IN,
+  'GET /v1/projects/{project}/images': PROJECT_A,
+  'POST /v1/projects/{project}/images': PROJECT_A,
+  'GET /v1/projects/{project}/images/{name}': PROJECT_A,
+  'PUT /v1/projects/{project}/images/{name}': PROJECT_A,
+  'DELETE /v1/projects/{project}/images/{name}': PROJECT_A,
+  'PUT /v1/projects/{project}/images/{name}/files/{file}': PROJECT_A,
+  'GET /v1/projects/{project}/images/{name}/files/{file}': PROJECT_A,
+  'GET /v1/workloads': SIGNED_IN,
+  'GET /v1/projects/{project}/workloads': PROJECT_A,
+  'POST /v1/projects/{project}/workloads': PROJECT_A,
+  'GET /v1/projects/{project}/workloads/{name}': PROJECT_A,
+  'PUT /v1/projects/{project}/workloads/{name}': PROJECT_A,
+  'DELETE /v1/projects/{project}/workloads/{name}': PROJECT_A,
+  'POST /v1/apply': PROJECT_A,
+  'GET /v1/instances': SIGNED_IN,
+  'GET /v1/projects/{project}/instances': PROJECT_A,
+  'GET /v1/projects/{project}/instances/{name}': INSTANCE_A,
+  'POST /v1/projects/{project}/instances/{name}/start': PROJECT_A,
+  'POST /v1/projects/{project}/instances/{name}/stop': PROJECT_A,
+  'POST /v1/projects/{project}/instances/{name}/reboot': PROJECT_A,
+  // Unless project A grants it (spec.providerAccess.console): see test/agent.test.ts.
+  'GET /v1/projects/{project}/instances/{name}/console': PROJECT_A,
+  'GET /v1/events': SIGNED_IN,
+  'GET /v1/events/watch': SIGNED_IN,
+};
+
+/** What each role finds of A's objects in the lists everyone may call. */
+const SEES: Record<string, [name: string, who: Role[]]> = {
+  'GET /v1/nodes': ['node-a', PROVIDER_A],
+  'GET /v1/projects': ['proj-a', PROJECT_A],
+  'GET /v1/users': ['user-t', PROJECT_A_ADMIN],
+  'GET /v1/images': ['img-a', PROJECT_A],
+  'GET /v1/workloads': ['wl-a', PROJECT_A],
+  'GET /v1/instances': ['inst-a', INSTANCE_A],
+};
+
+/** Names of A's private objects: roles outside A see none of them anywhere. */
+const PRIVATE = ['proj-a', 'wl-a', 'img-a', 'node-a', 'user-a', 'member-a', 'padmin-a', 'user-t', 'inst-a'];
+
+const TARGETS: Record<string, [kind: string, name: string]> = {
+  providers: ['Provider', 'prov-a'],
+  sites: ['Site', 'site-a'],
+  nodes: ['Node', 'node-a'],
+  projects: ['Project', 'proj-a'],
+  users: ['User', 'user-t'],
+  workloads: ['Workload', 'wl-a'],
+  images: ['Image', 'img-a'],
+  instances: ['Instance', 'inst-a'],
+};
+
+/** The object an operation acts on: the collection before {name}, or the last one. */
+function targetOf(template: string): [kind: string, name: string] {
+  const segs = template.split('/');
   const at = segs.indexOf('{name}');
-  const coll = at > 0 ? segs[at - 1] : segs[segs.length - 1];
-  const map: Record<string, [string, string]> = {
-    providers: ['Provider', 'prov-a'],
-    sites: ['Site', 'site-a'],
-    nodes: ['Node', 'node-a'],
-    projects: ['Project', 'proj-a'],
-    users: ['User', 'user-a'],
-    workloads: ['Workload', 'wl-a'],
-    images: ['Image', 'img-a'],
-    instances: ['Instance', 'inst-a'],
-  };
-  const [kind, name] = map[coll!] ?? ['?', '?'];
-  return { kind, name };
+  const coll = at > 0 ? segs[at - 1]! : segs.filter((x) => !x.startsWith('{')).pop()!;
+  return TARGETS[coll] ?? ['?', '?'];
 }
 
-function bodyFor(kind: string): unknown {
-  switch (kind) {
-    case 'Provider':
-      return provider('prov-a', { displayName: 'hijacked' });
-    case 'Site':
-      return site('prov-a', 'site-a', { carbonIntensity: 1 });
-    case 'Node':
-      return {
-        kind: 'Node',
-        metadata: { name: 'node-a', provider: 'prov-a' },
-        spec: { site: 'site-a', unschedulable: true },
-      };
-    case 'Project':
-      return project('proj-a', { vcpus: 1000 });
-    case 'User':
-      return {
-        kind: 'User',
-        metadata: { name: 'user-a' },
-        spec: { roles: [{ role: 'project-admin', project: 'proj-a' }] },
-      };
-    case 'Workload':
-      return workload('proj-a', 'wl-a', { replicas: 0 });
-    case 'Image':
-      return image('proj-a', 'img-a', SHA);
-    default:
-      return {};
-  }
+/** Fixture documents of both sides, re-applied after every write an allowed role made. */
+const FIXTURES = [
+  provider('prov-a'),
+  provider('prov-b'),
+  site('prov-a', 'site-a'),
+  site('prov-b', 'site-b'),
+  project('proj-a'),
+  project('proj-b'),
+  image('proj-a', 'img-a', SHA),
+  workload('proj-a', 'wl-a', { image: 'img-a', userData: USER_DATA }),
+  image('proj-b', 'img-b', SHA),
+  workload('proj-b', 'wl-b', { image: 'img-b' }),
+  // The user the user endpoints act on: a member of project A.
+  {
+    kind: 'User',
+    metadata: { name: 'user-t' },
+    spec: { roles: [{ role: 'project-member', project: 'proj-a' }] },
+  },
+];
+
+function bodyFor(template: string, method: string): { body?: unknown; headers?: Record<string, string> } {
+  if (method !== 'POST' && method !== 'PUT') return {};
+  if (template === '/v1/apply') return { body: { documents: [workload('proj-a', 'wl-a', { replicas: 0 })] } };
+  if (template.endsWith('/files/{file}'))
+    return { body: DISK, headers: { 'content-type': 'application/octet-stream' } };
+  if (/\/(join-)?tokens$/.test(template)) return { body: { description: 'from the walk' } };
+  if (/\/(start|stop|reboot|revoke|drain|uncordon)$/.test(template)) return { body: {} };
+  const [kind] = targetOf(template);
+  const docs: Record<string, any> = {
+    Provider: provider('prov-a', { displayName: 'changed' }),
+    Site: site('prov-a', 'site-a', { carbonIntensity: 1 }),
+    Node: {
+      kind: 'Node',
+      metadata: { name: 'node-a', provider: 'prov-a' },
+      spec: { site: 'site-a', unschedulable: true },
+    },
+    Project: { ...project('proj-a'), spec: { displayName: 'changed' } },
+    User: FIXTURES.at(-1),
+    Workload: workload('proj-a', 'wl-a', { replicas: 0 }),
+    Image: image('proj-a', 'img-a', SHA),
+  };
+  const doc = docs[kind];
+  assert.ok(doc, `no body for ${method} ${template}`);
+  // A create names a new object; an update the existing one.
+  return { body: method === 'POST' ? { ...doc, metadata: { ...doc.metadata, name: 'made-by-walk' } } : doc };
 }
 
 for (const engine of TEST_ENGINES) {
   describe(`tenancy isolation on ${engine}`, () => {
     let t: TestControlPlane;
-    let tokenIdA: string;
-    let joinTokenIdA: string;
-    const tokens: Record<string, string> = {};
+    const tokens: Partial<Record<Role, string>> = {};
+    const ids = { userToken: '', joinToken: '' };
 
-    before(async () => {
-      t = await startTestControlPlane(engine);
+    /** Puts A's and B's objects back as the fixtures have them, after a write that was allowed. */
+    const restore = async () => {
       const a = t.admin;
-      const setup = await a.post('/v1/apply', {
-        documents: [
-          provider('prov-a'),
-          provider('prov-b'),
-          site('prov-a', 'site-a'),
-          site('prov-b', 'site-b'),
-          project('proj-a'),
-          project('proj-b'),
-          image('proj-a', 'img-a', SHA),
-          workload('proj-a', 'wl-a', { image: 'img-a' }),
-          image('proj-b', 'img-b', SHA),
-          workload('proj-b', 'wl-b', { image: 'img-b' }),
-        ],
-      });
-      assert.equal(setup.status, 200, setup.text);
-      // Nodes are registered by agents; this fixture writes them in the agents' format.
-      await t.cp.store.transaction(async (tx) => {
-        for (const [p, n, s] of [
-          ['prov-a', 'node-a', 'site-a'],
-          ['prov-b', 'node-b', 'site-b'],
-        ] as const) {
-          await tx.insert('nodes', {
+      const r = await a.post('/v1/apply', { documents: FIXTURES });
+      assert.equal(r.status, 200, `restoring the fixtures: ${r.text}`);
+      const img = (await a.get('/v1/projects/proj-a/images/img-a')).body;
+      if (img.status.phase === 'AwaitingUpload') {
+        const up = await a.put('/v1/projects/proj-a/images/img-a/files/disk', DISK);
+        assert.equal(up.status, 200, up.text);
+      }
+      // Nodes are registered by agents: these rows are written in the agents' format.
+      for (const [p, n, s] of [
+        ['prov-a', 'node-a', 'site-a'],
+        ['prov-b', 'node-b', 'site-b'],
+      ] as const) {
+        if (await t.cp.store.get('nodes', p, n)) continue;
+        await t.cp.store.transaction((tx) =>
+          tx.insert('nodes', {
             uid: randomUUID(),
             parent: p,
             name: n,
@@ -101,159 +231,245 @@ for (const engine of TEST_ENGINES) {
             status: { state: 'ready' },
             createdBy: 'agent',
             columns: { site: s, state: 'ready' },
-          });
-        }
-      });
+          }),
+        );
+      }
       // An instance of project A on node A, as the workload controller writes them.
-      const now = new Date().toISOString();
-      await t.cp.store.insertInstance({
-        uid: randomUUID(),
-        project: 'proj-a',
-        name: 'inst-a',
-        workload: 'wl-a',
-        ordinal: 0,
-        provider: 'prov-a',
-        node: 'node-a',
-        fence: 1,
-        revision: 1,
-        desired: 'running',
-        vcpus: 1,
-        memoryMiB: 256,
-        diskGiB: 1,
-        spec: {
-          hostname: 'inst-a',
-          image: { project: 'proj-a', name: 'img-a', format: 'raw', files: {} },
-          ports: [],
-        },
-        status: { phase: 'Pending', ports: [], restarts: 0, observedRevision: 0 },
-        createdAt: now,
-        updatedAt: now,
-      });
-      const jt = await a.post('/v1/providers/prov-a/sites/site-a/join-tokens', { description: 'a' });
-      assert.equal(jt.status, 201, jt.text);
-      joinTokenIdA = jt.body.id;
-      tokens.userA = await userWithToken(a, 'user-a', [{ role: 'project-admin', project: 'proj-a' }]);
-      await userWithToken(a, 'member-a', [{ role: 'project-member', project: 'proj-a' }]);
-      await userWithToken(a, 'padmin-a', [{ role: 'provider-admin', provider: 'prov-a' }]);
-      tokens.foreignProject = await userWithToken(a, 'tenant-b', [
-        { role: 'project-admin', project: 'proj-b' },
-      ]);
-      tokens.foreignProvider = await userWithToken(a, 'padmin-b', [
-        { role: 'provider-admin', provider: 'prov-b' },
-      ]);
-      tokenIdA = (await a.get('/v1/users/user-a/tokens')).body.items[0].id;
+      if (!(await t.cp.store.getInstance('proj-a', 'inst-a'))) {
+        const now = new Date().toISOString();
+        await t.cp.store.insertInstance({
+          uid: randomUUID(),
+          project: 'proj-a',
+          name: 'inst-a',
+          workload: 'wl-a',
+          ordinal: 0,
+          provider: 'prov-a',
+          node: 'node-a',
+          fence: 1,
+          revision: 1,
+          desired: 'running',
+          vcpus: 1,
+          memoryMiB: 256,
+          diskGiB: 1,
+          spec: {
+            hostname: 'inst-a',
+            image: { project: 'proj-a', name: 'img-a', format: 'raw', files: {} },
+            ports: [],
+            userData: USER_DATA,
+          },
+          status: { phase: 'Pending', ports: [], restarts: 0, observedRevision: 0 },
+          createdAt: now,
+          updatedAt: now,
+        });
+      }
+      const userTokens = (await a.get('/v1/users/user-t/tokens')).body.items;
+      ids.userToken =
+        userTokens[0]?.id ?? (await a.post('/v1/users/user-t/tokens', { description: 't' })).body.id;
+      const joins = (await a.get('/v1/providers/prov-a/sites/site-a/join-tokens')).body.items;
+      ids.joinToken =
+        joins[0]?.id ??
+        (await a.post('/v1/providers/prov-a/sites/site-a/join-tokens', { description: 'a' })).body.id;
+    };
+
+    before(async () => {
+      t = await startTestControlPlane(engine);
+      await restore();
+      tokens.fedAdmin = t.adminToken;
+      for (const [role, u] of Object.entries(USERS)) {
+        if (role !== 'fedAdmin') tokens[role as Role] = await userWithToken(t.admin, u.name, u.roles);
+      }
     });
     after(async () => t.close());
 
-    for (const who of ['foreignProject', 'foreignProvider'] as const) {
-      test(`a ${who === 'foreignProject' ? 'foreign project' : 'foreign provider'}'s token reaches nothing private of others`, async () => {
-        const doc = (await t.admin.get('/openapi.json')).body;
-        const foreign = t.as(tokens[who]!);
-        let walked = 0;
-        for (const [template, ops] of Object.entries<any>(doc.paths)) {
-          if (!template.startsWith('/v1/') || template === '/v1/events/watch') continue;
-          const { kind, name } = objectFor(template);
-          const path = template
-            .replace('{provider}', 'prov-a')
-            .replace('{project}', 'proj-a')
-            .replace('{name}', name)
-            .replace('{file}', 'disk')
-            .replace('{site}', 'site-a')
-            .replace('{id}', template.includes('join-tokens') ? joinTokenIdA : tokenIdA);
-          for (const method of Object.keys(ops)) {
-            const M = method.toUpperCase();
-            const what = `${M} ${path}`;
-            const isList = M === 'GET' && !template.includes('{');
-            const catalogue =
-              M === 'GET' &&
-              [
-                '/v1/providers',
-                '/v1/providers/{name}',
-                '/v1/sites',
-                '/v1/providers/{provider}/sites',
-                '/v1/providers/{provider}/sites/{name}',
-              ].includes(template);
-            let body: unknown;
-            let headers: Record<string, string> = {};
-            if (M === 'POST' || M === 'PUT') {
-              if (template === '/v1/apply') body = { documents: [bodyFor('Workload'), bodyFor('Site')] };
-              else if (template.endsWith('/files/{file}')) {
-                body = Buffer.from('payload');
-                headers = { 'content-type': 'application/octet-stream' };
-              } else if (/\/(join-)?tokens$/.test(template)) body = { description: 'stolen' };
-              else {
-                const b = bodyFor(kind) as any;
-                body = M === 'POST' ? { ...b, metadata: { ...b.metadata, name: 'intruder' } } : b;
-              }
-            }
-            // Control: the request is well formed; the owner side (admin) is served.
-            // (Image files and consoles need uploads and connected agents: other tests cover them.)
-            if (M === 'GET' && !template.endsWith('/files/{file}') && !template.endsWith('/console')) {
-              const ok = await t.admin.get(path);
-              assert.equal(ok.status, 200, `control ${what} as admin: ${ok.text}`);
-            }
-            const r = await foreign.request(M, path, body, headers);
-            walked++;
-            if (isList || catalogue || template === '/v1/whoami') {
-              assert.equal(r.status, 200, `${what}: ${r.text}`);
-              for (const p of PRIVATE) assert.ok(!r.text.includes(`"${p}"`), `${what} shows ${p}`);
-              continue;
-            }
-            assert.ok([403, 404].includes(r.status), `${what} answered ${r.status}: ${r.text}`);
-            assert.deepEqual(Object.keys(r.body), ['error'], `${what} returned data`);
-          }
-        }
-        assert.ok(walked >= 40, `walked ${walked} operations`);
+    const pathOf = (template: string) => {
+      const [, name] = targetOf(template);
+      return template
+        .replace('{provider}', 'prov-a')
+        .replace('{project}', 'proj-a')
+        .replace('{site}', 'site-a')
+        .replace('{file}', 'disk')
+        .replace('{name}', name)
+        .replace('{id}', template.includes('join-tokens') ? ids.joinToken : ids.userToken);
+    };
 
-        // The audit log and its stream show nothing of project A or provider A.
-        const events = await foreign.get('/v1/events?limit=1000');
-        for (const e of events.body.items) {
-          assert.notEqual(e.project, 'proj-a');
-          assert.notEqual(e.provider, 'prov-a');
-        }
-        const forced = await foreign.get('/v1/events?project=proj-a&provider=prov-a');
-        assert.deepEqual(forced.body.items, []);
-        const ac = new AbortController();
-        const res = await fetch(`${t.url}/v1/events/watch?after=0`, {
-          headers: { authorization: `Bearer ${tokens[who]}` },
-          signal: ac.signal,
-        });
-        let text = '';
-        const reader = res.body!.getReader();
-        const timer = setTimeout(() => ac.abort(), 300);
-        try {
-          for (;;) {
-            const { value, done } = await reader.read();
-            if (done) break;
-            text += Buffer.from(value).toString();
-          }
-        } catch {}
-        clearTimeout(timer);
-        for (const p of PRIVATE) assert.ok(!text.includes(`"${p}"`), `event stream shows ${p}`);
-      });
-    }
-
-    test("after both walks, the others' objects and tokens are untouched", async () => {
-      const a = t.admin;
-      assert.equal((await a.get('/v1/providers/prov-a')).body.metadata.generation, 1);
-      assert.equal((await a.get('/v1/providers/prov-a/sites/site-a')).body.metadata.generation, 1);
-      assert.equal((await a.get('/v1/providers/prov-a/nodes/node-a')).body.spec.unschedulable, undefined);
-      assert.equal((await a.get('/v1/projects/proj-a')).body.metadata.generation, 1);
-      assert.equal((await a.get('/v1/projects/proj-a/workloads/wl-a')).body.spec.replicas, 1);
-      assert.equal((await a.get('/v1/projects/proj-a/images/img-a')).body.status.phase, 'AwaitingUpload');
-      assert.equal((await a.get('/v1/users/user-a')).body.metadata.generation, 1);
-      assert.equal((await a.get('/v1/projects/proj-a/workloads/intruder')).status, 404);
-      assert.equal((await a.get('/v1/providers/prov-a/sites/intruder')).status, 404);
-      const tokensA = (await a.get('/v1/users/user-a/tokens')).body.items;
-      assert.deepEqual(
-        tokensA.map((x: any) => x.description),
-        ['test'],
+    /** The admin's view of what an operation acts on, to prove a refused call changed nothing. */
+    const snapshot = async (template: string) => {
+      const item = template.replace(
+        /\/(start|stop|reboot|revoke|drain|uncordon|console|tokens|files\/\{file\})$/,
+        '',
       );
-      assert.equal((await t.as(tokens.userA!).get('/v1/projects/proj-a/workloads/wl-a')).status, 200);
+      const [kind] = targetOf(template);
+      const path = kind === '?' || !item.includes('{name}') ? undefined : pathOf(item);
+      const lists = await Promise.all([
+        path ? t.admin.get(path) : undefined,
+        t.admin.get('/v1/users/user-t/tokens'),
+        t.admin.get('/v1/providers/prov-a/sites/site-a/join-tokens'),
+      ]);
+      // Specs, labels and generations: status is the controllers' (node health runs meanwhile).
+      const { status: _status, ...object } = lists[0]?.body ?? {};
+      return JSON.stringify([object, lists[1]!.body, lists[2]!.body]);
+    };
+    const eventsBy = async (user: string) =>
+      (await t.cp.store.listEvents({ limit: 100_000 })).filter((e) => e.actor === user).length;
+
+    test('every operation answers each role as the matrix says', async () => {
+      const doc = (await t.admin.get('/openapi.json')).body;
+      const operations: string[] = [];
+      for (const [template, ops] of Object.entries<any>(doc.paths))
+        for (const method of Object.keys(ops)) operations.push(`${method.toUpperCase()} ${template}`);
+      const missing = operations.filter((op) => !(op in MATRIX));
+      assert.deepEqual(missing, [], 'operations nobody said who may use: add them to MATRIX');
+      assert.deepEqual(
+        Object.keys(MATRIX).filter((op) => !operations.includes(op)),
+        [],
+        'MATRIX names operations the API does not have',
+      );
+
+      for (const op of operations) {
+        const [M, template] = op.split(' ') as [string, string];
+        const allowed = MATRIX[op]!;
+        // Refused roles first, so an allowed write cannot hide what a refused one did.
+        const order = [...ROLES].sort(
+          (x, y) =>
+            Number(allowed === PUBLIC || allowed.includes(x)) -
+            Number(allowed === PUBLIC || allowed.includes(y)),
+        );
+        for (const role of order) {
+          const path = pathOf(template);
+          const what = `${role}: ${op} (${path})`;
+          const { body, headers } = bodyFor(template, M);
+          const token = tokens[role];
+          const may = allowed === PUBLIC || allowed.includes(role);
+          const before = may ? undefined : await snapshot(template);
+          const user = role === 'anonymous' ? undefined : USERS[role].name;
+          const eventsBefore = user && !may ? await eventsBy(user) : 0;
+
+          let status: number;
+          let reply: { text: string; body: any } = { text: '', body: undefined };
+          if (template === '/v1/events/watch') {
+            const ac = new AbortController();
+            const res = await fetch(`${t.url}${path}?after=0`, {
+              headers: token ? { authorization: `Bearer ${token}` } : {},
+              signal: ac.signal,
+            });
+            status = res.status;
+            if (status !== 200) reply = { text: await res.text(), body: undefined };
+            else {
+              // The stream replays the log: read it for a moment, then hang up.
+              const reader = res.body!.getReader();
+              const timer = setTimeout(() => ac.abort(), 200);
+              try {
+                for (;;) {
+                  const { value, done } = await reader.read();
+                  if (done) break;
+                  reply.text += Buffer.from(value).toString();
+                }
+              } catch {}
+              clearTimeout(timer);
+            }
+            if (reply.text.startsWith('{')) reply.body = JSON.parse(reply.text);
+          } else {
+            const r = token
+              ? await t.as(token).request(M, path, body, headers)
+              : await t.as('').request(M, path, body, headers);
+            status = r.status;
+            reply = r;
+          }
+
+          if (role === 'anonymous' && allowed !== PUBLIC) {
+            assert.equal(status, 401, `${what} answered ${status}: ${reply.text}`);
+            continue;
+          }
+          if (!may) {
+            assert.ok([403, 404].includes(status), `${what} answered ${status}: ${reply.text}`);
+            assert.deepEqual(Object.keys(reply.body), ['error'], `${what} returned data`);
+            assert.equal(await snapshot(template), before, `${what} changed something`);
+            assert.equal(await eventsBy(user!), eventsBefore, `${what} wrote to the audit log`);
+            continue;
+          }
+          // Allowed: served, or refused for the object's state (409 …) but never for
+          // who asks. The console reaches for node A's agent, which is not connected.
+          assert.ok(![401, 403, 404].includes(status), `${what} answered ${status}: ${reply.text}`);
+          assert.ok(
+            status < 500 || reply.body?.error?.code === 'node_unreachable',
+            `${what} answered ${status}: ${reply.text}`,
+          );
+          if (role === 'providerA')
+            assert.ok(!reply.text.includes('SECRET-USER-DATA'), `${what} shows project A's user data`);
+          if (role === 'providerB' || role === 'projectAdminB')
+            for (const name of PRIVATE) assert.ok(!reply.text.includes(`"${name}"`), `${what} shows ${name}`);
+          const sees = SEES[op];
+          if (sees) {
+            const [name, who] = sees;
+            assert.equal(reply.text.includes(`"${name}"`), who.includes(role), `${what}: sees ${name}?`);
+          }
+          if (M !== 'GET' && status < 300) await restore();
+        }
+      }
+    });
+
+    test('the audit log shows each role the events of its providers and projects only', async () => {
+      for (const role of SIGNED_IN) {
+        const items = (await t.as(tokens[role]!).get('/v1/events?limit=1000')).body.items as any[];
+        assert.ok(items.length > 0, `${role} sees some events`);
+        for (const e of items) {
+          const ofA = e.project === 'proj-a' || e.provider === 'prov-a';
+          if (!ofA) continue;
+          const why =
+            role === 'fedAdmin' ||
+            (PROJECT_A.includes(role) && e.project === 'proj-a') ||
+            (role === 'providerA' && e.provider === 'prov-a');
+          assert.ok(why, `${role} sees event ${e.seq} (${e.kind} ${e.name})`);
+          if (role === 'providerA')
+            assert.ok(!JSON.stringify(e).includes('SECRET-USER-DATA'), `event ${e.seq} shows user data`);
+        }
+        const forced = await t.as(tokens[role]!).get('/v1/events?project=proj-a&provider=prov-a');
+        if (role === 'providerB' || role === 'projectAdminB') assert.deepEqual(forced.body.items, []);
+      }
+    });
+
+    test('a provider-admin sees the instances on its nodes and their use, not their user data', async () => {
+      const padmin = t.as(tokens.providerA!);
+      const listed = (await padmin.get('/v1/instances?node=prov-a/node-a')).body.items;
+      assert.deepEqual(
+        listed.map((i: any) => [i.metadata.name, i.spec.node, i.spec.vcpus, i.spec.memoryMiB]),
+        [['inst-a', 'prov-a/node-a', 1, 256]],
+      );
+      assert.equal(listed[0].spec.userData, undefined);
+      const member = (await t.as(tokens.memberA!).get('/v1/projects/proj-a/instances/inst-a')).body;
+      assert.equal(member.spec.userData, USER_DATA);
+      const stop = await padmin.post('/v1/projects/proj-a/instances/inst-a/stop', {});
+      assert.equal(stop.status, 403, stop.text);
+      const consoleRead = await padmin.get('/v1/projects/proj-a/instances/inst-a/console');
+      assert.equal(consoleRead.status, 403);
+      assert.match(consoleRead.body.error.message, /providerAccess\.console/);
+
+      // The project grants it: user data shows; withdrawn, it is gone again.
+      const grant = (access: object | undefined) =>
+        t.as(tokens.projectAdminA!).put('/v1/projects/proj-a', {
+          ...project('proj-a'),
+          spec: { displayName: 'proj-a', ...(access ? { providerAccess: access } : {}) },
+        });
+      assert.equal((await grant({ userData: true })).status, 200);
+      assert.equal((await padmin.get('/v1/projects/proj-a/instances/inst-a')).body.spec.userData, USER_DATA);
+      assert.equal((await padmin.get('/v1/projects/proj-a/instances/inst-a/console')).status, 403);
+      assert.equal((await grant(undefined)).status, 200);
+      assert.equal((await padmin.get('/v1/projects/proj-a/instances/inst-a')).body.spec.userData, undefined);
+      // A member cannot grant it, and a project-admin cannot raise its own quota.
+      const byMember = await t.as(tokens.memberA!).put('/v1/projects/proj-a', {
+        ...project('proj-a'),
+        spec: { displayName: 'proj-a', providerAccess: { userData: true } },
+      });
+      assert.equal(byMember.status, 403);
+      const quota = await t
+        .as(tokens.projectAdminA!)
+        .put('/v1/projects/proj-a', project('proj-a', { vcpus: 999 }));
+      assert.equal(quota.status, 403);
+      assert.match(quota.body.error.message, /quota/);
     });
 
     test('a provider-admin manages its own provider but not the federation', async () => {
-      const own = t.as(tokens.foreignProvider!);
+      const own = t.as(tokens.providerB!);
       assert.equal((await own.post('/v1/providers/prov-b/sites', site('prov-b', 'b2'))).status, 201);
       assert.equal(
         (await own.put('/v1/providers/prov-b', provider('prov-b', { displayName: 'B' }))).status,
@@ -266,7 +482,7 @@ for (const engine of TEST_ENGINES) {
     });
 
     test('a project-admin manages its own project and users, and cannot grant more', async () => {
-      const own = t.as(tokens.foreignProject!);
+      const own = t.as(tokens.projectAdminB!);
       assert.equal(
         (await own.post('/v1/projects/proj-b/workloads', workload('proj-b', 'w2', { image: 'img-b' })))
           .status,

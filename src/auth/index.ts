@@ -12,8 +12,11 @@ export {
   canReadParent,
   canWrite,
   eventScope,
+  type InstanceAccess,
+  instanceAccess,
   type ListScope,
   listScope,
+  refusedChange,
 } from './policy.js';
 export {
   adminOfProjects,

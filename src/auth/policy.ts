@@ -6,13 +6,19 @@
 //   Provider   everyone (the federation catalogue) create/delete: federation-admin; update: + its provider-admin
 //   Site       everyone (the federation catalogue) federation-admin, its provider's admin
 //   Node       federation-admin, provider's admin  same (agents register nodes; people label/cordon)
-//   Project    federation-admin, its members       federation-admin
+//   Project    federation-admin, its members       create/delete: federation-admin; update: + its
+//                                                 project-admin (all but the quota)
 //   User       federation-admin, self, an admin    federation-admin, or an admin covering every binding
 //              covering every binding
 //   Image,     federation-admin, project members   federation-admin, project members
 //   Workload
-import type { KindDef, RoleBinding } from '../model/index.js';
+//
+// Instances are read by project members and by the admins of the provider whose node
+// runs them (which instances, where, their resource use and state); consoles and user
+// data only by members, unless the project's spec.providerAccess grants them.
+import type { KindDef, ProjectSpec, ProviderAccess, RoleBinding } from '../model/index.js';
 import {
+  adminOfProjects,
   adminOfProviders,
   coversBinding,
   isFederationAdmin,
@@ -87,7 +93,7 @@ export function canWrite(
     case 'Node':
       return adminOfProviders(p).includes(parent);
     case 'Project':
-      return false;
+      return action === 'update' && adminOfProjects(p).includes(name);
     case 'User': {
       const all = [...(roles?.before ?? []), ...(roles?.after ?? [])];
       return all.length > 0 && all.every((b) => coversBinding(p, b));
@@ -95,6 +101,44 @@ export function canWrite(
     default:
       return def.parent === 'project' && projectsOf(p).includes(parent);
   }
+}
+
+/**
+ * Parts of a spec only some writers may change, as a reason to refuse (or undefined):
+ * a project's quota is the federation's to set, not the tenant's.
+ */
+export function refusedChange(
+  p: Principal,
+  def: KindDef,
+  before: unknown,
+  after: unknown,
+): string | undefined {
+  if (isFederationAdmin(p) || def.kind !== 'Project') return undefined;
+  const quota = (s: unknown) => JSON.stringify((s as ProjectSpec | undefined)?.quota ?? {});
+  if (quota(before) !== quota(after)) return "only a federation-admin may change a project's quota";
+  return undefined;
+}
+
+/** What a principal may do with one instance: its project's grant matters to provider-admins. */
+export interface InstanceAccess {
+  /** See it: which node runs it, its resources, state and usage. */
+  read: boolean;
+  /** Start, stop and reboot it. */
+  power: boolean;
+  console: boolean;
+  userData: boolean;
+}
+
+export function instanceAccess(
+  p: Principal,
+  i: { project: string; provider: string },
+  grant: ProviderAccess | undefined,
+): InstanceAccess {
+  if (isFederationAdmin(p) || projectsOf(p).includes(i.project))
+    return { read: true, power: true, console: true, userData: true };
+  if (adminOfProviders(p).includes(i.provider))
+    return { read: true, power: false, console: grant?.console === true, userData: grant?.userData === true };
+  return { read: false, power: false, console: false, userData: false };
 }
 
 /** Audit events a principal may read: everything, or those of its providers and projects. */

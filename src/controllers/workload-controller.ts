@@ -21,6 +21,7 @@ import {
   INSTANCE_EVICTED,
   type InstanceRecord,
   type InstanceSpec,
+  instanceEventDoc,
   newUid,
   type Store,
 } from '../store/index.js';
@@ -69,17 +70,6 @@ export interface PlacementStatus {
 }
 
 type Desired = Pick<InstanceRecord, 'vcpus' | 'memoryMiB' | 'diskGiB' | 'spec'>;
-
-function eventDoc(r: Pick<InstanceRecord, 'uid' | 'workload' | 'provider' | 'node' | 'desired' | 'fence'>) {
-  return {
-    uid: r.uid,
-    workload: r.workload,
-    provider: r.provider,
-    node: r.node,
-    desired: r.desired,
-    fence: r.fence,
-  };
-}
 
 /** A queue key, `project/name` (project names hold no '/'). */
 function splitKey(key: string): [project: string, name: string] {
@@ -275,8 +265,8 @@ export class WorkloadController {
         name: inst.name,
         provider: draft.provider,
         project,
-        before: eventDoc(inst),
-        after: eventDoc(draft),
+        before: instanceEventDoc(inst),
+        after: instanceEventDoc(draft),
       });
       await tx.setInstanceDesired({ ...draft, revision: e.seq }, inst);
       if (next.status) await tx.setInstanceStatus(inst.uid, next.status);

@@ -22,7 +22,14 @@ import {
   PROTOCOL_VERSION,
   type ServerMessage,
 } from '../protocol/index.js';
-import type { AuditEvent, InstanceRecord, InstanceStatus, InstanceWrite, Store } from '../store/index.js';
+import {
+  type AuditEvent,
+  type InstanceRecord,
+  type InstanceStatus,
+  type InstanceWrite,
+  instanceEventDoc,
+  type Store,
+} from '../store/index.js';
 import type { Enrolment } from './enrolment.js';
 import { capInventory, inventoryExcess, nodeLimits } from './node-limits.js';
 import type { CertificateAuthority, ServingCertificate } from './pki.js';
@@ -747,7 +754,7 @@ export class AgentGateway extends EventEmitter {
               name: inst.name,
               provider: inst.provider,
               project: inst.project,
-              before: inst,
+              before: instanceEventDoc(inst),
               after: null,
             });
             changed.set(`${inst.project}/${inst.workload}`, [inst.project, inst.workload]);

@@ -1,6 +1,6 @@
 // Create, read, update, delete and apply for every kind: validation, authorization,
 // optimistic concurrency, quotas and the audit trail, each write in one transaction.
-import { canRead, canReadParent, canWrite, listScope, type Principal } from '../auth/index.js';
+import { canRead, canReadParent, canWrite, listScope, type Principal, refusedChange } from '../auth/index.js';
 import {
   type CheckContext,
   type FieldError,
@@ -296,6 +296,8 @@ export class ResourceService {
         : undefined;
     if (!canWrite(p, def, action, parent, name, roles))
       throw new Problem('forbidden', `user '${p.user}' may not ${action} ${label(def, parent, name)}`);
+    const refused = refusedChange(p, def, existing?.spec, m.spec);
+    if (refused) throw new Problem('forbidden', `${label(def, parent, name)}: ${refused}`);
 
     const checkErrors = await this.check(tx, def, m, existing);
     if (checkErrors.length) throw Problem.invalid(checkErrors);

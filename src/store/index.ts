@@ -11,6 +11,7 @@ export {
   type InstanceRecord,
   type InstanceSpec,
   type InstanceStatus,
+  instanceEventDoc,
 } from './instances.js';
 export { migrationsFor } from './migrations.js';
 export { FILTER_COLUMNS, RESOURCE_TABLES, type ResourceTableName } from './schema.js';

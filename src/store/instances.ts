@@ -29,6 +29,24 @@ export interface EvictedInstance {
   accelerators: number;
 }
 
+/**
+ * What the audit log keeps of an instance: where it is bound and what is wanted of it.
+ * Never its spec: user data is the tenant's, and provider-admins read the events of
+ * their nodes.
+ */
+export function instanceEventDoc(
+  r: Pick<InstanceRecord, 'uid' | 'workload' | 'provider' | 'node' | 'desired' | 'fence'>,
+) {
+  return {
+    uid: r.uid,
+    workload: r.workload,
+    provider: r.provider,
+    node: r.node,
+    desired: r.desired,
+    fence: r.fence,
+  };
+}
+
 export interface InstanceStatus {
   phase: InstancePhase;
   ports: { guest: number; protocol: 'tcp' | 'udp'; host: number; address: string }[];

@@ -2,8 +2,14 @@
 // consoles, read from the node's agent through the gateway.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
-import { adminOfProviders, isFederationAdmin, type Principal, projectsOf } from '../../auth/index.js';
-import { Name, Problem } from '../../model/index.js';
+import {
+  type InstanceAccess,
+  instanceAccess,
+  isFederationAdmin,
+  type Principal,
+  projectsOf,
+} from '../../auth/index.js';
+import { Name, Problem, type ProjectSpec } from '../../model/index.js';
 import type { InstanceRecord, Store } from '../../store/index.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBody, principalOf } from './shared.js';
@@ -31,11 +37,17 @@ export const InstanceObject = Type.Object({
     hostname: Type.String(),
     image: Type.Any(),
     ports: Type.Array(Type.Any()),
+    userData: Type.Optional(
+      Type.String({
+        description:
+          "cloud-init user data: shown to the project's members, and to its provider's admins when the project grants providerAccess.userData",
+      }),
+    ),
   }),
   status: Type.Any(),
 });
 
-export function renderInstance(i: InstanceRecord) {
+export function renderInstance(i: InstanceRecord, access?: Pick<InstanceAccess, 'userData'>) {
   return {
     apiVersion: 'continuum/v1',
     kind: 'Instance' as const,
@@ -59,16 +71,32 @@ export function renderInstance(i: InstanceRecord) {
       hostname: i.spec.hostname,
       image: { project: i.spec.image.project, name: i.spec.image.name },
       ports: i.spec.ports,
+      ...(access?.userData && i.spec.userData !== undefined ? { userData: i.spec.userData } : {}),
     },
     status: i.status,
   };
 }
 
-/** Project members see their projects' instances; provider-admins those on their nodes. */
-function visible(p: Principal, i: InstanceRecord): boolean {
-  return (
-    isFederationAdmin(p) || projectsOf(p).includes(i.project) || adminOfProviders(p).includes(i.provider)
-  );
+/** Instances a principal can see, with what it may do with each (its project's grant). */
+async function accessTo(
+  store: Store,
+  p: Principal,
+  instances: readonly InstanceRecord[],
+): Promise<Array<{ instance: InstanceRecord; access: InstanceAccess }>> {
+  const grants = new Map<string, ProjectSpec['providerAccess']>();
+  const out: Array<{ instance: InstanceRecord; access: InstanceAccess }> = [];
+  for (const i of instances) {
+    let access = instanceAccess(p, i, undefined);
+    if (!access.read) continue;
+    if (!access.userData || !access.console) {
+      // A provider-admin: what the project grants its providers.
+      if (!grants.has(i.project))
+        grants.set(i.project, (await store.get('projects', '', i.project))?.spec.providerAccess);
+      access = instanceAccess(p, i, grants.get(i.project));
+    }
+    out.push({ instance: i, access });
+  }
+  return out;
 }
 
 async function findVisible(
@@ -76,10 +104,11 @@ async function findVisible(
   p: Principal,
   project: string,
   name: string,
-): Promise<InstanceRecord> {
+): Promise<{ instance: InstanceRecord; access: InstanceAccess }> {
   const i = await store.getInstance(project, name);
-  if (!i || !visible(p, i)) throw new Problem('not_found', `Instance '${project}/${name}' not found`);
-  return i;
+  const [found] = i ? await accessTo(store, p, [i]) : [];
+  if (!found) throw new Problem('not_found', `Instance '${project}/${name}' not found`);
+  return found;
 }
 
 /** A user's power action: recorded on the instance as desired state, pushed to its agent. */
@@ -91,8 +120,8 @@ async function powerAction(
   action: 'start' | 'stop' | 'reboot',
 ) {
   return ctx.store.transaction(async (tx) => {
-    const i = await findVisible(tx, p, project, name);
-    if (!isFederationAdmin(p) && !projectsOf(p).includes(project))
+    const { instance: i, access } = await findVisible(tx, p, project, name);
+    if (!access.power)
       throw new Problem('forbidden', `user '${p.user}' may not ${action} instances of project '${project}'`);
     if (i.desired === 'absent')
       throw new Problem('conflict', `Instance '${project}/${name}' is being deleted`);
@@ -115,7 +144,7 @@ async function powerAction(
       after: { provider: i.provider, node: i.node, desired },
     });
     await tx.setInstanceDesired({ ...i, spec, desired, revision: e.seq }, i);
-    return renderInstance((await tx.getInstanceByUid(i.uid))!);
+    return renderInstance((await tx.getInstanceByUid(i.uid))!, access);
   });
 }
 
@@ -142,7 +171,8 @@ export function instanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
       ...(node ? { node } : {}),
       ...(scope ?? {}),
     });
-    return { items: all.filter((i) => visible(p, i)).map(renderInstance) };
+    const seen = await accessTo(ctx.store, p, all);
+    return { items: seen.map(({ instance, access }) => renderInstance(instance, access)) };
   };
 
   app.get('/v1/instances', {
@@ -179,8 +209,15 @@ export function instanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
       params: Type.Object({ project: Name, name: Name }),
       response: { 200: InstanceObject, ...errors },
     },
-    handler: async (req: any) =>
-      renderInstance(await findVisible(ctx.store, principalOf(req), req.params.project, req.params.name)),
+    handler: async (req: any) => {
+      const { instance, access } = await findVisible(
+        ctx.store,
+        principalOf(req),
+        req.params.project,
+        req.params.name,
+      );
+      return renderInstance(instance, access);
+    },
   });
 
   for (const action of ['start', 'stop', 'reboot'] as const) {
@@ -208,10 +245,20 @@ export function instanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
         },
         { additionalProperties: false },
       ),
-      response: { 200: Type.Object({ data: Type.String(), next: Type.Integer() }), ...errors },
+      response: {
+        200: Type.Object({ data: Type.String(), next: Type.Integer() }),
+        ...errors,
+        403: ErrorBody,
+      },
     },
     handler: async (req: any, _reply: FastifyReply) => {
-      const i = await findVisible(ctx.store, principalOf(req), req.params.project, req.params.name);
+      const p = principalOf(req);
+      const { instance: i, access } = await findVisible(ctx.store, p, req.params.project, req.params.name);
+      if (!access.console)
+        throw new Problem(
+          'forbidden',
+          `user '${p.user}' may not read the console of '${i.project}/${i.name}': project '${i.project}' does not grant its providers console access (spec.providerAccess.console)`,
+        );
       if (!ctx.gateway) throw new Problem('node_unreachable', 'this control plane runs no agent gateway');
       return ctx.gateway.request(i.provider, i.node, 'console', {
         uid: i.uid,

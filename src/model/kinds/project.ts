@@ -21,11 +21,31 @@ export const ProjectSpec = strictObject({
       'upper limits over all workloads of the project; an absent dimension is unlimited',
     ),
   ),
+  providerAccess: Type.Optional(
+    strictObject(
+      {
+        console: Type.Optional(
+          Type.Boolean({ description: "read the serial consoles of this project's instances" }),
+        ),
+        userData: Type.Optional(
+          Type.Boolean({ description: "read the cloud-init user data of this project's instances" }),
+        ),
+      },
+      "what the admins of the providers whose nodes run this project's instances may see of them, beyond which instances run there and their resource use; absent: nothing more",
+    ),
+  ),
 });
 export interface ProjectSpec {
   displayName?: string;
   description?: string;
   quota?: Partial<ResourceAmounts>;
+  providerAccess?: ProviderAccess;
+}
+
+/** What a project lets the admins of the providers running its instances see of them. */
+export interface ProviderAccess {
+  console?: boolean;
+  userData?: boolean;
 }
 
 export const ProjectStatus = strictObject({
