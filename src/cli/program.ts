@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // The `continuum` command: the control plane server and a kubectl-like client.
 import { Command, Option } from 'commander';
 import { VERSION } from '../version.js';
@@ -82,5 +81,3 @@ export async function main(argv = process.argv): Promise<void> {
     process.exitCode = 1;
   }
 }
-
-await main();

@@ -4,8 +4,8 @@ import { ApiClient, ApiError } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
 import { itemPath, kindArg, target } from '../kinds.js';
-import type { GlobalOptions } from '../main.js';
 import { describeDoc, type ManifestDoc, readManifests } from '../manifest.js';
+import type { GlobalOptions } from '../program.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { ApiClient } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../program.js';
 
 function line(e: any): string {
   const owner = e.parent ? `${e.parent}/` : '';

@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { ApiClient } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
-import type { GlobalOptions } from '../main.js';
 import { formatData } from '../output.js';
+import type { GlobalOptions } from '../program.js';
 
 export function explainCommand(program: Command, globals: () => GlobalOptions): void {
   program

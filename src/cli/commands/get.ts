@@ -6,8 +6,8 @@ import { COLUMNS } from '../columns.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
 import { itemPath, kindArg, target } from '../kinds.js';
-import type { GlobalOptions } from '../main.js';
 import { age, formatData, table } from '../output.js';
+import type { GlobalOptions } from '../program.js';
 
 const FILTER_FLAGS = ['country', 'tier', 'site', 'state', 'phase', 'jurisdiction'] as const;
 

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { ApiClient } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../program.js';
 
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');

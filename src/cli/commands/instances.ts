@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { ApiClient } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../program.js';
 
 function instanceOf(arg: string, project: string | undefined): { project: string; name: string } {
   const [a, b] = arg.split('/');

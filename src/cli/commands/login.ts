@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { ApiClient } from '../client.js';
 import { configPath, loadConfig, resolveConnection, saveConfig } from '../config.js';
 import { CliError } from '../errors.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../program.js';
 
 export function loginCommands(program: Command, globals: () => GlobalOptions): void {
   program

@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { ApiClient } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
-import type { GlobalOptions } from '../main.js';
 import { formatData, table } from '../output.js';
+import type { GlobalOptions } from '../program.js';
 
 function siteOf(arg: string, provider: string | undefined): { provider: string; site: string } {
   const [a, b] = arg.split('/');

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { runFleet } from '../../sim/index.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
-import type { GlobalOptions } from '../main.js';
+import type { GlobalOptions } from '../program.js';
 
 export function simCommand(program: Command, globals: () => GlobalOptions): void {
   program

@@ -2,8 +2,8 @@
 import type { Command } from 'commander';
 import { ApiClient } from '../client.js';
 import { resolveConnection } from '../config.js';
-import type { GlobalOptions } from '../main.js';
 import { formatData, table } from '../output.js';
+import type { GlobalOptions } from '../program.js';
 
 export function tokenCommands(program: Command, globals: () => GlobalOptions): void {
   const token = program.command('token').description('issue, list and revoke API tokens');
