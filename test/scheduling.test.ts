@@ -273,33 +273,90 @@ describe('global placement and self-healing', () => {
     await admin.post(`/v1/providers/${target.replace('/', '/nodes/')}/uncordon`, {});
   });
 
-  test('a measured round-trip time replaces the estimate', async () => {
-    // Lisbon is about 35 ms from Frankfurt by the estimate; a probe says otherwise.
+  /** A TCP listener on loopback for the agents to time: a round trip of well under 1 ms. */
+  const probeTarget = async () => {
     const { createServer } = await import('node:net');
     const server = createServer((c) => c.end()).listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
-    const port = (server.address() as { port: number }).port;
+    return { server, address: `127.0.0.1:${(server.address() as { port: number }).port}` };
+  };
+  const setProbes = async (latencyProbes: object[]) => {
+    const fra = (await admin.get('/v1/providers/de-cloud/sites/fra-1')).body;
+    const r = await admin.put('/v1/providers/de-cloud/sites/fra-1', {
+      metadata: { name: 'fra-1', provider: 'de-cloud' },
+      spec: { ...fra.spec, latencyProbes },
+    });
+    assert.equal(r.status, 200, r.text);
+  };
+
+  test('a measured round-trip time replaces the estimate', async () => {
+    // Users in Frankfurt: the estimate for the regional site there is its tier overhead,
+    // 1.5 ms, above the rule's 1 ms; the probe measures less, which physics allows.
+    const { server, address } = await probeTarget();
     try {
-      await workload('near-lisbon', { placement: { latency: [{ city: 'Lisbon', maxRttMs: 5 }] } });
+      await workload('in-frankfurt', { placement: { latency: [{ city: 'Frankfurt', maxRttMs: 1 }] } });
       const w = await waitFor('unplaceable by estimate', async () => {
-        const x = (await admin.get('/v1/projects/shop/workloads/near-lisbon')).body;
+        const x = (await admin.get('/v1/projects/shop/workloads/in-frankfurt')).body;
         return x.status.placement?.pending === 1 && x;
       });
       assert.match(w.status.placement.message, new RegExp(REASONS.latency));
-      const fra = (await admin.get('/v1/providers/de-cloud/sites/fra-1')).body;
-      await admin.put('/v1/providers/de-cloud/sites/fra-1', {
-        metadata: { name: 'fra-1', provider: 'de-cloud' },
-        spec: { ...fra.spec, latencyProbes: [{ name: 'Lisbon', address: `127.0.0.1:${port}` }] },
-      });
+      await setProbes([{ name: 'Frankfurt', address }]);
       const site = await waitFor('measured', async () => {
         const x = (await admin.get('/v1/providers/de-cloud/sites/fra-1')).body;
-        return x.status.measuredRttMs?.Lisbon !== undefined && x;
+        return x.status.measuredRttMs?.Frankfurt !== undefined && x;
       });
-      assert.ok(site.status.measuredRttMs.Lisbon < 5);
-      const [i] = await running('near-lisbon', 1);
+      assert.ok(site.status.measuredRttMs.Frankfurt < 1);
+      const [i] = await running('in-frankfurt', 1);
       assert.match(i.spec.node, /^de-cloud\//);
     } finally {
       server.close();
+      await setProbes([]);
+    }
+  });
+
+  test('a round-trip time faster than light in fibre is refused, counted and shown as suspect', async () => {
+    // Frankfurt–Lisbon is about 1,880 km: no round trip takes less than 18.8 ms. The
+    // probe on loopback answers in a fraction of a millisecond.
+    const { server, address } = await probeTarget();
+    const refusals = async () => {
+      const text = (await admin.get('/metrics')).text;
+      return Number(
+        /continuum_agent_messages_rejected_total\{reason="rtt_below_physics"\} (\d+)/.exec(text)?.[1] ?? 0,
+      );
+    };
+    try {
+      const before = await refusals();
+      await workload('near-lisbon', { placement: { latency: [{ city: 'Lisbon', maxRttMs: 5 }] } });
+      await setProbes([{ name: 'Lisbon', address }]);
+      const site = await waitFor('suspect', async () => {
+        const x = (await admin.get('/v1/providers/de-cloud/sites/fra-1')).body;
+        return x.status.suspectRttMs?.Lisbon && x;
+      });
+      const suspect = site.status.suspectRttMs.Lisbon;
+      assert.ok(suspect.reportedMs < 5, JSON.stringify(suspect));
+      assert.ok(suspect.minimumMs > 18 && suspect.minimumMs < 20, JSON.stringify(suspect));
+      assert.match(suspect.node, /^de-/);
+      assert.equal(site.status.measuredRttMs?.Lisbon, undefined);
+      assert.ok((await refusals()) > before);
+      // The estimate (about 35 ms) still decides: nothing is placed within 5 ms of Lisbon.
+      const w = (await admin.get('/v1/projects/shop/workloads/near-lisbon')).body;
+      assert.equal(w.status.placement?.pending, 1);
+      assert.match(w.status.placement.message, new RegExp(REASONS.latency));
+      // A probe whose location is unknown cannot be checked, so it is not accepted.
+      const fra = (await admin.get('/v1/providers/de-cloud/sites/fra-1')).body;
+      const unknown = await admin.put('/v1/providers/de-cloud/sites/fra-1', {
+        metadata: { name: 'fra-1', provider: 'de-cloud' },
+        spec: { ...fra.spec, latencyProbes: [{ name: 'Atlantis', address }] },
+      });
+      assert.equal(unknown.status, 422);
+      assert.match(unknown.body.error.details[0].path, /spec\.latencyProbes\[0\]\.name/);
+      assert.match(
+        unknown.body.error.details[0].message,
+        /not a known city: give the target's latitude and longitude/,
+      );
+    } finally {
+      server.close();
+      await setProbes([]);
     }
   });
 

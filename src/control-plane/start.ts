@@ -159,7 +159,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       });
       const rejected = new Counter({
         name: 'continuum_agent_messages_rejected_total',
-        help: 'agent messages refused by the gateway (the connection is closed), and inventories capped, by reason',
+        help: 'agent messages refused by the gateway (the connection is closed), inventories capped and round-trip times below the physical minimum (not used), by reason',
         labelNames: ['reason'] as const,
         registers: [ctx.metrics.registry],
       });

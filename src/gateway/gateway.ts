@@ -9,7 +9,14 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { AuthFailureLimiter } from '../auth/index.js';
 import { parseListen } from '../control-plane/paths.js';
-import { Problem } from '../model/index.js';
+import {
+  type LatencyProbe,
+  Problem,
+  probeLocation,
+  type SiteSpec,
+  type SiteStatus,
+  type SuspectRtt,
+} from '../model/index.js';
 import {
   AGENT_ENROL_PATH,
   AGENT_IMAGES_PATH,
@@ -22,6 +29,7 @@ import {
   PROTOCOL_VERSION,
   type ServerMessage,
 } from '../protocol/index.js';
+import { minimumRttMs } from '../scheduler/index.js';
 import {
   type AuditEvent,
   type InstanceRecord,
@@ -583,29 +591,64 @@ export class AgentGateway extends EventEmitter {
     this.send(s, { type: 'config', probes: site?.spec.latencyProbes ?? [] });
   }
 
-  /** Keeps the lowest round-trip time any node of the site reported per target. */
+  /**
+   * Keeps the lowest round-trip time any node of the site reported per target. A time
+   * below the physical minimum for the distance (light in fibre, there and back) is
+   * refused: counted, named in the site's `status.suspectRttMs`, and not used.
+   */
   private async recordProbes(s: Session, rtt: Record<string, number>): Promise<void> {
     const node = await this.opts.store.get('nodes', s.provider, s.node);
     if (!node) return;
+    const site = await this.opts.store.get('sites', s.provider, node.spec.site);
+    if (!site) return;
     const siteKey = `${s.provider}/${node.spec.site}`;
     const perTarget = this.measurements.get(siteKey) ?? new Map<string, Map<string, number>>();
     this.measurements.set(siteKey, perTarget);
+    const probes = new Map<string, LatencyProbe>(
+      ((site.spec as SiteSpec).latencyProbes ?? []).map((p) => [p.name, p]),
+    );
+    const suspect: Record<string, SuspectRtt> = {};
     for (const [name, ms] of Object.entries(rtt)) {
-      if (!Number.isFinite(ms) || ms < 0) continue;
+      const probe = probes.get(name);
+      if (!probe || !Number.isFinite(ms) || ms < 0) continue;
+      const where = probeLocation(probe);
+      const minimumMs = where ? minimumRttMs(site.spec.location, where) : 0;
+      if (ms < minimumMs) {
+        suspect[name] = {
+          node: s.node,
+          reportedMs: Math.round(ms * 100) / 100,
+          minimumMs: Math.round(minimumMs * 100) / 100,
+          at: new Date().toISOString(),
+        };
+        this.emit(
+          'rejected',
+          'rtt_below_physics',
+          `${s.provider}/${s.node}`,
+          `${name}: ${ms} ms reported, at least ${minimumMs.toFixed(2)} ms for the distance`,
+        );
+        continue;
+      }
       const byNode = perTarget.get(name) ?? new Map<string, number>();
       byNode.set(s.node, ms);
       perTarget.set(name, byNode);
     }
     const measured: Record<string, number> = {};
     for (const [name, byNode] of perTarget)
-      measured[name] = Math.round(Math.min(...byNode.values()) * 100) / 100;
+      if (probes.has(name)) measured[name] = Math.round(Math.min(...byNode.values()) * 100) / 100;
     const changed = await this.opts.store.transaction(async (tx) => {
-      const site = await tx.get('sites', s.provider, node.spec.site);
-      if (!site || JSON.stringify(site.status.measuredRttMs ?? {}) === JSON.stringify(measured)) return false;
-      await tx.update('sites', site.uid, undefined, {
-        status: { ...site.status, measuredRttMs: measured },
-        bumpGeneration: false,
-      });
+      const current = await tx.get('sites', s.provider, node.spec.site);
+      if (!current) return false;
+      const status = current.status as SiteStatus;
+      const suspectRttMs = { ...status.suspectRttMs, ...suspect };
+      for (const name of Object.keys(suspectRttMs)) if (!probes.has(name)) delete suspectRttMs[name];
+      const next: SiteStatus = {
+        ...status,
+        measuredRttMs: measured,
+        ...(Object.keys(suspectRttMs).length ? { suspectRttMs } : {}),
+      };
+      if (!Object.keys(suspectRttMs).length) delete next.suspectRttMs;
+      if (JSON.stringify(next) === JSON.stringify(status)) return false;
+      await tx.update('sites', current.uid, undefined, { status: next, bumpGeneration: false });
       return true;
     });
     if (changed) this.emit('site-measured', s.provider, node.spec.site);

@@ -3,6 +3,7 @@ export {
   estimateRttMs,
   FIBRE_KM_PER_MS,
   greatCircleKm,
+  minimumRttMs,
   PATH_STRETCH,
   rttMs,
   TIER_OVERHEAD_MS,

@@ -6,7 +6,10 @@
 // Light in fibre covers about 200 km per millisecond (two thirds of c); real routes are
 // about 1.5 times longer than the great circle; the tier overhead stands for access
 // networks and queuing (an edge site sits close to its users, a core site behind more
-// hops). A round-trip time an agent measured replaces the estimate. See docs/latency.md.
+// hops). A round-trip time an agent measured replaces the estimate — unless it is below
+// the physical minimum, the great circle there and back at fibre speed, which no network
+// beats (the gateway refuses such reports; this guards what was stored before it did).
+// See docs/latency.md.
 
 import type { LatencyTarget } from '../model/index.js';
 import { findCity } from '../model/index.js';
@@ -22,6 +25,14 @@ export function greatCircleKm(lat1: number, lon1: number, lat2: number, lon2: nu
   const dLon = (lon2 - lon1) * rad;
   const a = Math.sin(dLat / 2) ** 2 + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(dLon / 2) ** 2;
   return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(a)));
+}
+
+/** The lowest round-trip time physics allows: the great circle there and back in fibre. */
+export function minimumRttMs(
+  a: { latitude: number; longitude: number },
+  b: { latitude: number; longitude: number },
+): number {
+  return (2 * greatCircleKm(a.latitude, a.longitude, b.latitude, b.longitude)) / FIBRE_KM_PER_MS;
 }
 
 export function estimateRttMs(
@@ -52,5 +63,7 @@ export function rttMs(
   t: LatencyTarget,
 ): number {
   const loc = targetLocation(t);
-  return site.measuredRttMs?.[loc.label] ?? estimateRttMs(site, loc);
+  const measured = site.measuredRttMs?.[loc.label];
+  if (measured !== undefined && measured >= minimumRttMs(site, loc)) return measured;
+  return estimateRttMs(site, loc);
 }

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PlacementPolicy } from '../model/index.js';
-import { estimateRttMs, REASONS, schedule } from './index.js';
+import { estimateRttMs, minimumRttMs, REASONS, rttMs, schedule } from './index.js';
 import { candidate } from './testing.js';
 import type { CandidateNode, PlacementRequest } from './types.js';
 
@@ -198,4 +198,15 @@ test('the latency model: Madrid to Madrid is the tier overhead, Frankfurt to Mad
     { latitude: 40.42, longitude: -3.7 },
   );
   assert.ok(fra > 22 && fra < 25, String(fra));
+});
+
+test('a measurement below the physical minimum is not used: the estimate is', () => {
+  const frankfurt = { latitude: 50.11, longitude: 8.68, tier: 'regional' as const };
+  const madrid = { city: 'Madrid', maxRttMs: 30 };
+  // About 1,420 km: at least 14.2 ms there and back in fibre.
+  const floor = minimumRttMs(frankfurt, { latitude: 40.42, longitude: -3.7 });
+  assert.ok(floor > 14 && floor < 14.5, String(floor));
+  assert.equal(rttMs({ ...frankfurt, measuredRttMs: { Madrid: 16 } }, madrid), 16);
+  const estimate = estimateRttMs(frankfurt, { latitude: 40.42, longitude: -3.7 });
+  assert.equal(rttMs({ ...frankfurt, measuredRttMs: { Madrid: 3 } }, madrid), estimate);
 });

@@ -1,6 +1,7 @@
 // Site: one location of a provider. Coordinates, country and tier feed the latency model
 // and residency rules; carbon intensity and prices feed the scorers.
 import { Type } from 'typebox';
+import { findCity } from '../cities.js';
 import { CountryCode, MaxNodeSize, oneOf, SITE_TIERS, type SiteTier, strictObject } from '../common.js';
 import { isCountryCode } from '../countries.js';
 import { countryErrors, type KindDef } from '../kind.js';
@@ -37,6 +38,14 @@ export const SiteSpec = strictObject({
           pattern: '^[^\\s:]+:[0-9]{1,5}$',
           description: 'HOST:PORT the nodes time a TCP connection to',
         }),
+        latitude: Type.Optional(
+          Type.Number({
+            minimum: -90,
+            maximum: 90,
+            description: 'where the target is, if its name is not a known city',
+          }),
+        ),
+        longitude: Type.Optional(Type.Number({ minimum: -180, maximum: 180 })),
       }),
       { maxItems: 50, description: 'targets whose round-trip time the nodes of this site measure' },
     ),
@@ -50,8 +59,23 @@ export interface SiteSpec {
   tier: SiteTier;
   carbonIntensity: number;
   prices?: { vcpuHour: number; memoryGbHour: number };
-  latencyProbes?: { name: string; address: string }[];
+  latencyProbes?: LatencyProbe[];
   maxNode?: MaxNodeSize;
+}
+
+/** A target the site's nodes time: a known city by name, or a named place with coordinates. */
+export interface LatencyProbe {
+  name: string;
+  address: string;
+  latitude?: number;
+  longitude?: number;
+}
+
+/** A probe's coordinates: its own, or its city's; undefined when neither is known. */
+export function probeLocation(p: LatencyProbe): { latitude: number; longitude: number } | undefined {
+  if (p.latitude !== undefined && p.longitude !== undefined)
+    return { latitude: p.latitude, longitude: p.longitude };
+  return findCity(p.name);
 }
 
 export const SiteStatus = strictObject({
@@ -60,9 +84,33 @@ export const SiteStatus = strictObject({
       description: 'lowest recent round-trip time per probe target',
     }),
   ),
+  suspectRttMs: Type.Optional(
+    Type.Record(
+      Type.String(),
+      strictObject({
+        node: Type.String(),
+        reportedMs: Type.Number(),
+        minimumMs: Type.Number(),
+        at: Type.String(),
+      }),
+      {
+        description:
+          "per probe target, the last round-trip time a node reported below the physical minimum for the distance (rejected; the estimate or other nodes' measurements are used)",
+      },
+    ),
+  ),
 });
 export interface SiteStatus {
   measuredRttMs?: Record<string, number>;
+  suspectRttMs?: Record<string, SuspectRtt>;
+}
+
+/** A measurement refused because light in fibre cannot cover the distance that fast. */
+export interface SuspectRtt {
+  node: string;
+  reportedMs: number;
+  minimumMs: number;
+  at: string;
 }
 
 export const siteKind: KindDef<SiteSpec, SiteStatus> = {
@@ -77,5 +125,20 @@ export const siteKind: KindDef<SiteSpec, SiteStatus> = {
   filters: ['country', 'tier'],
   columns: (spec) => ({ country: spec.country, tier: spec.tier }),
   initialStatus: () => ({}),
-  check: (spec) => countryErrors(spec.country, 'spec.country', isCountryCode),
+  check: (spec) => [
+    ...countryErrors(spec.country, 'spec.country', isCountryCode),
+    ...(spec.latencyProbes ?? []).flatMap((p, i) => {
+      const path = `spec.latencyProbes[${i}]`;
+      if ((p.latitude === undefined) !== (p.longitude === undefined))
+        return [{ path, message: 'give both latitude and longitude, or neither' }];
+      if (!probeLocation(p))
+        return [
+          {
+            path: `${path}.name`,
+            message: `'${p.name}' is not a known city: give the target's latitude and longitude`,
+          },
+        ];
+      return [];
+    }),
+  ],
 };
