@@ -140,7 +140,7 @@ async function main() {
     return json;
   };
   const metrics = async () => {
-    const text = await (await fetch(`${server.api}/metrics`)).text();
+    const text = await (await fetch(`${server.api}/metrics`, { headers })).text();
     return (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
   };
 

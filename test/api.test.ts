@@ -1,8 +1,9 @@
 // The HTTP API as clients use it, on both engines: CRUD, lists, optimistic concurrency,
 // atomic apply, quotas, the audit log and its stream, and the operational endpoints.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { startTestControlPlane, type TestControlPlane } from './support/control-plane.js';
+import { startTestControlPlane, type TestControlPlane, userWithToken } from './support/control-plane.js';
 import { TEST_ENGINES } from './support/engines.js';
 import { project, provider, site, workload } from './support/fixtures.js';
 
@@ -292,6 +293,121 @@ for (const engine of TEST_ENGINES) {
       const site =
         doc.paths['/v1/providers/{provider}/sites'].post.requestBody.content['application/json'].schema;
       assert.ok(site.properties.spec.properties.location.properties.latitude.maximum === 90);
+    });
+
+    test('metrics need the token of a federation-admin or a metrics-reader, unless public', async () => {
+      assert.equal((await fetch(`${t.url}/metrics`)).status, 401);
+      const scraper = t.as(await userWithToken(t.admin, 'prometheus', [{ role: 'metrics-reader' }]));
+      const m = await scraper.get('/metrics');
+      assert.equal(m.status, 200);
+      assert.match(m.text, /continuum_resources\{kind="providers"\} \d+/);
+      // A metrics-reader reads metrics and nothing else.
+      assert.deepEqual((await scraper.get('/v1/projects')).body.items, []);
+      assert.equal((await scraper.get('/v1/nodes')).body.items.length, 0);
+      assert.equal((await scraper.post('/v1/projects', project('scraped'))).status, 403);
+      assert.equal((await t.admin.post('/v1/projects', project('metrics-p'))).status, 201);
+      const tenant = t.as(
+        await userWithToken(t.admin, 'metrics-tenant', [{ role: 'project-member', project: 'metrics-p' }]),
+      );
+      const refused = await tenant.get('/metrics');
+      assert.equal(refused.status, 403);
+      assert.match(refused.body.error.message, /federation-admin or metrics-reader/);
+      const badBinding = await t.admin.post('/v1/users', {
+        metadata: { name: 'scoped-scraper' },
+        spec: { roles: [{ role: 'metrics-reader', project: 'metrics-p' }] },
+      });
+      assert.equal(badBinding.status, 422);
+      assert.match(badBinding.text, /metrics-reader takes neither provider nor project/);
+      if (engine !== 'sqlite') return;
+      const open = await startTestControlPlane(engine, { metricsPublic: true });
+      try {
+        const anon = await fetch(`${open.url}/metrics`);
+        assert.equal(anon.status, 200);
+        assert.match(await anon.text(), /continuum_http_requests_total/);
+      } finally {
+        await open.close();
+      }
+    });
+
+    test('instance lists read only what the caller may see, in pages', async () => {
+      const setup = await t.admin.post('/v1/apply', {
+        documents: [provider('pg-prov'), site('pg-prov', 'pg-site'), project('pg-a'), project('pg-b')],
+      });
+      assert.equal(setup.status, 200, setup.text);
+      // Instances as the workload controller writes them (no workload object: the
+      // controller leaves them alone until its resync, minutes away).
+      const now = new Date().toISOString();
+      for (const [proj, count, node] of [
+        ['pg-a', 230, 'n1'],
+        ['pg-b', 40, 'n2'],
+      ] as const) {
+        for (let i = 0; i < count; i++)
+          await t.cp.store.insertInstance({
+            uid: randomUUID(),
+            project: proj,
+            name: `w-${i}`,
+            workload: 'w',
+            ordinal: i,
+            provider: 'pg-prov',
+            node,
+            fence: 1,
+            revision: 1,
+            desired: 'running',
+            vcpus: 1,
+            memoryMiB: 256,
+            diskGiB: 1,
+            spec: {
+              hostname: `w-${i}`,
+              image: { project: proj, name: 'img', format: 'raw', files: {} },
+              ports: [],
+            },
+            status: { phase: 'Pending', ports: [], restarts: 0, observedRevision: 0 },
+            createdAt: now,
+            updatedAt: now,
+          });
+      }
+      const pages = async (who: typeof t.admin, path: string) => {
+        const seen: any[][] = [];
+        let cursor: string | undefined;
+        do {
+          const sep = path.includes('?') ? '&' : '?';
+          const r = await who.get(`${path}${sep}limit=100${cursor ? `&cursor=${cursor}` : ''}`);
+          assert.equal(r.status, 200, r.text);
+          seen.push(r.body.items);
+          cursor = r.body.nextCursor;
+        } while (cursor);
+        return seen;
+      };
+      const member = t.as(
+        await userWithToken(t.admin, 'pg-member', [{ role: 'project-member', project: 'pg-a' }]),
+      );
+      for (const path of ['/v1/instances', '/v1/projects/pg-a/instances']) {
+        const got = await pages(member, path);
+        assert.deepEqual(
+          got.map((p) => p.length),
+          [100, 100, 30],
+        );
+        const names = got.flat().map((i) => `${i.metadata.project}/${i.metadata.name}`);
+        assert.equal(new Set(names).size, 230, 'every instance once');
+        assert.ok(names.every((n) => n.startsWith('pg-a/')));
+      }
+      // The provider's admin sees both projects' instances on its nodes, a node at a time too.
+      const ops = t.as(
+        await userWithToken(t.admin, 'pg-ops', [{ role: 'provider-admin', provider: 'pg-prov' }]),
+      );
+      assert.equal((await pages(ops, '/v1/instances')).flat().length, 270);
+      assert.equal((await pages(ops, '/v1/instances?node=pg-prov/n2')).flat().length, 40);
+      // The store reads the caller's reach, not the federation.
+      const reach = await t.cp.store.listInstances({ reach: { projects: ['pg-b'], providers: [] } });
+      assert.equal(reach.length, 40);
+      // Bad paging input is named.
+      const badCursor = await member.get('/v1/instances?cursor=forged');
+      assert.equal(badCursor.status, 422);
+      assert.equal(badCursor.body.error.details[0].path, 'cursor');
+      const badNode = await member.get('/v1/instances?node=n1');
+      assert.equal(badNode.status, 422);
+      assert.match(badNode.text, /node/);
+      assert.equal((await member.get('/v1/instances?limit=5000')).status, 422);
     });
 
     test('requests without a valid token are refused with 401', async () => {

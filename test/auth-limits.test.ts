@@ -66,10 +66,14 @@ describe('limits per source', () => {
     // Over the limit, a valid token from the same source still works (and resets the count).
     assert.equal((await admin.get('/v1/whoami')).status, 200);
     assert.equal((await bad.get('/v1/whoami')).status, 401);
-    for (let i = 0; i < 5; i++) await bad.get('/v1/whoami');
-    const metrics = await http(cp.url).get('/metrics');
-    assert.match(metrics.text, /continuum_auth_failures_total\{kind="api-token"\} 2[0-9]/);
+    const metrics = await admin.get('/metrics');
+    const failures = Number(
+      /continuum_auth_failures_total\{kind="api-token"\} (\d+)/.exec(metrics.text)?.[1],
+    );
+    assert.ok(failures >= 18, `${failures} failures counted`);
     assert.match(metrics.text, /continuum_auth_throttled_total\{kind="api-token"\} [1-9]/);
+    // Leave the source over its limit for the next test (the admin's read reset it).
+    for (let i = 0; i < 25; i++) await bad.get('/v1/whoami');
   });
 
   test('forged join tokens and node credentials at the agent gateway end in 429 too', async () => {

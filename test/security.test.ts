@@ -55,7 +55,8 @@ const INSTANCE_A: Role[] = [...PROJECT_A, 'providerA'];
 /** Who may use each operation on provider A's and project A's objects. */
 const MATRIX: Record<string, Role[] | typeof PUBLIC> = {
   'GET /healthz': PUBLIC,
-  'GET /metrics': PUBLIC,
+  // Or a metrics-reader, or anyone when the server runs with --metrics-public (test/api.test.ts).
+  'GET /metrics': FED,
   'GET /v1/whoami': SIGNED_IN,
   // The federation catalogue: tenants write placement rules against it.
   'GET /v1/providers': SIGNED_IN,

@@ -15,6 +15,8 @@ export interface ApiContext {
   version: string;
   /** Bytes an event-stream client may leave unread before it is disconnected. */
   sseBufferBytes: number;
+  /** /metrics answers without a token. */
+  metricsPublic: boolean;
   /** Failed authentications per source (API tokens here; join tokens and node credentials at the gateway). */
   authLimiter: AuthFailureLimiter;
   /** Set when the control plane runs the agent gateway. */

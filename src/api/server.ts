@@ -29,9 +29,11 @@ export interface ApiOptions {
   sseBufferBytes?: number;
   /** Shared with the agent gateway, so a source is limited across both. */
   authLimiter?: AuthFailureLimiter;
+  /** Serve /metrics without a token (default: a federation-admin's or metrics-reader's). */
+  metricsPublic?: boolean;
 }
 
-const PUBLIC_PATHS = new Set(['/healthz', '/metrics', '/openapi.json']);
+const PUBLIC_PATHS = new Set(['/healthz', '/openapi.json']);
 
 export async function buildApi(opts: ApiOptions): Promise<{ app: FastifyInstance; ctx: ApiContext }> {
   const app = Fastify({
@@ -58,6 +60,7 @@ export async function buildApi(opts: ApiOptions): Promise<{ app: FastifyInstance
     version: opts.version ?? '0.0.0',
     authLimiter: opts.authLimiter ?? new AuthFailureLimiter(),
     sseBufferBytes: opts.sseBufferBytes ?? 4 * 1024 * 1024,
+    metricsPublic: opts.metricsPublic ?? false,
   };
   registerAuthMetrics(ctx.metrics.registry, ctx.authLimiter);
 
@@ -78,7 +81,8 @@ export async function buildApi(opts: ApiOptions): Promise<{ app: FastifyInstance
 
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0]!;
-    if (PUBLIC_PATHS.has(path) || !path.startsWith('/v1/')) return;
+    const guarded = path.startsWith('/v1/') || (path === '/metrics' && !ctx.metricsPublic);
+    if (PUBLIC_PATHS.has(path) || !guarded) return;
     const header = req.headers.authorization;
     if (!header)
       throw new Problem(

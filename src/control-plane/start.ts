@@ -40,6 +40,8 @@ export interface ControlPlaneOptions {
   caKeyFile?: string;
   /** Bytes an event-stream client may leave unread before it is disconnected. */
   sseBufferBytes?: number;
+  /** Serve /metrics without a token. */
+  metricsPublic?: boolean;
   /** Failed authentications allowed per source and window (API and agent gateway alike). */
   authFailures?: FailureLimiterOptions;
   /** Per-connection limits of agent messages (default: DEFAULT_AGENT_LIMITS). */
@@ -109,6 +111,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       version: VERSION,
       authLimiter,
       ...(opts.sseBufferBytes ? { sseBufferBytes: opts.sseBufferBytes } : {}),
+      ...(opts.metricsPublic ? { metricsPublic: true } : {}),
     });
     const controller = new WorkloadController({
       store,

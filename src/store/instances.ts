@@ -84,6 +84,11 @@ export interface InstanceQuery {
   provider?: string;
   providers?: readonly string[];
   node?: string;
+  /** Only instances of these projects OR on these providers' nodes (a principal's reach). */
+  reach?: { projects: readonly string[]; providers: readonly string[] };
+  /** A page: instances after this one in (project, name) order, at most `limit`. */
+  after?: { project: string; name: string };
+  limit?: number;
 }
 
 export function toInstance(row: any): InstanceRecord {
@@ -140,10 +145,31 @@ export async function queryInstances(db: Kysely<any>, q: InstanceQuery): Promise
   if (q.provider !== undefined) query = query.where('provider', '=', q.provider);
   if (q.providers) query = query.where('provider', 'in', q.providers as string[]);
   if (q.node !== undefined) query = query.where('node', '=', q.node);
-  // Order by what the selective index already sorts, so SQLite's planner does not walk the
-  // (project, name) index of every instance just to avoid a small sort.
-  if (q.workload !== undefined) query = query.orderBy('ordinal');
+  const reach = q.reach;
+  if (reach) {
+    if (reach.projects.length === 0 && reach.providers.length === 0) return [];
+    query = query.where((eb) =>
+      eb.or([
+        ...(reach.projects.length ? [eb('project', 'in', reach.projects as string[])] : []),
+        ...(reach.providers.length ? [eb('provider', 'in', reach.providers as string[])] : []),
+      ]),
+    );
+  }
+  const after = q.after;
+  if (after)
+    query = query.where((eb) =>
+      eb.or([
+        eb('project', '>', after.project),
+        eb.and([eb('project', '=', after.project), eb('name', '>', after.name)]),
+      ]),
+    );
+  // Pages follow (project, name). Otherwise order by what the selective index already
+  // sorts, so SQLite's planner does not walk the (project, name) index of every instance
+  // just to avoid a small sort.
+  if (q.limit !== undefined || after) query = query.orderBy('project').orderBy('name');
+  else if (q.workload !== undefined) query = query.orderBy('ordinal');
   else if (q.node !== undefined) query = query.orderBy('revision');
   else query = query.orderBy('project').orderBy('name');
+  if (q.limit !== undefined) query = query.limit(q.limit);
   return (await query.execute()).map(toInstance);
 }

@@ -65,7 +65,10 @@ export interface TestControlPlane {
   close(): Promise<void>;
 }
 
-export async function startTestControlPlane(engine: Engine): Promise<TestControlPlane> {
+export async function startTestControlPlane(
+  engine: Engine,
+  extra: Partial<Parameters<typeof startControlPlane>[0]> = {},
+): Promise<TestControlPlane> {
   const db = await testDatabase(engine);
   const cp = await startControlPlane({
     listen: '127.0.0.1:0',
@@ -73,6 +76,7 @@ export async function startTestControlPlane(engine: Engine): Promise<TestControl
     databaseUrl: db.databaseUrl,
     databaseSchema: db.databaseSchema,
     agentListen: '127.0.0.1:0',
+    ...extra,
   });
   if (!cp.adminToken) throw new Error('a fresh store must yield an admin token');
   return {

@@ -3,13 +3,15 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import {
+  adminOfProviders,
   type InstanceAccess,
   instanceAccess,
   isFederationAdmin,
   type Principal,
   projectsOf,
 } from '../../auth/index.js';
-import { Name, Problem, type ProjectSpec } from '../../model/index.js';
+import { NAME_PATTERN, Name, Problem, type ProjectSpec } from '../../model/index.js';
+import { decodeCursor, encodeCursor } from '../../resources/index.js';
 import type { InstanceRecord, Store } from '../../store/index.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBody, principalOf } from './shared.js';
@@ -151,28 +153,63 @@ async function powerAction(
 export function instanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const tags = ['Instance'];
   const errors = { 401: ErrorBody, 404: ErrorBody, 503: ErrorBody };
-  const List = Type.Object({ items: Type.Array(InstanceObject) });
+  const List = Type.Object({
+    items: Type.Array(InstanceObject),
+    nextCursor: Type.Optional(Type.String({ description: 'pass as cursor for the next page' })),
+  });
+  const page = {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+    cursor: Type.Optional(Type.String({ description: 'nextCursor of the previous page' })),
+  };
   const listQuery = Type.Object(
     {
       project: Type.Optional(Name),
       workload: Type.Optional(Name),
-      node: Type.Optional(Type.String({ description: 'PROVIDER/NODE' })),
+      node: Type.Optional(
+        Type.String({
+          pattern: `^${NAME_PATTERN.replace(/^\^|\$$/g, '')}/${NAME_PATTERN.replace(/^\^|\$$/g, '')}$`,
+          description: 'PROVIDER/NODE',
+        }),
+      ),
+      ...page,
     },
     { additionalProperties: false },
   );
 
-  const list = async (p: Principal, q: { project?: string; workload?: string; node?: string }) => {
+  /**
+   * One page of the instances the principal may see, in (project, name) order: the store
+   * reads only the principal's projects and providers, never the whole federation.
+   */
+  const list = async (
+    p: Principal,
+    q: { project?: string; workload?: string; node?: string; limit?: number; cursor?: string },
+  ) => {
+    let after: { project: string; name: string } | undefined;
+    if (q.cursor) {
+      const c = decodeCursor(q.cursor);
+      if (!c) throw Problem.invalid([{ path: 'cursor', message: 'is not a cursor this server issued' }]);
+      after = { project: c.parent, name: c.name };
+    }
     const [provider, node] = q.node ? q.node.split('/') : [];
-    const scope = isFederationAdmin(p) ? {} : undefined;
-    const all = await ctx.store.listInstances({
+    const limit = q.limit ?? 100;
+    const rows = await ctx.store.listInstances({
       ...(q.project ? { project: q.project } : {}),
       ...(q.workload ? { workload: q.workload } : {}),
       ...(provider ? { provider } : {}),
       ...(node ? { node } : {}),
-      ...(scope ?? {}),
+      ...(isFederationAdmin(p) ? {} : { reach: { projects: projectsOf(p), providers: adminOfProviders(p) } }),
+      ...(after ? { after } : {}),
+      limit: limit + 1,
     });
-    const seen = await accessTo(ctx.store, p, all);
-    return { items: seen.map(({ instance, access }) => renderInstance(instance, access)) };
+    const shown = rows.slice(0, limit);
+    const seen = await accessTo(ctx.store, p, shown);
+    const last = shown.at(-1);
+    return {
+      items: seen.map(({ instance, access }) => renderInstance(instance, access)),
+      ...(rows.length > limit && last
+        ? { nextCursor: encodeCursor({ parent: last.project, name: last.name }) }
+        : {}),
+    };
   };
 
   app.get('/v1/instances', {
@@ -190,7 +227,7 @@ export function instanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
       tags,
       summary: "List a project's instances",
       params: Type.Object({ project: Name }),
-      querystring: Type.Object({ workload: Type.Optional(Name) }, { additionalProperties: false }),
+      querystring: Type.Object({ workload: Type.Optional(Name), ...page }, { additionalProperties: false }),
       response: { 200: List, ...errors },
     },
     handler: async (req: any) => {
@@ -198,7 +235,7 @@ export function instanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
       // Provider-admins see instances on their nodes through /v1/instances?node=.
       if (!isFederationAdmin(p) && !projectsOf(p).includes(req.params.project))
         throw new Problem('parent_not_found', `project '${req.params.project}' not found`);
-      return list(p, { project: req.params.project, workload: req.query.workload });
+      return list(p, { ...req.query, project: req.params.project });
     },
   });
 

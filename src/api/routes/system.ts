@@ -1,5 +1,9 @@
-// Unauthenticated operational endpoints: health, metrics and the API description.
+// Operational endpoints: health and the API description (open), and the Prometheus
+// metrics — for a federation-admin's or a metrics-reader's token unless the server was
+// started with --metrics-public.
 import type { FastifyInstance } from 'fastify';
+import { isFederationAdmin } from '../../auth/index.js';
+import { Problem } from '../../model/index.js';
 import type { ApiContext } from '../context.js';
 
 export function systemRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -17,8 +21,29 @@ export function systemRoutes(app: FastifyInstance, ctx: ApiContext): void {
       }
     },
   );
-  app.get('/metrics', { schema: { tags: ['System'], summary: 'Prometheus metrics' } }, async (_req, reply) =>
-    reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics()),
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        tags: ['System'],
+        summary:
+          "Prometheus metrics (a federation-admin's or metrics-reader's token, unless --metrics-public)",
+      },
+    },
+    async (req, reply) => {
+      const p = req.principal;
+      if (
+        !ctx.metricsPublic &&
+        p &&
+        !isFederationAdmin(p) &&
+        !p.bindings.some((b) => b.role === 'metrics-reader')
+      )
+        throw new Problem(
+          'forbidden',
+          `user '${p.user}' may not read metrics (federation-admin or metrics-reader)`,
+        );
+      return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
+    },
   );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }

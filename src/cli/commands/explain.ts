@@ -20,7 +20,7 @@ export function explainCommand(program: Command, globals: () => GlobalOptions): 
       if (!project) throw new CliError(`which project? write PROJECT/${arg} or pass -p PROJECT`);
       const c = new ApiClient(conn);
       const w = await c.get(`/v1/projects/${project}/workloads/${name}`);
-      const { items } = await c.get('/v1/instances', { project, workload: name });
+      const items = await c.listAll('/v1/instances', { project, workload: name });
       if (g.output === 'json' || g.output === 'yaml')
         return void process.stdout.write(`${formatData(g.output, { workload: w, instances: items })}\n`);
       const s = w.status;

@@ -152,7 +152,7 @@ async function getInstances(g: GlobalOptions, name: string | undefined, opts: Re
   } else {
     const query: Record<string, string | undefined> = {};
     if (project && !opts.allProjects) query.project = project;
-    items = (await client.get('/v1/instances', query)).items;
+    items = await client.listAll('/v1/instances', query);
   }
   if (g.output === 'json' || g.output === 'yaml') {
     process.stdout.write(`${formatData(g.output, name ? items[0] : { items })}\n`);

@@ -46,6 +46,10 @@ export function serverCommand(program: Command): void {
       15_000,
     )
     .option(
+      '--metrics-public',
+      "serve /metrics without a token (default: a federation-admin's or metrics-reader's token)",
+    )
+    .option(
       '--log-level <level>',
       'request log level: silent, error, warn, info, debug',
       process.env.CONTINUUM_LOG_LEVEL ?? 'warn',
@@ -63,6 +67,7 @@ export function serverCommand(program: Command): void {
         agentNames: opts.agentName ?? [],
         nodeSuspectAfterMs: opts.nodeSuspectAfter,
         nodeDownAfterMs: opts.nodeDownAfter,
+        ...(opts.metricsPublic ? { metricsPublic: true } : {}),
       });
       const out = process.stdout;
       out.write(`Continuum control plane listening on ${cp.url}\n`);

@@ -1,11 +1,18 @@
 // User: a person or automation with role bindings. Roles are scoped: a provider-admin
-// to one provider, project roles to one project; federation-admin to everything.
+// to one provider, project roles to one project; federation-admin to everything;
+// metrics-reader to /metrics alone (a Prometheus scraper's token).
 import { Type } from 'typebox';
 import { Name, oneOf, strictObject } from '../common.js';
 import type { KindDef } from '../kind.js';
 import type { FieldError } from '../problem.js';
 
-export const ROLES = ['federation-admin', 'provider-admin', 'project-admin', 'project-member'] as const;
+export const ROLES = [
+  'federation-admin',
+  'provider-admin',
+  'project-admin',
+  'project-member',
+  'metrics-reader',
+] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface RoleBinding {
@@ -37,8 +44,9 @@ export const UserStatus = strictObject({});
 export function bindingErrors(b: RoleBinding, path: string): FieldError[] {
   switch (b.role) {
     case 'federation-admin':
+    case 'metrics-reader':
       return b.provider || b.project
-        ? [{ path, message: 'federation-admin takes neither provider nor project' }]
+        ? [{ path, message: `${b.role} takes neither provider nor project` }]
         : [];
     case 'provider-admin':
       if (!b.provider) return [{ path: `${path}.provider`, message: 'provider-admin needs a provider' }];
