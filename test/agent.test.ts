@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -271,9 +271,13 @@ describe('agent with real virtual machines', () => {
     await cp.close();
     assert.equal(await serve(i), `hello from web-0 (${i.metadata.uid})\n`);
     process.kill(pid!, 'SIGKILL');
-    const [newPid] = await waitFor('restarted while offline', async () => {
+    // The new QEMU once it has daemonized: the only one of the VM, and the one in its pidfile
+    // (its short-lived parent also shows the VM's directory in its command line).
+    const newPid = await waitFor('restarted while offline', async () => {
       const p = qemuOf(i.metadata.uid);
-      return p.length === 1 && p[0] !== pid && p;
+      const file = join(agentDir, 'instances', i.metadata.uid, 'qemu.pid');
+      const daemon = existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : undefined;
+      return p.length === 1 && p[0] !== pid && p[0] === daemon && daemon;
     });
     await waitFor('serving again while offline', async () => {
       const now = JSON.parse(readFileSync(join(agentDir, 'instances', i.metadata.uid, 'meta.json'), 'utf8'));
