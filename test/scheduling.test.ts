@@ -159,6 +159,12 @@ describe('global placement and self-healing', () => {
     await addNode('de-cloud', 'de-big', { cpus: 32 });
     const [i] = await running('big', 1);
     assert.equal(i.spec.node, 'de-cloud/de-big');
+    // The explanation says what the node offered and how: 32 CPUs at the default 4:1.
+    const placed = await runCli(['--server', cp.url, '--token', cp.adminToken!, 'explain', 'shop/big']);
+    assert.match(
+      placed.stdout,
+      /de-cloud\/de-big .*\n\s+vCPU 0\/128 \(32 CPUs, overcommit 4:1\), memory 0\/\d+ MiB/,
+    );
   });
 
   test('scaling up and down adds and removes replicas; deleting removes them everywhere', async () => {

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { seedSmallFederation } from '../../test/support/small-federation.js';
+import { DEFAULT_CPU_OVERCOMMIT } from '../model/index.js';
+import { roomOf } from '../scheduler/pipeline.js';
 import { Store } from '../store/index.js';
-import { ClusterCache } from './cluster-cache.js';
+import { ClusterCache, HOST_RESERVED_MIB } from './cluster-cache.js';
 
 test('cluster cache: a site or provider change rebuilds only its nodes and keeps their allocations', async () => {
   const store = await Store.open({ url: ':memory:' });
@@ -113,6 +115,38 @@ test('cluster cache: a residency scan yields each node of the allowed countries 
     await cache.refreshSite('p2', 's');
     assert.deepEqual(scan(['PL']), ['p2/n1', 'p2/n2', 'p3/n1', 'p3/n2']);
     assert.deepEqual(scan(['FR']), []);
+  } finally {
+    await store.close();
+  }
+});
+
+test("cluster cache: a node offers its CPUs times its site's overcommit (default 4:1), memory once", async () => {
+  const store = await Store.open({ url: ':memory:' });
+  try {
+    await seedSmallFederation(store, { providers: ['p1'], site: 'fra', nodes: ['n1'] });
+    const cache = new ClusterCache(store);
+    await cache.refresh();
+    const inv = ((await store.get('nodes', 'p1', 'n1'))!.status as any).inventory;
+    const before = cache.get('p1/n1')!;
+    assert.equal(before.capacity.vcpus, inv.cpus * DEFAULT_CPU_OVERCOMMIT);
+    assert.deepEqual(before.host, { cpus: inv.cpus, cpuOvercommit: DEFAULT_CPU_OVERCOMMIT });
+    assert.equal(before.capacity.memoryMiB, inv.memoryMiB - HOST_RESERVED_MIB);
+    assert.match(
+      roomOf(before),
+      new RegExp(`^vCPU 0/${inv.cpus * 4} \\(${inv.cpus} CPUs, overcommit 4:1\\)`),
+    );
+
+    await store.transaction(async (tx) => {
+      const site = (await tx.get('sites', 'p1', 'fra'))!;
+      await tx.update('sites', site.uid, undefined, {
+        spec: { ...site.spec, cpuOvercommit: 1 },
+        bumpGeneration: true,
+      });
+    });
+    await cache.refreshSite('p1', 'fra');
+    const after = cache.get('p1/n1')!;
+    assert.equal(after.capacity.vcpus, inv.cpus);
+    assert.equal(after.capacity.memoryMiB, before.capacity.memoryMiB, 'memory is never overcommitted');
   } finally {
     await store.close();
   }

@@ -2,13 +2,18 @@
 // allocated on it. Built from the store and kept current by the controllers, so a
 // placement needs no query; reservations happen synchronously here before the binding
 // is written, so concurrent placements never overcommit a node.
-import type { NodeSpec, NodeStatus, ProviderSpec, ProviderStatus, SiteSpec } from '../model/index.js';
+import {
+  DEFAULT_CPU_OVERCOMMIT,
+  type NodeSpec,
+  type NodeStatus,
+  type ProviderSpec,
+  type ProviderStatus,
+  type SiteSpec,
+} from '../model/index.js';
 import type { CandidateNode, Capacity, NodeAccelerator } from '../scheduler/index.js';
 import type { InstanceRecord, Store, StoredResource } from '../store/index.js';
 
-/** vCPUs per physical CPU a node offers (CPU time is shared; memory is not). */
-export const CPU_OVERCOMMIT = 4;
-/** Memory kept for the host and QEMU overhead. */
+/** Memory kept for the host and QEMU overhead (memory is never overcommitted). */
 export const HOST_RESERVED_MIB = 512;
 
 /** What an instance holds on its node. */
@@ -123,8 +128,11 @@ export class ClusterCache {
       cpuSecurity: inv.cpuSecurity ?? [],
       accelerators: (inv.accelerators ?? []) as NodeAccelerator[],
       labels: n.labels,
+      // CPU time is shared: a site offers its nodes' CPUs several times over (its
+      // cpuOvercommit); memory and disk are not.
+      host: { cpus: inv.cpus, cpuOvercommit: s.cpuOvercommit ?? DEFAULT_CPU_OVERCOMMIT },
       capacity: {
-        vcpus: inv.cpus * CPU_OVERCOMMIT,
+        vcpus: Math.floor(inv.cpus * (s.cpuOvercommit ?? DEFAULT_CPU_OVERCOMMIT)),
         memoryMiB: Math.max(0, inv.memoryMiB - HOST_RESERVED_MIB),
         diskGiB: inv.diskGiB,
       },

@@ -1,4 +1,4 @@
-export { ClusterCache, CPU_OVERCOMMIT, HOST_RESERVED_MIB } from './cluster-cache.js';
+export { ClusterCache, HOST_RESERVED_MIB } from './cluster-cache.js';
 export {
   DEFAULT_DOWN_AFTER_MS,
   DEFAULT_SUSPECT_AFTER_MS,

@@ -314,10 +314,18 @@ export class Placer {
       const scores: Record<string, number> = {};
       for (let j = 0; j < active.length; j++) scores[active[j]!.name] = Math.round(scaled(j, i) * 10) / 10;
       const total = Math.round((weightSum ? topTotals[rank]! / weightSum : 100) * 10) / 10;
-      return { node: this.pool[i]!.key, total, scores };
+      const n = this.pool[i]!;
+      return { node: n.key, total, scores, room: roomOf(n) };
     });
     return { ok: true, node: this.pool[top[0]!]!, explanation };
   }
+}
+
+/** A node's capacity and what is bound to it, in the explanation's words. */
+export function roomOf(n: CandidateNode): string {
+  const { capacity: c, allocated: a, host } = n;
+  const cpus = host ? ` (${host.cpus} CPUs, overcommit ${host.cpuOvercommit}:1)` : '';
+  return `vCPU ${a.vcpus}/${c.vcpus}${cpus}, memory ${a.memoryMiB}/${c.memoryMiB} MiB`;
 }
 
 /** The weighed scorers of a request's policy, with the static ones computed for the pool. */

@@ -36,6 +36,8 @@ export interface CandidateNode {
   readonly cpuSecurity: readonly string[];
   readonly accelerators: readonly NodeAccelerator[];
   readonly labels: Readonly<Record<string, string>>;
+  /** What capacity.vcpus is made of: physical CPUs times the site's overcommit. */
+  readonly host?: { readonly cpus: number; readonly cpuOvercommit: number };
   readonly capacity: Capacity;
   /** Resources already bound to the node (kept current by the scheduler's cache). */
   readonly allocated: Capacity & { accelerators: number };
@@ -71,6 +73,8 @@ export interface ScoredNode {
   node: string;
   total: number;
   scores: Record<string, number>;
+  /** Its capacity in words before this replica: "vCPU 4/16 (4 CPUs, overcommit 4:1), memory 2048/7680 MiB". */
+  room?: string;
 }
 
 export interface Explanation {

@@ -43,12 +43,14 @@ export function explainCommand(program: Command, globals: () => GlobalOptions): 
             lines.push(`  out of: ${exhausted.map(([d, n]) => `${d} on ${n} node(s)`).join(', ')}`);
           if (e.topScores?.length) {
             lines.push('  best candidates (score 0–100; per objective):');
-            for (const t of e.topScores)
+            for (const t of e.topScores) {
               lines.push(
                 `    ${t.node.padEnd(32)} ${String(t.total).padStart(5)}   ${Object.entries(t.scores)
                   .map(([k, v]) => `${k} ${v}`)
                   .join(', ')}`,
               );
+              if (t.room) lines.push(`      ${t.room}`);
+            }
           }
         }
       } else lines.push('No placement attempt yet.');

@@ -6,6 +6,9 @@ import { CountryCode, MaxNodeSize, oneOf, SITE_TIERS, type SiteTier, strictObjec
 import { isCountryCode } from '../countries.js';
 import { countryErrors, type KindDef } from '../kind.js';
 
+/** vCPUs a node offers per physical CPU unless its site says otherwise. */
+export const DEFAULT_CPU_OVERCOMMIT = 4;
+
 export const SiteSpec = strictObject({
   displayName: Type.Optional(Type.String({ maxLength: 200 })),
   country: CountryCode,
@@ -26,6 +29,13 @@ export const SiteSpec = strictObject({
     ),
   ),
   maxNode: Type.Optional(MaxNodeSize),
+  cpuOvercommit: Type.Optional(
+    Type.Number({
+      minimum: 1,
+      maximum: 16,
+      description: `vCPUs offered per physical CPU of this site's nodes (CPU time is shared); default ${DEFAULT_CPU_OVERCOMMIT}, 1 for none. Memory is never overcommitted.`,
+    }),
+  ),
   latencyProbes: Type.Optional(
     Type.Array(
       strictObject({
@@ -61,6 +71,7 @@ export interface SiteSpec {
   prices?: { vcpuHour: number; memoryGbHour: number };
   latencyProbes?: LatencyProbe[];
   maxNode?: MaxNodeSize;
+  cpuOvercommit?: number;
 }
 
 /** A target the site's nodes time: a known city by name, or a named place with coordinates. */
