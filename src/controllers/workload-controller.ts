@@ -6,6 +6,7 @@
 import type { ImageSpec, ImageStatus, WorkloadSpec, WorkloadStatus } from '../model/index.js';
 import { canonical } from '../resources/index.js';
 import {
+  type CandidateNode,
   type Decision,
   domainOf,
   type Explanation,
@@ -14,6 +15,7 @@ import {
   REASONS,
   StaticClasses,
   unschedulableMessage,
+  violations,
 } from '../scheduler/index.js';
 import {
   type DesiredState,
@@ -71,6 +73,14 @@ export interface PlacementStatus {
 
 type Desired = Pick<InstanceRecord, 'vcpus' | 'memoryMiB' | 'diskGiB' | 'spec'>;
 
+/** A replica that breaks its workload's rules where it runs, with no compliant node to go to. */
+export interface OutOfPolicy {
+  replica: string;
+  node: string;
+  reasons: string[];
+  message: string;
+}
+
 /** A queue key, `project/name` (project names hold no '/'). */
 function splitKey(key: string): [project: string, name: string] {
   const slash = key.indexOf('/');
@@ -117,8 +127,8 @@ export class WorkloadController {
     }
     if (e.kind === 'Image') void this.enqueueUsersOfImage(e.parent, e.name);
     if (e.kind === 'Node') void this.nodeChanged(e.parent, e.name);
-    if (e.kind === 'Provider') void this.opts.cache.refreshProvider(e.name).then(() => this.retryPending());
-    if (e.kind === 'Site') void this.opts.cache.refreshSite(e.parent, e.name).then(() => this.retryPending());
+    if (e.kind === 'Provider') void this.providerChanged(e.name);
+    if (e.kind === 'Site') void this.siteChanged(e.parent, e.name);
   };
 
   constructor(private readonly opts: WorkloadControllerOptions) {
@@ -160,9 +170,24 @@ export class WorkloadController {
     this.retryPending();
   }
 
-  /** Measured round-trip times changed: placements that wait may now fit. */
+  /** Measured round-trip times changed: placements that wait may now fit, and replicas there may no longer comply. */
   async measurementsChanged(provider: string, site: string): Promise<void> {
+    await this.siteChanged(provider, site);
+  }
+
+  /** A provider's attributes changed: its replicas are checked against their rules again. */
+  async providerChanged(provider: string): Promise<void> {
+    await this.opts.cache.refreshProvider(provider);
+    for (const w of await this.opts.store.instanceWorkloads({ provider }))
+      this.queue.add(`${w.project}/${w.workload}`);
+    this.retryPending();
+  }
+
+  /** A site's attributes changed: the replicas on its nodes are checked again. */
+  async siteChanged(provider: string, site: string): Promise<void> {
     await this.opts.cache.refreshSite(provider, site);
+    for (const w of await this.opts.store.instanceWorkloads({ provider, site }))
+      this.queue.add(`${w.project}/${w.workload}`);
     this.retryPending();
   }
 
@@ -325,20 +350,21 @@ export class WorkloadController {
         classes: { cache: this.classes, version: cache.version },
       },
     );
-    const place = (d: Desired, avoid?: string) => {
-      const req: PlacementRequest = {
-        workload: key,
-        policy,
-        resources: {
-          vcpus: d.vcpus,
-          memoryMiB: d.memoryMiB,
-          diskGiB: d.diskGiB,
-          ...(spec.resources.accelerators ? { accelerators: spec.resources.accelerators } : {}),
-        },
-        spreadCounts,
-        ...(avoid ? { avoid: new Set([avoid]) } : {}),
-      };
-      const decision = placer.place(req);
+    const requestFor = (d: Desired, avoid?: string): PlacementRequest => ({
+      workload: key,
+      policy,
+      resources: {
+        vcpus: d.vcpus,
+        memoryMiB: d.memoryMiB,
+        diskGiB: d.diskGiB,
+        ...(spec.resources.accelerators ? { accelerators: spec.resources.accelerators } : {}),
+      },
+      spreadCounts,
+      ...(avoid ? { avoid: new Set([avoid]) } : {}),
+    });
+    /** A node for `d`; `compliance`: moving a replica that breaks the rules, not placing one. */
+    const place = (d: Desired, avoid?: string, compliance = false) => {
+      const decision = placer.place(requestFor(d, avoid));
       const countries = spec.placement?.countries;
       if (!decision.ok && countries && !spec.placement?.node) {
         // The scan skipped nodes outside the allowed countries; the explanation counts them.
@@ -350,10 +376,35 @@ export class WorkloadController {
           decision.message = unschedulableMessage(e);
         }
       }
+      if (compliance) return decision;
       lastDecision = decision;
       if (!decision.ok) lastFailure = decision;
       return decision;
     };
+    /** Rebinds a replica to another node: stop there, create here, fenced anew. */
+    const move = async (
+      inst: InstanceRecord,
+      next: Desired & { desired: DesiredState },
+      to: CandidateNode,
+    ) => {
+      const from = `${inst.provider}/${inst.node}`;
+      cache.release(from, hold(inst));
+      cache.reserve(to.key, hold(next));
+      count(from, -1);
+      count(to.key, 1);
+      await write(
+        inst,
+        {
+          ...next,
+          provider: to.provider,
+          node: to.node,
+          fence: inst.fence + 1,
+          status: { phase: 'Pending', ports: [], restarts: 0, observedRevision: 0 },
+        },
+        'replace',
+      );
+    };
+    const outOfPolicy: OutOfPolicy[] = [];
 
     let placed = 0;
     let bound = 0;
@@ -386,27 +437,33 @@ export class WorkloadController {
       if (mayMove) {
         const d = place(next, nodeKey);
         if (d.ok) {
-          cache.release(nodeKey, hold(inst));
-          cache.reserve(d.node.key, hold(next));
-          count(nodeKey, -1);
-          count(d.node.key, 1);
-          await write(
-            inst,
-            {
-              ...next,
-              provider: d.node.provider,
-              node: d.node.node,
-              fence: inst.fence + 1,
-              status: { phase: 'Pending', ports: [], restarts: 0, observedRevision: 0 },
-            },
-            'replace',
-          );
+          await move(inst, next, d.node);
           bound++;
         } else reasons.push(`replica ${inst.ordinal} waits for a node to replace ${nodeKey}`);
         placed++;
         continue;
       }
       placed++;
+      // The rules hold after every change: a replica whose node no longer complies (the
+      // policy, the node, its site or provider changed) or no longer has room for its
+      // size moves to a node that does; with none, it stays, reported out of policy.
+      const broken = node && want ? violations(node, requestFor(next), hold(inst)) : [];
+      if (broken.length) {
+        const d = place(next, nodeKey, true);
+        if (d.ok) {
+          await move(inst, next, d.node);
+          bound++;
+          continue;
+        }
+        outOfPolicy.push({
+          replica: inst.name,
+          node: nodeKey,
+          reasons: broken,
+          message: `no compliant node: ${d.message}`,
+        });
+        // A size that does not fit is not applied: the node is never bound beyond capacity.
+        if (broken.includes(REASONS.resources)) continue;
+      }
       const same =
         inst.desired === next.desired &&
         inst.vcpus === next.vcpus &&
@@ -483,7 +540,13 @@ export class WorkloadController {
       placed++;
       bound++;
     }
-    if (unplaced) this.pending.add(key);
+    if (outOfPolicy.length)
+      reasons.push(
+        `${outOfPolicy.length} replica(s) out of policy: ${outOfPolicy
+          .map((o) => `${o.replica} on ${o.node} (${o.reasons.join(', ')})`)
+          .join('; ')}; no compliant node has room`,
+      );
+    if (unplaced || outOfPolicy.length) this.pending.add(key);
     else this.pending.delete(key);
     if (lastFailure && !lastFailure.ok)
       reasons.push(`${unplaced} replica(s) unplaceable: ${lastFailure.message}`);
@@ -497,7 +560,17 @@ export class WorkloadController {
           explanation: decision.explanation,
         }
       : (w.status as { placement?: PlacementStatus }).placement;
-    await this.writeStatus(tx, w.uid, w.generation, w.status, spec, [...states.values()], reasons, placement);
+    await this.writeStatus(
+      tx,
+      w.uid,
+      w.generation,
+      w.status,
+      spec,
+      [...states.values()],
+      reasons,
+      placement,
+      outOfPolicy,
+    );
     return bound;
   }
 
@@ -535,14 +608,19 @@ export class WorkloadController {
     instances: { desired: DesiredState; phase: string }[],
     reasons: string[],
     placement: PlacementStatus | undefined,
+    outOfPolicy: OutOfPolicy[],
   ): Promise<void> {
-    const { phase, readyReplicas } = summarize(spec.replicas, instances);
+    const summary = summarize(spec.replicas, instances);
+    const { readyReplicas } = summary;
+    // Running replicas that break the rules are not a healthy workload.
+    const phase = outOfPolicy.length && summary.phase === 'Running' ? 'Degraded' : summary.phase;
     const status = {
       phase,
       observedGeneration: generation,
       readyReplicas,
       ...(reasons.length ? { message: reasons.join('; ') } : {}),
       ...(placement ? { placement } : {}),
+      ...(outOfPolicy.length ? { outOfPolicy } : {}),
     };
     // The attempt time alone is no reason to write. The summary fields differ on most
     // passes that change anything; the documents are compared only when they match.

@@ -1,3 +1,4 @@
+export { RULE_FILTERS, violations } from './compliance.js';
 export { domainOf } from './filters/spread.js';
 export {
   estimateRttMs,

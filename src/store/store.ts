@@ -612,8 +612,19 @@ export class Store {
   }
 
   /** The (project, workload) pairs that have instances, without loading the instances. */
-  async instanceWorkloads(): Promise<{ project: string; workload: string }[]> {
-    return this.any.selectFrom('instances').select(['project', 'workload']).distinct().execute();
+  /** The workloads with instances (bound to a provider's nodes, or to one site's nodes). */
+  async instanceWorkloads(
+    on: { provider?: string; site?: string } = {},
+  ): Promise<{ project: string; workload: string }[]> {
+    let q = this.any.selectFrom('instances').select(['instances.project', 'instances.workload']).distinct();
+    if (on.provider !== undefined) q = q.where('instances.provider', '=', on.provider);
+    if (on.site !== undefined)
+      q = q
+        .innerJoin('nodes', (j) =>
+          j.onRef('nodes.parent', '=', 'instances.provider').onRef('nodes.name', '=', 'instances.node'),
+        )
+        .where('nodes.site', '=', on.site);
+    return q.execute();
   }
 
   async insertInstance(r: InstanceRecord): Promise<void> {

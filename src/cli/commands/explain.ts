@@ -56,10 +56,16 @@ export function explainCommand(program: Command, globals: () => GlobalOptions): 
       } else lines.push('No placement attempt yet.');
       lines.push('Replicas:');
       if (!items.length) lines.push('  none');
-      for (const i of items)
+      const broken = new Map<string, any>((s.outOfPolicy ?? []).map((o: any) => [o.replica, o]));
+      for (const i of items) {
+        const o = broken.get(i.metadata.name);
+        const compliance =
+          i.spec.desired === 'absent' ? '' : o ? `  OUT OF POLICY: ${o.reasons.join(', ')}` : '  complies';
         lines.push(
-          `  ${i.metadata.name.padEnd(20)} on ${i.spec.node.padEnd(32)} ${i.status.phase}${i.spec.desired === 'absent' ? ' (being removed)' : ''}`,
+          `  ${i.metadata.name.padEnd(20)} on ${i.spec.node.padEnd(32)} ${i.status.phase}${i.spec.desired === 'absent' ? ' (being removed)' : ''}${compliance}`,
         );
+        if (o) lines.push(`    ${o.message}`);
+      }
       process.stdout.write(`${lines.join('\n')}\n`);
     });
 

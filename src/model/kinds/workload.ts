@@ -175,6 +175,20 @@ export const WorkloadStatus = strictObject({
       },
     ),
   ),
+  outOfPolicy: Type.Optional(
+    Type.Array(
+      strictObject({
+        replica: Type.String(),
+        node: Type.String(),
+        reasons: Type.Array(Type.String()),
+        message: Type.String(),
+      }),
+      {
+        description:
+          'replicas that break the rules where they run (after a change of the policy, the size, or the node, site or provider) and have no compliant node with room to move to; every other replica complies',
+      },
+    ),
+  ),
 });
 export interface WorkloadStatus {
   phase: WorkloadPhase;
@@ -182,6 +196,7 @@ export interface WorkloadStatus {
   readyReplicas: number;
   message?: string;
   placement?: unknown;
+  outOfPolicy?: { replica: string; node: string; reasons: string[]; message: string }[];
 }
 
 function placementErrors(p: PlacementPolicy | undefined, replicas: number): FieldError[] {
