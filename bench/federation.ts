@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MAX_BATCH } from '../src/controllers/index.js';
 import { rawWriteCeiling } from './ceiling.js';
-import { benchArgs, benchPolicies, benchResources } from './common.js';
+import { benchArgs, benchPolicies, benchResources, POLICY_MIXES } from './common.js';
 
 const args = benchArgs({
   kill: { type: 'string', default: '50' },
@@ -269,7 +269,7 @@ async function main() {
   const { nodes: victims } = await reply<{ nodes: string[] }>(sim, 'killed');
   const affected = new Map<string, string>(); // instance → workload
   for (const v of victims)
-    for (const i of (await call('GET', `/v1/instances?node=${encodeURIComponent(v)}`)).items)
+    for (const i of (await call('GET', `/v1/instances?limit=1000&node=${encodeURIComponent(v)}`)).items)
       affected.set(i.metadata.name, i.spec.workload ?? i.metadata.name.replace(/-\d+$/, ''));
   const dead = new Set(victims);
   const affectedWorkloads = [...new Set(affected.values())];
@@ -280,7 +280,7 @@ async function main() {
       const pages = await Promise.all(
         affectedWorkloads
           .slice(i, i + 16)
-          .map((w) => call('GET', `/v1/instances?project=bench&workload=${w}`)),
+          .map((w) => call('GET', `/v1/instances?limit=1000&project=bench&workload=${w}`)),
       );
       for (const p of pages)
         for (const inst of p.items)
@@ -301,6 +301,129 @@ async function main() {
     }
     await sleep(500);
   }
+
+  // ---- rules that change after placement (issue 11's scale figures) --------------------
+  const pagesOf = async (path: string): Promise<any[]> => {
+    const out: any[] = [];
+    let cursor: string | undefined;
+    do {
+      const sep = path.includes('?') ? '&' : '?';
+      const page = await call('GET', `${path}${sep}limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+      out.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor);
+    return out;
+  };
+  const siteCountry = new Map<string, string>();
+  for (const site of await pagesOf('/v1/sites'))
+    siteCountry.set(`${site.metadata.provider}/${site.metadata.name}`, site.spec.country);
+  const nodeCountry = new Map<string, string>();
+  for (const n of await pagesOf('/v1/nodes'))
+    nodeCountry.set(
+      `${n.metadata.provider}/${n.metadata.name}`,
+      siteCountry.get(`${n.metadata.provider}/${n.spec.site}`)!,
+    );
+  /**
+   * Polls the workloads until every watched replica is settled by `ok` (moved to a node
+   * that complies, Running) or reported in its workload's status.outOfPolicy. Returns the
+   * seconds until each was re-checked (bound elsewhere or flagged) and until all settled.
+   */
+  const untilCompliant = async (
+    watched: Map<string, string>, // instance → workload
+    moved: (inst: any) => boolean,
+    from: number,
+  ): Promise<{ recheck: number; settled: number; flagged: number; movedCount: number }> => {
+    const names = [...new Set(watched.values())];
+    let recheck = Number.NaN;
+    for (;;) {
+      let rechecked = 0;
+      let settled = 0;
+      let flagged = 0;
+      for (let i = 0; i < names.length; i += 16) {
+        const batch = names.slice(i, i + 16);
+        const [insts, wls] = await Promise.all([
+          Promise.all(batch.map((w) => call('GET', `/v1/instances?limit=1000&project=bench&workload=${w}`))),
+          Promise.all(batch.map((w) => call('GET', `/v1/projects/bench/workloads/${w}`))),
+        ]);
+        const out = new Set(wls.flatMap((w) => (w.status.outOfPolicy ?? []).map((o: any) => o.replica)));
+        for (const page of insts)
+          for (const inst of page.items) {
+            if (!watched.has(inst.metadata.name)) continue;
+            if (out.has(inst.metadata.name)) {
+              rechecked++;
+              settled++;
+              flagged++;
+            } else if (moved(inst)) {
+              rechecked++;
+              if (inst.status.phase === 'Running') settled++;
+            }
+          }
+      }
+      const now = (performance.now() - from) / 1000;
+      if (Number.isNaN(recheck) && rechecked === watched.size) recheck = now;
+      if (settled === watched.size)
+        return { recheck, settled: now, flagged, movedCount: watched.size - flagged };
+      if (now > 180) {
+        log(`only ${settled} of ${watched.size} replicas settled within 180 s`);
+        return { recheck, settled: Number.NaN, flagged, movedCount: settled - flagged };
+      }
+      await sleep(250);
+    }
+  };
+
+  // A provider loses what its tenants' rules require: EU control (mixes 1 and 4 require
+  // it — jurisdiction EU with EU control, and minimum sovereignty eu-controlled).
+  const all = await pagesOf('/v1/instances?project=bench');
+  const wIndex = (w: string) => Number(w.slice(1));
+  const needsControl = (w: string) => [1, 4].includes(wIndex(w) % POLICY_MIXES);
+  const perProvider = new Map<string, Map<string, string>>();
+  for (const inst of all) {
+    if (!needsControl(inst.spec.workload)) continue;
+    const prov = inst.spec.node.split('/')[0];
+    const m = perProvider.get(prov) ?? new Map<string, string>();
+    m.set(inst.metadata.name, inst.spec.workload);
+    perProvider.set(prov, m);
+  }
+  const [loser, losing] = [...perProvider.entries()].sort((a, b) => b[1].size - a[1].size)[0]!;
+  log(`provider ${loser} loses EU control: ${losing.size} replicas must move`);
+  const prov = await call('GET', `/v1/providers/${loser}`);
+  const c0 = performance.now();
+  await call('PUT', `/v1/providers/${loser}`, {
+    metadata: { name: loser },
+    spec: { ...prov.spec, euControlled: false },
+  });
+  const control = await untilCompliant(losing, (i) => !i.spec.node.startsWith(`${loser}/`), c0);
+
+  // A policy change on 1,000 workloads: residency to two other countries.
+  const residency = [...new Set(all.map((i) => i.spec.workload))]
+    .filter((w) => wIndex(w) % POLICY_MIXES === 0)
+    .slice(0, 1000);
+  const target = ['FR', 'ES'];
+  const changing = new Map<string, string>();
+  for (const inst of all)
+    if (residency.includes(inst.spec.workload) && !target.includes(nodeCountry.get(inst.spec.node)!))
+      changing.set(inst.metadata.name, inst.spec.workload);
+  log(
+    `${residency.length} workloads change residency to ${target.join('+')}: ${changing.size} replicas must move`,
+  );
+  const r0 = performance.now();
+  for (let i = 0; i < residency.length; i += 500) {
+    const docs = [];
+    for (const w of residency.slice(i, i + 500)) {
+      const cur = await call('GET', `/v1/projects/bench/workloads/${w}`);
+      docs.push({
+        kind: 'Workload',
+        metadata: { name: w, project: 'bench' },
+        spec: { ...cur.spec, placement: { ...cur.spec.placement, countries: target } },
+      });
+    }
+    await call('POST', '/v1/apply', { documents: docs });
+  }
+  const policyChange = await untilCompliant(
+    changing,
+    (i) => target.includes(nodeCountry.get(i.spec.node)!),
+    r0,
+  );
 
   // ---- report ---------------------------------------------------------------------------
   const rate = placed / placeSeconds;
@@ -367,6 +490,26 @@ async function main() {
       'failure to replacement',
       `${affected.size} replicas of ${victims.length} killed nodes running elsewhere after ${failSeconds.toFixed(1)} s`,
       `<= 30 s: ${mark(failSeconds <= 30)}`,
+    ],
+    [
+      'provider loses EU control: re-checked',
+      `${losing.size} replicas moved or flagged after ${control.recheck.toFixed(1)} s (${control.flagged} flagged)`,
+      `<= 10 s: ${mark(control.recheck <= 10)}`,
+    ],
+    [
+      'provider loses EU control: running',
+      `${control.movedCount} moved replicas Running elsewhere after ${control.settled.toFixed(1)} s`,
+      '',
+    ],
+    [
+      'policy change on 1,000 workloads: re-checked',
+      `${changing.size} replicas moved or flagged after ${policyChange.recheck.toFixed(1)} s (${policyChange.flagged} flagged)`,
+      `<= 10 s: ${mark(policyChange.recheck <= 10)}`,
+    ],
+    [
+      'policy change on 1,000 workloads: running',
+      `${policyChange.movedCount} moved replicas Running after ${policyChange.settled.toFixed(1)} s (${(policyChange.movedCount / policyChange.settled).toFixed(0)}/s)`,
+      '',
     ],
   ];
   for (const [k, v, t] of rows) process.stdout.write(`${k.padEnd(36)} ${v}${t ? `   [${t}]` : ''}\n`);

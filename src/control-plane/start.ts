@@ -187,7 +187,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
           this.set(stats.transportRestarts);
         },
       });
-      gateway.on('site-measured', (p: string, site: string) => void controller.measurementsChanged(p, site));
+      gateway.on('site-measured', (p: string, site: string) =>
+        controller
+          .measurementsChanged(p, site)
+          .catch((err) => app.log.warn({ err }, 're-checking replicas after new measurements failed')),
+      );
       ctx.gateway = gateway;
       const connected = gateway;
       new Gauge({

@@ -102,6 +102,11 @@ export function summarize(
   return { phase, readyReplicas: ready };
 }
 
+/** Running replicas that break the rules are not a healthy workload. */
+function withCompliance(phase: WorkloadStatus['phase'], outOfPolicy: number): WorkloadStatus['phase'] {
+  return outOfPolicy > 0 && phase === 'Running' ? 'Degraded' : phase;
+}
+
 export class WorkloadController {
   readonly queue: WorkQueue;
   private timer?: NodeJS.Timeout;
@@ -125,10 +130,11 @@ export class WorkloadController {
       this.opts.cache.releaseCommitted(`${v.provider}/${v.node}`, v);
       this.queue.add(`${e.parent}/${v.workload}`);
     }
-    if (e.kind === 'Image') void this.enqueueUsersOfImage(e.parent, e.name);
-    if (e.kind === 'Node') void this.nodeChanged(e.parent, e.name);
-    if (e.kind === 'Provider') void this.providerChanged(e.name);
-    if (e.kind === 'Site') void this.siteChanged(e.parent, e.name);
+    if (e.kind === 'Image')
+      this.background(`image ${e.parent}/${e.name}`, this.enqueueUsersOfImage(e.parent, e.name));
+    if (e.kind === 'Node') this.background(`node ${e.parent}/${e.name}`, this.nodeChanged(e.parent, e.name));
+    if (e.kind === 'Provider') this.background(`provider ${e.name}`, this.providerChanged(e.name));
+    if (e.kind === 'Site') this.background(`site ${e.parent}/${e.name}`, this.siteChanged(e.parent, e.name));
   };
 
   constructor(private readonly opts: WorkloadControllerOptions) {
@@ -144,7 +150,10 @@ export class WorkloadController {
     this.opts.store.committed.on('event', this.onEvent);
     this.queue.start();
     await this.resyncAll();
-    this.timer = setInterval(() => void this.resyncAll(), this.opts.resyncIntervalMs ?? DEFAULT_RESYNC_MS);
+    this.timer = setInterval(
+      () => this.background('resync', this.resyncAll()),
+      this.opts.resyncIntervalMs ?? DEFAULT_RESYNC_MS,
+    );
     this.timer.unref();
   }
 
@@ -168,6 +177,14 @@ export class WorkloadController {
     for (const i of await this.opts.store.listInstances({ provider, node }))
       this.queue.add(`${i.project}/${i.workload}`);
     this.retryPending();
+  }
+
+  /**
+   * Work started by an event or a timer: a failure (the store unreachable a moment) is
+   * logged, never an unhandled rejection; the periodic resync revisits what it missed.
+   */
+  private background(what: string, work: Promise<unknown>): void {
+    work.catch((err) => this.opts.log?.(`reacting to ${what} failed`, err));
   }
 
   /** Measured round-trip times changed: placements that wait may now fit, and replicas there may no longer comply. */
@@ -259,10 +276,9 @@ export class WorkloadController {
     const w = await tx.get('workloads', project, name);
     if (!w) return 0;
     const old = w.status as WorkloadStatus;
-    const { phase, readyReplicas } = summarize(
-      (w.spec as WorkloadSpec).replicas,
-      await tx.instancePhases(project, name),
-    );
+    const summary = summarize((w.spec as WorkloadSpec).replicas, await tx.instancePhases(project, name));
+    const { readyReplicas } = summary;
+    const phase = withCompliance(summary.phase, old.outOfPolicy?.length ?? 0);
     if (phase !== old.phase || readyReplicas !== old.readyReplicas)
       await tx.setStatus('workloads', w.uid, { ...old, phase, readyReplicas }, { phase });
     return 0;
@@ -612,8 +628,7 @@ export class WorkloadController {
   ): Promise<void> {
     const summary = summarize(spec.replicas, instances);
     const { readyReplicas } = summary;
-    // Running replicas that break the rules are not a healthy workload.
-    const phase = outOfPolicy.length && summary.phase === 'Running' ? 'Degraded' : summary.phase;
+    const phase = withCompliance(summary.phase, outOfPolicy.length);
     const status = {
       phase,
       observedGeneration: generation,
