@@ -16,7 +16,13 @@
 // Instances are read by project members and by the admins of the provider whose node
 // runs them (which instances, where, their resource use and state); consoles and user
 // data only by members, unless the project's spec.providerAccess grants them.
-import type { KindDef, ProjectSpec, ProviderAccess, RoleBinding } from '../model/index.js';
+import {
+  type KindDef,
+  type ProjectSpec,
+  type ProviderAccess,
+  QUOTA_DIMENSIONS,
+  type RoleBinding,
+} from '../model/index.js';
 import {
   adminOfProjects,
   adminOfProviders,
@@ -114,9 +120,12 @@ export function refusedChange(
   after: unknown,
 ): string | undefined {
   if (isFederationAdmin(p) || def.kind !== 'Project') return undefined;
-  const quota = (s: unknown) => JSON.stringify((s as ProjectSpec | undefined)?.quota ?? {});
-  if (quota(before) !== quota(after)) return "only a federation-admin may change a project's quota";
-  return undefined;
+  const quota = (s: unknown) => (s as ProjectSpec | undefined)?.quota;
+  if (QUOTA_DIMENSIONS.every((d) => quota(before)?.[d] === quota(after)?.[d])) return undefined;
+  const kept = quota(before);
+  return `only a federation-admin may change a project's quota; ${
+    kept ? `keep spec.quota as it is: ${JSON.stringify(kept)}` : 'leave spec.quota out'
+  }`;
 }
 
 /** What a principal may do with one instance: its project's grant matters to provider-admins. */
