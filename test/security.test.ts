@@ -466,7 +466,10 @@ for (const engine of TEST_ENGINES) {
         .as(tokens.projectAdminA!)
         .put('/v1/projects/proj-a', project('proj-a', { vcpus: 999 }));
       assert.equal(quota.status, 403);
-      assert.match(quota.body.error.message, /only a federation-admin may change a project's quota; leave spec.quota out/);
+      assert.match(
+        quota.body.error.message,
+        /only a federation-admin may change a project's quota; leave spec.quota out/,
+      );
     });
 
     test('a provider-admin manages its own provider but not the federation', async () => {

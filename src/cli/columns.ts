@@ -34,7 +34,15 @@ export const COLUMNS: Record<string, Column[]> = {
     ['PROVIDER', (o) => o.metadata.provider],
     name,
     ['SITE', (o) => o.spec.site],
-    ['STATE', (o) => (o.spec.unschedulable ? `${o.status.state},cordoned` : o.status.state)],
+    [
+      'STATE',
+      (o) =>
+        o.spec.drain
+          ? `${o.status.state},draining`
+          : o.spec.unschedulable
+            ? `${o.status.state},cordoned`
+            : o.status.state,
+    ],
     ['ARCH', (o) => o.status.inventory?.architecture ?? '-'],
     ['CPUS', (o) => String(o.status.inventory?.cpus ?? '-')],
     ['MEMORY', (o) => (o.status.inventory ? `${o.status.inventory.memoryMiB}Mi` : '-')],

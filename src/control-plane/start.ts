@@ -129,6 +129,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       store,
       suspectAfterMs: opts.nodeSuspectAfterMs,
       downAfterMs: opts.nodeDownAfterMs,
+      onError: (node, err) =>
+        app.log.warn({ err, node }, 'node health: writing a node state failed; retried'),
     });
     ctx.health = health;
     let gateway: AgentGateway | undefined;

@@ -1,9 +1,11 @@
 export { ClusterCache, HOST_RESERVED_MIB } from './cluster-cache.js';
 export {
+  type Clock,
   DEFAULT_DOWN_AFTER_MS,
   DEFAULT_SUSPECT_AFTER_MS,
   NodeHealthController,
   type NodeHealthOptions,
+  setNodeIntent,
   setNodeState,
 } from './node-health.js';
 export { type WorkItem, WorkQueue, type WorkQueueOptions } from './work-queue.js';

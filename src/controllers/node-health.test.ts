@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
 import { Store } from '../store/index.js';
-import { NodeHealthController } from './node-health.js';
+import { NodeHealthController, setNodeIntent } from './node-health.js';
 
 async function storeWithNode() {
   const store = await Store.open({ url: ':memory:' });
@@ -52,5 +56,113 @@ test('node health: a silent node turns suspect, then down; a stall of the contro
   } finally {
     health.stop();
     await store.close();
+  }
+});
+
+/** A clock the test moves by hand. */
+const manualClock = () => {
+  let t = 1_000_000;
+  return { now: () => t, advance: (ms: number) => (t += ms) };
+};
+
+test('node health, on a test clock: silence demotes, a heartbeat promotes, a drain survives both', async () => {
+  const store = await storeWithNode();
+  const clock = manualClock();
+  const health = new NodeHealthController({
+    store,
+    suspectAfterMs: 10_000,
+    downAfterMs: 15_000,
+    startupGraceMs: 0,
+    clock,
+  });
+  await health.start({ timer: false });
+  try {
+    await health.seen('p', 'n1');
+    assert.ok(await setNodeIntent(store, 'p', 'n1', 'drain', 'ops', { unschedulable: true, drain: true }));
+    clock.advance(10_001);
+    await health.tick();
+    assert.equal(await state(store), 'suspect');
+    clock.advance(5_000);
+    await health.tick();
+    assert.equal(await state(store), 'down');
+    await health.seen('p', 'n1');
+    const row = (await store.get('nodes', 'p', 'n1'))!;
+    assert.equal(row.status.state, 'ready');
+    // The blip did not end the drain: intent is in the spec, health in the status.
+    assert.deepEqual([row.spec.drain, row.spec.unschedulable], [true, true]);
+    const actions = (await store.listEvents({ kind: 'Node' })).map((e) => e.action);
+    assert.deepEqual(actions, ['drain', 'suspect', 'down', 'ready']);
+  } finally {
+    health.stop();
+    await store.close();
+  }
+});
+
+test('node health: a state write that fails is written at the next tick, not lost', async () => {
+  const store = await storeWithNode();
+  const clock = manualClock();
+  const errors: string[] = [];
+  const health = new NodeHealthController({
+    store,
+    suspectAfterMs: 10_000,
+    downAfterMs: 15_000,
+    startupGraceMs: 0,
+    clock,
+    onError: (node) => errors.push(node),
+  });
+  await health.start({ timer: false });
+  // The store refuses the next transaction (a connection lost for a moment).
+  const transaction = store.transaction.bind(store);
+  let failures = 1;
+  store.transaction = (async (fn: any) => {
+    if (failures-- > 0) throw new Error('connection lost');
+    return transaction(fn);
+  }) as typeof store.transaction;
+  try {
+    clock.advance(10_001);
+    await health.tick();
+    assert.deepEqual(errors, ['p/n1']);
+    assert.equal(await state(store), 'ready', 'the failed write changed nothing');
+    await health.tick();
+    assert.equal(await state(store), 'suspect', 'written at the next tick');
+  } finally {
+    health.stop();
+    await store.close();
+  }
+});
+
+test('a node stored as draining by an older version is upgraded to a drain in its spec', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'continuum-intent-'));
+  const url = join(dir, 'db.sqlite');
+  try {
+    const store = await Store.open({ url });
+    await store.transaction((tx) =>
+      tx.insert('nodes', {
+        uid: randomUUID(),
+        parent: 'p',
+        name: 'old',
+        labels: {},
+        spec: { site: 's', unschedulable: true },
+        status: { state: 'draining' },
+        createdBy: 'agent',
+        columns: { site: 's', state: 'draining' },
+      }),
+    );
+    await store.close();
+    // As the database was before migration 0004.
+    const db = new Database(url);
+    db.prepare("DELETE FROM kysely_migration WHERE name = '0004_node_intent'").run();
+    db.close();
+    const upgraded = await Store.open({ url });
+    const row = (await upgraded.get('nodes', 'p', 'old'))!;
+    assert.deepEqual(row.spec, { site: 's', unschedulable: true, drain: true });
+    assert.equal(row.status.state, 'ready');
+    assert.deepEqual(
+      (await upgraded.list('nodes', { where: { state: 'ready' } })).map((n) => n.name),
+      ['old'],
+    );
+    await upgraded.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

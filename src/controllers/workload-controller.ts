@@ -438,7 +438,7 @@ export class WorkloadController {
       const want = desired(inst.ordinal);
       const node = cache.get(nodeKey);
       const lost = !node || node.state === 'down';
-      const draining = !!node && node.unschedulable && node.state === 'draining';
+      const draining = !!node?.draining;
       const mayMove = draining || (lost && spec.placement?.onNodeFailure !== 'wait');
       const base = want ?? inst;
       const next: Desired & { desired: DesiredState } = {

@@ -31,6 +31,8 @@ export interface CandidateNode {
   readonly site: string;
   readonly ready: boolean;
   readonly unschedulable: boolean;
+  /** Drained: its replicas are to move elsewhere (the node's spec says so, not its health). */
+  readonly draining?: boolean;
   readonly architecture: string;
   readonly virtualization: 'kvm' | 'emulation';
   readonly cpuSecurity: readonly string[];

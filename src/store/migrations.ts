@@ -151,11 +151,35 @@ const joinTokenReplaces: Migration = {
   },
 };
 
+/**
+ * A drain is the operator's intent, kept in the node's spec: nodes stored with the old
+ * `draining` state get spec.drain (and unschedulable) and a health state again.
+ */
+const nodeIntent: Migration = {
+  async up(db: Kysely<any>) {
+    const rows = await db
+      .selectFrom('nodes')
+      .select(['uid', 'spec', 'status'])
+      .where('state', '=', 'draining')
+      .execute();
+    for (const r of rows) {
+      const spec = { ...JSON.parse(r.spec), unschedulable: true, drain: true };
+      const status = { ...JSON.parse(r.status), state: 'ready' };
+      await db
+        .updateTable('nodes')
+        .set({ spec: JSON.stringify(spec), status: JSON.stringify(status), state: 'ready' })
+        .where('uid', '=', r.uid)
+        .execute();
+    }
+  },
+};
+
 export function migrationsFor(engine: Engine): Record<string, Migration> {
   return {
     '0001_initial': initial(engine),
     '0002_agents': agents(engine),
     '0003_join_token_replaces': joinTokenReplaces,
+    '0004_node_intent': nodeIntent,
   };
 }
 

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { canReadParent, canWrite } from '../../auth/index.js';
-import { setNodeState } from '../../controllers/index.js';
+import { setNodeIntent } from '../../controllers/index.js';
 import { Name, nodeKind, Problem } from '../../model/index.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBody, principalOf } from './shared.js';
@@ -108,9 +108,11 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   });
 
-  for (const [action, state, unschedulable] of [
-    ['drain', 'draining', true],
-    ['uncordon', 'ready', false],
+  // Intent goes into the node's spec; its status keeps only health, so a heartbeat blip
+  // cannot end a drain.
+  for (const [action, drain] of [
+    ['drain', true],
+    ['uncordon', false],
   ] as const) {
     app.post(`/v1/providers/:provider/nodes/:name/${action}`, {
       schema: {
@@ -120,7 +122,15 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
             ? 'Cordon a node and move its replicas elsewhere'
             : 'Make a drained or cordoned node schedulable again',
         params: Type.Object({ provider: Name, name: Name }),
-        response: { 200: Type.Object({ node: Type.String(), state: Type.String() }), ...errors },
+        response: {
+          200: Type.Object({
+            node: Type.String(),
+            state: Type.String({ description: "the node's health" }),
+            drain: Type.Boolean(),
+            unschedulable: Type.Boolean(),
+          }),
+          ...errors,
+        },
       },
       handler: async (req: any) => {
         const p = principalOf(req);
@@ -130,11 +140,12 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
             'forbidden',
             `user '${p.user}' may not ${action} nodes of provider '${provider}'`,
           );
-        if (!(await ctx.store.get('nodes', provider, name)))
-          throw new Problem('not_found', `Node '${provider}/${name}' not found`);
-        await setNodeState(ctx.store, provider, name, state, p.user, { unschedulable });
-        ctx.health?.noted(provider, name, state);
-        return { node: `${provider}/${name}`, state };
+        const row = await setNodeIntent(ctx.store, provider, name, action, p.user, {
+          unschedulable: drain,
+          drain,
+        });
+        if (!row) throw new Problem('not_found', `Node '${provider}/${name}' not found`);
+        return { node: `${provider}/${name}`, state: row.status.state, drain, unschedulable: drain };
       },
     });
   }

@@ -5,16 +5,24 @@ import { ARCHITECTURES, Name, oneOf, strictObject, Timestamp } from '../common.j
 import type { KindDef } from '../kind.js';
 
 /** `enrolled`: registered, but its agent has not connected and reported yet (nothing is placed there). */
-export const NODE_STATES = ['enrolled', 'ready', 'suspect', 'down', 'draining'] as const;
+/** Health only: what the operator wants of a node (cordon, drain) is in its spec. */
+export const NODE_STATES = ['enrolled', 'ready', 'suspect', 'down'] as const;
 export type NodeState = (typeof NODE_STATES)[number];
 
 export const NodeSpec = strictObject({
   site: Name,
   unschedulable: Type.Optional(Type.Boolean({ description: 'cordoned: no new instances are placed here' })),
+  drain: Type.Optional(
+    Type.Boolean({
+      description:
+        'drained: its replicas are moved elsewhere and nothing new is placed here, until uncordoned — whatever its health does meanwhile',
+    }),
+  ),
 });
 export interface NodeSpec {
   site: string;
   unschedulable?: boolean;
+  drain?: boolean;
 }
 
 export const Accelerator = strictObject({
