@@ -1,11 +1,10 @@
 // The HTTP API as clients use it, on both engines: CRUD, lists, optimistic concurrency,
 // atomic apply, quotas, the audit log and its stream, and the operational endpoints.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { startTestControlPlane, type TestControlPlane, userWithToken } from './support/control-plane.js';
 import { TEST_ENGINES } from './support/engines.js';
-import { project, provider, site, workload } from './support/fixtures.js';
+import { instanceRecord, project, provider, site, workload } from './support/fixtures.js';
 
 for (const engine of TEST_ENGINES) {
   describe(`API on ${engine}`, () => {
@@ -336,35 +335,14 @@ for (const engine of TEST_ENGINES) {
       assert.equal(setup.status, 200, setup.text);
       // Instances as the workload controller writes them (no workload object: the
       // controller leaves them alone until its resync, minutes away).
-      const now = new Date().toISOString();
       for (const [proj, count, node] of [
         ['pg-a', 230, 'n1'],
         ['pg-b', 40, 'n2'],
       ] as const) {
         for (let i = 0; i < count; i++)
-          await t.cp.store.insertInstance({
-            uid: randomUUID(),
-            project: proj,
-            name: `w-${i}`,
-            workload: 'w',
-            ordinal: i,
-            provider: 'pg-prov',
-            node,
-            fence: 1,
-            revision: 1,
-            desired: 'running',
-            vcpus: 1,
-            memoryMiB: 256,
-            diskGiB: 1,
-            spec: {
-              hostname: `w-${i}`,
-              image: { project: proj, name: 'img', format: 'raw', files: {} },
-              ports: [],
-            },
-            status: { phase: 'Pending', ports: [], restarts: 0, observedRevision: 0 },
-            createdAt: now,
-            updatedAt: now,
-          });
+          await t.cp.store.insertInstance(
+            instanceRecord(proj, `w-${i}`, { provider: 'pg-prov', node, ordinal: i }),
+          );
       }
       const pages = async (who: typeof t.admin, path: string) => {
         const seen: any[][] = [];

@@ -10,7 +10,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { startTestControlPlane, type TestControlPlane, userWithToken } from './support/control-plane.js';
 import { TEST_ENGINES } from './support/engines.js';
-import { image, project, provider, site, workload } from './support/fixtures.js';
+import { image, instanceRecord, project, provider, site, workload } from './support/fixtures.js';
 
 const DISK = Buffer.from('disk image of project A');
 const SHA = createHash('sha256').update(DISK).digest('hex');
@@ -236,33 +236,15 @@ for (const engine of TEST_ENGINES) {
         );
       }
       // An instance of project A on node A, as the workload controller writes them.
-      if (!(await t.cp.store.getInstance('proj-a', 'inst-a'))) {
-        const now = new Date().toISOString();
-        await t.cp.store.insertInstance({
-          uid: randomUUID(),
-          project: 'proj-a',
-          name: 'inst-a',
-          workload: 'wl-a',
-          ordinal: 0,
-          provider: 'prov-a',
-          node: 'node-a',
-          fence: 1,
-          revision: 1,
-          desired: 'running',
-          vcpus: 1,
-          memoryMiB: 256,
-          diskGiB: 1,
-          spec: {
-            hostname: 'inst-a',
-            image: { project: 'proj-a', name: 'img-a', format: 'raw', files: {} },
-            ports: [],
+      if (!(await t.cp.store.getInstance('proj-a', 'inst-a')))
+        await t.cp.store.insertInstance(
+          instanceRecord('proj-a', 'inst-a', {
+            workload: 'wl-a',
+            provider: 'prov-a',
+            node: 'node-a',
             userData: USER_DATA,
-          },
-          status: { phase: 'Pending', ports: [], restarts: 0, observedRevision: 0 },
-          createdAt: now,
-          updatedAt: now,
-        });
-      }
+          }),
+        );
       const userTokens = (await a.get('/v1/users/user-t/tokens')).body.items;
       ids.userToken =
         userTokens[0]?.id ?? (await a.post('/v1/users/user-t/tokens', { description: 't' })).body.id;

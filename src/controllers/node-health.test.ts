@@ -59,23 +59,25 @@ test('node health: a silent node turns suspect, then down; a stall of the contro
   }
 });
 
-/** A clock the test moves by hand. */
-const manualClock = () => {
+/** Node health on a clock the test moves by hand, ticked by the test (default timings). */
+async function clockedHealth(store: Store, onError?: (node: string) => void) {
   let t = 1_000_000;
-  return { now: () => t, advance: (ms: number) => (t += ms) };
-};
-
-test('node health, on a test clock: silence demotes, a heartbeat promotes, a drain survives both', async () => {
-  const store = await storeWithNode();
-  const clock = manualClock();
+  const clock = { now: () => t, advance: (ms: number) => (t += ms) };
   const health = new NodeHealthController({
     store,
     suspectAfterMs: 10_000,
     downAfterMs: 15_000,
     startupGraceMs: 0,
     clock,
+    ...(onError ? { onError } : {}),
   });
   await health.start({ timer: false });
+  return { clock, health };
+}
+
+test('node health, on a test clock: silence demotes, a heartbeat promotes, a drain survives both', async () => {
+  const store = await storeWithNode();
+  const { clock, health } = await clockedHealth(store);
   try {
     await health.seen('p', 'n1');
     assert.ok(await setNodeIntent(store, 'p', 'n1', 'drain', 'ops', { unschedulable: true, drain: true }));
@@ -100,17 +102,8 @@ test('node health, on a test clock: silence demotes, a heartbeat promotes, a dra
 
 test('node health: a state write that fails is written at the next tick, not lost', async () => {
   const store = await storeWithNode();
-  const clock = manualClock();
   const errors: string[] = [];
-  const health = new NodeHealthController({
-    store,
-    suspectAfterMs: 10_000,
-    downAfterMs: 15_000,
-    startupGraceMs: 0,
-    clock,
-    onError: (node) => errors.push(node),
-  });
-  await health.start({ timer: false });
+  const { clock, health } = await clockedHealth(store, (node) => errors.push(node));
   // The store refuses the next transaction (a connection lost for a moment).
   const transaction = store.transaction.bind(store);
   let failures = 1;

@@ -3,36 +3,15 @@
 // certifications, hardware, labels, accelerators, latency — checked against the node it
 // is bound to, and whether its (possibly new) size fits there. Readiness, cordons and
 // spread are not rules about one replica's node: health, drains and placement own them.
-import { acceleratorModel } from './filters/capacity.js';
-import { architecture, confidential, labels, virtualization } from './filters/hardware.js';
-import { latency } from './filters/latency.js';
-import { pinned } from './filters/node.js';
-import {
-  certifications,
-  countries,
-  euControl,
-  jurisdiction,
-  providers,
-  sovereignty,
-} from './filters/sovereignty.js';
+import { FILTERS } from './pipeline.js';
 import { REASONS } from './reasons.js';
 import type { CandidateNode, Capacity, Filter, PlacementRequest } from './types.js';
 
-export const RULE_FILTERS: readonly Filter[] = [
-  pinned,
-  providers,
-  countries,
-  jurisdiction,
-  euControl,
-  sovereignty,
-  certifications,
-  architecture,
-  virtualization,
-  confidential,
-  labels,
-  acceleratorModel,
-  latency,
-];
+/** Filters about a node's state or about placing (not rules about where a replica may be). */
+const NOT_RULES = new Set(['avoided', 'ready', 'schedulable', 'spread', 'fits']);
+
+/** The placement filters that are rules about where a replica may run. */
+export const RULE_FILTERS: readonly Filter[] = FILTERS.filter((f) => !NOT_RULES.has(f.name));
 
 /**
  * Why a replica bound to `node` breaks its workload's rules there (empty: it complies).

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 // Manifests used across tests, in the same format users write.
 export const provider = (name: string, over: object = {}) => ({
   kind: 'Provider',
@@ -36,3 +37,36 @@ export const image = (project: string, name: string, sha256: string) => ({
   metadata: { name, project },
   spec: { format: 'raw', files: { disk: { sha256 } } },
 });
+
+/** An instance row as the workload controller writes it (bound, desired running, pending). */
+export const instanceRecord = (
+  project: string,
+  name: string,
+  over: { workload?: string; provider?: string; node?: string; ordinal?: number; userData?: string } = {},
+) => {
+  const now = new Date().toISOString();
+  return {
+    uid: randomUUID(),
+    project,
+    name,
+    workload: over.workload ?? 'w',
+    ordinal: over.ordinal ?? 0,
+    provider: over.provider ?? 'p',
+    node: over.node ?? 'n',
+    fence: 1,
+    revision: 1,
+    desired: 'running' as const,
+    vcpus: 1,
+    memoryMiB: 256,
+    diskGiB: 1,
+    spec: {
+      hostname: name,
+      image: { project, name: 'img', format: 'raw' as const, files: {} },
+      ports: [],
+      ...(over.userData !== undefined ? { userData: over.userData } : {}),
+    },
+    status: { phase: 'Pending' as const, ports: [], restarts: 0, observedRevision: 0 },
+    createdAt: now,
+    updatedAt: now,
+  };
+};
