@@ -664,7 +664,8 @@ export class AgentGateway extends EventEmitter {
   /** Probe targets of a site may have changed: tell the provider's connected nodes. */
   private routeEvent(e: AuditEvent): void {
     if (e.kind !== 'Site') return;
-    for (const s of this.sessions.values()) if (s.provider === e.parent) void this.sendConfig(s);
+    for (const s of this.sessions.values())
+      if (s.provider === e.parent) this.sendConfig(s).catch((err) => this.emit('error', err));
   }
 
   /**
