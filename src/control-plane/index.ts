@@ -1,3 +1,4 @@
+export { guardControlPlane, guardProcess } from './guard.js';
 export { DEFAULT_LISTEN, defaultDataDir, parseListen } from './paths.js';
 export {
   ADMIN_TOKEN_FILE,

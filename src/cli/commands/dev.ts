@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { guardControlPlane } from '../../control-plane/index.js';
 import { DevFederation } from '../../dev/index.js';
 
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -53,6 +54,9 @@ namespaces.`,
       try {
         const { demoUrl } = await dev.start();
         const cp = dev.cp!;
+        guardControlPlane(cp.ctx.metrics.registry, (err) =>
+          cp.app.log.error({ err }, 'unhandled promise rejection (a bug; the control plane keeps running)'),
+        );
         const out = [
           '',
           'Continuum dev federation is up.',

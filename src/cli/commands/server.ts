@@ -4,6 +4,7 @@ import {
   DEFAULT_AGENT_LISTEN,
   DEFAULT_LISTEN,
   defaultDataDir,
+  guardControlPlane,
   startControlPlane,
 } from '../../control-plane/index.js';
 
@@ -80,6 +81,10 @@ export function serverCommand(program: Command): void {
         out.write(`and saved to ${cp.adminTokenFile} (mode 0600):\n\n  ${cp.adminToken}\n\n`);
       }
       out.write(`Log in with:\n  continuum login --server ${cp.url} --token-file ${cp.adminTokenFile}\n`);
+      // An unhandled rejection is a bug to log and count, not a reason to drop every agent.
+      guardControlPlane(cp.ctx.metrics.registry, (err) =>
+        cp.app.log.error({ err }, 'unhandled promise rejection (a bug; the control plane keeps running)'),
+      );
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) return;
