@@ -191,7 +191,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       });
       gateway.on('site-measured', (p: string, site: string) =>
         controller
-          .measurementsChanged(p, site)
+          .siteChanged(p, site)
           .catch((err) => app.log.warn({ err }, 're-checking replicas after new measurements failed')),
       );
       ctx.gateway = gateway;

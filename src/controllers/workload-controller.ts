@@ -187,11 +187,6 @@ export class WorkloadController {
     work.catch((err) => this.opts.log?.(`reacting to ${what} failed`, err));
   }
 
-  /** Measured round-trip times changed: placements that wait may now fit, and replicas there may no longer comply. */
-  async measurementsChanged(provider: string, site: string): Promise<void> {
-    await this.siteChanged(provider, site);
-  }
-
   /** A provider's attributes changed: its replicas are checked against their rules again. */
   async providerChanged(provider: string): Promise<void> {
     await this.opts.cache.refreshProvider(provider);
@@ -200,7 +195,10 @@ export class WorkloadController {
     this.retryPending();
   }
 
-  /** A site's attributes changed: the replicas on its nodes are checked again. */
+  /**
+   * A site's attributes or measured round-trip times changed: placements that wait may
+   * now fit, and the replicas on its nodes are checked again.
+   */
   async siteChanged(provider: string, site: string): Promise<void> {
     await this.opts.cache.refreshSite(provider, site);
     for (const w of await this.opts.store.instanceWorkloads({ provider, site }))

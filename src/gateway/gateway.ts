@@ -599,58 +599,53 @@ export class AgentGateway extends EventEmitter {
   private async recordProbes(s: Session, rtt: Record<string, number>): Promise<void> {
     const node = await this.opts.store.get('nodes', s.provider, s.node);
     if (!node) return;
-    const site = await this.opts.store.get('sites', s.provider, node.spec.site);
-    if (!site) return;
     const siteKey = `${s.provider}/${node.spec.site}`;
     const perTarget = this.measurements.get(siteKey) ?? new Map<string, Map<string, number>>();
     this.measurements.set(siteKey, perTarget);
-    const probes = new Map<string, LatencyProbe>(
-      ((site.spec as SiteSpec).latencyProbes ?? []).map((p) => [p.name, p]),
-    );
     const suspect: Record<string, SuspectRtt> = {};
-    for (const [name, ms] of Object.entries(rtt)) {
-      const probe = probes.get(name);
-      if (!probe || !Number.isFinite(ms) || ms < 0) continue;
-      const where = probeLocation(probe);
-      const minimumMs = where ? minimumRttMs(site.spec.location, where) : 0;
-      if (ms < minimumMs) {
-        suspect[name] = {
-          node: s.node,
-          reportedMs: Math.round(ms * 100) / 100,
-          minimumMs: Math.round(minimumMs * 100) / 100,
-          at: new Date().toISOString(),
-        };
-        this.emit(
-          'rejected',
-          'rtt_below_physics',
-          `${s.provider}/${s.node}`,
-          `${name}: ${ms} ms reported, at least ${minimumMs.toFixed(2)} ms for the distance`,
-        );
-        continue;
-      }
-      const byNode = perTarget.get(name) ?? new Map<string, number>();
-      byNode.set(s.node, ms);
-      perTarget.set(name, byNode);
-    }
-    const measured: Record<string, number> = {};
-    for (const [name, byNode] of perTarget)
-      if (probes.has(name)) measured[name] = Math.round(Math.min(...byNode.values()) * 100) / 100;
     const changed = await this.opts.store.transaction(async (tx) => {
-      const current = await tx.get('sites', s.provider, node.spec.site);
-      if (!current) return false;
-      const status = current.status as SiteStatus;
+      const site = await tx.get('sites', s.provider, node.spec.site);
+      if (!site) return false;
+      const probes = new Map<string, LatencyProbe>(
+        ((site.spec as SiteSpec).latencyProbes ?? []).map((p) => [p.name, p]),
+      );
+      for (const [name, ms] of Object.entries(rtt)) {
+        const probe = probes.get(name);
+        if (!probe || !Number.isFinite(ms) || ms < 0) continue;
+        const where = probeLocation(probe);
+        const minimumMs = where ? minimumRttMs(site.spec.location, where) : 0;
+        if (ms < minimumMs) {
+          suspect[name] = {
+            node: s.node,
+            reportedMs: Math.round(ms * 100) / 100,
+            minimumMs: Math.round(minimumMs * 100) / 100,
+            at: new Date().toISOString(),
+          };
+          continue;
+        }
+        const byNode = perTarget.get(name) ?? new Map<string, number>();
+        byNode.set(s.node, ms);
+        perTarget.set(name, byNode);
+      }
+      const measured: Record<string, number> = {};
+      for (const [name, byNode] of perTarget)
+        if (probes.has(name)) measured[name] = Math.round(Math.min(...byNode.values()) * 100) / 100;
+      const status = site.status as SiteStatus;
       const suspectRttMs = { ...status.suspectRttMs, ...suspect };
       for (const name of Object.keys(suspectRttMs)) if (!probes.has(name)) delete suspectRttMs[name];
-      const next: SiteStatus = {
-        ...status,
-        measuredRttMs: measured,
-        ...(Object.keys(suspectRttMs).length ? { suspectRttMs } : {}),
-      };
+      const next: SiteStatus = { ...status, measuredRttMs: measured, suspectRttMs };
       if (!Object.keys(suspectRttMs).length) delete next.suspectRttMs;
       if (JSON.stringify(next) === JSON.stringify(status)) return false;
-      await tx.update('sites', current.uid, undefined, { status: next, bumpGeneration: false });
+      await tx.update('sites', site.uid, undefined, { status: next, bumpGeneration: false });
       return true;
     });
+    for (const [name, v] of Object.entries(suspect))
+      this.emit(
+        'rejected',
+        'rtt_below_physics',
+        `${s.provider}/${s.node}`,
+        `${name}: ${v.reportedMs} ms reported, at least ${v.minimumMs} ms for the distance`,
+      );
     if (changed) this.emit('site-measured', s.provider, node.spec.site);
   }
 

@@ -14,7 +14,7 @@ import { NAME_PATTERN, Name, Problem, type ProjectSpec } from '../../model/index
 import { decodeCursor, encodeCursor } from '../../resources/index.js';
 import type { InstanceRecord, Store } from '../../store/index.js';
 import type { ApiContext } from '../context.js';
-import { ErrorBody, principalOf } from './shared.js';
+import { ErrorBody, PageQuery, principalOf } from './shared.js';
 
 export const InstanceObject = Type.Object({
   apiVersion: Type.String(),
@@ -157,21 +157,17 @@ export function instanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
     items: Type.Array(InstanceObject),
     nextCursor: Type.Optional(Type.String({ description: 'pass as cursor for the next page' })),
   });
-  const page = {
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-    cursor: Type.Optional(Type.String({ description: 'nextCursor of the previous page' })),
-  };
   const listQuery = Type.Object(
     {
       project: Type.Optional(Name),
       workload: Type.Optional(Name),
       node: Type.Optional(
         Type.String({
-          pattern: `^${NAME_PATTERN.replace(/^\^|\$$/g, '')}/${NAME_PATTERN.replace(/^\^|\$$/g, '')}$`,
+          pattern: `^${NAME_PATTERN.slice(1, -1)}/${NAME_PATTERN.slice(1, -1)}$`,
           description: 'PROVIDER/NODE',
         }),
       ),
-      ...page,
+      ...PageQuery,
     },
     { additionalProperties: false },
   );
@@ -227,7 +223,10 @@ export function instanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
       tags,
       summary: "List a project's instances",
       params: Type.Object({ project: Name }),
-      querystring: Type.Object({ workload: Type.Optional(Name), ...page }, { additionalProperties: false }),
+      querystring: Type.Object(
+        { workload: Type.Optional(Name), ...PageQuery },
+        { additionalProperties: false },
+      ),
       response: { 200: List, ...errors },
     },
     handler: async (req: any) => {

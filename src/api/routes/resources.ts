@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { KINDS, type KindDef, manifestSchema, Name, objectSchema, Problem } from '../../model/index.js';
 import type { ApiContext } from '../context.js';
-import { ErrorBody, principalOf } from './shared.js';
+import { ErrorBody, PageQuery, principalOf } from './shared.js';
 
 const ListResponse = (def: KindDef) =>
   Type.Object({ items: Type.Array(objectSchema(def)), nextCursor: Type.Optional(Type.String()) });
@@ -14,8 +14,7 @@ const ListResponse = (def: KindDef) =>
 function listQuery(def: KindDef, withParent: boolean) {
   return Type.Object(
     {
-      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-      cursor: Type.Optional(Type.String({ description: 'nextCursor of the previous page' })),
+      ...PageQuery,
       ...(withParent && def.parent ? { [def.parent]: Type.Optional(Name) } : {}),
       ...Object.fromEntries(def.filters.map((f) => [f, Type.Optional(Type.String())])),
     },

@@ -12,6 +12,12 @@ export const ErrorBody = Type.Object({
   }),
 });
 
+/** The paging parameters every list takes. */
+export const PageQuery = {
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  cursor: Type.Optional(Type.String({ description: 'nextCursor of the previous page' })),
+};
+
 export function principalOf(req: FastifyRequest): Principal {
   if (!req.principal) throw new Problem('unauthenticated', 'this endpoint needs a bearer token');
   return req.principal;
