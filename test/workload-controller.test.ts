@@ -75,7 +75,7 @@ test('a replica waiting for capacity is placed as soon as another workload gives
     // No resync during the test: only the freed capacity can get 'waiting' placed.
     const controller = new WorkloadController({ store, cache, resyncIntervalMs: 3_600_000 });
     await controller.start();
-    await controller.queue.idle();
+    await controller.idle();
     const placement = async (w: string) => (await store.get('workloads', 'q', w))!.status.placement;
     assert.equal((await placement('big')).placed, 2);
     assert.equal((await placement('waiting')).pending, 1);
@@ -87,20 +87,54 @@ test('a replica waiting for capacity is placed as soon as another workload gives
         spec: { ...big.spec, replicas: 1 },
         bumpGeneration: true,
       });
-      await tx.appendEvent({
-        actor: 'test',
-        action: 'update',
-        kind: 'Workload',
-        parent: 'q',
-        name: 'big',
-        provider: null,
-        project: 'q',
-        before: null,
-        after: null,
-      });
     });
-    await controller.queue.idle();
+    await controller.idle();
     assert.equal((await placement('waiting')).placed, 1, 'placed in the room the scale-down gave back');
+    controller.stop();
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the controller follows the change feed alone: a reported status and a node gone down wake it, with no audit event', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'continuum-feed-'));
+  const store = await Store.open({ url: join(dir, 'c.db') });
+  try {
+    await seedSmallFederation(store, { nodes: ['n0', 'n1'], workloads: [{ name: 'web', replicas: 1 }] });
+    const controller = new WorkloadController({
+      store,
+      cache: new ClusterCache(store),
+      resyncIntervalMs: 3_600_000,
+    });
+    await controller.start();
+    await controller.idle();
+    const [inst] = await store.listInstances({ project: 'q', workload: 'web' });
+    assert.ok(inst, 'placed');
+    const events = await store.lastEventSeq();
+
+    // What an agent's report writes, written by the store alone (no gateway to call anyone).
+    await store.setInstanceStatus(inst.uid, {
+      phase: 'Running',
+      ports: [],
+      restarts: 0,
+      observedRevision: 1,
+    });
+    await controller.idle();
+    const web = (await store.get('workloads', 'q', 'web'))!;
+    assert.deepEqual([web.status.phase, web.status.readyReplicas], ['Running', 1]);
+
+    // The node goes down: a status write only, no audit event; the replica moves.
+    const node = (await store.get('nodes', 'p', inst.node))!;
+    await store.setStatus('nodes', node.uid, { ...node.status, state: 'down' }, { state: 'down' });
+    await controller.idle();
+    const [moved] = await store.listInstances({ project: 'q', workload: 'web' });
+    assert.notEqual(moved!.node, inst.node, 're-placed off the node that went down');
+    assert.equal(moved!.fence, inst.fence + 1);
+    assert.ok(
+      (await store.listEvents({ afterSeq: events })).every((e) => e.actor === 'controller:workloads'),
+      'no audit event but the controller’s own record of the move',
+    );
     controller.stop();
   } finally {
     await store.close();

@@ -151,9 +151,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         authLimiter,
         ...(opts.agentLimits ? { limits: opts.agentLimits } : {}),
       });
-      gateway.on('instance-status', (project: string, workload: string) =>
-        controller.instanceChanged(project, workload),
-      );
       gateway.on('error', (err) => app.log.error({ err }, 'agent gateway'));
       const healthFailed = (err: unknown) =>
         app.log.warn({ err }, 'node health: writing a node state failed');
@@ -189,11 +186,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
           this.set(stats.transportRestarts);
         },
       });
-      gateway.on('site-measured', (p: string, site: string) =>
-        controller
-          .siteChanged(p, site)
-          .catch((err) => app.log.warn({ err }, 're-checking replicas after new measurements failed')),
-      );
       ctx.gateway = gateway;
       const connected = gateway;
       new Gauge({

@@ -93,6 +93,11 @@ export class WorkQueue {
     this.wake?.();
   }
 
+  /** Something is queued or being processed. */
+  get busy(): boolean {
+    return this.queued.size > 0 || this.active > 0;
+  }
+
   /** Resolves when nothing is queued or being processed (tests use it). */
   idle(): Promise<void> {
     if (!this.queued.size && this.active === 0) return Promise.resolve();

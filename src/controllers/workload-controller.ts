@@ -18,9 +18,8 @@ import {
   violations,
 } from '../scheduler/index.js';
 import {
+  type Change,
   type DesiredState,
-  type EvictedInstance,
-  INSTANCE_EVICTED,
   type InstanceRecord,
   type InstanceSpec,
   instanceEventDoc,
@@ -116,26 +115,13 @@ export class WorkloadController {
   private freed = false;
   /** Static filter results per class of policies, shared by all workloads' passes. */
   private readonly classes = new StaticClasses();
-  private readonly onEvent = (e: {
-    kind: string;
-    action: string;
-    parent: string;
-    name: string;
-    before: unknown;
-  }) => {
-    if (e.kind === 'Workload') this.queue.add(`${e.parent}/${e.name}`);
-    if (e.kind === 'Instance' && e.action === INSTANCE_EVICTED) {
-      // Removed by a new enrolment of its node: its capacity is free, the replica is placed again.
-      const v = e.before as EvictedInstance;
-      this.opts.cache.releaseCommitted(`${v.provider}/${v.node}`, v);
-      this.queue.add(`${e.parent}/${v.workload}`);
-    }
-    if (e.kind === 'Image')
-      this.background(`image ${e.parent}/${e.name}`, this.enqueueUsersOfImage(e.parent, e.name));
-    if (e.kind === 'Node') this.background(`node ${e.parent}/${e.name}`, this.nodeChanged(e.parent, e.name));
-    if (e.kind === 'Provider') this.background(`provider ${e.name}`, this.providerChanged(e.name));
-    if (e.kind === 'Site') this.background(`site ${e.parent}/${e.name}`, this.siteChanged(e.parent, e.name));
-  };
+  private unsubscribe?: () => void;
+  /**
+   * Keys of nodes, sites, providers and images that changed: each is re-read into the
+   * scheduler's cache and the workloads that depend on it are queued. A failing read is
+   * retried with backoff, like a workload's sync.
+   */
+  readonly fleetQueue: WorkQueue;
 
   constructor(private readonly opts: WorkloadControllerOptions) {
     this.queue = new WorkQueue(
@@ -143,12 +129,22 @@ export class WorkloadController {
       (key, err) => opts.log?.(`sync ${key} failed`, err),
       { maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH },
     );
+    this.fleetQueue = new WorkQueue(
+      async ([item]) => [
+        await this.syncFleet(item!.key).then(
+          () => undefined,
+          (err: unknown) => err,
+        ),
+      ],
+      (key, err) => opts.log?.(`re-reading ${key} failed; retried`, err),
+    );
   }
 
   async start(): Promise<void> {
     await this.opts.cache.refresh();
-    this.opts.store.committed.on('event', this.onEvent);
+    this.unsubscribe = this.opts.store.changes.subscribe((changes) => this.onChanges(changes));
     this.queue.start();
+    this.fleetQueue.start();
     await this.resyncAll();
     this.timer = setInterval(
       () => this.background('resync', this.resyncAll()),
@@ -158,21 +154,66 @@ export class WorkloadController {
   }
 
   stop(): void {
-    this.opts.store.committed.off('event', this.onEvent);
+    this.unsubscribe?.();
     if (this.timer) clearInterval(this.timer);
     this.queue.stop();
+    this.fleetQueue.stop();
+  }
+
+  /** Resolves when neither queue has work (tests use it). */
+  async idle(): Promise<void> {
+    do {
+      await this.fleetQueue.idle();
+      await this.queue.idle();
+    } while (this.fleetQueue.busy || this.queue.busy);
   }
 
   /**
-   * Called when an agent reports instance state, so workload status follows: a status
-   * pass only, unless a decision is queued for the workload anyway.
+   * From the change feed, committed writes of others (this controller's own are in its
+   * books already) only queue keys: a workload's spec → a decision; an instance's status
+   * → a status pass; an instance removed with what it held (its node was enrolled anew)
+   * → its capacity is free and the replica is placed again; a node, site, provider or
+   * image → re-read, then what depends on it.
    */
-  instanceChanged(project: string, workload: string): void {
-    this.queue.addLow(`${project}/${workload}`);
+  private onChanges(changes: readonly Change[]): void {
+    for (const c of changes) {
+      if (c.by === ACTOR) continue;
+      switch (c.table) {
+        case 'workloads':
+          if (c.part !== 'status') this.queue.add(`${c.parent}/${c.name}`);
+          break;
+        case 'instances': {
+          const key = `${c.parent}/${c.workload}`;
+          if (c.released) {
+            this.opts.cache.releaseCommitted(`${c.released.provider}/${c.released.node}`, c.released);
+            this.queue.add(key);
+          } else if (c.part === 'status' || c.part === 'deleted') this.queue.addLow(key);
+          else this.queue.add(key);
+          break;
+        }
+        case 'nodes':
+        case 'sites':
+        case 'providers':
+        case 'images':
+          if (!c.bookkeeping) this.fleetQueue.add(`${c.table} ${c.parent}/${c.name}`);
+          break;
+      }
+    }
+  }
+
+  /** Re-reads a changed node, site, provider or image (a fleetQueue key) and queues its dependents. */
+  private async syncFleet(key: string): Promise<void> {
+    const space = key.indexOf(' ');
+    const table = key.slice(0, space);
+    const [parent, name] = splitKey(key.slice(space + 1));
+    if (table === 'nodes') await this.nodeChanged(parent, name);
+    else if (table === 'sites') await this.siteChanged(parent, name);
+    else if (table === 'providers') await this.providerChanged(name);
+    else if (table === 'images') await this.enqueueUsersOfImage(parent, name);
   }
 
   /** A node appeared, changed state or was cordoned: re-read it and revisit what depends on it. */
-  async nodeChanged(provider: string, node: string): Promise<void> {
+  private async nodeChanged(provider: string, node: string): Promise<void> {
     await this.opts.cache.refreshNode(provider, node);
     for (const i of await this.opts.store.listInstances({ provider, node }))
       this.queue.add(`${i.project}/${i.workload}`);
@@ -180,15 +221,15 @@ export class WorkloadController {
   }
 
   /**
-   * Work started by an event or a timer: a failure (the store unreachable a moment) is
-   * logged, never an unhandled rejection; the periodic resync revisits what it missed.
+   * Work started by a timer: a failure (the store unreachable a moment) is logged, never
+   * an unhandled rejection; the next resync revisits what it missed.
    */
   private background(what: string, work: Promise<unknown>): void {
-    work.catch((err) => this.opts.log?.(`reacting to ${what} failed`, err));
+    work.catch((err) => this.opts.log?.(`${what} failed`, err));
   }
 
   /** A provider's attributes changed: its replicas are checked against their rules again. */
-  async providerChanged(provider: string): Promise<void> {
+  private async providerChanged(provider: string): Promise<void> {
     await this.opts.cache.refreshProvider(provider);
     for (const w of await this.opts.store.instanceWorkloads({ provider }))
       this.queue.add(`${w.project}/${w.workload}`);
@@ -199,7 +240,7 @@ export class WorkloadController {
    * A site's attributes or measured round-trip times changed: placements that wait may
    * now fit, and the replicas on its nodes are checked again.
    */
-  async siteChanged(provider: string, site: string): Promise<void> {
+  private async siteChanged(provider: string, site: string): Promise<void> {
     await this.opts.cache.refreshSite(provider, site);
     for (const w of await this.opts.store.instanceWorkloads({ provider, site }))
       this.queue.add(`${w.project}/${w.workload}`);
@@ -237,14 +278,17 @@ export class WorkloadController {
     cache.begin();
     this.freed = false;
     try {
-      await this.opts.store.transaction(async (tx) => {
-        passes.length = 0;
-        for (const { key, low } of items) {
-          const started = performance.now();
-          const bound = low ? await this.statusPass(tx, key) : await this.converge(tx, key);
-          passes.push({ started, bound });
-        }
-      });
+      await this.opts.store.transaction(
+        async (tx) => {
+          passes.length = 0;
+          for (const { key, low } of items) {
+            const started = performance.now();
+            const bound = low ? await this.statusPass(tx, key) : await this.converge(tx, key);
+            passes.push({ started, bound });
+          }
+        },
+        { by: ACTOR },
+      );
     } catch (err) {
       // Reservations made during a failed transaction must not linger.
       await cache.rollback();

@@ -31,10 +31,9 @@ import {
 } from '../protocol/index.js';
 import { minimumRttMs } from '../scheduler/index.js';
 import {
-  type AuditEvent,
+  type Change,
   type InstanceRecord,
   type InstanceStatus,
-  type InstanceWrite,
   instanceEventDoc,
   type Store,
 } from '../store/index.js';
@@ -134,8 +133,7 @@ export class AgentGateway extends EventEmitter {
   private outgoing: [number, string][] = [];
   private nextRequestId = 1;
   private readonly measurements = new Map<string, Map<string, Map<string, number>>>();
-  private readonly onEvent = (e: AuditEvent) => this.routeEvent(e);
-  private readonly onInstances = (writes: InstanceWrite[]) => this.routeInstances(writes);
+  private unsubscribe?: () => void;
   /** Instance reports waiting for the next batch write. */
   private observedQueue: Report[] = [];
   private observedFlush?: Promise<void>;
@@ -162,8 +160,7 @@ export class AgentGateway extends EventEmitter {
     const bound = await this.spawnTransport(host, port);
     this.bound = { host, port: bound };
     this.url = `https://${host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${bound}`;
-    this.opts.store.committed.on('event', this.onEvent);
-    this.opts.store.committed.on('instances', this.onInstances);
+    this.unsubscribe = this.opts.store.changes.subscribe((changes) => this.route(changes));
     this.heartbeatTimer = setInterval(
       () => void this.writeHeartbeats().catch((err) => this.emit('error', err)),
       1000,
@@ -240,8 +237,7 @@ export class AgentGateway extends EventEmitter {
 
   async close(): Promise<void> {
     this.closing = true;
-    this.opts.store.committed.off('event', this.onEvent);
-    this.opts.store.committed.off('instances', this.onInstances);
+    this.unsubscribe?.();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.pushTimer) clearTimeout(this.pushTimer);
     await this.observedFlush?.catch(() => undefined);
@@ -555,12 +551,20 @@ export class AgentGateway extends EventEmitter {
     );
   }
 
-  /** Merges fields into a node's status, leaving its state to the node-health controller. */
-  private async patchNodeStatus(tx: Store, s: Session, patch: Record<string, unknown>): Promise<void> {
+  /**
+   * Merges fields into a node's status, leaving its state to the node-health controller;
+   * `bookkeeping`: a heartbeat's time and metrics, which no placement decision reads.
+   */
+  private async patchNodeStatus(
+    tx: Store,
+    s: Session,
+    patch: Record<string, unknown>,
+    bookkeeping = false,
+  ): Promise<void> {
     const row = await tx.get('nodes', s.provider, s.node);
     if (!row) return;
     const status = { ...row.status, ...patch };
-    await tx.setStatus('nodes', row.uid, status, { state: status.state });
+    await tx.setStatus('nodes', row.uid, status, { state: status.state }, { bookkeeping });
   }
 
   /**
@@ -579,7 +583,7 @@ export class AgentGateway extends EventEmitter {
         if (!patch) continue;
         s.unwritten = undefined;
         s.lastWrite = now;
-        await this.patchNodeStatus(tx, s, patch);
+        await this.patchNodeStatus(tx, s, patch, true);
       }
     });
   }
@@ -603,9 +607,9 @@ export class AgentGateway extends EventEmitter {
     const perTarget = this.measurements.get(siteKey) ?? new Map<string, Map<string, number>>();
     this.measurements.set(siteKey, perTarget);
     const suspect: Record<string, SuspectRtt> = {};
-    const changed = await this.opts.store.transaction(async (tx) => {
+    await this.opts.store.transaction(async (tx) => {
       const site = await tx.get('sites', s.provider, node.spec.site);
-      if (!site) return false;
+      if (!site) return;
       const probes = new Map<string, LatencyProbe>(
         ((site.spec as SiteSpec).latencyProbes ?? []).map((p) => [p.name, p]),
       );
@@ -635,9 +639,9 @@ export class AgentGateway extends EventEmitter {
       for (const name of Object.keys(suspectRttMs)) if (!probes.has(name)) delete suspectRttMs[name];
       const next: SiteStatus = { ...status, measuredRttMs: measured, suspectRttMs };
       if (!Object.keys(suspectRttMs).length) delete next.suspectRttMs;
-      if (JSON.stringify(next) === JSON.stringify(status)) return false;
+      if (JSON.stringify(next) === JSON.stringify(status)) return;
+      // The change feed tells the workload controller: replicas near the site are re-checked.
       await tx.update('sites', site.uid, undefined, { status: next, bumpGeneration: false });
-      return true;
     });
     for (const [name, v] of Object.entries(suspect))
       this.emit(
@@ -646,7 +650,6 @@ export class AgentGateway extends EventEmitter {
         `${s.provider}/${s.node}`,
         `${name}: ${v.reportedMs} ms reported, at least ${v.minimumMs} ms for the distance`,
       );
-    if (changed) this.emit('site-measured', s.provider, node.spec.site);
   }
 
   private async pushFull(s: Session): Promise<void> {
@@ -656,23 +659,27 @@ export class AgentGateway extends EventEmitter {
     this.send(s, { type: 'desired', full: true, revision, instances: all.map(toDesired) });
   }
 
-  /** Probe targets of a site may have changed: tell the provider's connected nodes. */
-  private routeEvent(e: AuditEvent): void {
-    if (e.kind !== 'Site') return;
-    for (const s of this.sessions.values())
-      if (s.provider === e.parent) this.sendConfig(s).catch((err) => this.emit('error', err));
-  }
-
   /**
-   * Instance writes reach the agents of the nodes they are bound to, as written (no read
-   * back); a node an instance moved off gets it as absent, so that it stops its copy.
+   * From the change feed: instance writes reach the agents of the nodes they are bound
+   * to, as written (no read back), and a node an instance moved off gets it as absent, so
+   * that it stops its copy; a site's new spec (its probe targets) reaches its provider's
+   * connected nodes.
    */
-  private routeInstances(writes: readonly InstanceWrite[]): void {
-    for (const { record, previous } of writes) {
+  private route(changes: readonly Change[]): void {
+    let pushed = false;
+    for (const c of changes) {
+      if (c.table === 'sites' && c.part !== 'status') {
+        for (const s of this.sessions.values())
+          if (s.provider === c.parent) this.sendConfig(s).catch((err) => this.emit('error', err));
+      }
+      if (c.table !== 'instances' || !c.write) continue;
+      const { record, previous } = c.write;
       const d = toDesired(record);
       this.queuePush(record.provider, record.node, d);
       if (previous) this.queuePush(previous.provider, previous.node, { ...d, desired: 'absent' });
+      pushed = true;
     }
+    if (!pushed) return;
     // Changes committed close together reach each node as one message.
     this.pushTimer ??= setTimeout(() => {
       this.pushTimer = undefined;
@@ -748,11 +755,9 @@ export class AgentGateway extends EventEmitter {
   }
 
   private async writeObserved(batch: readonly Report[]): Promise<void> {
-    const changed = new Map<string, [string, string]>();
     const refusedByReport = new Map<Report, { uid: string; reason: string }[]>();
     await this.opts.store.transaction(async (tx) => {
       refusedByReport.clear();
-      changed.clear();
       for (const report of batch) {
         const { s, observed } = report;
         for (const o of observed) {
@@ -767,11 +772,7 @@ export class AgentGateway extends EventEmitter {
           });
           if (o.phase !== 'Absent') {
             // The common case, one statement: a live instance still bound to this node.
-            const w = await tx.reportInstanceStatus(o.uid, s.provider, s.node, reported(o.phase));
-            if (w) {
-              changed.set(`${w.project}/${w.workload}`, [w.project, w.workload]);
-              continue;
-            }
+            if (await tx.reportInstanceStatus(o.uid, s.provider, s.node, reported(o.phase))) continue;
           }
           const inst = await tx.getInstanceStateByUid(o.uid);
           if (!inst || inst.provider !== s.provider || inst.node !== s.node) {
@@ -796,14 +797,12 @@ export class AgentGateway extends EventEmitter {
               before: instanceEventDoc(inst),
               after: null,
             });
-            changed.set(`${inst.project}/${inst.workload}`, [inst.project, inst.workload]);
             continue;
           }
           // Being deleted: the agent is still at it.
           const status = reported('Deleting');
           if (JSON.stringify(status) === JSON.stringify(inst.status)) continue;
           await tx.setInstanceStatus(inst.uid, status);
-          changed.set(`${inst.project}/${inst.workload}`, [inst.project, inst.workload]);
         }
       }
     });
@@ -814,6 +813,5 @@ export class AgentGateway extends EventEmitter {
       if (report.seq !== undefined)
         this.send(report.s, { type: 'ack', seq: report.seq, ...(refused ? { refused } : {}) });
     }
-    for (const [project, workload] of changed.values()) this.emit('instance-status', project, workload);
   }
 }

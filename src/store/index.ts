@@ -1,3 +1,15 @@
+export {
+  CHANGE_PARTS,
+  type Change,
+  ChangeFeed,
+  type ChangeListener,
+  type ChangePart,
+  type InstanceChangeNote,
+  type InstanceWrite,
+  type NewChange,
+  type ReleasedInstance,
+  type ResourceChangeNote,
+} from './change-feed.js';
 export { ENGINES, type Engine, engineOf, type StoreLocation } from './engine.js';
 export {
   DESIRED_STATES,
@@ -18,7 +30,6 @@ export { FILTER_COLUMNS, RESOURCE_TABLES, type ResourceTableName } from './schem
 export {
   type AuditEvent,
   type EventQuery,
-  type InstanceWrite,
   isUniqueViolation,
   type JoinTokenRecord,
   type ListQuery,
@@ -29,6 +40,7 @@ export {
   Store,
   type StoredResource,
   type TokenRecord,
+  type TransactionOptions,
   type UpdateResult,
 } from './store.js';
 export { newUid } from './uid.js';

@@ -3,7 +3,15 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { openTestStore, TEST_ENGINES } from '../../test/support/engines.js';
-import { type InstanceRecord, type InstanceWrite, isUniqueViolation, newUid, type Store } from './index.js';
+import {
+  type Change,
+  type InstanceChangeNote,
+  type InstanceRecord,
+  type InstanceWrite,
+  isUniqueViolation,
+  newUid,
+  type Store,
+} from './index.js';
 
 const row = (parent: string, name: string, country = 'DE') => ({
   uid: randomUUID(),
@@ -180,8 +188,10 @@ for (const engine of TEST_ENGINES) {
       const a = inst('iw-0', 0, 'n1');
       const b = inst('iw-1', 1, 'n1');
       const published: InstanceWrite[][] = [];
-      const listener = (w: InstanceWrite[]) => published.push(w);
-      store.committed.on('instances', listener);
+      const unsubscribe = store.changes.subscribe((cs) => {
+        const writes = cs.flatMap((c) => (c.table === 'instances' && c.write ? [c.write] : []));
+        if (writes.length) published.push(writes);
+      });
       await store.transaction(async (tx) => {
         await tx.insertInstance(b);
         await tx.insertInstance(a);
@@ -189,7 +199,7 @@ for (const engine of TEST_ENGINES) {
       });
       // b moves to n2: its old binding travels with the write.
       await store.transaction((tx) => tx.setInstanceDesired({ ...b, node: 'n2', fence: 2, revision: 2 }, b));
-      store.committed.off('instances', listener);
+      unsubscribe();
       assert.deepEqual(
         published.map((ws) => ws.map((w) => [w.record.name, w.record.node, w.previous?.node])),
         [
@@ -235,6 +245,84 @@ for (const engine of TEST_ENGINES) {
       assert.equal(got?.generation, 1);
       assert.equal((await store.list('sites', { parents: ['p9'], where: { tier: 'core' } })).length, 1);
       assert.equal(await store.setStatus('sites', newUid(), { measured: 2 }), false);
+    });
+
+    test('the change feed publishes every committed write in order, status writes included, and nothing of a failed transaction', async () => {
+      const seen: Change[] = [];
+      const unsubscribe = store.changes.subscribe((cs) => seen.push(...cs));
+      const brief = () => seen.splice(0).map((c) => [c.table, `${c.parent}/${c.name}`, c.part, c.by ?? '-']);
+      const site = await store.transaction(
+        async (tx) => {
+          const r = await tx.insert('sites', row('cf', 's1'));
+          await tx.setStatus('sites', r.uid, { measured: 1 }, {}, { bookkeeping: true });
+          assert.equal(seen.length, 0, 'not published before commit');
+          return r;
+        },
+        { by: 'tester' },
+      );
+      const updated = await store.update('sites', site.uid, 1, { spec: { x: 1 }, bumpGeneration: true });
+      assert.ok(updated.ok);
+      await store.update('sites', site.uid, undefined, { status: { measured: 2 }, bumpGeneration: false });
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.setStatus('sites', site.uid, { measured: 3 });
+          throw new Error('boom');
+        }),
+      );
+      assert.equal(await store.setStatus('sites', newUid(), {}), false);
+      await store.delete('sites', site.uid);
+      const first = seen[0]!.seq;
+      assert.equal(seen[1]!.seq, first + 1, 'numbered in commit order');
+      assert.equal((seen[1] as { bookkeeping?: true }).bookkeeping, true);
+      assert.deepEqual(brief(), [
+        ['sites', 'cf/s1', 'created', 'tester'],
+        ['sites', 'cf/s1', 'status', 'tester'],
+        ['sites', 'cf/s1', 'spec', '-'],
+        ['sites', 'cf/s1', 'status', '-'],
+        ['sites', 'cf/s1', 'deleted', '-'],
+      ]);
+
+      // An instance row removed while live says what it held, so that capacity is given back.
+      const now = new Date().toISOString();
+      const inst: InstanceRecord = {
+        uid: newUid(),
+        project: 'cp',
+        name: 'cw-0',
+        workload: 'cw',
+        ordinal: 0,
+        provider: 'pv',
+        node: 'n1',
+        fence: 1,
+        revision: 1,
+        desired: 'running',
+        vcpus: 2,
+        memoryMiB: 1024,
+        diskGiB: 10,
+        spec: {
+          hostname: 'cw-0',
+          image: { project: 'cp', name: 'i', format: 'raw', files: {} },
+          ports: [],
+          accelerators: 1,
+        },
+        status: { phase: 'Pending', ports: [], restarts: 0, observedRevision: 0 },
+        createdAt: now,
+        updatedAt: now,
+      };
+      await store.transaction((tx) => tx.insertInstance(inst));
+      await store.setInstanceStatus(inst.uid, { ...inst.status, phase: 'Running' });
+      await store.deleteInstance(inst.uid);
+      const [created, status, deleted] = seen.splice(0) as InstanceChangeNote[];
+      assert.equal(created!.write?.record.uid, inst.uid);
+      assert.deepEqual([status!.part, status!.workload], ['status', 'cw']);
+      assert.deepEqual(deleted!.released, {
+        provider: 'pv',
+        node: 'n1',
+        vcpus: 2,
+        memoryMiB: 1024,
+        diskGiB: 10,
+        accelerators: 1,
+      });
+      unsubscribe();
     });
 
     test('meta values upsert', async () => {

@@ -1,8 +1,9 @@
 // The Store: every read and write of persistent state goes through here, on either
-// engine. A transaction is a Store bound to one database transaction; events appended
-// inside it are published to watchers only after it commits.
+// engine. A transaction is a Store bound to one database transaction; the audit events
+// it appended and the changes it made are published only after it commits.
 import { EventEmitter } from 'node:events';
 import type { Compilable, CompiledQuery, Kysely, QueryResult, Transaction } from 'kysely';
+import { ChangeFeed, type InstanceWrite, type NewChange } from './change-feed.js';
 import { type Engine, openDatabase, type StoreLocation } from './engine.js';
 import {
   type DesiredState,
@@ -118,16 +119,6 @@ export interface NodeCredentialRecord {
   readonly createdAt: string;
 }
 
-/**
- * An instance row written by a committed transaction (its desired side as written), and
- * where it was bound before when the write moved it: the agent gateway pushes these to
- * the nodes concerned without reading them back.
- */
-export interface InstanceWrite {
-  readonly record: InstanceRecord;
-  readonly previous?: { readonly provider: string; readonly node: string };
-}
-
 export type UpdateResult =
   | { ok: true; resource: StoredResource }
   | { ok: false; code: 'conflict' | 'missing' };
@@ -236,25 +227,32 @@ type Compiled = Map<string, CompiledQuery>;
 
 interface Pending {
   events: AuditEvent[];
-  instances: InstanceWrite[];
+  changes: NewChange[];
+  by?: string;
+}
+
+export interface TransactionOptions {
+  /** Who writes (e.g. 'controller:workloads'): carried by the transaction's changes. */
+  by?: string;
 }
 
 export class Store {
-  /**
-   * After each commit: 'event' for each audit event, in order, then 'instances' with the
-   * instance rows the transaction wrote (InstanceWrite[]), if any. Listeners must not throw.
-   */
+  /** After each commit: 'event' for each audit event, in order. Listeners must not throw. */
   readonly committed: EventEmitter;
+  /** After each commit: the changes the transaction made (see ChangeFeed). */
+  readonly changes: ChangeFeed;
   private pending: Pending | undefined;
 
   private constructor(
     readonly engine: Engine,
     private readonly db: Db,
     committed: EventEmitter,
+    changes: ChangeFeed,
     private readonly compiled: Compiled,
     pending?: Pending,
   ) {
     this.committed = committed;
+    this.changes = changes;
     this.pending = pending;
   }
 
@@ -268,23 +266,31 @@ export class Store {
     }
     const emitter = new EventEmitter();
     emitter.setMaxListeners(0);
-    return new Store(engine, db, emitter, new Map());
+    return new Store(engine, db, emitter, new ChangeFeed(), new Map());
   }
 
   get inTransaction(): boolean {
     return this.pending !== undefined;
   }
 
-  /** Runs fn in one transaction; events it appended are published after commit. */
-  async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+  /** Runs fn in one transaction; its events and changes are published after commit. */
+  async transaction<T>(fn: (tx: Store) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
     if (this.pending) return fn(this);
-    const pending: Pending = { events: [], instances: [] };
+    const pending: Pending = { events: [], changes: [], ...(opts.by ? { by: opts.by } : {}) };
     const result = await (this.db as Kysely<Database>)
       .transaction()
-      .execute((trx) => fn(new Store(this.engine, trx, this.committed, this.compiled, pending)));
+      .execute((trx) =>
+        fn(new Store(this.engine, trx, this.committed, this.changes, this.compiled, pending)),
+      );
     for (const e of pending.events) this.committed.emit('event', e);
-    if (pending.instances.length) this.committed.emit('instances', pending.instances);
+    this.changes.publish(pending.changes);
     return result;
+  }
+
+  /** Publishes a change with its transaction's commit (at once outside one). */
+  private changed(c: NewChange): void {
+    if (!this.pending) this.changes.publish([c]);
+    else this.pending.changes.push(this.pending.by ? { ...c, by: this.pending.by } : c);
   }
 
   async ping(): Promise<void> {
@@ -379,6 +385,7 @@ export class Store {
       ...r.columns,
     };
     await this.any.insertInto(table).values(row).execute();
+    this.changed({ table, parent: r.parent, name: r.name, part: 'created' });
     return toResource(row);
   }
 
@@ -404,37 +411,52 @@ export class Store {
       return { ok: false, code: exists ? 'conflict' : 'missing' };
     }
     const row = await this.any.selectFrom(table).selectAll().where('uid', '=', uid).executeTakeFirstOrThrow();
+    const part = change.spec !== undefined || change.labels !== undefined ? 'spec' : 'status';
+    this.changed({ table, parent: row.parent, name: row.name, part });
     return { ok: true, resource: toResource(row) };
   }
 
   /**
    * Writes a resource's status (and filter columns) without reading it back: for
    * controllers' and the gateway's bookkeeping at fleet scale. False when it is gone.
+   * `bookkeeping`: no decision depends on what changed (a heartbeat's time and metrics).
    */
   async setStatus(
     table: ResourceTableName,
     uid: string,
     status: unknown,
     columns: Record<string, string> = {},
+    opts: { bookkeeping?: boolean } = {},
   ): Promise<boolean> {
     const set: Record<string, unknown> = {
       updated_at: new Date().toISOString(),
       status: JSON.stringify(status),
     };
     for (const [column, value] of Object.entries(columns)) if (value !== undefined) set[column] = value;
-    const res = await this.run(
+    const { rows } = await this.run<{ parent: string; name: string }>(
       `setStatus ${table} ${Object.keys(set).join(',')}`,
-      () => this.any.updateTable(table).set(set).where('uid', '=', uid),
+      () => this.any.updateTable(table).set(set).where('uid', '=', uid).returning(['parent', 'name']),
       [...Object.values(set), uid],
     );
-    return Number(res.numAffectedRows ?? 0) > 0;
+    const row = rows[0];
+    if (!row) return false;
+    this.changed({
+      table,
+      parent: row.parent,
+      name: row.name,
+      part: 'status',
+      ...(opts.bookkeeping ? { bookkeeping: true } : {}),
+    });
+    return true;
   }
 
   async delete(table: ResourceTableName, uid: string, expectedGeneration?: number): Promise<boolean> {
     let query = this.any.deleteFrom(table).where('uid', '=', uid);
     if (expectedGeneration !== undefined) query = query.where('generation', '=', expectedGeneration);
-    const res = await query.executeTakeFirst();
-    return Number(res.numDeletedRows) > 0;
+    const row = await query.returning(['parent', 'name']).executeTakeFirst();
+    if (!row) return false;
+    this.changed({ table, parent: row.parent, name: row.name, part: 'deleted' });
+    return true;
   }
 
   // ---- events ----------------------------------------------------------------
@@ -630,7 +652,14 @@ export class Store {
   async insertInstance(r: InstanceRecord): Promise<void> {
     const row = instanceRow(r);
     await this.run('insertInstance', () => this.any.insertInto('instances').values(row), Object.values(row));
-    this.wrote({ record: r });
+    this.changed({
+      table: 'instances',
+      parent: r.project,
+      name: r.name,
+      workload: r.workload,
+      part: 'created',
+      write: { record: r },
+    });
   }
 
   /**
@@ -655,9 +684,17 @@ export class Store {
       () => this.any.updateTable('instances').set(set).where('uid', '=', d.uid),
       [...Object.values(set), d.uid],
     );
-    this.wrote({
+    const write: InstanceWrite = {
       record: d,
       ...(previous.provider !== d.provider || previous.node !== d.node ? { previous } : {}),
+    };
+    this.changed({
+      table: 'instances',
+      parent: d.project,
+      name: d.name,
+      workload: d.workload,
+      part: 'spec',
+      write,
     });
   }
 
@@ -673,7 +710,7 @@ export class Store {
     status: InstanceStatus,
   ): Promise<{ project: string; workload: string } | undefined> {
     const set = statusColumns(status);
-    const { rows } = await this.run<{ project: string; workload: string }>(
+    const { rows } = await this.run<{ project: string; name: string; workload: string }>(
       'reportInstanceStatus',
       () =>
         this.any
@@ -683,31 +720,84 @@ export class Store {
           .where('provider', '=', provider)
           .where('node', '=', node)
           .where('desired', '<>', 'absent')
-          .returning(['project', 'workload']),
+          .returning(['project', 'name', 'workload']),
       [...Object.values(set), uid, provider, node, 'absent'],
     );
-    return rows[0];
+    const row = rows[0];
+    if (!row) return undefined;
+    this.changed({
+      table: 'instances',
+      parent: row.project,
+      name: row.name,
+      workload: row.workload,
+      part: 'status',
+    });
+    return { project: row.project, workload: row.workload };
   }
 
   /** Writes what the agent observed; the desired side is left alone. */
   async setInstanceStatus(uid: string, status: InstanceStatus): Promise<void> {
     const set = statusColumns(status);
-    await this.run(
+    const { rows } = await this.run<{ project: string; name: string; workload: string }>(
       'setInstanceStatus',
-      () => this.any.updateTable('instances').set(set).where('uid', '=', uid),
+      () =>
+        this.any
+          .updateTable('instances')
+          .set(set)
+          .where('uid', '=', uid)
+          .returning(['project', 'name', 'workload']),
       [...Object.values(set), uid],
     );
+    const row = rows[0];
+    if (row)
+      this.changed({
+        table: 'instances',
+        parent: row.project,
+        name: row.name,
+        workload: row.workload,
+        part: 'status',
+      });
   }
 
-  /** Publishes an instance write with its transaction's commit (at once outside one). */
-  private wrote(w: InstanceWrite): void {
-    if (this.pending) this.pending.instances.push(w);
-    else this.committed.emit('instances', [w]);
-  }
-
+  /** Removes an instance's row (its agent deleted it, or its node was enrolled anew). */
   async deleteInstance(uid: string): Promise<boolean> {
-    const res = await this.any.deleteFrom('instances').where('uid', '=', uid).executeTakeFirst();
-    return Number(res.numDeletedRows) > 0;
+    const row = await this.any
+      .deleteFrom('instances')
+      .where('uid', '=', uid)
+      .returning([
+        'project',
+        'name',
+        'workload',
+        'provider',
+        'node',
+        'desired',
+        'vcpus',
+        'memory_mib',
+        'disk_gib',
+        'spec',
+      ])
+      .executeTakeFirst();
+    if (!row) return false;
+    const released =
+      row.desired === 'absent'
+        ? undefined
+        : {
+            provider: row.provider,
+            node: row.node,
+            vcpus: Number(row.vcpus),
+            memoryMiB: Number(row.memory_mib),
+            diskGiB: Number(row.disk_gib),
+            accelerators: JSON.parse(row.spec).accelerators ?? 0,
+          };
+    this.changed({
+      table: 'instances',
+      parent: row.project,
+      name: row.name,
+      workload: row.workload,
+      part: 'deleted',
+      ...(released ? { released } : {}),
+    });
+    return true;
   }
 
   // ---- join tokens and node credentials ---------------------------------------
