@@ -210,7 +210,9 @@ describe('a hostile agent', () => {
     // Beyond the largest message of any type: ws refuses the frame as it arrives.
     const huge = await greeted('bad-1');
     huge.send(Buffer.alloc(9 * 1024 * 1024, 0x20));
-    assert.equal((await huge.closed).code, 1009);
+    // The gateway closes with 1009 at once; a sender still writing the rest of its 9 MiB
+    // may see its socket reset before that close frame reaches it (1006).
+    assert.ok([1009, 1006].includes((await huge.closed).code));
     assert.equal(cp.gateway!.stats.transportRestarts, 0);
   });
 

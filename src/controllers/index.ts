@@ -9,9 +9,24 @@ export {
   setNodeState,
 } from './node-health.js';
 export { type WorkItem, WorkQueue, type WorkQueueOptions } from './work-queue.js';
+export { applyPlan } from './workload-apply.js';
 export {
+  DEFAULT_LIMIT_FEASIBLE,
   DEFAULT_MAX_BATCH,
-  type PlacementStatus,
   WorkloadController,
   type WorkloadControllerOptions,
 } from './workload-controller.js';
+export {
+  type Desired,
+  type FleetView,
+  type Held,
+  type OutOfPolicy,
+  type PlacementStatus,
+  type PlanInput,
+  type PlannedStatus,
+  type PlanOptions,
+  type PlanStep,
+  planWorkload,
+  summarize,
+  type WorkloadPlan,
+} from './workload-plan.js';

@@ -3,6 +3,7 @@
 // certifications, hardware, labels, accelerators, latency — checked against the node it
 // is bound to, and whether its (possibly new) size fits there. Readiness, cordons and
 // spread are not rules about one replica's node: health, drains and placement own them.
+import { matchingAccelerators } from './filters/capacity.js';
 import { FILTERS } from './pipeline.js';
 import { REASONS } from './reasons.js';
 import type { CandidateNode, Capacity, Filter, PlacementRequest } from './types.js';
@@ -18,7 +19,11 @@ export const RULE_FILTERS: readonly Filter[] = FILTERS.filter((f) => !NOT_RULES.
  * `held` is what the replica holds on the node now: the request must fit in the node's
  * free capacity plus that.
  */
-export function violations(node: CandidateNode, req: PlacementRequest, held: Capacity): string[] {
+export function violations(
+  node: CandidateNode,
+  req: PlacementRequest,
+  held: Capacity & { accelerators?: number },
+): string[] {
   const out: string[] = [];
   for (const f of RULE_FILTERS) {
     const reason = f.check(node, req);
@@ -29,7 +34,9 @@ export function violations(node: CandidateNode, req: PlacementRequest, held: Cap
   if (
     a.vcpus - held.vcpus + want.vcpus > c.vcpus ||
     a.memoryMiB - held.memoryMiB + want.memoryMiB > c.memoryMiB ||
-    a.diskGiB - held.diskGiB + want.diskGiB > c.diskGiB
+    a.diskGiB - held.diskGiB + want.diskGiB > c.diskGiB ||
+    (want.accelerators &&
+      a.accelerators - (held.accelerators ?? 0) + want.accelerators.count > matchingAccelerators(node, req))
   )
     out.push(REASONS.resources);
   return out;

@@ -1,0 +1,87 @@
+// The applier: writes a workload plan in the caller's transaction — each instance step
+// with its audit event (the event's sequence number is the instance's revision), then
+// the workload's status. It decides nothing.
+import { type InstanceRecord, instanceEventDoc, newUid, type Store } from '../store/index.js';
+import type { WorkloadPlan } from './workload-plan.js';
+
+const PENDING = { phase: 'Pending' as const, ports: [], restarts: 0, observedRevision: 0 };
+
+export async function applyPlan(
+  tx: Store,
+  target: { project: string; name: string; uid?: string },
+  plan: WorkloadPlan,
+  actor: string,
+  now: string,
+): Promise<void> {
+  const { project, name } = target;
+  for (const step of plan.steps) {
+    if (step.op === 'create') {
+      const uid = newUid();
+      const instanceName = `${name}-${step.ordinal}`;
+      const e = await tx.appendEvent({
+        actor,
+        action: 'create',
+        kind: 'Instance',
+        parent: project,
+        name: instanceName,
+        provider: step.provider,
+        project,
+        before: null,
+        after: {
+          uid,
+          workload: name,
+          provider: step.provider,
+          node: step.node,
+          desired: 'running',
+          fence: 1,
+        },
+      });
+      await tx.insertInstance({
+        ...step.next,
+        uid,
+        project,
+        name: instanceName,
+        workload: name,
+        ordinal: step.ordinal,
+        provider: step.provider,
+        node: step.node,
+        fence: 1,
+        revision: e.seq,
+        status: PENDING,
+        createdAt: now,
+        updatedAt: now,
+      });
+      continue;
+    }
+    const inst = step.instance;
+    const draft: InstanceRecord =
+      step.op === 'delete'
+        ? { ...inst, desired: 'absent' }
+        : step.op === 'update'
+          ? { ...inst, ...step.next }
+          : {
+              ...inst,
+              ...step.next,
+              provider: step.provider,
+              node: step.node,
+              fence: inst.fence + 1,
+              status: PENDING,
+            };
+    const e = await tx.appendEvent({
+      actor,
+      action: step.op,
+      kind: 'Instance',
+      parent: project,
+      name: inst.name,
+      provider: draft.provider,
+      project,
+      before: instanceEventDoc(inst),
+      after: instanceEventDoc(draft),
+    });
+    await tx.setInstanceDesired({ ...draft, revision: e.seq }, inst);
+    // A replica bound anew starts over: what the old node reported no longer holds.
+    if (step.op === 'replace') await tx.setInstanceStatus(inst.uid, PENDING);
+  }
+  if (plan.status && target.uid)
+    await tx.setStatus('workloads', target.uid, plan.status, { phase: plan.status.phase });
+}
