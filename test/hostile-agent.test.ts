@@ -318,6 +318,12 @@ describe('a hostile agent', () => {
         'a failed write is not acknowledged',
       );
       assert.notEqual(await phase('on-flaky'), 'Stopped');
+      // Surfaced: counted, and in /metrics.
+      assert.ok(cp.gateway!.stats.failedWrites.reports >= 1);
+      assert.match(
+        (await admin.get('/metrics')).text,
+        /continuum_agent_gateway_failed_writes\{what="reports"\} [1-9]/,
+      );
       db.exec('DROP TRIGGER refuse_flaky');
       // The agent sends it again (as the real agent does, next test): now it is stored.
       report('flaky', 11, 'Stopped');

@@ -152,12 +152,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         ...(opts.agentLimits ? { limits: opts.agentLimits } : {}),
       });
       gateway.on('error', (err) => app.log.error({ err }, 'agent gateway'));
-      const healthFailed = (err: unknown) =>
-        app.log.warn({ err }, 'node health: writing a node state failed');
-      gateway.on('connected', (p: string, n: string) => health.connected(p, n).catch(healthFailed));
+      // Node health queues the node and retries a failed write itself (onError logs it).
+      gateway.on('connected', (p: string, n: string) => void health.connected(p, n));
       gateway.on('heartbeat', (p: string, n: string) => {
         ctx.metrics.agentHeartbeats.inc();
-        health.seen(p, n).catch(healthFailed);
+        void health.seen(p, n);
       });
       const rejected = new Counter({
         name: 'continuum_agent_messages_rejected_total',
@@ -176,6 +175,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         registers: [ctx.metrics.registry],
         collect() {
           this.set(stats.refusedInstances);
+        },
+      });
+      new Gauge({
+        name: 'continuum_agent_gateway_failed_writes',
+        help: 'writes of what agents sent that failed, by what: reports (resent by the agent until acknowledged), heartbeats (written with the next), messages (hello inventories, probe results)',
+        labelNames: ['what'] as const,
+        registers: [ctx.metrics.registry],
+        collect() {
+          for (const [what, n] of Object.entries(stats.failedWrites)) this.set({ what }, n);
         },
       });
       new Gauge({

@@ -4,15 +4,17 @@
 // reconnect can end a drain. Transitions are written with an event, which makes the
 // workload controller re-place what ran on a down node.
 //
-// The controller works like a queue keyed by node: each tick computes the state every
-// node should have from its last heartbeat and the clock, and writes the nodes whose
-// stored state differs. A write that fails (the store away for a moment) is not lost:
-// the node is still out of step at the next tick and is written then. The clock is
-// injectable, so tests drive time instead of sleeping.
+// A work queue keyed by node: an agent's word (connected, a heartbeat from a node not
+// ready) and each tick's finding that a node's silence calls for another state queue
+// its key; sync(key) computes the state due from the last heartbeat and the clock and
+// writes it when the store says otherwise. A write that fails (the store away for a
+// moment) is retried with backoff, and one node's failure holds up no other. The clock
+// is injectable, so tests drive time instead of sleeping.
 import type { NodeSpec, NodeState } from '../model/index.js';
 import { nodeKind } from '../model/index.js';
 import { render } from '../resources/index.js';
 import type { Store, StoredResource } from '../store/index.js';
+import { type WorkItem, WorkQueue } from './work-queue.js';
 
 export interface Clock {
   now(): number;
@@ -28,8 +30,10 @@ export interface NodeHealthOptions {
   /** After a control-plane start, how long agents get to reconnect before silence counts. */
   startupGraceMs?: number;
   clock?: Clock;
-  /** A state write failed (it is retried at the next tick). */
+  /** A state write failed (it is retried with backoff, at most `maxRetryDelayMs` apart). */
   onError?: (node: string, err: unknown) => void;
+  /** Longest wait before a failed write is tried again (default 5 s). */
+  maxRetryDelayMs?: number;
 }
 
 export const DEFAULT_SUSPECT_AFTER_MS = 10_000;
@@ -106,12 +110,15 @@ export async function setNodeIntent(
 }
 
 export class NodeHealthController {
+  /** Nodes whose state may be due to change; a failed write is retried per node. */
+  readonly queue: WorkQueue;
   /** When each node's agent was last heard from (heartbeat, report or connect). */
   private readonly lastSeen = new Map<string, number>();
   /** The state last written (or read) for each node: what the store says. */
   private readonly written = new Map<string, NodeState>();
+  /** Nodes whose agent spoke since their state was last written: they are to be ready. */
+  private readonly vouched = new Set<string>();
   private timer?: NodeJS.Timeout;
-  private checking = false;
   private lastTick = 0;
   private readonly clock: Clock;
 
@@ -123,6 +130,16 @@ export class NodeHealthController {
         `node health: down-after (${down} ms) must be longer than suspect-after (${suspect} ms), both positive`,
       );
     this.clock = opts.clock ?? { now: () => Date.now() };
+    this.queue = new WorkQueue(
+      async ([item]: WorkItem[]) => [
+        await this.sync(item!.key).then(
+          () => undefined,
+          (err: unknown) => err,
+        ),
+      ],
+      (key, err) => opts.onError?.(key, err),
+      { maxBackoffMs: opts.maxRetryDelayMs ?? 5000 },
+    );
   }
 
   /** Loads every node; with `timer: false` the caller drives `tick()` (tests). */
@@ -136,6 +153,7 @@ export class NodeHealthController {
       this.lastSeen.set(key, Math.max(hb, now + (this.opts.startupGraceMs ?? 10_000)));
       this.written.set(key, n.status.state);
     }
+    this.queue.start();
     const interval = this.opts.checkIntervalMs ?? 1000;
     this.lastTick = now;
     if (opts.timer === false) return;
@@ -146,34 +164,52 @@ export class NodeHealthController {
       const stall = at - this.lastTick - interval;
       this.lastTick = at;
       if (stall > 1000) for (const [key, seen] of this.lastSeen) this.lastSeen.set(key, seen + stall);
-      void this.tick();
+      this.enqueueDue();
     }, interval);
     this.timer.unref();
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    this.queue.stop();
   }
 
-  /** The agent of a node sent a heartbeat. */
-  async seen(provider: string, node: string): Promise<void> {
+  /**
+   * The agent of a node sent a heartbeat. Resolves once what it changed is written (or
+   * has failed and waits for its retry); never rejects.
+   */
+  seen(provider: string, node: string): Promise<void> {
     const key = `${provider}/${node}`;
     this.lastSeen.set(key, this.clock.now());
-    if (this.written.get(key) !== 'ready') await this.connected(provider, node);
+    if (this.written.get(key) === 'ready' && !this.vouched.has(key)) return Promise.resolve();
+    return this.connected(provider, node);
   }
 
   /**
    * An agent connected and reported: its node is ready, whatever this controller last
    * saw of it — a node enrolled anew under a known name starts `enrolled`.
    */
-  async connected(provider: string, node: string): Promise<void> {
+  connected(provider: string, node: string): Promise<void> {
     const key = `${provider}/${node}`;
     this.lastSeen.set(key, this.clock.now());
-    // Read what the store says: an enrolment may have written the node since.
-    const row = await this.opts.store.get('nodes', provider, node);
-    if (!row) return;
-    this.written.set(key, row.status.state);
-    await this.write(key, 'ready');
+    this.vouched.add(key);
+    this.queue.add(key);
+    return this.queue.idle();
+  }
+
+  /** Queues the nodes whose silence calls for another state; resolves when they are written. */
+  tick(): Promise<void> {
+    this.enqueueDue();
+    return this.queue.idle();
+  }
+
+  private enqueueDue(): void {
+    const now = this.clock.now();
+    for (const key of this.lastSeen.keys()) {
+      const next = this.due(key, now);
+      // Silence demotes; only an agent's own word (connected/seen) promotes.
+      if (next && next !== 'ready' && next !== this.written.get(key)) this.queue.add(key);
+    }
   }
 
   /** The state a node should have now, from its silence. */
@@ -188,35 +224,26 @@ export class NodeHealthController {
     return 'ready';
   }
 
-  /**
-   * Writes every node whose stored state is not the one due. Failed writes stay due and
-   * are tried again at the next tick; one node's failure does not hold up the others.
-   */
-  async tick(): Promise<void> {
-    if (this.checking) return;
-    this.checking = true;
-    try {
-      const now = this.clock.now();
-      for (const key of this.lastSeen.keys()) {
-        const next = this.due(key, now);
-        // Silence demotes; only an agent's own word (connected/seen) promotes.
-        if (!next || next === 'ready' || next === this.written.get(key)) continue;
-        await this.write(key, next).catch(() => undefined);
-      }
-    } finally {
-      this.checking = false;
-    }
-  }
-
-  private async write(key: string, state: NodeState): Promise<void> {
-    if (this.written.get(key) === state) return;
+  /** Writes the state due for one node, if the store says otherwise; throws to be retried. */
+  private async sync(key: string): Promise<void> {
     const [provider, node] = key.split('/') as [string, string];
-    try {
-      await setNodeState(this.opts.store, provider, node, state, 'controller:node-health');
-      this.written.set(key, state);
-    } catch (err) {
-      this.opts.onError?.(key, err);
-      throw err;
+    if (this.vouched.has(key)) {
+      // Read what the store says: an enrolment may have written the node since.
+      const row = await this.opts.store.get('nodes', provider, node);
+      if (!row) {
+        this.vouched.delete(key);
+        return;
+      }
+      this.written.set(key, row.status.state);
     }
+    const due = this.due(key, this.clock.now());
+    const next = this.vouched.has(key) ? 'ready' : due !== 'ready' ? due : undefined;
+    if (!next || next === this.written.get(key)) {
+      this.vouched.delete(key);
+      return;
+    }
+    await setNodeState(this.opts.store, provider, node, next, 'controller:node-health');
+    this.written.set(key, next);
+    this.vouched.delete(key);
   }
 }

@@ -171,7 +171,11 @@ export class WorkQueue {
         }
         const n = (this.failures.get(key) ?? 0) + 1;
         this.failures.set(key, n);
-        this.onError(key, err);
+        try {
+          this.onError(key, err);
+        } catch {
+          // A failing error report must not stop the queue.
+        }
         const delay = Math.min(this.maxBackoffMs, 100 * 2 ** n);
         setTimeout(() => this.add(key), delay).unref();
       }

@@ -146,6 +146,12 @@ export class AgentGateway extends EventEmitter {
     rejected: {} as Partial<Record<RejectReason | 'capped', number>>,
     refusedInstances: 0,
     transportRestarts: 0,
+    /**
+     * Writes of what agents sent that failed: instance reports (not acknowledged, so the
+     * agent sends them again), heartbeat times and metrics (written with the next one),
+     * and other messages (a hello's inventory, probe results).
+     */
+    failedWrites: { reports: 0, heartbeats: 0, messages: 0 },
   };
   url = '';
   private readonly limiter: AuthFailureLimiter;
@@ -162,7 +168,11 @@ export class AgentGateway extends EventEmitter {
     this.url = `https://${host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${bound}`;
     this.unsubscribe = this.opts.store.changes.subscribe((changes) => this.route(changes));
     this.heartbeatTimer = setInterval(
-      () => void this.writeHeartbeats().catch((err) => this.emit('error', err)),
+      () =>
+        void this.writeHeartbeats().catch((err) => {
+          this.stats.failedWrites.heartbeats++;
+          this.emit('error', err);
+        }),
       1000,
     );
     this.heartbeatTimer.unref();
@@ -304,7 +314,11 @@ export class AgentGateway extends EventEmitter {
       this.rejected(e.reason, s ? key(s.provider, s.node) : '', e.detail);
     } else {
       const s = this.byConn.get(e.conn);
-      if (s) this.handleMessage(s, e.msg).catch((err) => this.emit('error', err));
+      if (s)
+        this.handleMessage(s, e.msg).catch((err) => {
+          this.stats.failedWrites.messages++;
+          this.emit('error', err);
+        });
     }
   }
 
@@ -734,6 +748,7 @@ export class AgentGateway extends EventEmitter {
    */
   private async writeObservedBatch(batch: Report[]): Promise<void> {
     const failed = (s: Session, err: unknown): void => {
+      this.stats.failedWrites.reports++;
       this.emit(
         'error',
         new Error(`writing reports of node ${key(s.provider, s.node)} failed: ${(err as Error).message}`),
