@@ -1,4 +1,13 @@
 export { type Accelerator, detectAccelerator } from './qemu/accel.js';
+export {
+  MIGRATION_PHASES,
+  type MigrationEndpoint,
+  type MigrationPhase,
+  type MigrationProgress,
+  type MigrationSecret,
+  MigrationStopped,
+  type OutgoingOptions,
+} from './qemu/migration.js';
 export { QemuRuntime, type QemuRuntimeOptions } from './qemu/qemu-runtime.js';
 export { QmpClient, qmp } from './qemu/qmp.js';
 export {

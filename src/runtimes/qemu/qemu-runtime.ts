@@ -8,6 +8,16 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { InstanceObservation, InstanceRuntimeSpec, PortMapping, Runtime } from '../runtime.js';
 import { type Accelerator, detectAccelerator } from './accel.js';
+import {
+  finishIncoming,
+  incomingStatus,
+  listenIncoming,
+  type MigrationEndpoint,
+  type MigrationProgress,
+  type MigrationSecret,
+  migrateOut,
+  type OutgoingOptions,
+} from './migration.js';
 import { qmp } from './qmp.js';
 import { writeSeed } from './seed.js';
 
@@ -30,6 +40,10 @@ interface Meta {
   stopped: boolean;
   startedAt?: string;
   accelerator?: Accelerator;
+  /** Started to receive a live migration; not this host's copy until it completes. */
+  incoming?: boolean;
+  /** Migrated to another host: this copy must never run again. */
+  migratedAway?: boolean;
 }
 
 const ID_PATTERN = /^[a-zA-Z0-9-]{1,64}$/;
@@ -111,6 +125,13 @@ export class QemuRuntime implements Runtime {
   }
 
   async create(spec: InstanceRuntimeSpec): Promise<void> {
+    const old = await this.readMeta(spec.id);
+    if (old?.migratedAway) throw new Error(`instance ${spec.id} migrated away from this node`);
+    await this.prepare(spec);
+  }
+
+  /** Disk overlay, seed and meta of an instance (its disk kept when it exists). */
+  private async prepare(spec: InstanceRuntimeSpec, extra: Partial<Meta> = {}): Promise<void> {
     const dir = this.dirOf(spec.id);
     await fs.mkdir(dir, { recursive: true });
     const old = await this.readMeta(spec.id);
@@ -147,6 +168,7 @@ export class QemuRuntime implements Runtime {
       ports: old?.ports ?? [],
       stopped: old?.stopped ?? true,
       startedAt: old?.startedAt,
+      ...extra,
     });
   }
 
@@ -161,7 +183,7 @@ export class QemuRuntime implements Runtime {
     return out;
   }
 
-  private qemuArgs(dir: string, meta: Meta, accel: Accelerator): string[] {
+  private qemuArgs(dir: string, meta: Meta, accel: Accelerator, incoming = false): string[] {
     const s = meta.spec;
     const args = [
       '-name',
@@ -198,6 +220,7 @@ export class QemuRuntime implements Runtime {
     args.push('-drive', `if=virtio,format=raw,readonly=on,file=${opt(join(dir, 'seed.iso'))}`);
     const fwd = meta.ports.map((p) => `,hostfwd=${p.protocol}:${this.bind}:${p.host}-:${p.guest}`).join('');
     args.push('-netdev', `user,id=net0${fwd}`, '-device', 'virtio-net-pci,netdev=net0');
+    if (incoming) args.push('-incoming', 'defer');
     return args;
   }
 
@@ -205,13 +228,23 @@ export class QemuRuntime implements Runtime {
     const dir = this.dirOf(id);
     const meta = await this.readMeta(id);
     if (!meta) throw new Error(`instance ${id} does not exist on this node`);
+    if (meta.migratedAway)
+      throw new Error(`instance ${id} migrated away from this node; it never runs here again`);
     if (await this.livePid(id)) return this.inspect(id);
+    if (meta.incoming) throw new Error(`instance ${id} was receiving a migration that did not complete`);
+    await this.launch(id, meta, false);
+    return this.inspect(id);
+  }
+
+  /** Starts QEMU for an instance (as a migration's destination: paused, waiting for it). */
+  private async launch(id: string, meta: Meta, incoming: boolean): Promise<void> {
+    const dir = this.dirOf(id);
     meta.ports = await this.allocatePorts(meta);
     const accel = await detectAccelerator(this.qemu);
     await fs.rm(join(dir, 'qmp.sock'), { force: true });
     await fs.rm(join(dir, 'qemu.pid'), { force: true });
     try {
-      await run(this.qemu, this.qemuArgs(dir, meta, accel), { timeout: 30_000 });
+      await run(this.qemu, this.qemuArgs(dir, meta, accel, incoming), { timeout: 30_000 });
     } catch (err) {
       const stderr = (err as { stderr?: string }).stderr?.trim();
       throw new Error(`QEMU failed to start instance ${id}: ${stderr || (err as Error).message}`);
@@ -219,8 +252,75 @@ export class QemuRuntime implements Runtime {
     meta.stopped = false;
     meta.startedAt = new Date().toISOString();
     meta.accelerator = accel;
+    meta.incoming = incoming;
+    await this.writeMeta(id, meta);
+  }
+
+  /**
+   * Destination of a live migration: the instance is created afresh (a new overlay of the
+   * same base image, which the source's mirror fills), QEMU starts paused waiting for
+   * the stream, and listens on `host` for it (and for the disk mirror, when there is a
+   * disk). Returns the ports the source connects to.
+   */
+  async receiveMigration(
+    spec: InstanceRuntimeSpec,
+    secret: MigrationSecret,
+    host: string,
+  ): Promise<MigrationEndpoint> {
+    if (await this.livePid(spec.id)) throw new Error(`instance ${spec.id} already runs on this node`);
+    await fs.rm(this.dirOf(spec.id), { recursive: true, force: true });
+    await this.prepare(spec, { stopped: false });
+    const meta = (await this.readMeta(spec.id))!;
+    await this.launch(spec.id, meta, true);
+    const endpoint: MigrationEndpoint = {
+      host,
+      migrationPort: await freePort(host),
+      ...(spec.image.format !== 'kernel-initrd' ? { nbdPort: await freePort(host) } : {}),
+    };
+    try {
+      await listenIncoming(join(this.dirOf(spec.id), 'qmp.sock'), this.dirOf(spec.id), secret, endpoint);
+    } catch (err) {
+      await this.delete(spec.id);
+      throw err;
+    }
+    return endpoint;
+  }
+
+  /** The incoming migration's state on this node (QEMU's words: active, completed, failed …). */
+  async incomingState(id: string): Promise<string> {
+    if (!(await this.livePid(id))) return 'failed';
+    return incomingStatus(join(this.dirOf(id), 'qmp.sock'));
+  }
+
+  /** The incoming migration completed: the guest runs here from now on. */
+  async completeIncoming(id: string): Promise<InstanceObservation> {
+    const meta = await this.readMeta(id);
+    if (!meta?.incoming) throw new Error(`instance ${id} is not receiving a migration`);
+    await finishIncoming(join(this.dirOf(id), 'qmp.sock'), this.dirOf(id));
+    meta.incoming = false;
     await this.writeMeta(id, meta);
     return this.inspect(id);
+  }
+
+  /**
+   * Source of a live migration: sends the running instance to `to`. On completion this
+   * copy is marked migrated away (it never starts here again) and its QEMU ends; on
+   * failure or cancellation it keeps running here.
+   */
+  async sendMigration(
+    id: string,
+    to: MigrationEndpoint,
+    secret: MigrationSecret,
+    opts: OutgoingOptions = {},
+  ): Promise<MigrationProgress> {
+    const meta = await this.readMeta(id);
+    if (!meta || !(await this.livePid(id))) throw new Error(`instance ${id} is not running on this node`);
+    const done = await migrateOut(join(this.dirOf(id), 'qmp.sock'), this.dirOf(id), secret, to, opts);
+    meta.migratedAway = true;
+    meta.stopped = true;
+    await this.writeMeta(id, meta);
+    await this.stop(id, 0);
+    return done;
   }
 
   async stop(id: string, timeoutMs = this.stopTimeoutMs): Promise<void> {
