@@ -108,6 +108,12 @@ const MATRIX: Record<string, Role[] | typeof PUBLIC> = {
   'GET /v1/projects/{project}/workloads/{name}': PROJECT_A,
   'PUT /v1/projects/{project}/workloads/{name}': PROJECT_A,
   'DELETE /v1/projects/{project}/workloads/{name}': PROJECT_A,
+  'GET /v1/migrations': SIGNED_IN,
+  'GET /v1/projects/{project}/migrations': PROJECT_A,
+  'POST /v1/projects/{project}/migrations': PROJECT_A,
+  'GET /v1/projects/{project}/migrations/{name}': PROJECT_A,
+  'PUT /v1/projects/{project}/migrations/{name}': PROJECT_A,
+  'DELETE /v1/projects/{project}/migrations/{name}': PROJECT_A,
   'POST /v1/apply': PROJECT_A,
   'GET /v1/instances': SIGNED_IN,
   'GET /v1/projects/{project}/instances': PROJECT_A,
@@ -128,11 +134,23 @@ const SEES: Record<string, [name: string, who: Role[]]> = {
   'GET /v1/users': ['user-t', PROJECT_A_ADMIN],
   'GET /v1/images': ['img-a', PROJECT_A],
   'GET /v1/workloads': ['wl-a', PROJECT_A],
+  'GET /v1/migrations': ['mig-a', PROJECT_A],
   'GET /v1/instances': ['inst-a', INSTANCE_A],
 };
 
 /** Names of A's private objects: roles outside A see none of them anywhere. */
-const PRIVATE = ['proj-a', 'wl-a', 'img-a', 'node-a', 'user-a', 'member-a', 'padmin-a', 'user-t', 'inst-a'];
+const PRIVATE = [
+  'proj-a',
+  'wl-a',
+  'mig-a',
+  'img-a',
+  'node-a',
+  'user-a',
+  'member-a',
+  'padmin-a',
+  'user-t',
+  'inst-a',
+];
 
 const TARGETS: Record<string, [kind: string, name: string]> = {
   providers: ['Provider', 'prov-a'],
@@ -141,6 +159,7 @@ const TARGETS: Record<string, [kind: string, name: string]> = {
   projects: ['Project', 'proj-a'],
   users: ['User', 'user-t'],
   workloads: ['Workload', 'wl-a'],
+  migrations: ['Migration', 'mig-a'],
   images: ['Image', 'img-a'],
   instances: ['Instance', 'inst-a'],
 };
@@ -152,6 +171,13 @@ function targetOf(template: string): [kind: string, name: string] {
   const coll = at > 0 ? segs[at - 1]! : segs.filter((x) => !x.startsWith('{')).pop()!;
   return TARGETS[coll] ?? ['?', '?'];
 }
+
+/** A migration of A's instance (to nowhere in particular: it fails, which is fine here). */
+const MIGRATION_A = {
+  kind: 'Migration',
+  metadata: { name: 'mig-a', project: 'proj-a' },
+  spec: { instance: 'inst-a' },
+};
 
 /** Fixture documents of both sides, re-applied after every write an allowed role made. */
 const FIXTURES = [
@@ -192,6 +218,7 @@ function bodyFor(template: string, method: string): { body?: unknown; headers?: 
     Project: { ...project('proj-a'), spec: { displayName: 'changed' } },
     User: FIXTURES.at(-1),
     Workload: workload('proj-a', 'wl-a', { replicas: 0 }),
+    Migration: MIGRATION_A,
     Image: image('proj-a', 'img-a', SHA),
   };
   const doc = docs[kind];
@@ -243,6 +270,19 @@ for (const engine of TEST_ENGINES) {
             provider: 'prov-a',
             node: 'node-a',
             userData: USER_DATA,
+          }),
+        );
+      if (!(await t.cp.store.get('migrations', 'proj-a', 'mig-a')))
+        await t.cp.store.transaction((tx) =>
+          tx.insert('migrations', {
+            uid: randomUUID(),
+            parent: 'proj-a',
+            name: 'mig-a',
+            labels: {},
+            spec: MIGRATION_A.spec,
+            status: { phase: 'Failed', message: 'a fixture' },
+            createdBy: 'test',
+            columns: { phase: 'Failed' },
           }),
         );
       const userTokens = (await a.get('/v1/users/user-t/tokens')).body.items;

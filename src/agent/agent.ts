@@ -19,11 +19,18 @@ import {
   parseJoinToken,
   type ServerMessage,
 } from '../protocol/index.js';
-import { type InstanceObservation, QemuRuntime, type Runtime } from '../runtimes/index.js';
+import {
+  canMigrate,
+  type InstanceObservation,
+  type InstanceRuntimeSpec,
+  QemuRuntime,
+  type Runtime,
+} from '../runtimes/index.js';
 import { ImageCache } from './image-cache.js';
 import { detectInventory } from './inventory.js';
 import { type AgentIdentity, type DesiredFile, LocalState } from './local-state.js';
 import { nodeMetrics, processUsage } from './metrics.js';
+import { MigrationHandler } from './migration-handler.js';
 import { fetchPinnedCa, pinnedRequest, pinnedTls, readAll } from './tls.js';
 
 export interface AgentOptions {
@@ -138,6 +145,9 @@ export class Agent {
   private readonly errors = new Map<string, string>();
   private probes: LatencyProbe[] = [];
   private readonly log: (msg: string) => void;
+  private readonly migrations: MigrationHandler;
+  /** The address this node reports (where other nodes reach it, e.g. for a migration). */
+  private address = '';
 
   constructor(private readonly opts: AgentOptions) {
     this.state = new LocalState(opts.dataDir, opts.persistDesired ?? true);
@@ -150,6 +160,13 @@ export class Agent {
         stopTimeoutMs: opts.stopTimeoutMs,
       });
     this.log = opts.log ?? ((m) => process.stderr.write(`[agent] ${m}\n`));
+    this.migrations = new MigrationHandler({
+      runtime: this.runtime,
+      specOf: (d) => this.specOf(d),
+      address: () => this.address,
+      progress: (migration, progress) => this.send({ type: 'migration', migration, progress }),
+      log: this.log,
+    });
   }
 
   get node(): AgentIdentity | undefined {
@@ -255,9 +272,8 @@ export class Agent {
       this.attempts = 0;
       this.connected = true;
       const local = (ws as unknown as { _socket?: { localAddress?: string } })._socket?.localAddress;
-      this.hello(ws, this.opts.advertiseAddress ?? local?.replace(/^::ffff:/, '') ?? '').catch((err) =>
-        this.log(`hello failed: ${(err as Error).message}`),
-      );
+      this.address = this.opts.advertiseAddress ?? local?.replace(/^::ffff:/, '') ?? '';
+      this.hello(ws, this.address).catch((err) => this.log(`hello failed: ${(err as Error).message}`));
     });
     ws.on('message', (data) => {
       try {
@@ -381,15 +397,36 @@ export class Agent {
       this.probe().catch(() => undefined);
       return;
     }
-    if (msg.type === 'request' && msg.method === 'console') {
+    if (msg.type === 'request') {
       try {
-        const { uid, offset, limit } = msg.params;
-        if (!this.desired.instances[uid]) throw new Error('no such instance on this node');
-        const result = await this.runtime.readConsole(uid, offset, Math.min(limit, 1024 * 1024));
-        this.send({ type: 'reply', id: msg.id, ok: true, result });
+        this.send({ type: 'reply', id: msg.id, ok: true, result: await this.answer(msg) });
       } catch (err) {
         this.send({ type: 'reply', id: msg.id, ok: false, error: (err as Error).message });
       }
+    }
+  }
+
+  /** Answers a request of the control plane (a console read, a step of a migration). */
+  private async answer(msg: Extract<ServerMessage, { type: 'request' }>): Promise<unknown> {
+    switch (msg.method) {
+      case 'console': {
+        const { uid, offset, limit } = msg.params;
+        if (!this.desired.instances[uid]) throw new Error('no such instance on this node');
+        return this.runtime.readConsole(uid, offset, Math.min(limit, 1024 * 1024));
+      }
+      case 'migrate-receive':
+        return this.migrations.receive(msg.params);
+      case 'migrate-send':
+        return this.migrations.send(msg.params);
+      case 'migrate-cancel':
+        return this.migrations.cancel(msg.params);
+      case 'migrate-state':
+        return this.migrations.state(msg.params);
+      case 'migrate-abort':
+        return this.migrations.abort(msg.params, (uid) => {
+          const d = this.desired.instances[uid];
+          return !!d && d.desired !== 'absent';
+        });
     }
   }
 
@@ -460,7 +497,9 @@ export class Agent {
     }
     if (d.synced && !only) {
       for (const uid of await this.runtime.list()) {
-        if (d.instances[uid]) continue;
+        if (d.instances[uid] || this.migrations.busy(uid)) continue;
+        // Prepared for a migration: the control plane removes it if the migration fails.
+        if ((await this.runtime.inspect(uid)).incoming) continue;
         this.log(`removing VM ${uid}: not in this node's desired state`);
         await this.runtime.delete(uid).catch(() => undefined);
       }
@@ -468,6 +507,8 @@ export class Agent {
     const changed: ObservedInstance[] = [];
     for (const uid of uids) {
       if (!d.instances[uid]) continue; // forgotten meanwhile (acknowledged as gone)
+      // Migrated away or still arriving: not this node's to report until its binding moves.
+      if (d.instances[uid]!.desired !== 'absent' && (await this.migrationInFlight(uid))) continue;
       const o = await this.observe(uid);
       const s = JSON.stringify(o);
       if (this.lastReported.get(uid) !== s) {
@@ -487,29 +528,25 @@ export class Agent {
       return;
     }
     const hash = specHash(d);
-    if (this.applied.get(uid) !== hash || obs.state === 'absent') {
-      if (obs.state !== 'absent') await this.runtime.delete(uid);
-      const files: { disk?: string; kernel?: string; initrd?: string } = {};
-      for (const [k, f] of Object.entries(d.spec.image.files)) {
-        if (f)
-          files[k as keyof typeof files] = this.opts.skipImages
-            ? `simulated:${f.sha256}`
-            : await this.images.ensure(this.identity!, f.sha256);
-      }
-      await this.runtime.create({
-        id: uid,
-        hostname: d.spec.hostname,
-        vcpus: d.vcpus,
-        memoryMiB: d.memoryMiB,
-        diskGiB: d.diskGiB,
-        image: {
-          format: d.spec.image.format,
-          files,
-          ...(d.spec.image.cmdline ? { cmdline: d.spec.image.cmdline } : {}),
-        },
-        ...(d.spec.userData !== undefined ? { userData: d.spec.userData } : {}),
-        ports: d.spec.ports,
-      });
+    // A copy that migrated away waits for its removal; one being sent is left alone.
+    if (obs.migratedAway || this.migrations.busy(uid)) {
+      if (!obs.incoming) return;
+    }
+    if (obs.incoming) {
+      // Received by live migration and now bound here: this node's from now on.
+      const state = await this.migrator().incomingState(uid);
+      if (state === 'active' || state === 'setup') return;
+      if (state === 'completed') {
+        await this.migrator().completeIncoming(uid);
+        this.migrations.adopted(uid);
+        this.applied.set(uid, hash);
+        this.desired.reboots[uid] = d.spec.reboots ?? 0;
+        this.log(`instance ${d.name}: received by live migration, running here`);
+      } else this.migrations.adopted(uid);
+    }
+    if (this.applied.get(uid) !== hash || (await this.runtime.inspect(uid)).state === 'absent') {
+      if ((await this.runtime.inspect(uid)).state !== 'absent') await this.runtime.delete(uid);
+      await this.runtime.create(await this.specOf(d));
       this.applied.set(uid, hash);
       this.desired.reboots[uid] = d.spec.reboots ?? 0;
     }
@@ -534,6 +571,42 @@ export class Agent {
     } else if (d.desired === 'stopped' && now.state === 'running') {
       await this.runtime.stop(uid);
     }
+  }
+
+  private async migrationInFlight(uid: string): Promise<boolean> {
+    if (this.migrations.busy(uid)) return false; // sending: still running here
+    const o = await this.runtime.inspect(uid);
+    return !!o.migratedAway || !!o.incoming;
+  }
+
+  /** The runtime spec of an instance, its image files fetched and verified first. */
+  private async specOf(d: DesiredInstance): Promise<InstanceRuntimeSpec> {
+    const files: { disk?: string; kernel?: string; initrd?: string } = {};
+    for (const [k, f] of Object.entries(d.spec.image.files)) {
+      if (f)
+        files[k as keyof typeof files] = this.opts.skipImages
+          ? `simulated:${f.sha256}`
+          : await this.images.ensure(this.identity!, f.sha256);
+    }
+    return {
+      id: d.uid,
+      hostname: d.spec.hostname,
+      vcpus: d.vcpus,
+      memoryMiB: d.memoryMiB,
+      diskGiB: d.diskGiB,
+      image: {
+        format: d.spec.image.format,
+        files,
+        ...(d.spec.image.cmdline ? { cmdline: d.spec.image.cmdline } : {}),
+      },
+      ...(d.spec.userData !== undefined ? { userData: d.spec.userData } : {}),
+      ports: d.spec.ports,
+    };
+  }
+
+  private migrator() {
+    if (!canMigrate(this.runtime)) throw new Error(`the ${this.runtime.name} runtime cannot migrate live`);
+    return this.runtime;
   }
 
   private async observe(uid: string): Promise<ObservedInstance> {

@@ -6,7 +6,13 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge } from 'prom-client';
 import { type ApiContext, buildApi } from '../api/index.js';
 import { AuthFailureLimiter, type FailureLimiterOptions } from '../auth/index.js';
-import { ClusterCache, NodeHealthController, WorkloadController } from '../controllers/index.js';
+import {
+  admitMigration,
+  ClusterCache,
+  MigrationController,
+  NodeHealthController,
+  WorkloadController,
+} from '../controllers/index.js';
 import {
   AgentGateway,
   type AgentLimits,
@@ -63,6 +69,7 @@ export interface ControlPlane {
   gatewayUrl?: string;
   caFingerprint?: string;
   controller: WorkloadController;
+  migrations: MigrationController;
   health: NodeHealthController;
   close(): Promise<void>;
 }
@@ -113,9 +120,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       ...(opts.sseBufferBytes ? { sseBufferBytes: opts.sseBufferBytes } : {}),
       ...(opts.metricsPublic ? { metricsPublic: true } : {}),
     });
+    const cache = new ClusterCache(store);
+    ctx.resources.admission.set('Migration', admitMigration(cache));
     const controller = new WorkloadController({
       store,
-      cache: new ClusterCache(store),
+      cache,
       log: (msg, err) => app.log.warn({ err }, msg),
       onPlaced: (replicas, pass, queued) => {
         ctx.metrics.placements.inc(replicas);
@@ -207,7 +216,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       ctx.enrolment = enrolment;
       ctx.gatewayUrl = await gateway.start();
     }
+    const migrations = new MigrationController({
+      store,
+      cache,
+      ...(gateway ? { agents: gateway } : {}),
+      log: (msg, err) => app.log.warn({ err }, msg),
+    });
     await controller.start();
+    await migrations.start();
     await health.start();
     await app.listen({ host, port });
     const addr = app.server.address();
@@ -226,9 +242,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       gatewayUrl: ctx.gatewayUrl,
       caFingerprint,
       controller,
+      migrations,
       health,
       async close() {
         health.stop();
+        migrations.stop();
         controller.stop();
         await gateway?.close();
         await app.close();

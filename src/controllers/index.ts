@@ -1,5 +1,12 @@
 export { ClusterCache, HOST_RESERVED_MIB } from './cluster-cache.js';
 export {
+  type AgentLink,
+  admitMigration,
+  chooseTarget,
+  MigrationController,
+  type MigrationControllerOptions,
+} from './migration-controller.js';
+export {
   type Clock,
   DEFAULT_DOWN_AFTER_MS,
   DEFAULT_SUSPECT_AFTER_MS,

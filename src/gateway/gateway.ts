@@ -21,6 +21,8 @@ import {
   AGENT_ENROL_PATH,
   AGENT_IMAGES_PATH,
   type AgentMessage,
+  type AgentRequestMethod,
+  type AgentRequests,
   CA_PATH,
   CLOSE_CODES,
   type DesiredInstance,
@@ -32,6 +34,7 @@ import {
 import { minimumRttMs } from '../scheduler/index.js';
 import {
   type Change,
+  desiredInstanceOf,
   type InstanceRecord,
   type InstanceStatus,
   instanceEventDoc,
@@ -99,21 +102,6 @@ interface Session {
 
 const key = (provider: string, node: string) => `${provider}/${node}`;
 
-function toDesired(r: InstanceRecord): DesiredInstance {
-  return {
-    uid: r.uid,
-    project: r.project,
-    name: r.name,
-    revision: r.revision,
-    fence: r.fence,
-    desired: r.desired,
-    vcpus: r.vcpus,
-    memoryMiB: r.memoryMiB,
-    diskGiB: r.diskGiB,
-    spec: r.spec,
-  };
-}
-
 const json = (id: number, status: number, body: unknown): HttpResponse => ({
   id,
   status,
@@ -134,6 +122,8 @@ export class AgentGateway extends EventEmitter {
   private nextRequestId = 1;
   private readonly measurements = new Map<string, Map<string, Map<string, number>>>();
   private unsubscribe?: () => void;
+  /** Image files nodes may fetch for migrations they receive: sha256 → grants, by node. */
+  private readonly imageGrants = new Map<string, Map<string, number>>();
   /** Instance reports waiting for the next batch write. */
   private observedQueue: Report[] = [];
   private observedFlush?: Promise<void>;
@@ -343,14 +333,33 @@ export class AgentGateway extends EventEmitter {
     if (s) this.toTransport({ type: 'close', conn: s.conn, code: 4001, reason });
   }
 
+  /**
+   * Lets a node fetch image files of an instance not bound to it yet (the destination of
+   * a migration); returns the function that takes the grant back.
+   */
+  allowImages(provider: string, node: string, sha256s: readonly string[]): () => void {
+    const k = key(provider, node);
+    const grants = this.imageGrants.get(k) ?? new Map<string, number>();
+    this.imageGrants.set(k, grants);
+    for (const sha of sha256s) grants.set(sha, (grants.get(sha) ?? 0) + 1);
+    return () => {
+      for (const sha of sha256s) {
+        const n = (grants.get(sha) ?? 1) - 1;
+        if (n > 0) grants.set(sha, n);
+        else grants.delete(sha);
+      }
+      if (!grants.size) this.imageGrants.delete(k);
+    };
+  }
+
   /** Asks a connected agent something and waits for its reply. */
-  async request(
+  async request<M extends AgentRequestMethod>(
     provider: string,
     node: string,
-    method: 'console',
-    params: any,
+    method: M,
+    params: AgentRequests[M]['params'],
     timeoutMs = 10_000,
-  ): Promise<any> {
+  ): Promise<AgentRequests[M]['result']> {
     const s = this.sessions.get(key(provider, node));
     if (!s) throw new Problem('node_unreachable', `node '${provider}/${node}' is not connected`);
     const id = this.nextRequestId++;
@@ -359,8 +368,8 @@ export class AgentGateway extends EventEmitter {
         s.pending.delete(id);
         reject(new Problem('node_unreachable', `node '${provider}/${node}' did not answer in time`));
       }, timeoutMs);
-      s.pending.set(id, { resolve, reject, timer });
-      this.send(s, { type: 'request', id, method, params });
+      s.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.send(s, { type: 'request', id, method, params } as ServerMessage);
     });
   }
 
@@ -429,7 +438,9 @@ export class AgentGateway extends EventEmitter {
     if (!/^[0-9a-f]{64}$/.test(sha)) throw new Problem('not_found', 'unknown image file');
     // A node may fetch only files of images its own instances use.
     const mine = await this.opts.store.listInstances({ provider: node.provider, node: node.node });
-    const allowed = mine.some((i) => Object.values(i.spec.image.files).some((f) => f?.sha256 === sha));
+    const allowed =
+      !!this.imageGrants.get(key(node.provider, node.node))?.has(sha) ||
+      mine.some((i) => Object.values(i.spec.image.files).some((f) => f?.sha256 === sha));
     if (!allowed) throw new Problem('not_found', 'no instance on this node uses that image file');
     const file = join(this.opts.imageDir, 'sha256', sha);
     const stat = await fs.stat(file).catch(() => undefined);
@@ -524,6 +535,10 @@ export class AgentGateway extends EventEmitter {
         return;
       case 'observed':
         await this.applyObserved(s, msg.instances, msg.seq);
+        return;
+      case 'migration':
+        // Progress of a migration this node sends: the migration controller checks it is one.
+        this.emit('migration-progress', msg.migration, msg.progress, s.provider, s.node);
         return;
       case 'reply': {
         const p = s.pending.get(msg.id);
@@ -670,7 +685,7 @@ export class AgentGateway extends EventEmitter {
     const all = await this.opts.store.listInstances({ provider: s.provider, node: s.node });
     const revision = all.reduce((m, i) => Math.max(m, i.revision), 0);
     s.sentRevision = revision;
-    this.send(s, { type: 'desired', full: true, revision, instances: all.map(toDesired) });
+    this.send(s, { type: 'desired', full: true, revision, instances: all.map(desiredInstanceOf) });
   }
 
   /**
@@ -688,7 +703,7 @@ export class AgentGateway extends EventEmitter {
       }
       if (c.table !== 'instances' || !c.write) continue;
       const { record, previous } = c.write;
-      const d = toDesired(record);
+      const d = desiredInstanceOf(record);
       this.queuePush(record.provider, record.node, d);
       if (previous) this.queuePush(previous.provider, previous.node, { ...d, desired: 'absent' });
       pushed = true;

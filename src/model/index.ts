@@ -5,6 +5,7 @@ export type { CheckContext, KindDef, ParentKey } from './kind.js';
 export { PARENT_KINDS } from './kind.js';
 export * from './kinds/image.js';
 export { findKind, KINDS } from './kinds/index.js';
+export * from './kinds/migration.js';
 export * from './kinds/node.js';
 export * from './kinds/project.js';
 export * from './kinds/provider.js';

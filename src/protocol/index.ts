@@ -94,7 +94,60 @@ export type AgentMessage =
   | { type: 'observed'; instances: ObservedInstance[]; seq?: number }
   | { type: 'probes'; rttMs: Record<string, number> }
   | { type: 'reply'; id: number; ok: true; result: unknown }
-  | { type: 'reply'; id: number; ok: false; error: string };
+  | { type: 'reply'; id: number; ok: false; error: string }
+  /** Progress of a live migration this node sends (between `migrate-send` and its reply). */
+  | { type: 'migration'; migration: string; progress: TransferProgress };
+
+export const TRANSFER_PHASES = ['mirroring', 'migrating', 'completed', 'failed', 'cancelled'] as const;
+
+/** A live migration's progress as QEMU reports it (bytes; rates in Mbit/s and pages/s). */
+export interface TransferProgress {
+  phase: (typeof TRANSFER_PHASES)[number];
+  diskDone?: number;
+  diskTotal?: number;
+  ramTransferred?: number;
+  ramRemaining?: number;
+  ramTotal?: number;
+  mbps?: number;
+  dirtyPagesRate?: number;
+  downtimeMs?: number;
+  totalTimeMs?: number;
+}
+
+/** The one-time pre-shared key of a migration, handed to its two nodes only. */
+export interface MigrationSecret {
+  identity: string;
+  keyHex: string;
+}
+
+/** Where a migration's destination listens (its migration stream, and NBD for the disk). */
+export interface MigrationEndpoint {
+  host: string;
+  migrationPort: number;
+  nbdPort?: number;
+}
+
+/** What the control plane asks of an agent, by method, and what it answers. */
+export interface AgentRequests {
+  console: { params: { uid: string; offset: number; limit: number }; result: { data: string; next: number } };
+  /** Destination: start the instance paused, waiting for the stream. */
+  'migrate-receive': {
+    params: { migration: string; instance: DesiredInstance; secret: MigrationSecret };
+    result: MigrationEndpoint;
+  };
+  /** Source: stream the instance (progress in `migration` messages); answers when done. */
+  'migrate-send': {
+    params: { migration: string; uid: string; to: MigrationEndpoint; secret: MigrationSecret };
+    result: TransferProgress;
+  };
+  /** Source: stop sending (before the switch-over). */
+  'migrate-cancel': { params: { migration: string; uid: string }; result: { cancelled: boolean } };
+  /** Destination: the state of the incoming stream (QEMU's words: active, completed, failed …). */
+  'migrate-state': { params: { migration: string; uid: string }; result: { state: string } };
+  /** Destination: the migration failed: remove what was prepared (never a bound instance). */
+  'migrate-abort': { params: { migration: string; uid: string }; result: { removed: boolean } };
+}
+export type AgentRequestMethod = keyof AgentRequests;
 
 export interface LatencyProbe {
   name: string;
@@ -105,11 +158,13 @@ export type ServerMessage =
   | { type: 'config'; probes: LatencyProbe[] }
   | { type: 'desired'; full: boolean; revision: number; instances: DesiredInstance[] }
   | {
-      type: 'request';
-      id: number;
-      method: 'console';
-      params: { uid: string; offset: number; limit: number };
-    }
+      [M in AgentRequestMethod]: {
+        type: 'request';
+        id: number;
+        method: M;
+        params: AgentRequests[M]['params'];
+      };
+    }[AgentRequestMethod]
   /**
    * The reports up to `seq` are stored; `refused` names instances of them that were not
    * applied, and why (an instance not bound to this node): the agent stops sending those.

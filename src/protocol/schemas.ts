@@ -4,7 +4,7 @@
 // from index.ts so that the agent, which only needs the types, does not load TypeBox.
 import { type Static, type TSchema, Type } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { DESIRED_STATES, INSTANCE_PHASES } from './index.js';
+import { DESIRED_STATES, INSTANCE_PHASES, TRANSFER_PHASES } from './index.js';
 
 const obj = <P extends Record<string, TSchema>>(props: P) =>
   Type.Object(props, { additionalProperties: false });
@@ -68,6 +68,21 @@ export const ObservedInstanceSchema = obj({
 });
 
 const Instances = Type.Array(ObservedInstanceSchema, { maxItems: INVENTORY_BOUNDS.instances });
+
+const Bytes = int(0, Number.MAX_SAFE_INTEGER);
+export const TransferProgressSchema = obj({
+  phase: union(TRANSFER_PHASES),
+  diskDone: Type.Optional(Bytes),
+  diskTotal: Type.Optional(Bytes),
+  ramTransferred: Type.Optional(Bytes),
+  ramRemaining: Type.Optional(Bytes),
+  ramTotal: Type.Optional(Bytes),
+  mbps: Type.Optional(num(0, 1e9)),
+  dirtyPagesRate: Type.Optional(num(0, 1e12)),
+  downtimeMs: Type.Optional(num(0, 1e9)),
+  totalTimeMs: Type.Optional(num(0, 1e12)),
+});
+const MigrationId = str(64, { pattern: '^[0-9a-f-]{1,64}$' });
 /** Agent reports carry a sequence number the gateway acknowledges once they are stored. */
 const Seq = int(1, Number.MAX_SAFE_INTEGER);
 
@@ -99,6 +114,11 @@ export const AGENT_MESSAGE_SCHEMAS = {
     type: Type.Literal('probes'),
     rttMs: Type.Record(str(100), num(0, 60_000), { maxProperties: 50 }),
   }),
+  migration: obj({
+    type: Type.Literal('migration'),
+    migration: MigrationId,
+    progress: TransferProgressSchema,
+  }),
   reply: Type.Union([
     obj({
       type: Type.Literal('reply'),
@@ -128,6 +148,7 @@ export const AGENT_MESSAGE_LIMITS: Record<AgentMessageType, number> = {
   heartbeat: 128 * KiB,
   observed: 4 * MiB,
   probes: 16 * KiB,
+  migration: 4 * KiB,
   reply: 8 * MiB,
 };
 export const MAX_AGENT_MESSAGE = Math.max(...Object.values(AGENT_MESSAGE_LIMITS));
@@ -167,6 +188,19 @@ export const DesiredInstanceSchema = obj({
   spec: InstanceSpecSchema,
 });
 
+const SecretSchema = obj({
+  identity: str(64, { pattern: '^[A-Za-z0-9-]{1,64}$' }),
+  keyHex: str(256, { pattern: '^[0-9a-f]{64,256}$' }),
+});
+const EndpointSchema = obj({ host: str(253), migrationPort: Port, nbdPort: Type.Optional(Port) });
+const request = <P extends Record<string, TSchema>>(method: string, params: P) =>
+  obj({
+    type: Type.Literal('request'),
+    id: int(1, Number.MAX_SAFE_INTEGER),
+    method: Type.Literal(method),
+    params: obj(params),
+  });
+
 /** Control plane → agent. */
 export const SERVER_MESSAGE_SCHEMAS = {
   config: obj({
@@ -179,12 +213,22 @@ export const SERVER_MESSAGE_SCHEMAS = {
     revision: Revision,
     instances: Type.Array(DesiredInstanceSchema),
   }),
-  request: obj({
-    type: Type.Literal('request'),
-    id: int(1, Number.MAX_SAFE_INTEGER),
-    method: Type.Literal('console'),
-    params: obj({ uid: Uid, offset: Type.Integer({ minimum: 0 }), limit: Type.Integer({ minimum: 0 }) }),
-  }),
+  request: Type.Union([
+    request('console', {
+      uid: Uid,
+      offset: Type.Integer({ minimum: 0 }),
+      limit: Type.Integer({ minimum: 0 }),
+    }),
+    request('migrate-receive', {
+      migration: MigrationId,
+      instance: DesiredInstanceSchema,
+      secret: SecretSchema,
+    }),
+    request('migrate-send', { migration: MigrationId, uid: Uid, to: EndpointSchema, secret: SecretSchema }),
+    request('migrate-cancel', { migration: MigrationId, uid: Uid }),
+    request('migrate-state', { migration: MigrationId, uid: Uid }),
+    request('migrate-abort', { migration: MigrationId, uid: Uid }),
+  ]),
   ack: obj({
     type: Type.Literal('ack'),
     seq: Seq,

@@ -52,7 +52,22 @@ function label(def: KindDef, parent: string, name: string): string {
   return def.parent ? `${def.kind} '${parent}/${name}'` : `${def.kind} '${name}'`;
 }
 
+/**
+ * A check of a kind's spec against the state of the system, beyond its own fields (e.g.
+ * a Migration's target against the scheduler): errors refuse the write, nothing applied.
+ */
+export type Admission = (
+  tx: Store,
+  parent: string,
+  name: string,
+  spec: any,
+  existing: StoredResource | undefined,
+) => Promise<FieldError[]>;
+
 export class ResourceService {
+  /** Admission checks by kind, set by the control plane that owns what they consult. */
+  readonly admission = new Map<string, Admission>();
+
   constructor(readonly store: Store) {}
 
   /** Runs fn in a transaction; with dryRun everything is checked and then rolled back. */
@@ -299,7 +314,7 @@ export class ResourceService {
     const refused = refusedChange(p, def, existing?.spec, m.spec);
     if (refused) throw new Problem('forbidden', `${label(def, parent, name)}: ${refused}`);
 
-    const checkErrors = await this.check(tx, def, m, existing);
+    const checkErrors = await this.check(tx, def, m, existing, parent);
     if (checkErrors.length) throw Problem.invalid(checkErrors);
 
     const expected = target.expectedGeneration ?? m.metadata.generation;
@@ -390,11 +405,14 @@ export class ResourceService {
     def: KindDef,
     m: Manifest,
     existing: StoredResource | undefined,
+    parent: string,
   ): Promise<FieldError[]> {
     const ctx: CheckContext = {
       exists: async (kind, parent, name) => !!(await tx.get(findKind(kind)!.plural, parent, name)),
     };
     const errors = def.check ? [...(await def.check(m.spec, ctx))] : [];
+    const admit = this.admission.get(def.kind);
+    if (admit && !errors.length) errors.push(...(await admit(tx, parent, m.metadata.name, m.spec, existing)));
     if (def.kind === 'Node' && existing && m.spec.site !== existing.spec.site)
       errors.push({ path: 'spec.site', message: 'a node cannot move to another site; re-enrol it there' });
     return errors;

@@ -1,18 +1,19 @@
 export { type Accelerator, detectAccelerator } from './qemu/accel.js';
 export {
-  MIGRATION_PHASES,
   type MigrationEndpoint,
-  type MigrationPhase,
   type MigrationProgress,
   type MigrationSecret,
   MigrationStopped,
   type OutgoingOptions,
+  TRANSFER_PHASES,
 } from './qemu/migration.js';
 export { QemuRuntime, type QemuRuntimeOptions } from './qemu/qemu-runtime.js';
 export { QmpClient, qmp } from './qemu/qmp.js';
 export {
+  canMigrate,
   type InstanceObservation,
   type InstanceRuntimeSpec,
+  type LiveMigration,
   type PortMapping,
   RUNTIME_STATES,
   type Runtime,

@@ -36,6 +36,10 @@ export interface InstanceObservation {
   ports: PortMapping[];
   startedAt?: string;
   accelerator?: 'kvm' | 'tcg';
+  /** Waiting for or receiving a live migration: not this node's copy until it completes. */
+  incoming?: true;
+  /** Migrated to another node: this copy never runs here again. */
+  migratedAway?: true;
 }
 
 export interface Runtime {
@@ -53,4 +57,29 @@ export interface Runtime {
   list(): Promise<string[]>;
   /** Reads the serial console from a byte offset. */
   readConsole(id: string, offset?: number, limit?: number): Promise<{ data: string; next: number }>;
+}
+
+/** The live-migration side of a runtime (QEMU has it; the simulated runtime does not). */
+export interface LiveMigration {
+  /** Destination: starts the instance paused, waiting for the stream; returns where to send it. */
+  receiveMigration(
+    spec: InstanceRuntimeSpec,
+    secret: import('./qemu/migration.js').MigrationSecret,
+    host: string,
+  ): Promise<import('./qemu/migration.js').MigrationEndpoint>;
+  /** Destination: QEMU's state of the incoming stream (active, completed, failed …). */
+  incomingState(id: string): Promise<string>;
+  /** Destination, after completion: the guest is this node's from now on. */
+  completeIncoming(id: string): Promise<InstanceObservation>;
+  /** Source: streams the running instance to the destination; resolves when it completed. */
+  sendMigration(
+    id: string,
+    to: import('./qemu/migration.js').MigrationEndpoint,
+    secret: import('./qemu/migration.js').MigrationSecret,
+    opts?: import('./qemu/migration.js').OutgoingOptions,
+  ): Promise<import('./qemu/migration.js').MigrationProgress>;
+}
+
+export function canMigrate(rt: Runtime): rt is Runtime & LiveMigration {
+  return typeof (rt as Partial<LiveMigration>).receiveMigration === 'function';
 }

@@ -14,6 +14,7 @@ export { ENGINES, type Engine, engineOf, type StoreLocation } from './engine.js'
 export {
   DESIRED_STATES,
   type DesiredState,
+  desiredInstanceOf,
   type EvictedInstance,
   INSTANCE_EVICTED,
   INSTANCE_PHASES,

@@ -4,7 +4,7 @@
 // revision at fleet scale.
 import type { Kysely } from 'kysely';
 
-import type { DesiredState, InstancePhase, InstanceSpec } from '../protocol/index.js';
+import type { DesiredInstance, DesiredState, InstancePhase, InstanceSpec } from '../protocol/index.js';
 
 export {
   DESIRED_STATES,
@@ -34,6 +34,22 @@ export interface EvictedInstance {
  * Never its spec: user data is the tenant's, and provider-admins read the events of
  * their nodes.
  */
+/** What an agent is sent of an instance: its desired side, as the row holds it. */
+export function desiredInstanceOf(r: InstanceRecord): DesiredInstance {
+  return {
+    uid: r.uid,
+    project: r.project,
+    name: r.name,
+    revision: r.revision,
+    fence: r.fence,
+    desired: r.desired,
+    vcpus: r.vcpus,
+    memoryMiB: r.memoryMiB,
+    diskGiB: r.diskGiB,
+    spec: r.spec,
+  };
+}
+
 export function instanceEventDoc(
   r: Pick<InstanceRecord, 'uid' | 'workload' | 'provider' | 'node' | 'desired' | 'fence'>,
 ) {

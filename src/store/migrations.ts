@@ -2,32 +2,39 @@
 // append-only: once released it never changes; later changes get a new entry.
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 import type { Engine } from './engine.js';
-import { FILTER_COLUMNS, RESOURCE_TABLES } from './schema.js';
+import { FILTER_COLUMNS, type ResourceTableName } from './schema.js';
+
+/** A resource table: the shape every kind shares, with its filter columns indexed. */
+async function createResourceTable(db: Kysely<any>, engine: Engine, table: ResourceTableName): Promise<void> {
+  // Byte order for names on PostgreSQL, as on SQLite, so lists and pages sort alike.
+  const collate = engine === 'postgres' ? sql`collate "C"` : sql``;
+  let t = db.schema
+    .createTable(table)
+    .addColumn('uid', 'text', (c) => c.primaryKey())
+    .addColumn('parent', 'text', (c) => c.notNull().modifyEnd(collate))
+    .addColumn('name', 'text', (c) => c.notNull().modifyEnd(collate))
+    .addColumn('generation', 'integer', (c) => c.notNull())
+    .addColumn('labels', 'text', (c) => c.notNull())
+    .addColumn('spec', 'text', (c) => c.notNull())
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addColumn('updated_at', 'text', (c) => c.notNull())
+    .addColumn('created_by', 'text', (c) => c.notNull());
+  for (const col of FILTER_COLUMNS[table]) t = t.addColumn(col, 'text', (c) => c.notNull());
+  await t.addUniqueConstraint(`${table}_parent_name`, ['parent', 'name']).execute();
+  for (const col of FILTER_COLUMNS[table])
+    await db.schema.createIndex(`${table}_${col}`).on(table).columns([col, 'parent', 'name']).execute();
+}
+
+/** The resource tables of the first release (a migration never changes once released). */
+const INITIAL_TABLES = ['providers', 'sites', 'nodes', 'projects', 'users', 'workloads', 'images'] as const;
 
 function initial(engine: Engine): Migration {
   // Byte order for names on PostgreSQL, as on SQLite, so lists and pages sort alike.
   const collate = engine === 'postgres' ? sql`collate "C"` : sql``;
   return {
     async up(db: Kysely<any>) {
-      for (const table of RESOURCE_TABLES) {
-        let t = db.schema
-          .createTable(table)
-          .addColumn('uid', 'text', (c) => c.primaryKey())
-          .addColumn('parent', 'text', (c) => c.notNull().modifyEnd(collate))
-          .addColumn('name', 'text', (c) => c.notNull().modifyEnd(collate))
-          .addColumn('generation', 'integer', (c) => c.notNull())
-          .addColumn('labels', 'text', (c) => c.notNull())
-          .addColumn('spec', 'text', (c) => c.notNull())
-          .addColumn('status', 'text', (c) => c.notNull())
-          .addColumn('created_at', 'text', (c) => c.notNull())
-          .addColumn('updated_at', 'text', (c) => c.notNull())
-          .addColumn('created_by', 'text', (c) => c.notNull());
-        for (const col of FILTER_COLUMNS[table]) t = t.addColumn(col, 'text', (c) => c.notNull());
-        await t.addUniqueConstraint(`${table}_parent_name`, ['parent', 'name']).execute();
-        for (const col of FILTER_COLUMNS[table]) {
-          await db.schema.createIndex(`${table}_${col}`).on(table).columns([col, 'parent', 'name']).execute();
-        }
-      }
+      for (const table of INITIAL_TABLES) await createResourceTable(db, engine, table);
       await db.schema
         .createTable('events')
         .addColumn('seq', engine === 'postgres' ? 'bigserial' : 'integer', (c) =>
@@ -180,6 +187,7 @@ export function migrationsFor(engine: Engine): Record<string, Migration> {
     '0002_agents': agents(engine),
     '0003_join_token_replaces': joinTokenReplaces,
     '0004_node_intent': nodeIntent,
+    '0005_migrations': { up: (db) => createResourceTable(db, engine, 'migrations') },
   };
 }
 

@@ -26,6 +26,7 @@ export const FILTER_COLUMNS = {
   users: [],
   workloads: ['phase'],
   images: [],
+  migrations: ['phase'],
 } as const satisfies Record<string, readonly string[]>;
 
 export interface EventTable {
@@ -110,6 +111,7 @@ export const RESOURCE_TABLES = [
   'users',
   'workloads',
   'images',
+  'migrations',
 ] as const;
 export type ResourceTableName = (typeof RESOURCE_TABLES)[number];
 
@@ -121,6 +123,7 @@ export interface Database {
   users: ResourceTable;
   workloads: ResourceTable & { phase: string };
   images: ResourceTable;
+  migrations: ResourceTable & { phase: string };
   events: EventTable;
   tokens: TokenTable;
   meta: MetaTable;

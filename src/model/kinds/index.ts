@@ -1,5 +1,6 @@
 import type { KindDef } from '../kind.js';
 import { imageKind } from './image.js';
+import { migrationKind } from './migration.js';
 import { nodeKind } from './node.js';
 import { projectKind } from './project.js';
 import { providerKind } from './provider.js';
@@ -16,6 +17,7 @@ export const KINDS: readonly KindDef[] = [
   userKind,
   imageKind,
   workloadKind,
+  migrationKind,
 ];
 
 const byName = new Map<string, KindDef>();

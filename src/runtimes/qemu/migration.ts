@@ -7,43 +7,14 @@
 // pre-shared key made for this one migration (QEMU reads it from a `keys.psk` file).
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import type { MigrationEndpoint, MigrationSecret, TransferProgress } from '../../protocol/index.js';
 import { QmpClient } from './qmp.js';
 
-/** The one-time secret of a migration: both ends hold it, nobody else. */
-export interface MigrationSecret {
-  /** The PSK identity (letters, digits, '-'). */
-  identity: string;
-  /** The key, hex (at least 32 bytes). */
-  keyHex: string;
-}
-
-/** Where the source sends to: the destination's migration and NBD listeners. */
-export interface MigrationEndpoint {
-  host: string;
-  migrationPort: number;
-  /** Absent when the VM has no disk to mirror (a kernel and initrd only). */
-  nbdPort?: number;
-}
-
-export const MIGRATION_PHASES = ['mirroring', 'migrating', 'completed', 'failed', 'cancelled'] as const;
-export type MigrationPhase = (typeof MIGRATION_PHASES)[number];
-
+export type { MigrationEndpoint, MigrationSecret } from '../../protocol/index.js';
+export { TRANSFER_PHASES } from '../../protocol/index.js';
 /** Progress as QEMU reports it (`query-block-jobs`, `query-migrate`). */
-export interface MigrationProgress {
-  phase: MigrationPhase;
-  /** Disk: bytes of the overlay copied and to copy. */
-  diskDone?: number;
-  diskTotal?: number;
-  /** Memory: bytes sent, remaining, the rate and how fast the guest dirties pages. */
-  ramTransferred?: number;
-  ramRemaining?: number;
-  ramTotal?: number;
-  mbps?: number;
-  dirtyPagesRate?: number;
-  /** Set when completed: the guest was paused this long, the whole migration took this long. */
-  downtimeMs?: number;
-  totalTimeMs?: number;
-}
+export type MigrationProgress = TransferProgress;
+type TransferPhase = TransferProgress['phase'];
 
 const PSK_DIR = 'migration-psk';
 const TLS_ID = 'continuum-migration-tls';
@@ -257,7 +228,7 @@ export class MigrationStopped extends Error {}
 
 function progressOf(m: any): MigrationProgress {
   const ram = m.ram ?? {};
-  const phase: MigrationPhase = m.status === 'completed' ? 'completed' : 'migrating';
+  const phase: TransferPhase = m.status === 'completed' ? 'completed' : 'migrating';
   return {
     phase,
     ...(ram.transferred !== undefined ? { ramTransferred: ram.transferred } : {}),

@@ -6,7 +6,13 @@ import { promises as fs } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { InstanceObservation, InstanceRuntimeSpec, PortMapping, Runtime } from '../runtime.js';
+import type {
+  InstanceObservation,
+  InstanceRuntimeSpec,
+  LiveMigration,
+  PortMapping,
+  Runtime,
+} from '../runtime.js';
 import { type Accelerator, detectAccelerator } from './accel.js';
 import {
   finishIncoming,
@@ -44,6 +50,8 @@ interface Meta {
   incoming?: boolean;
   /** Migrated to another host: this copy must never run again. */
   migratedAway?: boolean;
+  /** Sending a live migration (a paused QEMU in `postmigrate` then means it completed). */
+  outgoing?: boolean;
 }
 
 const ID_PATTERN = /^[a-zA-Z0-9-]{1,64}$/;
@@ -72,11 +80,13 @@ const opt = (value: string) => value.replace(/,/g, ',,');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export class QemuRuntime implements Runtime {
+export class QemuRuntime implements Runtime, LiveMigration {
   readonly name = 'qemu';
   private readonly bind: string;
   private readonly qemu: string;
   private readonly stopTimeoutMs: number;
+  /** Instances this object is sending away now (their monitor is in use). */
+  private readonly sending = new Set<string>();
 
   constructor(private readonly opts: QemuRuntimeOptions) {
     this.bind = opts.portBindAddress ?? '0.0.0.0';
@@ -315,12 +325,31 @@ export class QemuRuntime implements Runtime {
   ): Promise<MigrationProgress> {
     const meta = await this.readMeta(id);
     if (!meta || !(await this.livePid(id))) throw new Error(`instance ${id} is not running on this node`);
-    const done = await migrateOut(join(this.dirOf(id), 'qmp.sock'), this.dirOf(id), secret, to, opts);
+    meta.outgoing = true;
+    await this.writeMeta(id, meta);
+    // QEMU's monitor takes one client at a time: inspect() leaves it to this migration.
+    this.sending.add(id);
+    let done: MigrationProgress;
+    try {
+      done = await migrateOut(join(this.dirOf(id), 'qmp.sock'), this.dirOf(id), secret, to, opts);
+    } catch (err) {
+      meta.outgoing = false;
+      await this.writeMeta(id, meta);
+      throw err;
+    } finally {
+      this.sending.delete(id);
+    }
+    await this.leave(id, meta);
+    return done;
+  }
+
+  /** The guest runs elsewhere now: this copy is marked so (it never starts here again) and ends. */
+  private async leave(id: string, meta: Meta): Promise<void> {
     meta.migratedAway = true;
+    meta.outgoing = false;
     meta.stopped = true;
     await this.writeMeta(id, meta);
     await this.stop(id, 0);
-    return done;
   }
 
   async stop(id: string, timeoutMs = this.stopTimeoutMs): Promise<void> {
@@ -357,8 +386,23 @@ export class QemuRuntime implements Runtime {
   async inspect(id: string): Promise<InstanceObservation> {
     const meta = await this.readMeta(id);
     if (!meta) return { id, state: 'absent', ports: [] };
-    const pid = await this.livePid(id);
-    const base = { id, ports: meta.ports, startedAt: meta.startedAt, accelerator: meta.accelerator };
+    let pid = await this.livePid(id);
+    if (pid && meta.outgoing && !this.sending.has(id)) {
+      // The agent that sent it may have died mid-way: QEMU finished the migration alone.
+      const status = await qmp(join(this.dirOf(id), 'qmp.sock'), 'query-status').catch(() => undefined);
+      if (status?.status === 'postmigrate') {
+        await this.leave(id, meta);
+        pid = undefined;
+      }
+    }
+    const base = {
+      id,
+      ports: meta.ports,
+      startedAt: meta.startedAt,
+      accelerator: meta.accelerator,
+      ...(meta.incoming ? { incoming: true as const } : {}),
+      ...(meta.migratedAway ? { migratedAway: true as const } : {}),
+    };
     if (pid) return { ...base, state: 'running', pid };
     return { ...base, state: meta.stopped ? 'stopped' : 'crashed' };
   }

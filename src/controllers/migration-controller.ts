@@ -1,0 +1,468 @@
+// Runs Migrations. A new Migration is queued from the change feed; its target is chosen
+// by the scheduler under the workload's policy (the same check refuses a bad request at
+// the API, see `admitMigration`), its room reserved, and a job drives the two agents:
+// the destination prepares a paused copy and listens, the source streams (progress in
+// the status), and only once QEMU reports completion does the instance's binding move
+// to the destination, with a higher fence. Any failure before that leaves the VM
+// running on the source and removes what the destination prepared; the reason goes on
+// the Migration.
+import { randomBytes } from 'node:crypto';
+import {
+  MIGRATION_DONE,
+  type MigrationSpec,
+  type MigrationStatus,
+  type WorkloadSpec,
+} from '../model/index.js';
+import type { AgentRequestMethod, AgentRequests, TransferProgress } from '../protocol/index.js';
+import { canonical } from '../resources/index.js';
+import {
+  type CandidateNode,
+  domainOf,
+  type PlacementRequest,
+  schedule,
+  unschedulableMessage,
+} from '../scheduler/index.js';
+import {
+  type Change,
+  desiredInstanceOf,
+  type InstanceRecord,
+  instanceEventDoc,
+  type Store,
+  type StoredResource,
+} from '../store/index.js';
+import type { ClusterCache } from './cluster-cache.js';
+import { WorkQueue } from './work-queue.js';
+
+const ACTOR = 'controller:migrations';
+
+/** What the controller needs of the agent gateway. */
+export interface AgentLink {
+  request<M extends AgentRequestMethod>(
+    provider: string,
+    node: string,
+    method: M,
+    params: AgentRequests[M]['params'],
+    timeoutMs?: number,
+  ): Promise<AgentRequests[M]['result']>;
+  on(
+    event: 'migration-progress',
+    fn: (migration: string, p: TransferProgress, provider: string, node: string) => void,
+  ): unknown;
+  off(event: 'migration-progress', fn: (...args: any[]) => void): unknown;
+  /** Lets a node fetch these image files; returns the function that takes the grant back. */
+  allowImages(provider: string, node: string, sha256s: readonly string[]): () => void;
+}
+
+export interface MigrationControllerOptions {
+  store: Store;
+  cache: ClusterCache;
+  agents?: AgentLink;
+  log?: (msg: string, err?: unknown) => void;
+  /** Longest a migration may stream before it is cancelled (default 30 min). */
+  timeoutMs?: number;
+}
+
+/** Why a migration cannot go ahead, and which field of its spec says so. */
+export interface Refusal {
+  path: string;
+  message: string;
+}
+
+export type TargetChoice =
+  | { ok: true; instance: InstanceRecord; target: CandidateNode }
+  | { ok: false; refusal: Refusal };
+
+const refuse = (path: string, message: string): TargetChoice => ({ ok: false, refusal: { path, message } });
+
+/**
+ * The node an instance may move to under its workload's policy: the one named, or the
+ * best of the site, the provider or the whole fleet, never the node it is on. Refusals
+ * are in the words of `continuum explain`.
+ */
+export async function chooseTarget(
+  tx: Store,
+  cache: ClusterCache,
+  project: string,
+  name: string,
+  spec: MigrationSpec,
+): Promise<TargetChoice> {
+  const inst = await tx.getInstance(project, spec.instance);
+  if (!inst || inst.desired === 'absent')
+    return refuse('spec.instance', `instance '${spec.instance}' not found in project '${project}'`);
+  if (inst.desired !== 'running' || inst.status.phase !== 'Running')
+    return refuse(
+      'spec.instance',
+      `instance '${spec.instance}' is ${inst.desired === 'stopped' ? 'stopped' : `not running (phase ${inst.status.phase})`}: only a running instance migrates live`,
+    );
+  for (const m of await tx.list('migrations', { parents: [project] }))
+    if (
+      m.name !== name &&
+      (m.spec as MigrationSpec).instance === spec.instance &&
+      !MIGRATION_DONE.includes((m.status as MigrationStatus).phase)
+    )
+      return refuse(
+        'spec.instance',
+        `instance '${spec.instance}' is being migrated already (migration '${m.name}')`,
+      );
+  const w = await tx.get('workloads', project, inst.workload);
+  if (!w) return refuse('spec.instance', `the workload of instance '${spec.instance}' is gone`);
+  const ws = w.spec as WorkloadSpec;
+  const here = `${inst.provider}/${inst.node}`;
+  const to = spec.to ?? {};
+  let pool: CandidateNode[];
+  let path = 'spec.to';
+  if (to.node) {
+    path = 'spec.to.node';
+    if (to.node === here) return refuse(path, `instance '${spec.instance}' already runs on node '${here}'`);
+    const n = cache.get(to.node);
+    if (!n) return refuse(path, `node '${to.node}' does not exist (or has not reported yet)`);
+    pool = [n];
+  } else {
+    const all = [...cache.candidates()];
+    if (to.site) {
+      path = 'spec.to.site';
+      pool = all.filter((n) => `${n.provider}/${n.site}` === to.site);
+      if (!pool.length) return refuse(path, `site '${to.site}' does not exist or has no nodes`);
+    } else if (to.provider) {
+      path = 'spec.to.provider';
+      pool = all.filter((n) => n.provider === to.provider);
+      if (!pool.length) return refuse(path, `provider '${to.provider}' does not exist or has no nodes`);
+    } else pool = all;
+  }
+  // The workload's other replicas, for its spread.
+  const spreadCounts = new Map<string, number>();
+  const across = ws.placement?.spread?.across;
+  if (across)
+    for (const i of await tx.workloadInstances(project, inst.workload)) {
+      const n =
+        i.desired !== 'absent' && i.uid !== inst.uid ? cache.get(`${i.provider}/${i.node}`) : undefined;
+      if (n) spreadCounts.set(domainOf(n, across), (spreadCounts.get(domainOf(n, across)) ?? 0) + 1);
+    }
+  const req: PlacementRequest = {
+    workload: `${project}/${inst.workload}`,
+    policy: ws.placement ?? {},
+    resources: {
+      vcpus: inst.vcpus,
+      memoryMiB: inst.memoryMiB,
+      diskGiB: inst.diskGiB,
+      ...(ws.resources.accelerators ? { accelerators: ws.resources.accelerators } : {}),
+    },
+    spreadCounts,
+    avoid: new Set([here]),
+  };
+  const d = schedule(pool, req, { limitFeasible: 100 });
+  if (!d.ok) return refuse(path, `no node to move to: ${unschedulableMessage(d.explanation)}`);
+  return { ok: true, instance: inst, target: d.node };
+}
+
+/**
+ * The API's check of a Migration (ResourceService admission): a new one must have a
+ * running instance and a target the workload's policy allows; an existing one may
+ * change only `cancel`.
+ */
+export function admitMigration(cache: ClusterCache) {
+  return async (
+    tx: Store,
+    parent: string,
+    name: string,
+    spec: MigrationSpec,
+    existing: StoredResource | undefined,
+  ): Promise<Refusal[]> => {
+    if (existing) {
+      const { cancel: _before, ...was } = existing.spec as MigrationSpec;
+      const { cancel: _after, ...now } = spec;
+      if (canonical(was) === canonical(now)) return [];
+      return [
+        {
+          path: 'spec',
+          message:
+            "a migration's instance, target and mode cannot change once created: cancel it (spec.cancel: true) and create another",
+        },
+      ];
+    }
+    const choice = await chooseTarget(tx, cache, parent, name, spec);
+    return choice.ok ? [] : [choice.refusal];
+  };
+}
+
+interface Job {
+  migration: string;
+  cancelled: boolean;
+  source: { provider: string; node: string };
+  instance: string;
+}
+
+const held = (i: InstanceRecord) => ({
+  vcpus: i.vcpus,
+  memoryMiB: i.memoryMiB,
+  diskGiB: i.diskGiB,
+  accelerators: i.spec.accelerators ?? 0,
+});
+
+export class MigrationController {
+  readonly queue: WorkQueue;
+  /** Migrations this process runs now, by `project/name`. */
+  private readonly jobs = new Map<string, Job>();
+  private unsubscribe?: () => void;
+
+  constructor(private readonly opts: MigrationControllerOptions) {
+    this.queue = new WorkQueue(
+      async ([item]) => [
+        await this.sync(item!.key).then(
+          () => undefined,
+          (err: unknown) => err,
+        ),
+      ],
+      (key, err) => opts.log?.(`migration ${key} failed`, err),
+    );
+  }
+
+  async start(): Promise<void> {
+    this.unsubscribe = this.opts.store.changes.subscribe((changes) => {
+      for (const c of changes as Change[])
+        if (c.table === 'migrations' && c.part !== 'status' && c.part !== 'deleted')
+          this.queue.add(`${c.parent}/${c.name}`);
+    });
+    this.queue.start();
+    for (const m of await this.opts.store.list('migrations'))
+      if (!MIGRATION_DONE.includes((m.status as MigrationStatus).phase))
+        this.queue.add(`${m.parent}/${m.name}`);
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    this.queue.stop();
+    for (const j of this.jobs.values()) j.cancelled = true;
+  }
+
+  /** Resolves when no migration is queued or running (tests use it). */
+  async idle(): Promise<void> {
+    await this.queue.idle();
+    while (this.jobs.size) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  private async sync(key: string): Promise<void> {
+    const slash = key.indexOf('/');
+    const [project, name] = [key.slice(0, slash), key.slice(slash + 1)];
+    const store = this.opts.store;
+    const row = await store.get('migrations', project, name);
+    const job = this.jobs.get(key);
+    if (!row) {
+      if (job) this.cancel(job);
+      return;
+    }
+    const spec = row.spec as MigrationSpec;
+    const status = row.status as MigrationStatus;
+    if (MIGRATION_DONE.includes(status.phase)) return;
+    if (job) {
+      if (spec.cancel) this.cancel(job);
+      return;
+    }
+    if (status.phase !== 'Pending') {
+      // Started by a control plane that is gone: its streams went with it.
+      await this.cleanUp(row, status);
+      return;
+    }
+    if (spec.cancel) return this.write(row, { phase: 'Cancelled', message: 'cancelled before it started' });
+    if ((spec.mode ?? 'live') === 'cold')
+      return this.write(row, { phase: 'Failed', message: 'cold migration is not available yet' });
+    if (!this.opts.agents)
+      return this.write(row, { phase: 'Failed', message: 'this control plane runs no agent gateway' });
+    const choice = await chooseTarget(store, this.opts.cache, project, name, spec);
+    if (!choice.ok) return this.write(row, { phase: 'Failed', message: choice.refusal.message });
+    const { instance, target } = choice;
+    this.opts.cache.reserve(target.key, held(instance));
+    const started: MigrationStatus = {
+      phase: 'Preparing',
+      mode: 'live',
+      from: `${instance.provider}/${instance.node}`,
+      target: target.key,
+      path: 'direct',
+      startedAt: new Date().toISOString(),
+    };
+    await this.write(row, started);
+    const j: Job = {
+      migration: row.uid,
+      cancelled: false,
+      source: { provider: instance.provider, node: instance.node },
+      instance: instance.uid,
+    };
+    this.jobs.set(key, j);
+    void this.run(row, j, instance, target, started).finally(() => this.jobs.delete(key));
+  }
+
+  private cancel(j: Job): void {
+    if (j.cancelled) return;
+    j.cancelled = true;
+    this.opts.agents
+      ?.request(j.source.provider, j.source.node, 'migrate-cancel', {
+        migration: j.migration,
+        uid: j.instance,
+      })
+      .catch(() => undefined);
+  }
+
+  /** Drives one migration to its end; never rejects. */
+  private async run(
+    row: StoredResource,
+    j: Job,
+    instance: InstanceRecord,
+    target: CandidateNode,
+    started: MigrationStatus,
+  ): Promise<void> {
+    const agents = this.opts.agents!;
+    const secret = { identity: `continuum-${row.uid.slice(0, 8)}`, keyHex: randomBytes(32).toString('hex') };
+    let status = started;
+    let lastWrite = 0;
+    const onProgress = (migration: string, p: TransferProgress, provider: string, node: string) => {
+      // Only the source of this migration speaks for it.
+      if (migration !== row.uid || provider !== j.source.provider || node !== j.source.node) return;
+      status = {
+        ...status,
+        phase: p.phase === 'mirroring' ? 'Mirroring' : 'Migrating',
+        progress: progressOf(p),
+      };
+      if (Date.now() - lastWrite < 500) return;
+      lastWrite = Date.now();
+      this.write(row, status).catch((err) => this.opts.log?.('writing migration progress failed', err));
+    };
+    agents.on('migration-progress', onProgress);
+    const files = Object.values(instance.spec.image.files).flatMap((f) => (f ? [f.sha256] : []));
+    const revokeImages = agents.allowImages(target.provider, target.node, files);
+    let prepared = false;
+    try {
+      const endpoint = await agents.request(
+        target.provider,
+        target.node,
+        'migrate-receive',
+        { migration: row.uid, instance: desiredInstanceOf(instance), secret },
+        120_000,
+      );
+      prepared = true;
+      if (j.cancelled) throw new Error('cancelled');
+      let done: TransferProgress;
+      try {
+        done = await agents.request(
+          j.source.provider,
+          j.source.node,
+          'migrate-send',
+          { migration: row.uid, uid: instance.uid, to: endpoint, secret },
+          this.opts.timeoutMs ?? 30 * 60_000,
+        );
+      } catch (err) {
+        // The source may have gone while QEMU finished the stream on its own: the
+        // destination knows.
+        const there = await agents
+          .request(target.provider, target.node, 'migrate-state', { migration: row.uid, uid: instance.uid })
+          .catch(() => ({ state: 'unknown' }));
+        if (there.state !== 'completed') throw err;
+        done = { phase: 'completed' };
+      }
+      const bound = await this.bind(instance, target);
+      if (!bound) throw new Error('the instance changed while it migrated; it stays where it was');
+      agents.off('migration-progress', onProgress);
+      revokeImages();
+      await this.write(row, {
+        ...status,
+        phase: 'Succeeded',
+        progress: progressOf(done),
+        ...(done.downtimeMs !== undefined ? { downtimeMs: done.downtimeMs } : {}),
+        ...(done.totalTimeMs !== undefined ? { totalTimeMs: done.totalTimeMs } : {}),
+        finishedAt: new Date().toISOString(),
+      });
+    } catch (err) {
+      agents.off('migration-progress', onProgress);
+      revokeImages();
+      this.opts.cache.release(target.key, held(instance));
+      if (prepared)
+        await agents
+          .request(target.provider, target.node, 'migrate-abort', { migration: row.uid, uid: instance.uid })
+          .catch((e) =>
+            this.opts.log?.(`migration ${row.parent}/${row.name}: cleaning up the destination failed`, e),
+          );
+      const cancelled = j.cancelled;
+      await this.write(row, {
+        ...status,
+        phase: cancelled ? 'Cancelled' : 'Failed',
+        message: cancelled
+          ? 'cancelled; the instance keeps running on its node'
+          : `${(err as Error).message}; the instance keeps running on ${j.source.provider}/${j.source.node}`,
+        finishedAt: new Date().toISOString(),
+      }).catch((e) => this.opts.log?.('recording a failed migration failed', e));
+    }
+  }
+
+  /**
+   * QEMU completed: the instance's binding moves to the destination with a higher fence
+   * (the source's copy is stopped already and never resumes). False when the instance
+   * changed meanwhile.
+   */
+  private async bind(instance: InstanceRecord, target: CandidateNode): Promise<boolean> {
+    const bound = await this.opts.store.transaction(
+      async (tx) => {
+        const now = await tx.getInstanceByUid(instance.uid);
+        if (
+          !now ||
+          now.fence !== instance.fence ||
+          now.node !== instance.node ||
+          now.provider !== instance.provider
+        )
+          return false;
+        const draft: InstanceRecord = {
+          ...now,
+          provider: target.provider,
+          node: target.node,
+          fence: now.fence + 1,
+        };
+        const e = await tx.appendEvent({
+          actor: ACTOR,
+          action: 'migrate',
+          kind: 'Instance',
+          parent: now.project,
+          name: now.name,
+          provider: target.provider,
+          project: now.project,
+          before: instanceEventDoc(now),
+          after: instanceEventDoc(draft),
+        });
+        await tx.setInstanceDesired({ ...draft, revision: e.seq }, now);
+        // Running on the destination; its agent reports the new address and ports.
+        await tx.setInstanceStatus(now.uid, { ...now.status, ports: [] });
+        return true;
+      },
+      { by: ACTOR },
+    );
+    if (bound) this.opts.cache.release(`${instance.provider}/${instance.node}`, held(instance));
+    return bound;
+  }
+
+  /** A migration left in flight by a control plane that stopped: nothing streams it now. */
+  private async cleanUp(row: StoredResource, status: MigrationStatus): Promise<void> {
+    const spec = row.spec as MigrationSpec;
+    const inst = await this.opts.store.getInstance(row.parent, spec.instance);
+    if (inst && status.target && this.opts.agents) {
+      const [provider, node] = status.target.split('/') as [string, string];
+      await this.opts.agents
+        .request(provider, node, 'migrate-abort', { migration: row.uid, uid: inst.uid })
+        .catch(() => undefined);
+    }
+    await this.write(row, {
+      ...status,
+      phase: 'Failed',
+      message: 'the control plane restarted during the migration; the instance stays where it runs',
+      finishedAt: new Date().toISOString(),
+    });
+  }
+
+  private async write(row: StoredResource, status: MigrationStatus): Promise<void> {
+    await this.opts.store.transaction(
+      (tx) => tx.setStatus('migrations', row.uid, status, { phase: status.phase }),
+      { by: ACTOR },
+    );
+  }
+}
+
+function progressOf(p: TransferProgress): NonNullable<MigrationStatus['progress']> {
+  const { phase: _phase, downtimeMs: _d, totalTimeMs: _t, ...rest } = p;
+  return rest;
+}

@@ -1,0 +1,245 @@
+// Live migration end to end with real parts: one control plane, two real agent processes
+// of two providers in two countries, a real VM (TCG) moved from one to the other by a
+// Migration created through the API. The guest goes on without a reboot (its console
+// counter continues on the destination), the HTTP service answers on the new node's
+// forwarded port, the instance is bound to the destination with a higher fence, and
+// downtime and total time are recorded. Bad requests are refused with the scheduler's
+// words and change nothing.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type ControlPlane, startControlPlane } from '../src/control-plane/index.js';
+import { QemuRuntime } from '../src/runtimes/index.js';
+import { simInventory } from '../src/sim/index.js';
+import { newUid } from '../src/store/index.js';
+import { startCli } from './support/cli.js';
+import { type Http, http } from './support/control-plane.js';
+import { project, provider, site, workload } from './support/fixtures.js';
+import { freePort } from './support/processes.js';
+import { testImage, uploadTestImage, waitFor } from './support/test-image.js';
+
+describe('live migration across providers', () => {
+  let dir: string;
+  let cp: ControlPlane;
+  let admin: Http;
+  const agents: Awaited<ReturnType<typeof startCli>>[] = [];
+  const image = testImage();
+
+  const startAgent = async (name: string, providerName: string, siteName: string) => {
+    const t = (await admin.post(`/v1/providers/${providerName}/sites/${siteName}/join-tokens`, {})).body;
+    const a = await startCli(
+      [
+        'agent',
+        '--server',
+        cp.gatewayUrl!,
+        '--token',
+        t.token,
+        '--name',
+        name,
+        '--data-dir',
+        join(dir, name),
+        '--port-bind-address',
+        '127.0.0.1',
+        '--heartbeat-interval',
+        '1000',
+        '--stop-timeout',
+        '1000',
+      ],
+      /Continuum agent running as node (\S+)/,
+    );
+    agents.push(a);
+  };
+  const instance = async () => (await admin.get('/v1/projects/demo/instances/web-0')).body;
+  const consoleText = async () => {
+    let text = '';
+    let offset = 0;
+    for (;;) {
+      const r = await admin.get(`/v1/projects/demo/instances/web-0/console?offset=${offset}&limit=1048576`);
+      if (r.status !== 200) throw new Error(r.text);
+      text += r.body.data;
+      if (r.body.next === offset) return text;
+      offset = r.body.next;
+    }
+  };
+  const lastCount = (text: string) =>
+    Math.max(0, ...[...text.matchAll(/continuum-counter (\d+)/g)].map((m) => Number(m[1])));
+  const migration = (name: string, spec: object) => ({
+    kind: 'Migration',
+    metadata: { name, project: 'demo' },
+    spec,
+  });
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'continuum-migration-'));
+    cp = await startControlPlane({
+      listen: `127.0.0.1:${await freePort()}`,
+      agentListen: `127.0.0.1:${await freePort()}`,
+      dataDir: join(dir, 'cp'),
+    });
+    admin = http(cp.url, cp.adminToken!);
+    const setup = await admin.post('/v1/apply', {
+      documents: [
+        provider('edge-de'),
+        site('edge-de', 'fra'),
+        provider('edge-fr', { headquarters: 'FR' }),
+        site('edge-fr', 'par', { country: 'FR', location: { latitude: 48.85, longitude: 2.35 } }),
+        provider('edge-pl', { headquarters: 'PL' }),
+        site('edge-pl', 'waw', { country: 'PL', location: { latitude: 52.23, longitude: 21.01 } }),
+        project('demo'),
+      ],
+    });
+    assert.equal(setup.status, 200, setup.text);
+    await uploadTestImage(admin, 'demo', image);
+    await startAgent('node-de', 'edge-de', 'fra');
+    await startAgent('node-fr', 'edge-fr', 'par');
+  });
+
+  after(async () => {
+    for (const a of agents)
+      if (a.child.exitCode === null && a.child.signalCode === null) {
+        a.child.kill('SIGKILL');
+        await once(a.child, 'exit');
+      }
+    for (const n of ['node-de', 'node-fr']) {
+      const rt = new QemuRuntime({ dir: join(dir, n, 'instances') });
+      for (const id of await rt.list()) await rt.delete(id);
+    }
+    await cp.close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a running VM moves live to another provider in another country: no reboot, served there, fenced anew', async () => {
+    const applied = await admin.post('/v1/apply', {
+      documents: [
+        workload('demo', 'web', {
+          image: 'testvm',
+          ports: [{ guest: 80 }],
+          placement: { countries: ['DE', 'FR'], node: 'edge-de/node-de' },
+        }),
+      ],
+    });
+    assert.equal(applied.status, 200, applied.text);
+    await waitFor('running on node-de', async () => (await instance()).status?.phase === 'Running', 180_000);
+    await waitFor('counting', async () => lastCount(await consoleText()) >= 3, 120_000);
+    const before = await instance();
+    assert.equal(before.spec.node, 'edge-de/node-de');
+
+    // Pinned to node-de: the pin is the policy, and the migration is refused in its words.
+    const pinned = await admin.post('/v1/projects/demo/migrations', migration('m0', { instance: 'web-0' }));
+    assert.equal(pinned.status, 422, pinned.text);
+    assert.match(pinned.text, /no node to move to: 0\/2 nodes are available: .*1 not the pinned node/);
+    assert.equal((await admin.get('/v1/projects/demo/migrations/m0')).status, 404, 'nothing created');
+
+    // Unpinned (the workload's rules: DE or FR), it may go to node-fr.
+    const unpin = await admin.post('/v1/apply', {
+      documents: [
+        workload('demo', 'web', {
+          image: 'testvm',
+          ports: [{ guest: 80 }],
+          placement: { countries: ['DE', 'FR'] },
+        }),
+      ],
+    });
+    assert.equal(unpin.status, 200, unpin.text);
+    const counted = lastCount(await consoleText());
+    const created = await admin.post(
+      '/v1/projects/demo/migrations',
+      migration('m1', { instance: 'web-0', to: { node: 'edge-fr/node-fr' } }),
+    );
+    assert.equal(created.status, 201, created.text);
+    const done = await waitFor(
+      'migration done',
+      async () => {
+        const m = (await admin.get('/v1/projects/demo/migrations/m1')).body;
+        return ['Succeeded', 'Failed', 'Cancelled'].includes(m.status.phase) && m;
+      },
+      300_000,
+    );
+    assert.equal(done.status.phase, 'Succeeded', JSON.stringify(done.status));
+    assert.equal(done.status.from, 'edge-de/node-de');
+    assert.equal(done.status.target, 'edge-fr/node-fr');
+    assert.equal(done.status.path, 'direct');
+    assert.equal(typeof done.status.downtimeMs, 'number');
+    assert.equal(typeof done.status.totalTimeMs, 'number');
+    assert.ok(done.status.progress.ramTransferred > 0);
+
+    const after = await instance();
+    assert.equal(after.spec.node, 'edge-fr/node-fr');
+    assert.equal(after.spec.fence, before.spec.fence + 1);
+    // The guest carries on: the destination's console continues the count, with no boot.
+    await waitFor('counting on node-fr', async () => lastCount(await consoleText()) > counted + 2, 60_000);
+    assert.ok(!(await consoleText()).includes('continuum-test-image ready'), 'no second boot');
+    // Served by the destination's forwarded port, reported by its agent.
+    const served = await waitFor('http on node-fr', async () => {
+      const i = await instance();
+      const p = i.status.ports?.[0];
+      if (i.spec.node !== 'edge-fr/node-fr' || !p) return false;
+      return (await fetch(`http://${p.address}:${p.host}/`, { signal: AbortSignal.timeout(3000) })).text();
+    });
+    assert.match(served, /^hello from web-0 /);
+    // The source's copy is gone from node-de.
+    const source = new QemuRuntime({ dir: join(dir, 'node-de', 'instances') });
+    await waitFor('removed from node-de', async () => (await source.list()).length === 0, 60_000);
+    const events = (await admin.get('/v1/events?kind=Instance&limit=500')).body.items as any[];
+    assert.ok(events.some((e) => e.action === 'migrate' && e.name === 'web-0'));
+  });
+
+  test('bad migrations are refused with what is wrong, and change nothing', async () => {
+    // A node of another provider, in Poland, in the agents' own format (no VM needed).
+    await cp.store.transaction((tx) =>
+      tx.insert('nodes', {
+        uid: newUid(),
+        parent: 'edge-pl',
+        name: 'node-pl',
+        labels: {},
+        spec: { site: 'waw' },
+        status: { state: 'ready', inventory: simInventory('node-pl') },
+        createdBy: 'test',
+        columns: { site: 'waw', state: 'ready' },
+      }),
+    );
+    const refused = async (name: string, spec: object, pattern: RegExp) => {
+      const r = await admin.post('/v1/projects/demo/migrations', migration(name, spec));
+      assert.equal(r.status, 422, r.text);
+      assert.match(r.text, pattern);
+      assert.equal((await admin.get(`/v1/projects/demo/migrations/${name}`)).status, 404, 'nothing created');
+    };
+    await waitFor('node-pl known to the scheduler', async () => {
+      const r = await admin.post(
+        '/v1/projects/demo/migrations',
+        migration('probe', { instance: 'web-0', to: { node: 'edge-pl/node-pl' } }),
+      );
+      return r.status === 422 && /country not allowed/.test(r.text);
+    });
+    await refused(
+      'r1',
+      { instance: 'web-0', to: { node: 'edge-pl/node-pl' } },
+      /0\/1 nodes are available: 1 country not allowed/,
+    );
+    await refused(
+      'r2',
+      { instance: 'web-0', to: { node: 'edge-fr/node-fr' } },
+      /already runs on node 'edge-fr\/node-fr'/,
+    );
+    await refused(
+      'r3',
+      { instance: 'web-0', to: { node: 'edge-fr/nowhere' } },
+      /node 'edge-fr\/nowhere' does not exist/,
+    );
+    await refused('r4', { instance: 'nope-0' }, /instance 'nope-0' not found in project 'demo'/);
+    await refused(
+      'r5',
+      { instance: 'web-0', to: { node: 'edge-de/node-de', provider: 'edge-de' } },
+      /give one of node, site or provider/,
+    );
+    assert.equal((await admin.post('/v1/projects/demo/instances/web-0/stop', {})).status, 200);
+    await refused(
+      'r6',
+      { instance: 'web-0' },
+      /instance 'web-0' is stopped: only a running instance migrates live/,
+    );
+  });
+});
