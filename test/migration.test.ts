@@ -15,7 +15,7 @@ import { type ControlPlane, startControlPlane } from '../src/control-plane/index
 import { QemuRuntime } from '../src/runtimes/index.js';
 import { simInventory } from '../src/sim/index.js';
 import { newUid } from '../src/store/index.js';
-import { startCli } from './support/cli.js';
+import { runCli, startCli } from './support/cli.js';
 import { type Http, http } from './support/control-plane.js';
 import { project, provider, site, workload } from './support/fixtures.js';
 import { freePort } from './support/processes.js';
@@ -145,18 +145,24 @@ describe('live migration across providers', () => {
     });
     assert.equal(unpin.status, 200, unpin.text);
     const counted = lastCount(await consoleText());
-    const created = await admin.post(
-      '/v1/projects/demo/migrations',
-      migration('m1', { instance: 'web-0', to: { node: 'edge-fr/node-fr' } }),
+    // As a user does it: the CLI creates the Migration and follows it to its end.
+    const env = { CONTINUUM_SERVER: cp.url, CONTINUUM_TOKEN: cp.adminToken! };
+    const cli = await runCli(
+      ['-p', 'demo', 'migrate', 'web-0', '--to', 'edge-fr/node-fr', '--name', 'm1', '--wait'],
+      env,
     );
-    assert.equal(created.status, 201, created.text);
-    const done = await waitFor(
-      'migration done',
-      async () => {
-        const m = (await admin.get('/v1/projects/demo/migrations/m1')).body;
-        return ['Succeeded', 'Failed', 'Cancelled'].includes(m.status.phase) && m;
-      },
-      300_000,
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /^migration\/demo\/m1 created\n/);
+    assert.match(
+      cli.stdout,
+      /migrated web-0 edge-de\/node-de → edge-fr\/node-fr \(live, direct\): downtime \d+ ms, total [\d.]+ s/,
+    );
+    assert.match(cli.stderr, /\[#+-*\]\s+\d+%.*(Preparing|Migrating|Succeeded)/, 'a progress bar');
+    const done = (await admin.get('/v1/projects/demo/migrations/m1')).body;
+    const listed = await runCli(['-p', 'demo', 'get', 'migrations'], env);
+    assert.match(
+      listed.stdout,
+      /m1\s+web-0\s+edge-de\/node-de\s+edge-fr\/node-fr\s+\[#+\]\s+100%.*Succeeded\s+\d+ms/,
     );
     assert.equal(done.status.phase, 'Succeeded', JSON.stringify(done.status));
     assert.equal(done.status.from, 'edge-de/node-de');

@@ -1,4 +1,5 @@
 // Table columns per kind for `continuum get`.
+import { progressLine } from './commands/migrate.js';
 import { age } from './output.js';
 
 type Obj = { metadata: any; spec: any; status: any };
@@ -82,6 +83,16 @@ export const COLUMNS: Record<string, Column[]> = {
     ['VCPUS', (o) => String(o.spec.resources.vcpus)],
     ['MEMORY', (o) => `${o.spec.resources.memoryMiB}Mi`],
     ['PHASE', (o) => o.status.phase],
+    created,
+  ],
+  Migration: [
+    ['PROJECT', (o) => o.metadata.project],
+    name,
+    ['INSTANCE', (o) => o.spec.instance],
+    ['FROM', (o) => o.status.from ?? '-'],
+    ['TO', (o) => o.status.target ?? o.spec.to?.node ?? o.spec.to?.site ?? o.spec.to?.provider ?? '-'],
+    ['PROGRESS', (o) => progressLine(o.status, 10)],
+    ['DOWNTIME', (o) => (o.status.downtimeMs !== undefined ? `${o.status.downtimeMs}ms` : '-')],
     created,
   ],
 };

@@ -10,6 +10,7 @@ import { getCommands } from './commands/get.js';
 import { imageCommands } from './commands/image.js';
 import { instanceCommands } from './commands/instances.js';
 import { loginCommands } from './commands/login.js';
+import { migrateCommand } from './commands/migrate.js';
 import { nodeCommands } from './commands/nodes.js';
 import { serverCommand } from './commands/server.js';
 import { simCommand } from './commands/sim.js';
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
   eventsCommand(program, globals);
   instanceCommands(program, globals);
   nodeCommands(program, globals);
+  migrateCommand(program, globals);
   agentCommand(program);
   devCommand(program);
   explainCommand(program, globals);

@@ -259,7 +259,7 @@ export class ResourceService {
     if (kind === undefined) throw Problem.invalid([{ path: 'kind', message: 'is required' }]);
     const def = typeof kind === 'string' ? findKind(kind) : undefined;
     if (!def || def.kind !== kind) {
-      const kinds = ['Provider', 'Site', 'Project', 'User', 'Image', 'Workload'];
+      const kinds = ['Provider', 'Site', 'Project', 'User', 'Image', 'Workload', 'Migration'];
       throw Problem.invalid([
         { path: 'kind', message: `unknown kind ${JSON.stringify(kind)} (one of ${kinds.join(', ')})` },
       ]);

@@ -15,11 +15,12 @@ export function getCommands(program: Command, globals: () => GlobalOptions): voi
   const get = program
     .command('get')
     .description(
-      'list objects of a kind, or show one (kinds: providers, sites, nodes, projects, users, images, workloads)',
+      'list objects of a kind, or show one (kinds: providers, sites, nodes, projects, users, images, workloads, migrations)',
     )
     .argument('<kind>', 'kind, plural or short name (e.g. sites, wl)')
     .argument('[name]', 'one object; OWNER/NAME for sites, nodes, images and workloads')
-    .option('-A, --all-projects', 'list across every project you can see, ignoring the default project');
+    .option('-A, --all-projects', 'list across every project you can see, ignoring the default project')
+    .option('-w, --watch', 'keep listing: print the table again whenever it changes (Ctrl-C ends)');
   for (const f of FILTER_FLAGS)
     get.option(`--${f} <value>`, `only objects with this ${f} (where the kind has one)`);
   get.addHelpText(
@@ -29,7 +30,8 @@ Examples:
   continuum get providers
   continuum get sites --country DE
   continuum get site sovcloud/fra-1 -o yaml
-  continuum get workloads -p shop`,
+  continuum get workloads -p shop
+  continuum get migrations -p shop -w`,
   );
   get.action(async (kind: string, name: string | undefined, opts) => {
     const g = globals();
@@ -38,43 +40,53 @@ Examples:
     const conn = await resolveConnection(g);
     const client = new ApiClient(conn);
     const scope = { provider: g.provider, project: g.project ?? conn.project };
-    let items: any[];
-    if (name) {
-      const t = target(def, name, scope);
-      items = [await client.get(itemPath(def, t.parent, t.name))];
-    } else {
-      const query: Record<string, string | undefined> = {};
-      for (const f of FILTER_FLAGS) {
-        if (opts[f] === undefined) continue;
-        if (!def.filters.includes(f)) {
-          throw new CliError(
-            `${def.plural} cannot be filtered by --${f}${def.filters.length ? ` (filters: ${def.filters.map((x) => `--${x}`).join(', ')})` : ''}`,
-          );
-        }
-        query[f] = opts[f];
-      }
-      if (def.parent === 'provider' && g.provider) query.provider = g.provider;
-      if (def.parent === 'project' && !opts.allProjects && scope.project) query.project = scope.project;
-      items = await client.listAll(`/v1/${def.plural}`, query);
-    }
-    const out = g.output;
-    if (out === 'json' || out === 'yaml') {
-      process.stdout.write(`${formatData(out, name ? items[0] : { items })}\n`);
-    } else if (out === 'name') {
-      for (const o of items)
-        process.stdout.write(
-          `${def.plural}/${def.parent ? `${o.metadata[def.parent]}/` : ''}${o.metadata.name}\n`,
+    const query: Record<string, string | undefined> = {};
+    for (const f of FILTER_FLAGS) {
+      if (opts[f] === undefined) continue;
+      if (!def.filters.includes(f)) {
+        throw new CliError(
+          `${def.plural} cannot be filtered by --${f}${def.filters.length ? ` (filters: ${def.filters.map((x) => `--${x}`).join(', ')})` : ''}`,
         );
-    } else if (!items.length) {
-      process.stderr.write(`No ${def.plural} found.\n`);
-    } else {
+      }
+      query[f] = opts[f];
+    }
+    if (def.parent === 'provider' && g.provider) query.provider = g.provider;
+    if (def.parent === 'project' && !opts.allProjects && scope.project) query.project = scope.project;
+    const one = name ? target(def, name, scope) : undefined;
+    const load = async () =>
+      one
+        ? [await client.get(itemPath(def, one.parent, one.name))]
+        : await client.listAll(`/v1/${def.plural}`, query);
+    const out = g.output;
+    const render = (items: any[]): string => {
+      if (out === 'json' || out === 'yaml') return `${formatData(out, name ? items[0] : { items })}\n`;
+      if (out === 'name')
+        return items
+          .map((o) => `${def.plural}/${def.parent ? `${o.metadata[def.parent]}/` : ''}${o.metadata.name}\n`)
+          .join('');
+      if (!items.length) return '';
       const cols = COLUMNS[def.kind]!;
-      process.stdout.write(
-        `${table(
-          cols.map((c) => c[0]),
-          items.map((o) => cols.map((c) => c[1](o))),
-        )}\n`,
-      );
+      return `${table(
+        cols.map((c) => c[0]),
+        items.map((o) => cols.map((c) => c[1](o))),
+      )}\n`;
+    };
+    if (!opts.watch) {
+      const items = await load();
+      if (!items.length && out === 'table') process.stderr.write(`No ${def.plural} found.\n`);
+      process.stdout.write(render(items));
+      return;
+    }
+    // Watching: the table again whenever it changes (in place on a terminal).
+    let last: string | undefined;
+    for (;;) {
+      const text = render(await load()) || `No ${def.plural} found.\n`;
+      if (text !== last) {
+        if (process.stdout.isTTY && last !== undefined) process.stdout.write('\x1b[H\x1b[2J');
+        process.stdout.write(process.stdout.isTTY || last === undefined ? text : `\n${text}`);
+        last = text;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
     }
   });
 
