@@ -18,7 +18,7 @@ import { newUid } from '../src/store/index.js';
 import { runCli, startCli } from './support/cli.js';
 import { type Http, http } from './support/control-plane.js';
 import { project, provider, site, workload } from './support/fixtures.js';
-import { freePort } from './support/processes.js';
+import { freePort, pidsMatching } from './support/processes.js';
 import { testImage, uploadTestImage, waitFor } from './support/test-image.js';
 
 describe('live migration across providers', () => {
@@ -247,5 +247,74 @@ describe('live migration across providers', () => {
       { instance: 'web-0' },
       /instance 'web-0' is stopped: only a running instance migrates live/,
     );
+  });
+
+  test('the destination dies mid-migration: the VM keeps running on the source, nothing is left on the destination', async () => {
+    assert.equal((await admin.post('/v1/projects/demo/instances/web-0/start', {})).status, 200);
+    await waitFor(
+      'running again on node-fr',
+      async () => (await instance()).status?.phase === 'Running',
+      120_000,
+    );
+    const before = await instance();
+    assert.equal(before.spec.node, 'edge-fr/node-fr');
+    const created = await admin.post(
+      '/v1/projects/demo/migrations',
+      migration('m2', { instance: 'web-0', to: { node: 'edge-de/node-de' } }),
+    );
+    assert.equal(created.status, 201, created.text);
+    // The destination machine goes down as soon as its copy exists: agent and QEMU.
+    const destDir = join(dir, 'node-de', 'instances');
+    const qemu = await waitFor(
+      'the destination copy',
+      async () => {
+        const pids = pidsMatching(destDir);
+        return pids.length > 0 && pids;
+      },
+      60_000,
+    );
+    const deAgent = agents[0]!;
+    deAgent.child.kill('SIGKILL');
+    for (const pid of qemu) process.kill(pid, 'SIGKILL');
+    await once(deAgent.child, 'exit');
+
+    const failed = await waitFor(
+      'migration failed',
+      async () => {
+        const m = (await admin.get('/v1/projects/demo/migrations/m2')).body;
+        return ['Succeeded', 'Failed', 'Cancelled'].includes(m.status.phase) && m;
+      },
+      180_000,
+    );
+    assert.equal(failed.status.phase, 'Failed', JSON.stringify(failed.status));
+    assert.match(failed.status.message, /keeps running on edge-fr\/node-fr/);
+    const after = await instance();
+    assert.equal(after.spec.node, 'edge-fr/node-fr', 'still bound to the source');
+    assert.equal(after.spec.fence, before.spec.fence, 'not fenced: nothing moved');
+    const counted = lastCount(await consoleText());
+    await waitFor(
+      'still counting on node-fr',
+      async () => lastCount(await consoleText()) > counted + 1,
+      60_000,
+    );
+    const p = after.status.ports[0];
+    assert.match(await (await fetch(`http://${p.address}:${p.host}/`)).text(), /^hello from web-0 /);
+
+    // The destination comes back: what was prepared there is removed.
+    agents[0] = await startCli(
+      [
+        'agent',
+        '--data-dir',
+        join(dir, 'node-de'),
+        '--port-bind-address',
+        '127.0.0.1',
+        '--heartbeat-interval',
+        '1000',
+      ],
+      /Continuum agent running as node (\S+)/,
+    );
+    const rt = new QemuRuntime({ dir: destDir });
+    await waitFor('nothing left on node-de', async () => (await rt.list()).length === 0, 60_000);
+    assert.deepEqual(pidsMatching(destDir), []);
   });
 });

@@ -498,8 +498,13 @@ export class Agent {
     if (d.synced && !only) {
       for (const uid of await this.runtime.list()) {
         if (d.instances[uid] || this.migrations.busy(uid)) continue;
-        // Prepared for a migration: the control plane removes it if the migration fails.
-        if ((await this.runtime.inspect(uid)).incoming) continue;
+        // Prepared for a migration that may still be bound here: kept while its stream
+        // can still complete; gone once it cannot (its QEMU died, or the stream failed).
+        const o = await this.runtime.inspect(uid);
+        if (o.incoming && o.state === 'running' && canMigrate(this.runtime)) {
+          const state = await this.runtime.incomingState(uid).catch(() => 'failed');
+          if (state !== 'failed' && state !== 'cancelled') continue;
+        }
         this.log(`removing VM ${uid}: not in this node's desired state`);
         await this.runtime.delete(uid).catch(() => undefined);
       }

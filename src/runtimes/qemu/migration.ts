@@ -171,6 +171,11 @@ export async function migrateOut(
         await sleep(Math.min(interval, 100));
       }
     }
+    // A guest that dirties memory faster than the stream carries it is slowed down until
+    // the rest fits in the downtime allowed (QEMU's auto-converge).
+    await q.execute('migrate-set-capabilities', {
+      capabilities: [{ capability: 'auto-converge', state: true }],
+    });
     await q.execute('migrate-set-parameters', {
       'tls-creds': TLS_ID,
       'downtime-limit': opts.downtimeLimitMs ?? 100,
