@@ -122,9 +122,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     });
     const cache = new ClusterCache(store);
     ctx.resources.admission.set('Migration', admitMigration(cache));
+    // Created first, started after the workload controller: each knows the other's part.
+    let migrations: MigrationController | undefined;
     const controller = new WorkloadController({
       store,
       cache,
+      migrating: () => migrations?.migrating ?? new Set(),
       log: (msg, err) => app.log.warn({ err }, msg),
       onPlaced: (replicas, pass, queued) => {
         ctx.metrics.placements.inc(replicas);
@@ -216,7 +219,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       ctx.enrolment = enrolment;
       ctx.gatewayUrl = await gateway.start();
     }
-    const migrations = new MigrationController({
+    migrations = new MigrationController({
       store,
       cache,
       ...(gateway ? { agents: gateway } : {}),

@@ -235,6 +235,9 @@ export class MigrationController {
     for (const j of this.jobs.values()) j.cancelled = true;
   }
 
+  /** Instances being migrated now (by uid): the workload controller leaves them where they are. */
+  readonly migrating = new Set<string>();
+
   /** Resolves when no migration is queued or running (tests use it). */
   async idle(): Promise<void> {
     await this.queue.idle();
@@ -288,7 +291,11 @@ export class MigrationController {
       instance: instance.uid,
     };
     this.jobs.set(key, j);
-    void this.run(row, j, instance, target, started).finally(() => this.jobs.delete(key));
+    this.migrating.add(instance.uid);
+    void this.run(row, j, instance, target, started).finally(() => {
+      this.jobs.delete(key);
+      this.migrating.delete(instance.uid);
+    });
   }
 
   private cancel(j: Job): void {

@@ -37,6 +37,8 @@ export interface WorkloadControllerOptions {
    * workload had waited in the queue.
    */
   onPlaced?: (replicas: number, passSeconds: number, queuedSeconds: number) => void;
+  /** Instances being migrated live (the migration controller's): left alone until it ends. */
+  migrating?: () => ReadonlySet<string>;
 }
 
 const ACTOR = 'controller:workloads';
@@ -295,6 +297,7 @@ export class WorkloadController {
         instances,
         image: spec ? await this.image(tx, project, spec.image) : { unavailable: 'no workload' },
         now,
+        ...(this.opts.migrating ? { migrating: this.opts.migrating() } : {}),
       },
       this.opts.cache,
       { limitFeasible: this.opts.limitFeasible ?? DEFAULT_LIMIT_FEASIBLE, classes: this.classes },

@@ -98,6 +98,8 @@ export interface PlanInput {
   readonly image: InstanceSpec['image'] | { readonly unavailable: string };
   /** The pass's time, written on the placement status. */
   readonly now: string;
+  /** Instances being migrated live: they stay where they are until their migration ends. */
+  readonly migrating?: ReadonlySet<string>;
 }
 
 export interface PlanOptions {
@@ -264,6 +266,12 @@ export function planWorkload(input: PlanInput, fleet: FleetView, opts: PlanOptio
   let bound = 0;
   for (const inst of kept) {
     const nodeKey = `${inst.provider}/${inst.node}`;
+    if (input.migrating?.has(inst.uid)) {
+      // Its migration moves it (or leaves it): no second move, no resize meanwhile.
+      placed++;
+      reasons.push(`replica ${inst.ordinal} is being migrated`);
+      continue;
+    }
     const want = desiredFor(inst.ordinal);
     const node = fleet.get(nodeKey);
     const lost = !node || node.state === 'down';
