@@ -17,7 +17,8 @@ export type MigrationProgress = TransferProgress;
 type TransferPhase = TransferProgress['phase'];
 
 const PSK_DIR = 'migration-psk';
-const TLS_ID = 'continuum-migration-tls';
+/** The TLS credentials object of one migration (a VM received once may be sent on later). */
+const tlsId = (secret: MigrationSecret) => `continuum-tls-${secret.identity}`;
 const NBD_NODE = 'continuum-migration-target';
 const MIRROR_JOB = 'continuum-migration-mirror';
 /** The guest drive mirrored (the first `-drive if=virtio`: the instance's disk). */
@@ -52,6 +53,7 @@ export async function listenIncoming(
 ): Promise<void> {
   const pskDir = await writePsk(dir, secret);
   const q = await QmpClient.connect(qmpSocket);
+  const TLS_ID = tlsId(secret);
   try {
     await q.execute('object-add', {
       'qom-type': 'tls-creds-psk',
@@ -82,6 +84,11 @@ export async function finishIncoming(qmpSocket: string, dir: string): Promise<vo
     await q.execute('nbd-server-stop').catch(() => undefined);
     const status = await q.execute('query-status');
     if (status.status !== 'running') await q.execute('cont');
+    // The credentials of the stream that brought it go: a later migration makes its own.
+    const params = await q.execute('query-migrate-parameters');
+    await q.execute('migrate-set-parameters', { 'tls-creds': '' });
+    if (params['tls-creds'])
+      await q.execute('object-del', { id: params['tls-creds'] }).catch(() => undefined);
   } finally {
     q.close();
     await forgetPsk(dir);
@@ -129,6 +136,7 @@ export async function migrateOut(
 ): Promise<MigrationProgress> {
   const pskDir = await writePsk(dir, secret);
   const q = await QmpClient.connect(qmpSocket);
+  const TLS_ID = tlsId(secret);
   const interval = opts.progressIntervalMs ?? 500;
   const deadline = Date.now() + (opts.timeoutMs ?? 600_000);
   const report = (p: MigrationProgress) => opts.onProgress?.(p);
@@ -222,6 +230,7 @@ export async function migrateOut(
     await q.execute('blockdev-del', { 'node-name': NBD_NODE }).catch(() => undefined);
     throw err;
   } finally {
+    await q.execute('migrate-set-parameters', { 'tls-creds': '' }).catch(() => undefined);
     await q.execute('object-del', { id: TLS_ID }).catch(() => undefined);
     q.close();
     await forgetPsk(dir);
