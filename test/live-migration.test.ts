@@ -98,8 +98,15 @@ describe('live migration between QEMU runtimes', () => {
     const home = await source.receiveMigration(vm(id), back, '127.0.0.1');
     assert.equal((await dest.sendMigration(id, home, back)).phase, 'completed');
     assert.equal((await source.completeIncoming(id)).state, 'running');
-    await waitFor('counter back on the source', async () => lastCount(await consoleOf(source, id)) > counted + 1, 60_000);
-    assert.ok(!(await consoleOf(source, id)).includes('continuum-test-image ready'), 'no boot on the way back');
+    await waitFor(
+      'counter back on the source',
+      async () => lastCount(await consoleOf(source, id)) > counted + 1,
+      60_000,
+    );
+    assert.ok(
+      !(await consoleOf(source, id)).includes('continuum-test-image ready'),
+      'no boot on the way back',
+    );
   });
 
   test('a disk overlay is mirrored over TLS-NBD with what was written on it', async () => {

@@ -443,15 +443,42 @@ export class MigrationController {
     return bound;
   }
 
-  /** A migration left in flight by a control plane that stopped: nothing streams it now. */
+  /**
+   * A migration left in flight by a control plane that stopped: nothing streams it now.
+   * If the destination's stream completed meanwhile (QEMU finishes on its own), the guest
+   * runs there: the binding moves. Otherwise what the destination prepared goes.
+   */
   private async cleanUp(row: StoredResource, status: MigrationStatus): Promise<void> {
     const spec = row.spec as MigrationSpec;
     const inst = await this.opts.store.getInstance(row.parent, spec.instance);
-    if (inst && status.target && this.opts.agents) {
+    const agents = this.opts.agents;
+    if (inst && status.target && agents) {
       const [provider, node] = status.target.split('/') as [string, string];
-      await this.opts.agents
-        .request(provider, node, 'migrate-abort', { migration: row.uid, uid: inst.uid })
-        .catch(() => undefined);
+      const params = { migration: row.uid, uid: inst.uid };
+      let there: { state: string };
+      try {
+        there = await agents.request(provider, node, 'migrate-state', params);
+      } catch (err) {
+        // Its agent may not have reconnected yet: asked again (the queue backs off),
+        // for a while, before the migration is given up.
+        if (Date.now() - Date.parse(status.startedAt ?? '') < 10 * 60_000) throw err;
+        there = { state: 'unknown' };
+      }
+      const target = this.opts.cache.get(status.target);
+      if (there.state === 'completed' && target) {
+        this.opts.cache.reserve(target.key, held(inst));
+        if (await this.bind(inst, target)) {
+          await this.write(row, {
+            ...status,
+            phase: 'Succeeded',
+            message: 'completed while the control plane restarted',
+            finishedAt: new Date().toISOString(),
+          });
+          return;
+        }
+        this.opts.cache.release(target.key, held(inst));
+      }
+      await agents.request(provider, node, 'migrate-abort', params).catch(() => undefined);
     }
     await this.write(row, {
       ...status,
