@@ -249,13 +249,48 @@ describe('live migration across providers', () => {
     );
   });
 
-  test('the destination dies mid-migration: the VM keeps running on the source, nothing is left on the destination', async () => {
+  test('a migration cancelled before its switch-over leaves the VM where it runs', async () => {
     assert.equal((await admin.post('/v1/projects/demo/instances/web-0/start', {})).status, 200);
     await waitFor(
       'running again on node-fr',
       async () => (await instance()).status?.phase === 'Running',
       120_000,
     );
+    const before = await instance();
+    const env = { CONTINUUM_SERVER: cp.url, CONTINUUM_TOKEN: cp.adminToken! };
+    const doc = migration('mc', { instance: 'web-0', to: { node: 'edge-de/node-de' } });
+    assert.equal((await admin.post('/v1/projects/demo/migrations', doc)).status, 201);
+    // At once, before the destination's copy can have received anything.
+    const cancel = await admin.put('/v1/projects/demo/migrations/mc', {
+      ...doc,
+      spec: { ...doc.spec, cancel: true },
+    });
+    assert.equal(cancel.status, 200, cancel.text);
+    // Its target cannot change once created.
+    const moved = await admin.put('/v1/projects/demo/migrations/mc', {
+      ...doc,
+      spec: { instance: 'web-0', cancel: true },
+    });
+    assert.equal(moved.status, 422);
+    assert.match(moved.text, /cannot change once created/);
+    await waitFor(
+      'cancelled',
+      async () => (await admin.get('/v1/projects/demo/migrations/mc')).body.status.phase === 'Cancelled',
+      60_000,
+    );
+    const m = (await admin.get('/v1/projects/demo/migrations/mc')).body;
+    assert.equal(m.status.phase, 'Cancelled');
+    const after = await instance();
+    assert.equal(after.spec.node, before.spec.node);
+    assert.equal(after.spec.fence, before.spec.fence);
+    const rt = new QemuRuntime({ dir: join(dir, 'node-de', 'instances') });
+    await waitFor('nothing left on node-de', async () => (await rt.list()).length === 0, 60_000);
+    const again = await runCli(['-p', 'demo', 'migrate', 'cancel', 'mc'], env);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /migration demo\/mc has ended \(Cancelled\); nothing to cancel/);
+  });
+
+  test('the destination dies mid-migration: the VM keeps running on the source, nothing is left on the destination', async () => {
     const before = await instance();
     assert.equal(before.spec.node, 'edge-fr/node-fr');
     const created = await admin.post(
@@ -316,5 +351,78 @@ describe('live migration across providers', () => {
     const rt = new QemuRuntime({ dir: destDir });
     await waitFor('nothing left on node-de', async () => (await rt.list()).length === 0, 60_000);
     assert.deepEqual(pidsMatching(destDir), []);
+  });
+
+  test('draining a node moves its replica live: the guest goes on, the old copy stops only after the new one runs', async () => {
+    await waitFor(
+      'node-de ready again',
+      async () => {
+        const n = (await admin.get('/v1/providers/edge-de/nodes/node-de')).body;
+        return n.status?.state === 'ready';
+      },
+      60_000,
+    );
+    const before = await instance();
+    assert.equal(before.spec.node, 'edge-fr/node-fr');
+    const counted = lastCount(await consoleText());
+    const drained = await admin.post('/v1/providers/edge-fr/nodes/node-fr/drain', {});
+    assert.equal(drained.status, 200, drained.text);
+    const moved = await waitFor(
+      'moved live to node-de',
+      async () => {
+        const i = await instance();
+        return i.spec.node === 'edge-de/node-de' && i.status.phase === 'Running' && i;
+      },
+      300_000,
+    );
+    assert.equal(moved.spec.fence, before.spec.fence + 1);
+    // A Migration the workload controller created, not a stop-and-recreate.
+    const items = (await admin.get('/v1/projects/demo/migrations')).body.items as any[];
+    const live = items.find((m) => m.metadata.createdBy === 'controller:workloads');
+    assert.ok(live, JSON.stringify(items.map((m) => [m.metadata.name, m.metadata.createdBy])));
+    assert.equal(live.status.phase, 'Succeeded');
+    assert.equal(live.status.target, 'edge-de/node-de');
+    await waitFor('counting on node-de', async () => lastCount(await consoleText()) > counted + 2, 60_000);
+    assert.ok(
+      !(await consoleText()).includes('continuum-test-image ready'),
+      'no reboot: it was moved, not recreated',
+    );
+    assert.equal((await admin.post('/v1/providers/edge-fr/nodes/node-fr/uncordon', {})).status, 200);
+  });
+
+  test('a policy that no longer holds moves the replica live to a node where it does', async () => {
+    const before = await instance();
+    assert.equal(before.spec.node, 'edge-de/node-de');
+    const counted = lastCount(await consoleText());
+    const known = new Set(
+      ((await admin.get('/v1/projects/demo/migrations')).body.items as any[]).map((m) => m.metadata.name),
+    );
+    // Germany is no longer allowed.
+    const changed = await admin.post('/v1/apply', {
+      documents: [
+        workload('demo', 'web', {
+          image: 'testvm',
+          ports: [{ guest: 80 }],
+          placement: { countries: ['FR'] },
+        }),
+      ],
+    });
+    assert.equal(changed.status, 200, changed.text);
+    await waitFor(
+      'moved live to node-fr',
+      async () => {
+        const i = await instance();
+        return i.spec.node === 'edge-fr/node-fr' && i.status.phase === 'Running';
+      },
+      300_000,
+    );
+    const items = (await admin.get('/v1/projects/demo/migrations')).body.items as any[];
+    const live = items.find((m) => !known.has(m.metadata.name));
+    assert.equal(live?.metadata.createdBy, 'controller:workloads');
+    assert.equal(live.status.phase, 'Succeeded');
+    await waitFor('counting on node-fr', async () => lastCount(await consoleText()) > counted + 2, 60_000);
+    assert.ok(!(await consoleText()).includes('continuum-test-image ready'), 'moved, not recreated');
+    const w = (await admin.get('/v1/projects/demo/workloads/web')).body;
+    assert.equal(w.status.outOfPolicy, undefined);
   });
 });

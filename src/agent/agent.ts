@@ -320,7 +320,7 @@ export class Agent {
         type: 'hello',
         protocol: PROTOCOL_VERSION,
         lastRevision: this.desired.revision,
-        inventory: this.inventory,
+        inventory: { ...this.inventory, liveMigration: canMigrate(this.runtime) },
         address,
         instances,
         seq,

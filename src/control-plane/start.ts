@@ -128,6 +128,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       store,
       cache,
       migrating: () => migrations?.migrating ?? new Set(),
+      live: (inst) => migrations?.live(inst) ?? false,
       log: (msg, err) => app.log.warn({ err }, msg),
       onPlaced: (replicas, pass, queued) => {
         ctx.metrics.placements.inc(replicas);

@@ -126,6 +126,7 @@ export class ClusterCache {
       draining: !!spec.drain,
       architecture: inv.architecture,
       virtualization: inv.virtualization,
+      liveMigration: !!inv.liveMigration,
       cpuSecurity: inv.cpuSecurity ?? [],
       accelerators: (inv.accelerators ?? []) as NodeAccelerator[],
       labels: n.labels,

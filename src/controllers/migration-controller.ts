@@ -32,8 +32,10 @@ import {
 } from '../store/index.js';
 import type { ClusterCache } from './cluster-cache.js';
 import { WorkQueue } from './work-queue.js';
+import { liveBetween } from './workload-plan.js';
 
 const ACTOR = 'controller:migrations';
+const WORKLOADS_ACTOR = 'controller:workloads';
 
 /** What the controller needs of the agent gateway. */
 export interface AgentLink {
@@ -111,6 +113,9 @@ export async function chooseTarget(
   const to = spec.to ?? {};
   let pool: CandidateNode[];
   let path = 'spec.to';
+  const source = cache.get(here);
+  if (!source) return refuse('spec.instance', `the node of instance '${spec.instance}' (${here}) is gone`);
+  const liveFrom = (n: CandidateNode) => liveBetween(source, n);
   if (to.node) {
     path = 'spec.to.node';
     if (to.node === here) return refuse(path, `instance '${spec.instance}' already runs on node '${here}'`);
@@ -118,15 +123,23 @@ export async function chooseTarget(
     if (!n) return refuse(path, `node '${to.node}' does not exist (or has not reported yet)`);
     pool = [n];
   } else {
-    const all = [...cache.candidates()];
+    const all = [...cache.candidates()].filter(liveFrom);
     if (to.site) {
       path = 'spec.to.site';
       pool = all.filter((n) => `${n.provider}/${n.site}` === to.site);
-      if (!pool.length) return refuse(path, `site '${to.site}' does not exist or has no nodes`);
+      if (!pool.length)
+        return refuse(
+          path,
+          `site '${to.site}' does not exist or has no node that can receive a live migration from ${here}`,
+        );
     } else if (to.provider) {
       path = 'spec.to.provider';
       pool = all.filter((n) => n.provider === to.provider);
-      if (!pool.length) return refuse(path, `provider '${to.provider}' does not exist or has no nodes`);
+      if (!pool.length)
+        return refuse(
+          path,
+          `provider '${to.provider}' does not exist or has no node that can receive a live migration from ${here}`,
+        );
     } else pool = all;
   }
   // The workload's other replicas, for its spread.
@@ -152,6 +165,11 @@ export async function chooseTarget(
   };
   const d = schedule(pool, req, { limitFeasible: 100 });
   if (!d.ok) return refuse(path, `no node to move to: ${unschedulableMessage(d.explanation)}`);
+  if (!liveFrom(d.node))
+    return refuse(
+      path,
+      `${d.node.key} cannot receive a live migration from ${here}: both need a runtime that migrates and the same kind of CPU (${source.architecture}, ${source.virtualization}); cold migration is not available yet`,
+    );
   return { ok: true, instance: inst, target: d.node };
 }
 
@@ -237,6 +255,22 @@ export class MigrationController {
 
   /** Instances being migrated now (by uid): the workload controller leaves them where they are. */
   readonly migrating = new Set<string>();
+  /** When each instance's last live migration failed: moves stop and recreate for a while. */
+  private readonly failedLive = new Map<string, number>();
+
+  /**
+   * May the workload controller move this instance live? It runs, and no live move the
+   * workload controller asked for failed in the last ten minutes (then stop-and-recreate
+   * moves it instead, so that a move that cannot work live is not tried for ever).
+   */
+  live(inst: InstanceRecord): boolean {
+    if (inst.desired !== 'running' || inst.status.phase !== 'Running') return false;
+    const failed = this.failedLive.get(inst.uid);
+    if (failed === undefined) return true;
+    if (Date.now() - failed < 10 * 60_000) return false;
+    this.failedLive.delete(inst.uid);
+    return true;
+  }
 
   /** Resolves when no migration is queued or running (tests use it). */
   async idle(): Promise<void> {
@@ -266,15 +300,24 @@ export class MigrationController {
       await this.cleanUp(row, status);
       return;
     }
-    if (spec.cancel) return this.write(row, { phase: 'Cancelled', message: 'cancelled before it started' });
+    if (spec.cancel) {
+      await this.forgetBooking(row, spec);
+      return this.write(row, { phase: 'Cancelled', message: 'cancelled before it started' });
+    }
     if ((spec.mode ?? 'live') === 'cold')
       return this.write(row, { phase: 'Failed', message: 'cold migration is not available yet' });
-    if (!this.opts.agents)
+    if (!this.opts.agents) {
+      await this.forgetBooking(row, spec);
       return this.write(row, { phase: 'Failed', message: 'this control plane runs no agent gateway' });
+    }
     const choice = await chooseTarget(store, this.opts.cache, project, name, spec);
-    if (!choice.ok) return this.write(row, { phase: 'Failed', message: choice.refusal.message });
+    if (!choice.ok) {
+      await this.forgetBooking(row, spec);
+      return this.write(row, { phase: 'Failed', message: choice.refusal.message });
+    }
     const { instance, target } = choice;
-    this.opts.cache.reserve(target.key, held(instance));
+    // A live move the workload controller asked for was booked by its planner.
+    if (row.createdBy !== WORKLOADS_ACTOR) this.opts.cache.reserve(target.key, held(instance));
     const started: MigrationStatus = {
       phase: 'Preparing',
       mode: 'live',
@@ -296,6 +339,15 @@ export class MigrationController {
       this.jobs.delete(key);
       this.migrating.delete(instance.uid);
     });
+  }
+
+  /** A live move the planner booked that will not run: its booking and its instance are given back. */
+  private async forgetBooking(row: StoredResource, spec: MigrationSpec): Promise<void> {
+    if (row.createdBy !== WORKLOADS_ACTOR || !spec.to?.node) return;
+    const inst = await this.opts.store.getInstance(row.parent, spec.instance);
+    if (!inst) return;
+    this.opts.cache.release(spec.to.node, held(inst));
+    if (!spec.cancel) this.failedLive.set(inst.uid, Date.now());
   }
 
   private cancel(j: Job): void {
@@ -388,6 +440,8 @@ export class MigrationController {
             this.opts.log?.(`migration ${row.parent}/${row.name}: cleaning up the destination failed`, e),
           );
       const cancelled = j.cancelled;
+      // A live move the planner asked for that failed: its next move stops and recreates.
+      if (!cancelled && row.createdBy === WORKLOADS_ACTOR) this.failedLive.set(instance.uid, Date.now());
       await this.write(row, {
         ...status,
         phase: cancelled ? 'Cancelled' : 'Failed',

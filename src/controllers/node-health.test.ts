@@ -146,7 +146,8 @@ test('a node stored as draining by an older version is upgraded to a drain in it
     await store.close();
     // As the database was before migration 0004.
     const db = new Database(url);
-    db.prepare("DELETE FROM kysely_migration WHERE name = '0004_node_intent'").run();
+    db.prepare("DELETE FROM kysely_migration WHERE name >= '0004_node_intent'").run();
+    db.prepare('DROP TABLE migrations').run();
     db.close();
     const upgraded = await Store.open({ url });
     const row = (await upgraded.get('nodes', 'p', 'old'))!;

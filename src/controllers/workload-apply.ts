@@ -1,6 +1,8 @@
 // The applier: writes a workload plan in the caller's transaction — each instance step
 // with its audit event (the event's sequence number is the instance's revision), then
 // the workload's status. It decides nothing.
+import { migrationKind } from '../model/index.js';
+import { render } from '../resources/index.js';
 import { type InstanceRecord, instanceEventDoc, newUid, type Store } from '../store/index.js';
 import type { WorkloadPlan } from './workload-plan.js';
 
@@ -53,6 +55,10 @@ export async function applyPlan(
       });
       continue;
     }
+    if (step.op === 'migrate') {
+      await createMigration(tx, project, step.instance, `${step.provider}/${step.node}`, actor, now);
+      continue;
+    }
     const inst = step.instance;
     const draft: InstanceRecord =
       step.op === 'delete'
@@ -84,4 +90,38 @@ export async function applyPlan(
   }
   if (plan.status && target.uid)
     await tx.setStatus('workloads', target.uid, plan.status, { phase: plan.status.phase });
+}
+
+/** A live move the planner chose: a Migration of the instance to the node, as a user's would be. */
+async function createMigration(
+  tx: Store,
+  project: string,
+  inst: InstanceRecord,
+  to: string,
+  actor: string,
+  now: string,
+): Promise<void> {
+  // Named after the instance and the moment (base 36 milliseconds): unique, readable.
+  const name = `${inst.name.slice(0, 48)}-${Date.parse(now).toString(36)}`;
+  const row = await tx.insert('migrations', {
+    uid: newUid(),
+    parent: project,
+    name,
+    labels: {},
+    spec: { instance: inst.name, to: { node: to } },
+    status: { phase: 'Pending', message: 'moving off a node it may no longer run on' },
+    createdBy: actor,
+    columns: { phase: 'Pending' },
+  });
+  await tx.appendEvent({
+    actor,
+    action: 'create',
+    kind: 'Migration',
+    parent: project,
+    name,
+    provider: null,
+    project,
+    before: null,
+    after: render(migrationKind, row),
+  });
 }

@@ -5,7 +5,7 @@
 // applier (workload-apply.ts) write the plan with the workload's status.
 import type { ImageSpec, ImageStatus, WorkloadSpec, WorkloadStatus } from '../model/index.js';
 import { StaticClasses } from '../scheduler/index.js';
-import type { Change, Store } from '../store/index.js';
+import type { Change, InstanceRecord, Store } from '../store/index.js';
 import type { ClusterCache } from './cluster-cache.js';
 import { type WorkItem, WorkQueue } from './work-queue.js';
 import { applyPlan } from './workload-apply.js';
@@ -39,7 +39,15 @@ export interface WorkloadControllerOptions {
   onPlaced?: (replicas: number, passSeconds: number, queuedSeconds: number) => void;
   /** Instances being migrated live (the migration controller's): left alone until it ends. */
   migrating?: () => ReadonlySet<string>;
+  /**
+   * May this instance move live (the migration controller knows whether its last live move
+   * failed)? Absent: moves stop and recreate.
+   */
+  live?: (inst: InstanceRecord) => boolean;
 }
+
+/** How long a live move this controller asked for counts as under way before its migration starts. */
+const LIVE_MOVE_GRACE_MS = 60_000;
 
 const ACTOR = 'controller:workloads';
 /** Feasible nodes scored per placement: enough for good choices, bounded at fleet scale. */
@@ -64,6 +72,8 @@ export class WorkloadController {
   private readonly pending = new Set<string>();
   /** The current transaction gave capacity back (replicas removed or resized). */
   private freed = false;
+  /** Live moves asked for (a Migration created), by instance uid, until when they count as under way. */
+  private readonly liveMoves = new Map<string, number>();
   /** Static filter results per class of policies, shared by all workloads' passes. */
   private readonly classes = new StaticClasses();
   private unsubscribe?: () => void;
@@ -148,6 +158,10 @@ export class WorkloadController {
         case 'images':
           if (!c.bookkeeping) this.fleetQueue.add(`${c.table} ${c.parent}/${c.name}`);
           break;
+        case 'migrations':
+          // A migration ended: if it did not move its instance, the workload decides again.
+          if (c.part === 'status') this.fleetQueue.add(`${c.table} ${c.parent}/${c.name}`);
+          break;
       }
     }
   }
@@ -161,6 +175,16 @@ export class WorkloadController {
     else if (table === 'sites') await this.siteChanged(parent, name);
     else if (table === 'providers') await this.providerChanged(name);
     else if (table === 'images') await this.enqueueUsersOfImage(parent, name);
+    else if (table === 'migrations') await this.migrationChanged(parent, name);
+  }
+
+  private async migrationChanged(project: string, name: string): Promise<void> {
+    const m = await this.opts.store.get('migrations', project, name);
+    if (!m || !['Failed', 'Cancelled', 'Succeeded'].includes(m.status.phase)) return;
+    const inst = await this.opts.store.getInstance(project, m.spec.instance);
+    if (!inst) return;
+    this.liveMoves.delete(inst.uid);
+    this.queue.add(`${project}/${inst.workload}`);
   }
 
   /** A node appeared, changed state or was cordoned: re-read it and revisit what depends on it. */
@@ -280,6 +304,16 @@ export class WorkloadController {
     return 0;
   }
 
+  /** Instances being migrated, and those whose live move this controller asked for a moment ago. */
+  private migratingNow(): ReadonlySet<string> {
+    const now = performance.now();
+    const out = new Set(this.opts.migrating?.() ?? []);
+    for (const [uid, until] of this.liveMoves)
+      if (until < now) this.liveMoves.delete(uid);
+      else out.add(uid);
+    return out;
+  }
+
   /** Converges one workload: plans from what it reads, applies the plan; returns the replicas bound. */
   private async converge(tx: Store, key: string): Promise<number> {
     const [project, name] = splitKey(key);
@@ -297,12 +331,16 @@ export class WorkloadController {
         instances,
         image: spec ? await this.image(tx, project, spec.image) : { unavailable: 'no workload' },
         now,
-        ...(this.opts.migrating ? { migrating: this.opts.migrating() } : {}),
+        migrating: this.migratingNow(),
+        ...(this.opts.live ? { live: this.opts.live } : {}),
       },
       this.opts.cache,
       { limitFeasible: this.opts.limitFeasible ?? DEFAULT_LIMIT_FEASIBLE, classes: this.classes },
     );
     await applyPlan(tx, { project, name, ...(w ? { uid: w.uid } : {}) }, plan, ACTOR, now);
+    for (const step of plan.steps)
+      if (step.op === 'migrate')
+        this.liveMoves.set(step.instance.uid, performance.now() + LIVE_MOVE_GRACE_MS);
     if (plan.freed) this.freed = true;
     if (plan.waiting) this.pending.add(key);
     else this.pending.delete(key);

@@ -275,6 +275,7 @@ function applied(instances: readonly InstanceRecord[], steps: readonly PlanStep[
       });
     } else if (s.op === 'delete') out.set(s.instance.uid, { ...s.instance, desired: 'absent' });
     else if (s.op === 'update') out.set(s.instance.uid, { ...s.instance, ...s.next });
+    else if (s.op === 'migrate') throw new Error('no live moves without input.live');
     else
       out.set(s.instance.uid, {
         ...s.instance,

@@ -70,7 +70,12 @@ export type PlanStep =
   /** Same node, a new size, spec or desired state. */
   | { op: 'update'; instance: InstanceRecord; next: Desired }
   /** Surplus, a duplicate, or its workload is gone. */
-  | { op: 'delete'; instance: InstanceRecord };
+  | { op: 'delete'; instance: InstanceRecord }
+  /**
+   * The instance moves live to another node (a Migration): it keeps running where it is,
+   * its size booked on both nodes, until the migration binds it there.
+   */
+  | { op: 'migrate'; instance: InstanceRecord; provider: string; node: string };
 
 export interface WorkloadPlan {
   readonly steps: PlanStep[];
@@ -100,6 +105,12 @@ export interface PlanInput {
   readonly now: string;
   /** Instances being migrated live: they stay where they are until their migration ends. */
   readonly migrating?: ReadonlySet<string>;
+  /**
+   * May this instance move live (its runtime and state allow it, no recent live failure)?
+   * Such a move is a `migrate` step — the copy runs on until the new one does — instead of
+   * stop-and-recreate. Absent: every move is a `replace`.
+   */
+  readonly live?: (inst: InstanceRecord) => boolean;
 }
 
 export interface PlanOptions {
@@ -107,6 +118,16 @@ export interface PlanOptions {
   limitFeasible: number;
   /** Static filter results shared between passes (see StaticClasses). */
   classes?: StaticClasses;
+}
+
+/** Can a VM move live from one node to the other (both can, and the same kind of CPU)? */
+export function liveBetween(from: CandidateNode, to: CandidateNode): boolean {
+  return (
+    !!from.liveMigration &&
+    !!to.liveMigration &&
+    from.virtualization === to.virtualization &&
+    from.architecture === to.architecture
+  );
 }
 
 /** A workload's phase from its instances' desired states and reported phases. */
@@ -233,9 +254,23 @@ export function planWorkload(input: PlanInput, fleet: FleetView, opts: PlanOptio
     if (!decision.ok) lastFailure = decision;
     return decision;
   };
-  /** Rebinds a replica to another node: stop there, create here, fenced anew. */
+  /**
+   * Rebinds a replica to another node: live when it may (its node still runs it, its size
+   * unchanged), else stop there, create here, fenced anew.
+   */
   const move = (inst: InstanceRecord, next: Desired, to: CandidateNode) => {
     const from = `${inst.provider}/${inst.node}`;
+    const node = fleet.get(from);
+    const sameSize =
+      next.vcpus === inst.vcpus && next.memoryMiB === inst.memoryMiB && next.diskGiB === inst.diskGiB;
+    if (node && node.state === 'ready' && sameSize && liveBetween(node, to) && input.live?.(inst)) {
+      fleet.reserve(to.key, held(inst));
+      count(from, -1);
+      count(to.key, 1);
+      reasons.push(`replica ${inst.ordinal} moves live to ${to.key}`);
+      steps.push({ op: 'migrate', instance: inst, provider: to.provider, node: to.node });
+      return;
+    }
     release(from, held(inst));
     fleet.reserve(to.key, held(next));
     count(from, -1);

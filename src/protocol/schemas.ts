@@ -43,6 +43,8 @@ export const InventorySchema = obj({
   virtualization: union(['kvm', 'emulation'] as const),
   cpuSecurity: Type.Array(union(['sev-snp', 'tdx'] as const), { maxItems: 2, uniqueItems: true }),
   accelerators: Type.Array(AcceleratorSchema, { maxItems: INVENTORY_BOUNDS.accelerators }),
+  /** The node's runtime can send and receive live migrations (QEMU's can). */
+  liveMigration: Type.Optional(Type.Boolean()),
 });
 
 export const NodeMetricsSchema = obj({

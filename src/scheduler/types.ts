@@ -35,6 +35,8 @@ export interface CandidateNode {
   readonly draining?: boolean;
   readonly architecture: string;
   readonly virtualization: 'kvm' | 'emulation';
+  /** Its runtime can send and receive live migrations. */
+  readonly liveMigration?: boolean;
   readonly cpuSecurity: readonly string[];
   readonly accelerators: readonly NodeAccelerator[];
   readonly labels: Readonly<Record<string, string>>;
