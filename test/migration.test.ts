@@ -15,7 +15,7 @@ import { type ControlPlane, startControlPlane } from '../src/control-plane/index
 import { QemuRuntime } from '../src/runtimes/index.js';
 import { simInventory } from '../src/sim/index.js';
 import { newUid } from '../src/store/index.js';
-import { runCli, startCli } from './support/cli.js';
+import { runCli, startAgentProcess, type startCli } from './support/cli.js';
 import { type Http, http } from './support/control-plane.js';
 import { project, provider, site, workload } from './support/fixtures.js';
 import { freePort, pidsMatching } from './support/processes.js';
@@ -30,26 +30,12 @@ describe('live migration across providers', () => {
 
   const startAgent = async (name: string, providerName: string, siteName: string) => {
     const t = (await admin.post(`/v1/providers/${providerName}/sites/${siteName}/join-tokens`, {})).body;
-    const a = await startCli(
-      [
-        'agent',
-        '--server',
-        cp.gatewayUrl!,
-        '--token',
-        t.token,
-        '--name',
-        name,
-        '--data-dir',
-        join(dir, name),
-        '--port-bind-address',
-        '127.0.0.1',
-        '--heartbeat-interval',
-        '1000',
-        '--stop-timeout',
-        '1000',
-      ],
-      /Continuum agent running as node (\S+)/,
-    );
+    const a = await startAgentProcess({
+      server: cp.gatewayUrl!,
+      token: t.token,
+      name,
+      dataDir: join(dir, name),
+    });
     agents.push(a);
   };
   const instance = async () => (await admin.get('/v1/projects/demo/instances/web-0')).body;
@@ -336,18 +322,7 @@ describe('live migration across providers', () => {
     assert.match(await (await fetch(`http://${p.address}:${p.host}/`)).text(), /^hello from web-0 /);
 
     // The destination comes back: what was prepared there is removed.
-    agents[0] = await startCli(
-      [
-        'agent',
-        '--data-dir',
-        join(dir, 'node-de'),
-        '--port-bind-address',
-        '127.0.0.1',
-        '--heartbeat-interval',
-        '1000',
-      ],
-      /Continuum agent running as node (\S+)/,
-    );
+    agents[0] = await startAgentProcess({ dataDir: join(dir, 'node-de') });
     const rt = new QemuRuntime({ dir: destDir });
     await waitFor('nothing left on node-de', async () => (await rt.list()).length === 0, 60_000);
     assert.deepEqual(pidsMatching(destDir), []);

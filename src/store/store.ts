@@ -725,6 +725,11 @@ export class Store {
     );
     const row = rows[0];
     if (!row) return undefined;
+    this.instanceStatusChanged(row);
+    return { project: row.project, workload: row.workload };
+  }
+
+  private instanceStatusChanged(row: { project: string; name: string; workload: string }): void {
     this.changed({
       table: 'instances',
       parent: row.project,
@@ -732,7 +737,6 @@ export class Store {
       workload: row.workload,
       part: 'status',
     });
-    return { project: row.project, workload: row.workload };
   }
 
   /** Writes what the agent observed; the desired side is left alone. */
@@ -748,15 +752,7 @@ export class Store {
           .returning(['project', 'name', 'workload']),
       [...Object.values(set), uid],
     );
-    const row = rows[0];
-    if (row)
-      this.changed({
-        table: 'instances',
-        parent: row.project,
-        name: row.name,
-        workload: row.workload,
-        part: 'status',
-      });
+    if (rows[0]) this.instanceStatusChanged(rows[0]);
   }
 
   /** Removes an instance's row (its agent deleted it, or its node was enrolled anew). */

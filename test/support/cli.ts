@@ -48,3 +48,28 @@ export function startCli(
     child.on('exit', (code) => reject(new Error(`exited with ${code} before ready: ${out}`)));
   });
 }
+
+/**
+ * A real agent process (`continuum agent`), its VMs' ports bound to loopback and its
+ * heartbeats every second; with a join token it enrols first, without one it starts
+ * from the identity in its data directory.
+ */
+export function startAgentProcess(opts: { dataDir: string; server?: string; token?: string; name?: string }) {
+  return startCli(
+    [
+      'agent',
+      ...(opts.server ? ['--server', opts.server] : []),
+      ...(opts.token ? ['--token', opts.token] : []),
+      ...(opts.name ? ['--name', opts.name] : []),
+      '--data-dir',
+      opts.dataDir,
+      '--port-bind-address',
+      '127.0.0.1',
+      '--heartbeat-interval',
+      '1000',
+      '--stop-timeout',
+      '1000',
+    ],
+    /Continuum agent running as node (\S+)/,
+  );
+}

@@ -5,6 +5,7 @@
 // the move: phase, the chosen target, the path the stream took, progress, and QEMU's
 // downtime and total time.
 import { Type } from 'typebox';
+import type { TransferProgress } from '../../protocol/index.js';
 import { Name, oneOf, strictObject } from '../common.js';
 import type { KindDef } from '../kind.js';
 import type { FieldError } from '../problem.js';
@@ -82,15 +83,8 @@ export interface MigrationStatus {
   from?: string;
   target?: string;
   path?: 'direct' | 'relay';
-  progress?: {
-    diskDone?: number;
-    diskTotal?: number;
-    ramTransferred?: number;
-    ramRemaining?: number;
-    ramTotal?: number;
-    mbps?: number;
-    dirtyPagesRate?: number;
-  };
+  /** The last progress QEMU reported (bytes; rates in Mbit/s and pages/s). */
+  progress?: Omit<TransferProgress, 'phase' | 'downtimeMs' | 'totalTimeMs'>;
   downtimeMs?: number;
   totalTimeMs?: number;
   startedAt?: string;
