@@ -177,6 +177,13 @@ describe('live migration across providers', () => {
     await waitFor('removed from node-de', async () => (await source.list()).length === 0, 60_000);
     const events = (await admin.get('/v1/events?kind=Instance&limit=500')).body.items as any[];
     assert.ok(events.some((e) => e.action === 'migrate' && e.name === 'web-0'));
+    // Its course is in the audit log (and the event stream): each phase once.
+    const course = ((await admin.get('/v1/events?kind=Migration&limit=500')).body.items as any[])
+      .filter((e) => e.name === 'm1')
+      .map((e) => e.action);
+    assert.deepEqual(course.slice(0, 2), ['create', 'preparing']);
+    assert.equal(course.at(-1), 'succeeded');
+    assert.ok(course.includes('migrating'), course.join(' '));
   });
 
   test('bad migrations are refused with what is wrong, and change nothing', async () => {

@@ -542,9 +542,32 @@ export class MigrationController {
     });
   }
 
+  /**
+   * Writes a migration's status; a new phase goes into the audit log too, so the event
+   * stream shows a migration's course (its progress bytes stay in the status).
+   */
   private async write(row: StoredResource, status: MigrationStatus): Promise<void> {
     await this.opts.store.transaction(
-      (tx) => tx.setStatus('migrations', row.uid, status, { phase: status.phase }),
+      async (tx) => {
+        const now = await tx.get('migrations', row.parent, row.name);
+        if (!now || now.uid !== row.uid) return;
+        const was = (now.status as MigrationStatus).phase;
+        // A progress write that arrives late never overwrites how the migration ended.
+        if (MIGRATION_DONE.includes(was)) return;
+        await tx.setStatus('migrations', row.uid, status, { phase: status.phase });
+        if (was === status.phase) return;
+        await tx.appendEvent({
+          actor: ACTOR,
+          action: status.phase.toLowerCase(),
+          kind: 'Migration',
+          parent: row.parent,
+          name: row.name,
+          provider: null,
+          project: row.parent,
+          before: { phase: was },
+          after: { instance: (row.spec as MigrationSpec).instance, ...status },
+        });
+      },
       { by: ACTOR },
     );
   }
