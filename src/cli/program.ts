@@ -4,6 +4,7 @@ import { VERSION } from '../version.js';
 import { agentCommand } from './commands/agent.js';
 import { applyCommands } from './commands/apply.js';
 import { devCommand } from './commands/dev.js';
+import { drainCommands } from './commands/drain.js';
 import { eventsCommand } from './commands/events.js';
 import { explainCommand } from './commands/explain.js';
 import { getCommands } from './commands/get.js';
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
   agentCommand(program);
   devCommand(program);
   explainCommand(program, globals);
+  drainCommands(program, globals);
   simCommand(program, globals);
   program.addHelpText(
     'after',

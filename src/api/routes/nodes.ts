@@ -149,4 +149,51 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
       },
     });
   }
+
+  // A site or a provider drained is each of its nodes drained (the intent in each node's
+  // spec): nothing new is placed there and every replica moves away, live where it can.
+  const Drained = Type.Object({
+    drain: Type.Boolean(),
+    nodes: Type.Array(Type.String(), { description: 'the nodes whose intent changed or was already so' }),
+  });
+  const drainAll = async (req: any, action: 'drain' | 'uncordon', site?: string) => {
+    const p = principalOf(req);
+    const provider: string = req.params.provider;
+    if (!canReadParent(p, nodeKind, provider) || !canWrite(p, nodeKind, 'update', provider, '*'))
+      throw new Problem('forbidden', `user '${p.user}' may not ${action} nodes of provider '${provider}'`);
+    const what = site ? `site '${provider}/${site}'` : `provider '${provider}'`;
+    const owner = site
+      ? await ctx.store.get('sites', provider, site)
+      : await ctx.store.get('providers', '', provider);
+    if (!owner) throw new Problem('not_found', `${what[0]!.toUpperCase()}${what.slice(1)} not found`);
+    const drain = action === 'drain';
+    const nodes = await ctx.store.list('nodes', {
+      parents: [provider],
+      ...(site ? { where: { site } } : {}),
+    });
+    for (const n of nodes)
+      await setNodeIntent(ctx.store, provider, n.name, action, p.user, { unschedulable: drain, drain });
+    return { drain, nodes: nodes.map((n) => `${provider}/${n.name}`) };
+  };
+  for (const action of ['drain', 'uncordon'] as const) {
+    const summary = action === 'drain' ? 'Drain every node of' : 'Make schedulable again every node of';
+    app.post(`/v1/providers/:provider/sites/:site/${action}`, {
+      schema: {
+        tags,
+        summary: `${summary} a site`,
+        params: SiteParams,
+        response: { 200: Drained, ...errors },
+      },
+      handler: (req: any) => drainAll(req, action, req.params.site),
+    });
+    app.post(`/v1/providers/:provider/${action}`, {
+      schema: {
+        tags,
+        summary: `${summary} a provider`,
+        params: Type.Object({ provider: Name }),
+        response: { 200: Drained, ...errors },
+      },
+      handler: (req: any) => drainAll(req, action),
+    });
+  }
 }

@@ -68,25 +68,4 @@ export function explainCommand(program: Command, globals: () => GlobalOptions): 
       }
       process.stdout.write(`${lines.join('\n')}\n`);
     });
-
-  program
-    .command('drain')
-    .description('cordon a node and move its replicas to other nodes')
-    .argument('<node>', 'PROVIDER/NODE')
-    .action(async (arg: string) => nodeAction(globals(), arg, 'drain'));
-  program
-    .command('uncordon')
-    .description('make a drained or cordoned node schedulable again')
-    .argument('<node>', 'PROVIDER/NODE')
-    .action(async (arg: string) => nodeAction(globals(), arg, 'uncordon'));
-}
-
-async function nodeAction(g: GlobalOptions, arg: string, action: 'drain' | 'uncordon') {
-  const [provider, name] = arg.includes('/') ? arg.split('/') : [g.provider, arg];
-  if (!provider || !name) throw new CliError('write PROVIDER/NODE');
-  const r = await new ApiClient(await resolveConnection(g)).request(
-    'POST',
-    `/v1/providers/${provider}/nodes/${name}/${action}`,
-  );
-  process.stdout.write(`node ${r.node} ${r.state}\n`);
 }

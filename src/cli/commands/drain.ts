@@ -1,0 +1,126 @@
+// `continuum drain` and `continuum uncordon`: a node, a site or a provider. A drain moves
+// every replica away (live where it can) and places nothing new there; `--wait` follows
+// it until no replica is left, or those left have nowhere to go.
+import type { Command } from 'commander';
+import { ApiClient } from '../client.js';
+import { resolveConnection } from '../config.js';
+import { CliError } from '../errors.js';
+import type { GlobalOptions } from '../program.js';
+
+const DRAIN_TARGETS = ['node', 'site', 'provider'] as const;
+/** A drain that moves nothing for this long is reported as stuck. */
+const STALL_MS = 5 * 60_000;
+
+export function drainCommands(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('drain')
+    .description(
+      'move every replica off a node, a site or a provider (live where it can), and place nothing new there',
+    )
+    .argument('[what]', 'node (default), site or provider')
+    .argument('<name>', 'PROVIDER/NODE, PROVIDER/SITE or PROVIDER')
+    .option('--wait', 'follow the drain until no replica is left, or those left cannot go anywhere')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  continuum drain rhine-cloud/fra-1-node-2 --wait
+  continuum drain site rhine-cloud/fra-1
+  continuum drain provider rhine-cloud
+  continuum uncordon site rhine-cloud/fra-1`,
+    )
+    .action(async (what: string, name: string | undefined, opts) =>
+      drainAction(globals(), what, name, 'drain', !!opts.wait),
+    );
+  program
+    .command('uncordon')
+    .description('make a drained or cordoned node, site or provider schedulable again')
+    .argument('[what]', 'node (default), site or provider')
+    .argument('<name>', 'PROVIDER/NODE, PROVIDER/SITE or PROVIDER')
+    .action(async (what: string, name: string | undefined) =>
+      drainAction(globals(), what, name, 'uncordon', false),
+    );
+}
+
+async function drainAction(
+  g: GlobalOptions,
+  whatArg: string,
+  nameArg: string | undefined,
+  action: 'drain' | 'uncordon',
+  wait: boolean,
+): Promise<void> {
+  // `continuum drain P/N` is a node, as it always was; `continuum drain site P/S` names the kind.
+  const [what, arg] = nameArg === undefined ? ['node', whatArg] : [whatArg, nameArg];
+  if (!(DRAIN_TARGETS as readonly string[]).includes(what))
+    throw new CliError(`cannot ${action} a '${what}': give node, site or provider`);
+  const c = new ApiClient(await resolveConnection(g));
+  const verb = action === 'drain' ? 'draining' : 'schedulable';
+  let nodes: string[];
+  if (what === 'provider') {
+    const r = await c.request('POST', `/v1/providers/${arg}/${action}`);
+    nodes = r.nodes;
+    process.stdout.write(`provider ${arg}: ${nodes.length} node(s) ${verb}\n`);
+  } else {
+    const [provider, name] = arg.includes('/') ? arg.split('/') : [g.provider, arg];
+    if (!provider || !name) throw new CliError(`write PROVIDER/${what.toUpperCase()}`);
+    if (what === 'site') {
+      const r = await c.request('POST', `/v1/providers/${provider}/sites/${name}/${action}`);
+      nodes = r.nodes;
+      process.stdout.write(`site ${provider}/${name}: ${nodes.length} node(s) ${verb}\n`);
+    } else {
+      const r = await c.request('POST', `/v1/providers/${provider}/nodes/${name}/${action}`);
+      nodes = [r.node];
+      process.stdout.write(`node ${r.node} ${r.state}\n`);
+    }
+  }
+  if (wait && action === 'drain') await followDrain(c, nodes);
+}
+
+/** Until no replica is left on the nodes, or every one left waits for a node to go to. */
+async function followDrain(c: ApiClient, nodes: readonly string[]): Promise<void> {
+  const tty = process.stderr.isTTY;
+  let start: number | undefined;
+  let last = '';
+  let lastLeft = -1;
+  let since = Date.now();
+  for (;;) {
+    const left: any[] = [];
+    for (const n of nodes)
+      left.push(
+        ...(await c.listAll('/v1/instances', { node: n })).filter((i) => i.spec.desired !== 'absent'),
+      );
+    start ??= left.length;
+    // Why those left stay, from their workloads (a provider-admin does not see tenants'
+    // workloads: then only the count is known).
+    const stuck = new Map<string, string>();
+    for (const i of left) {
+      const w = await c
+        .get(`/v1/projects/${i.metadata.project}/workloads/${i.spec.workload}`)
+        .catch(() => undefined);
+      const msg: string | undefined = w?.status?.message;
+      if (msg && /waits for a node to replace|out of policy/.test(msg))
+        stuck.set(`${i.metadata.project}/${i.metadata.name}`, msg);
+    }
+    const line = `${Math.max(0, start - left.length)}/${start} replica(s) moved, ${left.length} left${stuck.size ? `, ${stuck.size} with nowhere to go` : ''}`;
+    if (line !== last) {
+      process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
+      last = line;
+    }
+    if (!left.length) {
+      if (tty) process.stderr.write('\n');
+      process.stdout.write(`drained: ${start} replica(s) moved\n`);
+      return;
+    }
+    if (stuck.size === left.length) {
+      if (tty) process.stderr.write('\n');
+      for (const [name, msg] of stuck) process.stdout.write(`${name} stays: ${msg}\n`);
+      throw new CliError(
+        `${left.length} replica(s) cannot go anywhere; they stay until a node can take them`,
+      );
+    }
+    if (left.length !== lastLeft) [lastLeft, since] = [left.length, Date.now()];
+    if (Date.now() - since > STALL_MS)
+      throw new CliError(`${left.length} replica(s) left and none moved for ${STALL_MS / 60_000} minutes`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
