@@ -200,6 +200,23 @@ describe('live migration across providers', () => {
         columns: { site: 'waw', state: 'ready' },
       }),
     );
+    // Two more French nodes, one drained and one down.
+    await cp.store.transaction(async (tx) => {
+      for (const [name, state, drain] of [
+        ['node-fr-drained', 'ready', true],
+        ['node-fr-down', 'down', false],
+      ] as const)
+        await tx.insert('nodes', {
+          uid: newUid(),
+          parent: 'edge-fr',
+          name,
+          labels: {},
+          spec: { site: 'par', ...(drain ? { drain: true, unschedulable: true } : {}) },
+          status: { state, inventory: { ...simInventory(name), liveMigration: true } },
+          createdBy: 'test',
+          columns: { site: 'par', state },
+        });
+    });
     const refused = async (name: string, spec: object, pattern: RegExp) => {
       const r = await admin.post('/v1/projects/demo/migrations', migration(name, spec));
       assert.equal(r.status, 422, r.text);
@@ -229,6 +246,29 @@ describe('live migration across providers', () => {
       /node 'edge-fr\/nowhere' does not exist/,
     );
     await refused('r4', { instance: 'nope-0' }, /instance 'nope-0' not found in project 'demo'/);
+    await waitFor('the French nodes known to the scheduler', async () => {
+      const r = await admin.post(
+        '/v1/projects/demo/migrations',
+        migration('probe2', { instance: 'web-0', to: { node: 'edge-fr/node-fr-down' } }),
+      );
+      return r.status === 422 && /node not ready/.test(r.text);
+    });
+    await refused(
+      'r7',
+      { instance: 'web-0', to: { node: 'edge-fr/node-fr-drained' } },
+      /0\/1 nodes are available: 1 node cordoned or draining/,
+    );
+    await refused(
+      'r8',
+      { instance: 'web-0', to: { node: 'edge-fr/node-fr-down' } },
+      /0\/1 nodes are available: 1 node not ready/,
+    );
+    // A node that cannot take a live migration (a simulated one): refused as such.
+    await refused(
+      'r9',
+      { instance: 'web-0', to: { provider: 'edge-pl' } },
+      /has no node that can receive a live migration/,
+    );
     await refused(
       'r5',
       { instance: 'web-0', to: { node: 'edge-de/node-de', provider: 'edge-de' } },
