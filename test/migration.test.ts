@@ -447,4 +447,63 @@ describe('live migration across providers', () => {
     const w = (await admin.get('/v1/projects/demo/workloads/web')).body;
     assert.equal(w.status.outOfPolicy, undefined);
   });
+
+  test('a drain with --parallel 1 moves one replica at a time', async () => {
+    const env = { CONTINUUM_SERVER: cp.url, CONTINUUM_TOKEN: cp.adminToken! };
+    // Two replicas on node-fr (Germany allowed again: they may go there).
+    const scaled = await admin.post('/v1/apply', {
+      documents: [
+        workload('demo', 'web', {
+          image: 'testvm',
+          replicas: 2,
+          ports: [{ guest: 80 }],
+          placement: { countries: ['DE', 'FR'], node: 'edge-fr/node-fr' },
+        }),
+      ],
+    });
+    assert.equal(scaled.status, 200, scaled.text);
+    const running = async () =>
+      ((await admin.get('/v1/projects/demo/instances')).body.items as any[]).filter(
+        (i) => i.spec.desired !== 'absent' && i.status.phase === 'Running',
+      );
+    await waitFor(
+      'two replicas on node-fr',
+      async () => {
+        const r = await running();
+        return r.length === 2 && r.every((i) => i.spec.node === 'edge-fr/node-fr');
+      },
+      240_000,
+    );
+    const unpin = await admin.post('/v1/apply', {
+      documents: [
+        workload('demo', 'web', {
+          image: 'testvm',
+          replicas: 2,
+          ports: [{ guest: 80 }],
+          placement: { countries: ['DE', 'FR'] },
+        }),
+      ],
+    });
+    assert.equal(unpin.status, 200, unpin.text);
+    const known = new Set(
+      ((await admin.get('/v1/projects/demo/migrations')).body.items as any[]).map((m) => m.metadata.name),
+    );
+    const drained = await runCli(['drain', 'edge-fr/node-fr', '--parallel', '1', '--wait'], env);
+    assert.equal(drained.code, 0, drained.stderr);
+    assert.match(drained.stdout, /drained: 2 replica\(s\) moved/);
+    assert.equal((await admin.get('/v1/providers/edge-fr/nodes/node-fr')).body.spec.drainParallel, 1);
+    const moves = ((await admin.get('/v1/projects/demo/migrations')).body.items as any[])
+      .filter((m) => !known.has(m.metadata.name))
+      .sort((a, b) => a.status.startedAt.localeCompare(b.status.startedAt));
+    assert.deepEqual(
+      moves.map((m) => m.status.phase),
+      ['Succeeded', 'Succeeded'],
+    );
+    assert.ok(
+      moves[0].status.finishedAt <= moves[1].status.startedAt,
+      `one at a time: ${moves.map((m) => `${m.status.startedAt}–${m.status.finishedAt}`).join(', ')}`,
+    );
+    assert.equal((await runCli(['uncordon', 'edge-fr/node-fr'], env)).code, 0);
+    assert.equal((await admin.get('/v1/providers/edge-fr/nodes/node-fr')).body.spec.drainParallel, undefined);
+  });
 });

@@ -221,6 +221,8 @@ export class MigrationController {
   readonly queue: WorkQueue;
   /** Migrations this process runs now, by `project/name`. */
   private readonly jobs = new Map<string, Job>();
+  /** Pending migrations waiting for a slot of their drain's bound. */
+  private readonly waiting = new Set<string>();
   private unsubscribe?: () => void;
 
   constructor(private readonly opts: MigrationControllerOptions) {
@@ -310,6 +312,7 @@ export class MigrationController {
       await this.forgetBooking(row, spec);
       return this.write(row, { phase: 'Failed', message: 'this control plane runs no agent gateway' });
     }
+    if (await this.waitForSlot(key, row, spec, status)) return;
     const choice = await chooseTarget(store, this.opts.cache, project, name, spec);
     if (!choice.ok) {
       await this.forgetBooking(row, spec);
@@ -338,7 +341,37 @@ export class MigrationController {
     void this.run(row, j, instance, target, started).finally(() => {
       this.jobs.delete(key);
       this.migrating.delete(instance.uid);
+      // A slot is free: migrations that waited for one try again.
+      for (const k of this.waiting) this.queue.add(k);
+      this.waiting.clear();
     });
+  }
+
+  /**
+   * A drain with a bound (`drainParallel`) lets that many migrations off the node run at
+   * once; the others wait, Pending, and are queued again as each ends. True: it waits.
+   */
+  private async waitForSlot(
+    key: string,
+    row: StoredResource,
+    spec: MigrationSpec,
+    status: MigrationStatus,
+  ): Promise<boolean> {
+    const store = this.opts.store;
+    const inst = await store.getInstance(row.parent, spec.instance);
+    const source = inst && (await store.get('nodes', inst.provider, inst.node));
+    const bound = source?.spec.drain ? (source.spec.drainParallel as number | undefined) : undefined;
+    if (!inst || !bound) return false;
+    let running = 0;
+    for (const j of this.jobs.values())
+      if (j.source.provider === inst.provider && j.source.node === inst.node) running++;
+    if (running < bound) return false;
+    this.waiting.add(key);
+    // Under way as far as the workload controller is concerned: not to be moved otherwise.
+    this.migrating.add(inst.uid);
+    const message = `waits: ${running} of ${bound} migrations off ${inst.provider}/${inst.node} run (its drain's --parallel)`;
+    if (status.message !== message) await this.write(row, { ...status, message });
+    return true;
   }
 
   /** A live move the planner booked that will not run: its booking and its instance are given back. */

@@ -100,12 +100,18 @@ export async function setNodeIntent(
   node: string,
   action: string,
   actor: string,
-  intent: Pick<NodeSpec, 'unschedulable' | 'drain'>,
+  intent: Pick<NodeSpec, 'unschedulable' | 'drain' | 'drainParallel'>,
 ): Promise<StoredResource | undefined> {
   return writeNode(store, provider, node, actor, action, (row) => {
     const spec = row.spec as NodeSpec;
-    if (!!spec.unschedulable === !!intent.unschedulable && !!spec.drain === !!intent.drain) return undefined;
-    return { spec: intent };
+    if (
+      !!spec.unschedulable === !!intent.unschedulable &&
+      !!spec.drain === !!intent.drain &&
+      spec.drainParallel === intent.drainParallel
+    )
+      return undefined;
+    // A bound on parallel moves lasts as long as the drain (undefined: no longer stored).
+    return { spec: { ...intent, drainParallel: intent.drainParallel } };
   });
 }
 

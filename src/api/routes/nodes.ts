@@ -108,6 +108,18 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   });
 
+  const DrainBody = Type.Object(
+    {
+      parallel: Type.Optional(
+        Type.Integer({
+          minimum: 1,
+          maximum: 1000,
+          description: 'at most this many replicas of each node migrate live at a time',
+        }),
+      ),
+    },
+    { additionalProperties: false },
+  );
   // Intent goes into the node's spec; its status keeps only health, so a heartbeat blip
   // cannot end a drain.
   for (const [action, drain] of [
@@ -122,6 +134,7 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
             ? 'Cordon a node and move its replicas elsewhere'
             : 'Make a drained or cordoned node schedulable again',
         params: Type.Object({ provider: Name, name: Name }),
+        ...(action === 'drain' ? { body: Type.Optional(DrainBody) } : {}),
         response: {
           200: Type.Object({
             node: Type.String(),
@@ -140,9 +153,11 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
             'forbidden',
             `user '${p.user}' may not ${action} nodes of provider '${provider}'`,
           );
+        const parallel = drain ? req.body?.parallel : undefined;
         const row = await setNodeIntent(ctx.store, provider, name, action, p.user, {
           unschedulable: drain,
           drain,
+          ...(parallel ? { drainParallel: parallel } : {}),
         });
         if (!row) throw new Problem('not_found', `Node '${provider}/${name}' not found`);
         return { node: `${provider}/${name}`, state: row.status.state, drain, unschedulable: drain };
@@ -167,21 +182,28 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
       : await ctx.store.get('providers', '', provider);
     if (!owner) throw new Problem('not_found', `${what[0]!.toUpperCase()}${what.slice(1)} not found`);
     const drain = action === 'drain';
+    const parallel = drain ? req.body?.parallel : undefined;
     const nodes = await ctx.store.list('nodes', {
       parents: [provider],
       ...(site ? { where: { site } } : {}),
     });
     for (const n of nodes)
-      await setNodeIntent(ctx.store, provider, n.name, action, p.user, { unschedulable: drain, drain });
+      await setNodeIntent(ctx.store, provider, n.name, action, p.user, {
+        unschedulable: drain,
+        drain,
+        ...(parallel ? { drainParallel: parallel } : {}),
+      });
     return { drain, nodes: nodes.map((n) => `${provider}/${n.name}`) };
   };
   for (const action of ['drain', 'uncordon'] as const) {
     const summary = action === 'drain' ? 'Drain every node of' : 'Make schedulable again every node of';
+    const body = action === 'drain' ? { body: Type.Optional(DrainBody) } : {};
     app.post(`/v1/providers/:provider/sites/:site/${action}`, {
       schema: {
         tags,
         summary: `${summary} a site`,
         params: SiteParams,
+        ...body,
         response: { 200: Drained, ...errors },
       },
       handler: (req: any) => drainAll(req, action, req.params.site),
@@ -191,6 +213,7 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
         tags,
         summary: `${summary} a provider`,
         params: Type.Object({ provider: Name }),
+        ...body,
         response: { 200: Drained, ...errors },
       },
       handler: (req: any) => drainAll(req, action),

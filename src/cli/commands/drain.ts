@@ -17,26 +17,32 @@ export function drainCommands(program: Command, globals: () => GlobalOptions): v
     .description(
       'move every replica off a node, a site or a provider (live where it can), and place nothing new there',
     )
-    .argument('[what]', 'node (default), site or provider')
-    .argument('<name>', 'PROVIDER/NODE, PROVIDER/SITE or PROVIDER')
+    .argument('<what>', 'node, site or provider (or directly PROVIDER/NODE)')
+    .argument('[name]', 'PROVIDER/NODE, PROVIDER/SITE or PROVIDER')
     .option('--wait', 'follow the drain until no replica is left, or those left cannot go anywhere')
+    .option('--parallel <n>', 'at most this many replicas of each node migrate live at a time', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 1000)
+        throw new CliError(`--parallel must be a whole number from 1 to 1000, not '${v}'`);
+      return n;
+    })
     .addHelpText(
       'after',
       `
 Examples:
   continuum drain rhine-cloud/fra-1-node-2 --wait
-  continuum drain site rhine-cloud/fra-1
+  continuum drain site rhine-cloud/fra-1 --parallel 2
   continuum drain provider rhine-cloud
   continuum uncordon site rhine-cloud/fra-1`,
     )
     .action(async (what: string, name: string | undefined, opts) =>
-      drainAction(globals(), what, name, 'drain', !!opts.wait),
+      drainAction(globals(), what, name, 'drain', !!opts.wait, opts.parallel),
     );
   program
     .command('uncordon')
     .description('make a drained or cordoned node, site or provider schedulable again')
-    .argument('[what]', 'node (default), site or provider')
-    .argument('<name>', 'PROVIDER/NODE, PROVIDER/SITE or PROVIDER')
+    .argument('<what>', 'node, site or provider (or directly PROVIDER/NODE)')
+    .argument('[name]', 'PROVIDER/NODE, PROVIDER/SITE or PROVIDER')
     .action(async (what: string, name: string | undefined) =>
       drainAction(globals(), what, name, 'uncordon', false),
     );
@@ -48,6 +54,7 @@ async function drainAction(
   nameArg: string | undefined,
   action: 'drain' | 'uncordon',
   wait: boolean,
+  parallel?: number,
 ): Promise<void> {
   // `continuum drain P/N` is a node, as it always was; `continuum drain site P/S` names the kind.
   const [what, arg] = nameArg === undefined ? ['node', whatArg] : [whatArg, nameArg];
@@ -55,20 +62,21 @@ async function drainAction(
     throw new CliError(`cannot ${action} a '${what}': give node, site or provider`);
   const c = new ApiClient(await resolveConnection(g));
   const verb = action === 'drain' ? 'draining' : 'schedulable';
+  const body = action === 'drain' ? { body: parallel ? { parallel } : {} } : {};
   let nodes: string[];
   if (what === 'provider') {
-    const r = await c.request('POST', `/v1/providers/${arg}/${action}`);
+    const r = await c.request('POST', `/v1/providers/${arg}/${action}`, body);
     nodes = r.nodes;
     process.stdout.write(`provider ${arg}: ${nodes.length} node(s) ${verb}\n`);
   } else {
     const [provider, name] = arg.includes('/') ? arg.split('/') : [g.provider, arg];
     if (!provider || !name) throw new CliError(`write PROVIDER/${what.toUpperCase()}`);
     if (what === 'site') {
-      const r = await c.request('POST', `/v1/providers/${provider}/sites/${name}/${action}`);
+      const r = await c.request('POST', `/v1/providers/${provider}/sites/${name}/${action}`, body);
       nodes = r.nodes;
       process.stdout.write(`site ${provider}/${name}: ${nodes.length} node(s) ${verb}\n`);
     } else {
-      const r = await c.request('POST', `/v1/providers/${provider}/nodes/${name}/${action}`);
+      const r = await c.request('POST', `/v1/providers/${provider}/nodes/${name}/${action}`, body);
       nodes = [r.node];
       process.stdout.write(`node ${r.node} ${r.state}\n`);
     }

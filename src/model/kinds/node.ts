@@ -18,11 +18,20 @@ export const NodeSpec = strictObject({
         'drained: its replicas are moved elsewhere and nothing new is placed here, until uncordoned — whatever its health does meanwhile',
     }),
   ),
+  drainParallel: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 1000,
+      description:
+        'while drained: at most this many of its replicas migrate live at a time (default: no bound)',
+    }),
+  ),
 });
 export interface NodeSpec {
   site: string;
   unschedulable?: boolean;
   drain?: boolean;
+  drainParallel?: number;
 }
 
 export const Accelerator = strictObject({
