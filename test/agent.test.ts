@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { type ControlPlane, startControlPlane } from '../src/control-plane/index.js';
 import { parseJoinToken } from '../src/protocol/index.js';
 import { QemuRuntime } from '../src/runtimes/index.js';
-import { runCli, startCli } from './support/cli.js';
+import { runCli, startAgentProcess, type startCli } from './support/cli.js';
 import { type Http, http, userWithToken } from './support/control-plane.js';
 import { project, provider, site } from './support/fixtures.js';
 import { freePort, pidsMatching } from './support/processes.js';
@@ -30,21 +30,7 @@ describe('agent with real virtual machines', () => {
   const image = testImage();
 
   const startAgent = async (extra: string[] = []) => {
-    agent = await startCli(
-      [
-        'agent',
-        '--data-dir',
-        agentDir,
-        '--port-bind-address',
-        '127.0.0.1',
-        '--heartbeat-interval',
-        '1000',
-        '--stop-timeout',
-        '1000',
-        ...extra,
-      ],
-      /Continuum agent running as node (\S+)/,
-    );
+    agent = await startAgentProcess({ dataDir: agentDir, extra });
     return agent;
   };
   const killAgent = async () => {

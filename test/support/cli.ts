@@ -54,7 +54,14 @@ export function startCli(
  * heartbeats every second; with a join token it enrols first, without one it starts
  * from the identity in its data directory.
  */
-export function startAgentProcess(opts: { dataDir: string; server?: string; token?: string; name?: string }) {
+export function startAgentProcess(opts: {
+  dataDir: string;
+  server?: string;
+  token?: string;
+  name?: string;
+  /** More `continuum agent` flags. */
+  extra?: readonly string[];
+}) {
   return startCli(
     [
       'agent',
@@ -69,6 +76,7 @@ export function startAgentProcess(opts: { dataDir: string; server?: string; toke
       '1000',
       '--stop-timeout',
       '1000',
+      ...(opts.extra ?? []),
     ],
     /Continuum agent running as node (\S+)/,
   );
