@@ -9,6 +9,7 @@ import { WebSocket } from 'ws';
 import {
   AGENT_CONNECT_PATH,
   AGENT_ENROL_PATH,
+  AGENT_RELAY_PATH,
   type DesiredInstance,
   type EnrolResponse,
   type Inventory,
@@ -165,6 +166,16 @@ export class Agent {
       specOf: (d) => this.specOf(d),
       address: () => this.address,
       progress: (migration, progress) => this.send({ type: 'migration', migration, progress }),
+      relay: (migration, stream, side) => {
+        const id = this.identity!;
+        const q = new URLSearchParams({ migration, stream, side });
+        return new WebSocket(`${id.server.replace(/^http/, 'ws')}${AGENT_RELAY_PATH}?${q}`, {
+          ...pinnedTls(id.caPem),
+          headers: { authorization: `Bearer ${id.credential}` },
+          handshakeTimeout: 10_000,
+          perMessageDeflate: false,
+        });
+      },
       log: this.log,
     });
   }

@@ -6,6 +6,14 @@
 // (source). The pre-shared key lives in these two requests and QEMU, nowhere else.
 import type { AgentRequests, DesiredInstance, TransferProgress } from '../protocol/index.js';
 import { canMigrate, type InstanceRuntimeSpec, type Runtime } from '../runtimes/index.js';
+import {
+  probeListener,
+  type RelayConnect,
+  type RelayStream,
+  reachable,
+  receiveRelayed,
+  sendRelayed,
+} from './relay.js';
 
 export interface MigrationHandlerDeps {
   runtime: Runtime;
@@ -15,6 +23,8 @@ export interface MigrationHandlerDeps {
   address(): string;
   /** Sends a progress message to the control plane. */
   progress(migration: string, p: TransferProgress): void;
+  /** Opens a socket to the gateway's relay (for nodes that cannot reach each other). */
+  relay: RelayConnect;
   log(msg: string): void;
 }
 
@@ -25,6 +35,13 @@ export class MigrationHandler {
   private readonly sending = new Map<string, { migration: string; cancelled: boolean }>();
   /** Instances being received (not bound here yet): the reconcile leaves them alone. */
   private readonly receiving = new Map<string, string>();
+  /** What a received migration holds open (its probe listener, its waiting relay sockets). */
+  private readonly openFor = new Map<string, () => void>();
+
+  private release(uid: string): void {
+    this.openFor.get(uid)?.();
+    this.openFor.delete(uid);
+  }
 
   constructor(private readonly deps: MigrationHandlerDeps) {}
 
@@ -48,12 +65,25 @@ export class MigrationHandler {
     try {
       const spec = await this.deps.specOf(p.instance);
       const endpoint = await rt.receiveMigration(spec, p.secret, this.deps.address());
+      // The source tries the probe; if it cannot reach it, the streams come through the
+      // relay, whose sockets wait here from now on.
+      const probe = await probeListener(endpoint.host);
+      const targets: { stream: RelayStream; host: string; port: number }[] = [
+        { stream: 'migration', host: endpoint.host, port: endpoint.migrationPort },
+      ];
+      if (endpoint.nbdPort) targets.push({ stream: 'nbd', host: endpoint.host, port: endpoint.nbdPort });
+      const closeRelay = receiveRelayed(this.deps.relay, p.migration, targets, this.deps.log);
+      this.openFor.set(uid, () => {
+        probe.close();
+        closeRelay();
+      });
       this.deps.log(
         `migration ${p.migration}: receiving ${p.instance.name} on port ${endpoint.migrationPort}`,
       );
-      return endpoint;
+      return { ...endpoint, probePort: probe.port };
     } catch (err) {
       this.receiving.delete(uid);
+      this.release(uid);
       throw err;
     }
   }
@@ -63,13 +93,27 @@ export class MigrationHandler {
     if (this.sending.has(p.uid)) throw new Error(`instance ${p.uid} is being migrated already`);
     const flag = { migration: p.migration, cancelled: false };
     this.sending.set(p.uid, flag);
-    this.deps.log(`migration ${p.migration}: sending ${p.uid} to ${p.to.host}:${p.to.migrationPort}`);
+    let closeRelay = () => {};
     try {
-      return await rt.sendMigration(p.uid, p.to, p.secret, {
-        onProgress: (progress) => this.deps.progress(p.migration, progress),
+      // Straight to the destination when it answers; else through the gateway's relay.
+      const direct = p.to.probePort === undefined || (await reachable(p.to.host, p.to.probePort));
+      const path = direct ? ('direct' as const) : ('relay' as const);
+      let to = p.to;
+      if (!direct) {
+        const streams: RelayStream[] = p.to.nbdPort ? ['migration', 'nbd'] : ['migration'];
+        const relayed = await sendRelayed(this.deps.relay, p.migration, streams);
+        closeRelay = relayed.close;
+        to = { host: '127.0.0.1', migrationPort: relayed.ports.migration!, nbdPort: relayed.ports.nbd };
+        if (to.nbdPort === undefined) delete to.nbdPort;
+      }
+      this.deps.log(`migration ${p.migration}: sending ${p.uid} to ${p.to.host} (${path})`);
+      const done = await rt.sendMigration(p.uid, to, p.secret, {
+        onProgress: (progress) => this.deps.progress(p.migration, { ...progress, path }),
         cancelled: () => flag.cancelled,
       });
+      return { ...done, path };
     } finally {
+      closeRelay();
       this.sending.delete(p.uid);
     }
   }
@@ -92,6 +136,7 @@ export class MigrationHandler {
   ): Promise<{ removed: boolean }> {
     const rt = this.deps.runtime;
     this.receiving.delete(p.uid);
+    this.release(p.uid);
     if (boundHere(p.uid)) return { removed: false };
     const obs = await rt.inspect(p.uid);
     if (obs.state === 'absent' || !obs.incoming) return { removed: false };
@@ -103,5 +148,6 @@ export class MigrationHandler {
   /** The control plane bound the received instance here: it is this node's now. */
   adopted(uid: string): void {
     this.receiving.delete(uid);
+    this.release(uid);
   }
 }

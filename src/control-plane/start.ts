@@ -200,6 +200,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         },
       });
       new Gauge({
+        name: 'continuum_agent_gateway_relayed_bytes',
+        help: 'bytes of live-migration streams the gateway relayed between nodes that could not reach each other (both ways)',
+        registers: [ctx.metrics.registry],
+        collect() {
+          this.set(stats.relayedBytes);
+        },
+      });
+      new Gauge({
         name: 'continuum_agent_transport_restarts',
         help: "times the agent gateway's transport thread died and was started again",
         registers: [ctx.metrics.registry],

@@ -53,6 +53,8 @@ export interface AgentLink {
   off(event: 'migration-progress', fn: (...args: any[]) => void): unknown;
   /** Lets a node fetch these image files; returns the function that takes the grant back. */
   allowImages(provider: string, node: string, sha256s: readonly string[]): () => void;
+  /** Lets the two nodes relay this migration's streams through the gateway; returns the undo. */
+  allowRelay(migration: string, source: string, target: string): () => void;
 }
 
 export interface MigrationControllerOptions {
@@ -412,6 +414,7 @@ export class MigrationController {
       status = {
         ...status,
         phase: p.phase === 'mirroring' ? 'Mirroring' : 'Migrating',
+        ...(p.path ? { path: p.path } : {}),
         progress: progressOf(p),
       };
       if (Date.now() - lastWrite < 500) return;
@@ -421,6 +424,7 @@ export class MigrationController {
     agents.on('migration-progress', onProgress);
     const files = Object.values(instance.spec.image.files).flatMap((f) => (f ? [f.sha256] : []));
     const revokeImages = agents.allowImages(target.provider, target.node, files);
+    const endRelay = agents.allowRelay(row.uid, `${j.source.provider}/${j.source.node}`, target.key);
     let prepared = false;
     try {
       const endpoint = await agents.request(
@@ -454,9 +458,11 @@ export class MigrationController {
       if (!bound) throw new Error('the instance changed while it migrated; it stays where it was');
       agents.off('migration-progress', onProgress);
       revokeImages();
+      endRelay();
       await this.write(row, {
         ...status,
         phase: 'Succeeded',
+        ...(done.path ? { path: done.path } : {}),
         progress: progressOf(done),
         ...(done.downtimeMs !== undefined ? { downtimeMs: done.downtimeMs } : {}),
         ...(done.totalTimeMs !== undefined ? { totalTimeMs: done.totalTimeMs } : {}),
@@ -465,6 +471,7 @@ export class MigrationController {
     } catch (err) {
       agents.off('migration-progress', onProgress);
       revokeImages();
+      endRelay();
       this.opts.cache.release(target.key, held(instance));
       if (prepared)
         await agents
@@ -607,6 +614,6 @@ export class MigrationController {
 }
 
 function progressOf(p: TransferProgress): NonNullable<MigrationStatus['progress']> {
-  const { phase: _phase, downtimeMs: _d, totalTimeMs: _t, ...rest } = p;
+  const { phase: _phase, downtimeMs: _d, totalTimeMs: _t, path: _p, ...rest } = p;
   return rest;
 }

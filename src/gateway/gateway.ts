@@ -51,6 +51,7 @@ import {
   type HttpRequest,
   type HttpResponse,
   type RejectReason,
+  type RelayRequest,
   type ToTransport,
 } from './transport.js';
 
@@ -122,6 +123,8 @@ export class AgentGateway extends EventEmitter {
   private nextRequestId = 1;
   private readonly measurements = new Map<string, Map<string, Map<string, number>>>();
   private unsubscribe?: () => void;
+  /** Migrations whose streams the relay may carry: their source and destination nodes. */
+  private readonly relayGrants = new Map<string, { source: string; target: string }>();
   /** Image files nodes may fetch for migrations they receive: sha256 → grants, by node. */
   private readonly imageGrants = new Map<string, Map<string, number>>();
   /** Instance reports waiting for the next batch write. */
@@ -142,6 +145,8 @@ export class AgentGateway extends EventEmitter {
      * and other messages (a hello's inventory, probe results).
      */
     failedWrites: { reports: 0, heartbeats: 0, messages: 0 },
+    /** Bytes of migration streams relayed (both ways) for nodes that cannot reach each other. */
+    relayedBytes: 0,
   };
   url = '';
   private readonly limiter: AuthFailureLimiter;
@@ -267,8 +272,12 @@ export class AgentGateway extends EventEmitter {
       case 'events':
         for (const e of m.events) this.onConnectionEvent(e);
         return;
+      case 'relayed':
+        this.stats.relayedBytes += m.bytes;
+        return;
       case 'authenticate':
         void this.authenticate(m.authorization, m.remoteAddress)
+          .then((a) => ('node' in a && m.relay && !this.mayRelay(a.node, m.relay) ? { retryAfter: 0 } : a))
           .catch(() => ({ retryAfter: 0 }))
           .then((a) =>
             this.toTransport({
@@ -331,6 +340,20 @@ export class AgentGateway extends EventEmitter {
   disconnect(provider: string, node: string, reason = 'credential revoked'): void {
     const s = this.sessions.get(key(provider, node));
     if (s) this.toTransport({ type: 'close', conn: s.conn, code: 4001, reason });
+  }
+
+  /**
+   * Lets the two nodes of a migration connect to the relay for its streams (the source to
+   * send, the destination to receive); returns the function that ends the permission.
+   */
+  allowRelay(migration: string, source: string, target: string): () => void {
+    this.relayGrants.set(migration, { source, target });
+    return () => this.relayGrants.delete(migration);
+  }
+
+  private mayRelay(node: { provider: string; node: string }, r: RelayRequest): boolean {
+    const g = this.relayGrants.get(r.migration);
+    return !!g && (r.side === 'send' ? g.source : g.target) === key(node.provider, node.node);
   }
 
   /**

@@ -6,10 +6,11 @@ import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { Duplex } from 'node:stream';
+import { pipeline } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
-import { WebSocket, WebSocketServer } from 'ws';
+import { createWebSocketStream, WebSocket, WebSocketServer } from 'ws';
 import { Problem } from '../model/problem.js';
-import { AGENT_CONNECT_PATH, type AgentMessageType } from '../protocol/index.js';
+import { AGENT_CONNECT_PATH, AGENT_RELAY_PATH, type AgentMessageType } from '../protocol/index.js';
 import {
   AGENT_MESSAGE_LIMITS,
   checkAgentMessage,
@@ -24,6 +25,7 @@ import {
   type HttpResponse,
   REJECT_CODES,
   type RejectReason,
+  type RelayRequest,
   type ToTransport,
   type TransportConfig,
 } from './transport.js';
@@ -190,7 +192,23 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
       `HTTP/1.1 ${status} ${message}\r\ncontent-type: text/plain\r\n${headers}connection: close\r\n\r\n${message}\n`,
     );
   };
-  if ((req.url ?? '/').split('?')[0] !== AGENT_CONNECT_PATH) return reject(404, 'Not Found');
+  const url = new URL(req.url ?? '/', 'https://gateway');
+  let relay: RelayRequest | undefined;
+  if (url.pathname === AGENT_RELAY_PATH) {
+    const q = url.searchParams;
+    const [migration, stream, side] = [q.get('migration'), q.get('stream'), q.get('side')];
+    if (
+      !migration ||
+      !/^[0-9a-f-]{1,64}$/.test(migration) ||
+      (stream !== 'migration' && stream !== 'nbd') ||
+      (side !== 'send' && side !== 'receive')
+    )
+      return reject(
+        400,
+        'Bad Request: migration, stream (migration|nbd) and side (send|receive) are required',
+      );
+    relay = { migration, stream, side };
+  } else if (url.pathname !== AGENT_CONNECT_PATH) return reject(404, 'Not Found');
   const id = nextId++;
   const answer = await new Promise<{ node?: AttachedNode; retryAfter?: number }>((resolve) => {
     authWaiters.set(id, resolve);
@@ -199,6 +217,7 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
       id,
       authorization: req.headers.authorization ?? '',
       remoteAddress: req.socket.remoteAddress ?? '',
+      ...(relay ? { relay } : {}),
     });
   });
   if (answer.retryAfter)
@@ -209,8 +228,57 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
     );
   const node = answer.node;
   if (!node) return reject(401, 'Unauthorized: unknown or revoked node credential');
+  if (relay) {
+    const r = relay;
+    relays.handleUpgrade(req, socket, head, (ws) => joinRelay(ws, r));
+    return;
+  }
   const address = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
   wss.handleUpgrade(req, socket, head, (ws) => attach(ws, node, address));
+}
+
+// Relayed migration streams: raw bytes of QEMU's streams in binary frames, not parsed.
+const relays = new WebSocketServer({
+  noServer: true,
+  maxPayload: 16 * 1024 * 1024,
+  perMessageDeflate: false,
+});
+/** One side of each stream waiting for the other, by `migration/stream`. */
+const relayWaiting = new Map<string, { side: 'send' | 'receive'; ws: WebSocket }>();
+
+/**
+ * Pairs the two sides of a stream: once both are here, each is told `paired` and the
+ * bytes flow both ways, with backpressure (a stream, not a buffer). Either side closing
+ * ends both.
+ */
+function joinRelay(ws: WebSocket, r: RelayRequest): void {
+  const key = `${r.migration}/${r.stream}`;
+  const other = relayWaiting.get(key);
+  if (!other || other.side === r.side || other.ws.readyState !== WebSocket.OPEN) {
+    other?.ws.close(1000, 'replaced');
+    relayWaiting.set(key, { side: r.side, ws });
+    ws.on('close', () => {
+      if (relayWaiting.get(key)?.ws === ws) relayWaiting.delete(key);
+    });
+    return;
+  }
+  relayWaiting.delete(key);
+  for (const s of [ws, other.ws]) s.send('paired');
+  const a = createWebSocketStream(ws);
+  const b = createWebSocketStream(other.ws);
+  const end = () => {
+    a.destroy();
+    b.destroy();
+  };
+  pipeline(a, b, end);
+  pipeline(b, a, end);
+  let bytes = 0;
+  const count = (d: Buffer) => {
+    bytes += d.length;
+  };
+  a.on('data', count);
+  b.on('data', count);
+  ws.once('close', () => post({ type: 'relayed', migration: r.migration, stream: r.stream, bytes }));
 }
 
 /**

@@ -55,6 +55,13 @@ export type ConnectionEvent =
   | { t: 'rejected'; conn: number; reason: RejectReason; detail: string }
   | { t: 'closed'; conn: number };
 
+/** One side of a relayed migration stream. */
+export interface RelayRequest {
+  migration: string;
+  stream: 'migration' | 'nbd';
+  side: 'send' | 'receive';
+}
+
 export interface HttpRequest {
   id: number;
   method: string;
@@ -74,9 +81,18 @@ export type HttpResponse =
 export type FromTransport =
   | { type: 'listening'; port: number }
   | { type: 'events'; events: ConnectionEvent[] }
-  | { type: 'authenticate'; id: number; authorization: string; remoteAddress: string }
+  | {
+      type: 'authenticate';
+      id: number;
+      authorization: string;
+      remoteAddress: string;
+      /** A migration stream to relay: allowed only to that migration's source or destination. */
+      relay?: RelayRequest;
+    }
   | { type: 'http'; request: HttpRequest }
   | { type: 'error'; message: string }
+  /** A relayed stream ended after carrying this many bytes (both ways). */
+  | { type: 'relayed'; migration: string; stream: string; bytes: number }
   | { type: 'stopped' };
 
 export type ToTransport =

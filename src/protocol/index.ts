@@ -12,6 +12,8 @@ export const PROTOCOL_VERSION = 1;
 export const AGENT_CONNECT_PATH = '/v1/agent/connect';
 export const AGENT_ENROL_PATH = '/v1/agent/enrol';
 export const AGENT_IMAGES_PATH = '/v1/agent/images';
+/** A migration stream relayed by the gateway when the two nodes cannot reach each other. */
+export const AGENT_RELAY_PATH = '/v1/agent/relay';
 export const CA_PATH = '/ca.crt';
 
 /** WebSocket close codes the gateway uses, each with what the agent should make of it. */
@@ -112,6 +114,8 @@ export interface TransferProgress {
   dirtyPagesRate?: number;
   downtimeMs?: number;
   totalTimeMs?: number;
+  /** How the streams travel: straight to the destination, or through the gateway's relay. */
+  path?: 'direct' | 'relay';
 }
 
 /** The one-time pre-shared key of a migration, handed to its two nodes only. */
@@ -125,6 +129,8 @@ export interface MigrationEndpoint {
   host: string;
   migrationPort: number;
   nbdPort?: number;
+  /** A port that accepts and closes: the source tries it to know whether it reaches the destination. */
+  probePort?: number;
 }
 
 /** What the control plane asks of an agent, by method, and what it answers. */

@@ -83,6 +83,7 @@ export const TransferProgressSchema = obj({
   dirtyPagesRate: Type.Optional(num(0, 1e12)),
   downtimeMs: Type.Optional(num(0, 1e9)),
   totalTimeMs: Type.Optional(num(0, 1e12)),
+  path: Type.Optional(union(['direct', 'relay'] as const)),
 });
 const MigrationId = str(64, { pattern: '^[0-9a-f-]{1,64}$' });
 /** Agent reports carry a sequence number the gateway acknowledges once they are stored. */
@@ -194,7 +195,12 @@ const SecretSchema = obj({
   identity: str(64, { pattern: '^[A-Za-z0-9-]{1,64}$' }),
   keyHex: str(256, { pattern: '^[0-9a-f]{64,256}$' }),
 });
-const EndpointSchema = obj({ host: str(253), migrationPort: Port, nbdPort: Type.Optional(Port) });
+const EndpointSchema = obj({
+  host: str(253),
+  migrationPort: Port,
+  nbdPort: Type.Optional(Port),
+  probePort: Type.Optional(Port),
+});
 const request = <P extends Record<string, TSchema>>(method: string, params: P) =>
   obj({
     type: Type.Literal('request'),

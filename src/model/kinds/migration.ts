@@ -84,7 +84,7 @@ export interface MigrationStatus {
   target?: string;
   path?: 'direct' | 'relay';
   /** The last progress QEMU reported (bytes; rates in Mbit/s and pages/s). */
-  progress?: Omit<TransferProgress, 'phase' | 'downtimeMs' | 'totalTimeMs'>;
+  progress?: Omit<TransferProgress, 'phase' | 'downtimeMs' | 'totalTimeMs' | 'path'>;
   downtimeMs?: number;
   totalTimeMs?: number;
   startedAt?: string;

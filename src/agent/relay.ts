@@ -1,0 +1,137 @@
+// Migration streams through the control plane's agent gateway, for nodes that cannot
+// reach each other (behind NAT, or a firewall between them). Each TCP connection QEMU
+// makes (the memory stream, the disk's NBD) becomes one WebSocket to the gateway's
+// relay; the gateway pairs the source's and the destination's sockets of the same stream
+// and passes the bytes through (they stay TLS end to end: QEMU's own, with the
+// migration's key). The destination keeps one socket per stream waiting from the moment
+// it prepares, and connects to its QEMU when the gateway says the source is there.
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { pipeline } from 'node:stream';
+import { createWebSocketStream, type WebSocket } from 'ws';
+
+export type RelayStream = 'migration' | 'nbd';
+
+/** Opens a socket to the gateway's relay for one side of one stream of a migration. */
+export type RelayConnect = (migration: string, stream: RelayStream, side: 'send' | 'receive') => WebSocket;
+
+/** Waits for the gateway's word that the other side is there, then joins the two. */
+function whenPaired(ws: WebSocket, join: () => void, fail: (err: Error) => void): void {
+  const onMessage = (data: unknown, isBinary: boolean) => {
+    if (isBinary || String(data) !== 'paired') return;
+    ws.off('message', onMessage);
+    paired = true;
+    join();
+  };
+  let paired = false;
+  let failed = false;
+  const once = (err: Error) => {
+    if (paired || failed) return;
+    failed = true;
+    fail(err);
+  };
+  ws.on('message', onMessage);
+  // Never unhandled: a socket's error must not end the agent.
+  ws.on('error', once);
+  ws.once('close', () => once(new Error('the relay closed before the other side came')));
+}
+
+function splice(ws: WebSocket, tcp: Socket): void {
+  const s = createWebSocketStream(ws);
+  const end = () => {
+    s.destroy();
+    tcp.destroy();
+  };
+  pipeline(s, tcp, end);
+  pipeline(tcp, s, end);
+}
+
+/**
+ * Destination: one waiting relay socket per stream; when its source arrives, a TCP
+ * connection to the local QEMU listener carries the stream. Returns the closer.
+ */
+export function receiveRelayed(
+  relay: RelayConnect,
+  migration: string,
+  targets: { stream: RelayStream; host: string; port: number }[],
+  log: (msg: string) => void,
+): () => void {
+  const sockets: WebSocket[] = [];
+  for (const t of targets) {
+    const ws = relay(migration, t.stream, 'receive');
+    sockets.push(ws);
+    whenPaired(
+      ws,
+      () => {
+        log(`migration ${migration}: the ${t.stream} stream arrives through the relay`);
+        splice(ws, connect(t.port, t.host));
+      },
+      () => undefined,
+    );
+  }
+  return () => {
+    for (const ws of sockets) ws.terminate();
+  };
+}
+
+/**
+ * Source: local listeners that QEMU connects to instead of the destination; each
+ * connection goes through the relay. Returns the local ports and the closer.
+ */
+export async function sendRelayed(
+  relay: RelayConnect,
+  migration: string,
+  streams: RelayStream[],
+): Promise<{ ports: Partial<Record<RelayStream, number>>; close: () => void }> {
+  const servers: Server[] = [];
+  const ports: Partial<Record<RelayStream, number>> = {};
+  for (const stream of streams) {
+    const server = createServer({ pauseOnConnect: true }, (tcp) => {
+      const ws = relay(migration, stream, 'send');
+      whenPaired(
+        ws,
+        () => {
+          splice(ws, tcp);
+          tcp.resume();
+        },
+        () => tcp.destroy(),
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    ports[stream] = (server.address() as { port: number }).port;
+    servers.push(server);
+  }
+  return {
+    ports,
+    close: () => {
+      for (const s of servers) s.close();
+    },
+  };
+}
+
+/** Can this node open a TCP connection to host:port within the time? */
+export function reachable(host: string, port: number, timeoutMs = 3000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+/** A listener that accepts and closes: what a source probes to know the direct path works. */
+export async function probeListener(host: string): Promise<{ port: number; close: () => void }> {
+  const server = createServer((s) => s.end());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => resolve());
+  });
+  return { port: (server.address() as { port: number }).port, close: () => server.close() };
+}
