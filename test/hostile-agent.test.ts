@@ -14,7 +14,13 @@ import SQLite from 'better-sqlite3';
 import { WebSocket } from 'ws';
 import { fetchPinnedCa, pinnedTls } from '../src/agent/tls.js';
 import { type ControlPlane, startControlPlane } from '../src/control-plane/index.js';
-import { AGENT_CONNECT_PATH, CLOSE_CODES, type Inventory, parseJoinToken } from '../src/protocol/index.js';
+import {
+  AGENT_CONNECT_PATH,
+  AGENT_RELAY_PATH,
+  CLOSE_CODES,
+  type Inventory,
+  parseJoinToken,
+} from '../src/protocol/index.js';
 import { SERVER_MESSAGE_SCHEMAS, schemaErrors } from '../src/protocol/schemas.js';
 import { simInventory, startSimNode } from '../src/sim/index.js';
 import { http } from './support/control-plane.js';
@@ -186,6 +192,41 @@ describe('a hostile agent', () => {
       c.send(msg);
       assert.equal((await c.closed).code, CLOSE_CODES.invalid, what);
     }
+  });
+
+  test('the migration relay lets only a migration’s own two nodes in, with a well-formed request', async () => {
+    await greeted('bad-1');
+    const relay = (query: string, name = 'bad-1') =>
+      new Promise<number>((resolve) => {
+        const ws = new WebSocket(`${cp.gatewayUrl!.replace(/^https/, 'wss')}${AGENT_RELAY_PATH}?${query}`, {
+          ...pinnedTls(caPem),
+          headers: { authorization: `Bearer ${credentials.get(name) ?? 'ctn_nobody'}` },
+        });
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.once('open', () => {
+          ws.terminate();
+          resolve(101);
+        });
+        ws.once('error', () => resolve(-1));
+      });
+    const m = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b';
+    // No migration of this node: refused as unknown credentials are.
+    assert.equal(await relay(`migration=${m}&stream=migration&side=send`), 401);
+    // Malformed: named.
+    assert.equal(await relay('migration=x;drop&stream=migration&side=send'), 400);
+    assert.equal(await relay(`migration=${m}&stream=disk&side=send`), 400);
+    // Granted to another pair of nodes: still refused for this one, let in for the source.
+    const end = cp.gateway!.allowRelay(m, 'acme/good-1', 'acme/good-2');
+    assert.equal(await relay(`migration=${m}&stream=migration&side=send`), 401);
+    await greeted('good-1');
+    assert.equal(await relay(`migration=${m}&stream=migration&side=send`, 'good-1'), 101);
+    assert.equal(
+      await relay(`migration=${m}&stream=migration&side=receive`, 'good-1'),
+      401,
+      'not its destination',
+    );
+    end();
+    assert.equal(await relay(`migration=${m}&stream=migration&side=send`, 'good-1'), 401, 'the grant ended');
   });
 
   test('messages before hello are refused: a node is heard only once it has reported', async () => {
