@@ -182,14 +182,21 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         app.log.warn({ node, reason, detail }, 'agent message refused');
       });
       const stats = gateway.stats;
-      new Gauge({
-        name: 'continuum_agent_reports_refused_instances',
-        help: 'instances named in agent reports that were not bound to the reporting node (not applied)',
-        registers: [ctx.metrics.registry],
-        collect() {
-          this.set(stats.refusedInstances);
-        },
-      });
+      /** A gauge read from the gateway when Prometheus scrapes. */
+      const reading = (name: string, help: string, read: () => number) =>
+        new Gauge({
+          name,
+          help,
+          registers: [ctx.metrics.registry],
+          collect() {
+            this.set(read());
+          },
+        });
+      reading(
+        'continuum_agent_reports_refused_instances',
+        'instances named in agent reports that were not bound to the reporting node (not applied)',
+        () => stats.refusedInstances,
+      );
       new Gauge({
         name: 'continuum_agent_gateway_failed_writes',
         help: 'writes of what agents sent that failed, by what: reports (resent by the agent until acknowledged), heartbeats (written with the next), messages (hello inventories, probe results)',
@@ -199,32 +206,23 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
           for (const [what, n] of Object.entries(stats.failedWrites)) this.set({ what }, n);
         },
       });
-      new Gauge({
-        name: 'continuum_agent_gateway_relayed_bytes',
-        help: 'bytes of live-migration streams the gateway relayed between nodes that could not reach each other (both ways)',
-        registers: [ctx.metrics.registry],
-        collect() {
-          this.set(stats.relayedBytes);
-        },
-      });
-      new Gauge({
-        name: 'continuum_agent_transport_restarts',
-        help: "times the agent gateway's transport thread died and was started again",
-        registers: [ctx.metrics.registry],
-        collect() {
-          this.set(stats.transportRestarts);
-        },
-      });
+      reading(
+        'continuum_agent_gateway_relayed_bytes',
+        'bytes of live-migration streams the gateway relayed between nodes that could not reach each other (both ways)',
+        () => stats.relayedBytes,
+      );
+      reading(
+        'continuum_agent_transport_restarts',
+        "times the agent gateway's transport thread died and was started again",
+        () => stats.transportRestarts,
+      );
       ctx.gateway = gateway;
       const connected = gateway;
-      new Gauge({
-        name: 'continuum_agents_connected',
-        help: 'node agents connected to the agent gateway',
-        registers: [ctx.metrics.registry],
-        collect() {
-          this.set(connected.connectedCount);
-        },
-      });
+      reading(
+        'continuum_agents_connected',
+        'node agents connected to the agent gateway',
+        () => connected.connectedCount,
+      );
       ctx.enrolment = enrolment;
       ctx.gatewayUrl = await gateway.start();
     }
