@@ -1,11 +1,10 @@
 export { ClusterCache, HOST_RESERVED_MIB } from './cluster-cache.js';
 export {
   type AgentLink,
-  admitMigration,
-  chooseTarget,
   MigrationController,
   type MigrationControllerOptions,
 } from './migration-controller.js';
+export { admitMigration, chooseTarget, type Refusal, type TargetChoice } from './migration-target.js';
 export {
   type Clock,
   DEFAULT_DOWN_AFTER_MS,

@@ -7,21 +7,9 @@
 // running on the source and removes what the destination prepared; the reason goes on
 // the Migration.
 import { randomBytes } from 'node:crypto';
-import {
-  MIGRATION_DONE,
-  type MigrationSpec,
-  type MigrationStatus,
-  type WorkloadSpec,
-} from '../model/index.js';
+import { MIGRATION_DONE, type MigrationSpec, type MigrationStatus } from '../model/index.js';
 import type { AgentRequestMethod, AgentRequests, TransferProgress } from '../protocol/index.js';
-import { canonical } from '../resources/index.js';
-import {
-  type CandidateNode,
-  domainOf,
-  type PlacementRequest,
-  schedule,
-  unschedulableMessage,
-} from '../scheduler/index.js';
+import type { CandidateNode } from '../scheduler/index.js';
 import {
   type Change,
   desiredInstanceOf,
@@ -31,8 +19,8 @@ import {
   type StoredResource,
 } from '../store/index.js';
 import type { ClusterCache } from './cluster-cache.js';
+import { chooseTarget } from './migration-target.js';
 import { WorkQueue } from './work-queue.js';
-import { liveBetween } from './workload-plan.js';
 
 const ACTOR = 'controller:migrations';
 const WORKLOADS_ACTOR = 'controller:workloads';
@@ -64,145 +52,6 @@ export interface MigrationControllerOptions {
   log?: (msg: string, err?: unknown) => void;
   /** Longest a migration may stream before it is cancelled (default 30 min). */
   timeoutMs?: number;
-}
-
-/** Why a migration cannot go ahead, and which field of its spec says so. */
-export interface Refusal {
-  path: string;
-  message: string;
-}
-
-export type TargetChoice =
-  | { ok: true; instance: InstanceRecord; target: CandidateNode }
-  | { ok: false; refusal: Refusal };
-
-const refuse = (path: string, message: string): TargetChoice => ({ ok: false, refusal: { path, message } });
-
-/**
- * The node an instance may move to under its workload's policy: the one named, or the
- * best of the site, the provider or the whole fleet, never the node it is on. Refusals
- * are in the words of `continuum explain`.
- */
-export async function chooseTarget(
-  tx: Store,
-  cache: ClusterCache,
-  project: string,
-  name: string,
-  spec: MigrationSpec,
-): Promise<TargetChoice> {
-  const inst = await tx.getInstance(project, spec.instance);
-  if (!inst || inst.desired === 'absent')
-    return refuse('spec.instance', `instance '${spec.instance}' not found in project '${project}'`);
-  if (inst.desired !== 'running' || inst.status.phase !== 'Running')
-    return refuse(
-      'spec.instance',
-      `instance '${spec.instance}' is ${inst.desired === 'stopped' ? 'stopped' : `not running (phase ${inst.status.phase})`}: only a running instance migrates live`,
-    );
-  for (const m of await tx.list('migrations', { parents: [project] }))
-    if (
-      m.name !== name &&
-      (m.spec as MigrationSpec).instance === spec.instance &&
-      !MIGRATION_DONE.includes((m.status as MigrationStatus).phase)
-    )
-      return refuse(
-        'spec.instance',
-        `instance '${spec.instance}' is being migrated already (migration '${m.name}')`,
-      );
-  const w = await tx.get('workloads', project, inst.workload);
-  if (!w) return refuse('spec.instance', `the workload of instance '${spec.instance}' is gone`);
-  const ws = w.spec as WorkloadSpec;
-  const here = `${inst.provider}/${inst.node}`;
-  const to = spec.to ?? {};
-  let pool: CandidateNode[];
-  let path = 'spec.to';
-  const source = cache.get(here);
-  if (!source) return refuse('spec.instance', `the node of instance '${spec.instance}' (${here}) is gone`);
-  const liveFrom = (n: CandidateNode) => liveBetween(source, n);
-  if (to.node) {
-    path = 'spec.to.node';
-    if (to.node === here) return refuse(path, `instance '${spec.instance}' already runs on node '${here}'`);
-    const n = cache.get(to.node);
-    if (!n) return refuse(path, `node '${to.node}' does not exist (or has not reported yet)`);
-    pool = [n];
-  } else {
-    const all = [...cache.candidates()].filter(liveFrom);
-    if (to.site) {
-      path = 'spec.to.site';
-      pool = all.filter((n) => `${n.provider}/${n.site}` === to.site);
-      if (!pool.length)
-        return refuse(
-          path,
-          `site '${to.site}' does not exist or has no node that can receive a live migration from ${here}`,
-        );
-    } else if (to.provider) {
-      path = 'spec.to.provider';
-      pool = all.filter((n) => n.provider === to.provider);
-      if (!pool.length)
-        return refuse(
-          path,
-          `provider '${to.provider}' does not exist or has no node that can receive a live migration from ${here}`,
-        );
-    } else pool = all;
-  }
-  // The workload's other replicas, for its spread.
-  const spreadCounts = new Map<string, number>();
-  const across = ws.placement?.spread?.across;
-  if (across)
-    for (const i of await tx.workloadInstances(project, inst.workload)) {
-      const n =
-        i.desired !== 'absent' && i.uid !== inst.uid ? cache.get(`${i.provider}/${i.node}`) : undefined;
-      if (n) spreadCounts.set(domainOf(n, across), (spreadCounts.get(domainOf(n, across)) ?? 0) + 1);
-    }
-  const req: PlacementRequest = {
-    workload: `${project}/${inst.workload}`,
-    policy: ws.placement ?? {},
-    resources: {
-      vcpus: inst.vcpus,
-      memoryMiB: inst.memoryMiB,
-      diskGiB: inst.diskGiB,
-      ...(ws.resources.accelerators ? { accelerators: ws.resources.accelerators } : {}),
-    },
-    spreadCounts,
-    avoid: new Set([here]),
-  };
-  const d = schedule(pool, req, { limitFeasible: 100 });
-  if (!d.ok) return refuse(path, `no node to move to: ${unschedulableMessage(d.explanation)}`);
-  if (!liveFrom(d.node))
-    return refuse(
-      path,
-      `${d.node.key} cannot receive a live migration from ${here}: both need a runtime that migrates and the same kind of CPU (${source.architecture}, ${source.virtualization}); cold migration is not available yet`,
-    );
-  return { ok: true, instance: inst, target: d.node };
-}
-
-/**
- * The API's check of a Migration (ResourceService admission): a new one must have a
- * running instance and a target the workload's policy allows; an existing one may
- * change only `cancel`.
- */
-export function admitMigration(cache: ClusterCache) {
-  return async (
-    tx: Store,
-    parent: string,
-    name: string,
-    spec: MigrationSpec,
-    existing: StoredResource | undefined,
-  ): Promise<Refusal[]> => {
-    if (existing) {
-      const { cancel: _before, ...was } = existing.spec as MigrationSpec;
-      const { cancel: _after, ...now } = spec;
-      if (canonical(was) === canonical(now)) return [];
-      return [
-        {
-          path: 'spec',
-          message:
-            "a migration's instance, target and mode cannot change once created: cancel it (spec.cancel: true) and create another",
-        },
-      ];
-    }
-    const choice = await chooseTarget(tx, cache, parent, name, spec);
-    return choice.ok ? [] : [choice.refusal];
-  };
 }
 
 interface Job {
