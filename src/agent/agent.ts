@@ -560,8 +560,10 @@ export class Agent {
         this.log(`instance ${d.name}: received by live migration, running here`);
       } else this.migrations.adopted(uid);
     }
-    if (this.applied.get(uid) !== hash || (await this.runtime.inspect(uid)).state === 'absent') {
-      if ((await this.runtime.inspect(uid)).state !== 'absent') await this.runtime.delete(uid);
+    // Read again only when a received copy was just adopted (its state changed).
+    const present = (obs.incoming ? await this.runtime.inspect(uid) : obs).state !== 'absent';
+    if (this.applied.get(uid) !== hash || !present) {
+      if (present) await this.runtime.delete(uid);
       await this.runtime.create(await this.specOf(d));
       this.applied.set(uid, hash);
       this.desired.reboots[uid] = d.spec.reboots ?? 0;
