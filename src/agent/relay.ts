@@ -6,8 +6,7 @@
 // migration's key). The destination keeps one socket per stream waiting from the moment
 // it prepares, and connects to its QEMU when the gateway says the source is there.
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { pipeline } from 'node:stream';
-import { createWebSocketStream, type WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 
 export type RelayStream = 'migration' | 'nbd';
 
@@ -35,14 +34,34 @@ function whenPaired(ws: WebSocket, join: () => void, fail: (err: Error) => void)
   ws.once('close', () => once(new Error('the relay closed before the other side came')));
 }
 
+/** Bytes in flight to a socket beyond which the side that feeds it is paused. */
+const HIGH_WATER = 8 << 20;
+
+/**
+ * Joins a relay socket and a TCP connection: bytes flow both ways as they come (several
+ * frames in flight, not one at a time), the faster side paused while the slower one has
+ * more than HIGH_WATER to send; either end closing closes both.
+ */
 function splice(ws: WebSocket, tcp: Socket): void {
-  const s = createWebSocketStream(ws);
+  ws.on('message', (d: Buffer) => {
+    if (!tcp.write(d)) {
+      ws.pause();
+      tcp.once('drain', () => ws.resume());
+    }
+  });
+  tcp.on('data', (d) => {
+    ws.send(d, () => {
+      if (tcp.isPaused() && ws.bufferedAmount < HIGH_WATER / 2) tcp.resume();
+    });
+    if (ws.bufferedAmount > HIGH_WATER) tcp.pause();
+  });
   const end = () => {
-    s.destroy();
+    ws.terminate();
     tcp.destroy();
   };
-  pipeline(s, tcp, end);
-  pipeline(tcp, s, end);
+  ws.once('close', end);
+  tcp.once('close', end);
+  tcp.on('error', end);
 }
 
 /**

@@ -6,9 +6,8 @@ import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import { pipeline } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
-import { createWebSocketStream, WebSocket, WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { Problem } from '../model/problem.js';
 import { AGENT_CONNECT_PATH, AGENT_RELAY_PATH, type AgentMessageType } from '../protocol/index.js';
 import {
@@ -264,20 +263,25 @@ function joinRelay(ws: WebSocket, r: RelayRequest): void {
   }
   relayWaiting.delete(key);
   for (const s of [ws, other.ws]) s.send('paired');
-  const a = createWebSocketStream(ws);
-  const b = createWebSocketStream(other.ws);
-  const end = () => {
-    a.destroy();
-    b.destroy();
-  };
-  pipeline(a, b, end);
-  pipeline(b, a, end);
   let bytes = 0;
-  const count = (d: Buffer) => {
-    bytes += d.length;
+  // Frames pass as they come, several in flight; a side is paused while the other has
+  // more than 8 MiB to send. Either closing closes both.
+  const forward = (from: WebSocket, to: WebSocket) =>
+    from.on('message', (d: Buffer) => {
+      bytes += d.length;
+      to.send(d, () => {
+        if (from.isPaused && to.bufferedAmount < 4 << 20) from.resume();
+      });
+      if (to.bufferedAmount > 8 << 20) from.pause();
+    });
+  forward(ws, other.ws);
+  forward(other.ws, ws);
+  const end = () => {
+    ws.terminate();
+    other.ws.terminate();
   };
-  a.on('data', count);
-  b.on('data', count);
+  ws.once('close', end);
+  other.ws.once('close', end);
   ws.once('close', () => post({ type: 'relayed', migration: r.migration, stream: r.stream, bytes }));
 }
 
