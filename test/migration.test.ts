@@ -246,6 +246,11 @@ describe('live migration across providers', () => {
       /node 'edge-fr\/nowhere' does not exist/,
     );
     await refused('r4', { instance: 'nope-0' }, /instance 'nope-0' not found in project 'demo'/);
+    await refused(
+      'r10',
+      { instance: 'web-0', mode: 'cold' },
+      /spec\.mode: cold migration is not available yet/,
+    );
     await waitFor('the French nodes known to the scheduler', async () => {
       const r = await admin.post(
         '/v1/projects/demo/migrations',

@@ -154,6 +154,10 @@ export function admitMigration(cache: ClusterCache) {
         },
       ];
     }
+    if (spec.mode === 'cold')
+      return [
+        { path: 'spec.mode', message: 'cold migration is not available yet: leave out spec.mode (live)' },
+      ];
     const choice = await chooseTarget(tx, cache, parent, name, spec);
     return choice.ok ? [] : [choice.refusal];
   };
