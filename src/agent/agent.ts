@@ -523,9 +523,12 @@ export class Agent {
     const changed: ObservedInstance[] = [];
     for (const uid of uids) {
       if (!d.instances[uid]) continue; // forgotten meanwhile (acknowledged as gone)
-      // Migrated away or still arriving: not this node's to report until its binding moves.
-      if (d.instances[uid]!.desired !== 'absent' && (await this.migrationInFlight(uid))) continue;
-      const o = await this.observe(uid);
+      const seen = await this.runtime.inspect(uid);
+      // Migrated away or still arriving (not being sent: that one still runs here): not
+      // this node's to report until its binding moves.
+      const inFlight = !this.migrations.busy(uid) && (seen.migratedAway || seen.incoming);
+      if (d.instances[uid]!.desired !== 'absent' && inFlight) continue;
+      const o = await this.observe(uid, seen);
       const s = JSON.stringify(o);
       if (this.lastReported.get(uid) !== s) {
         changed.push(o);
@@ -591,12 +594,6 @@ export class Agent {
     }
   }
 
-  private async migrationInFlight(uid: string): Promise<boolean> {
-    if (this.migrations.busy(uid)) return false; // sending: still running here
-    const o = await this.runtime.inspect(uid);
-    return !!o.migratedAway || !!o.incoming;
-  }
-
   /** The runtime spec of an instance, its image files fetched and verified first. */
   private async specOf(d: DesiredInstance): Promise<InstanceRuntimeSpec> {
     const files: { disk?: string; kernel?: string; initrd?: string } = {};
@@ -627,9 +624,10 @@ export class Agent {
     return this.runtime;
   }
 
-  private async observe(uid: string): Promise<ObservedInstance> {
+  /** What to report of an instance (`seen`: the runtime's observation, if just read). */
+  private async observe(uid: string, seen?: InstanceObservation): Promise<ObservedInstance> {
     const d = this.desired.instances[uid]!;
-    const o: InstanceObservation = await this.runtime.inspect(uid);
+    const o = seen ?? (await this.runtime.inspect(uid));
     const error = this.errors.get(uid);
     const phase: ObservedInstance['phase'] =
       d.desired === 'absent'

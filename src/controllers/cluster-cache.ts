@@ -17,7 +17,7 @@ import type { InstanceRecord, Store, StoredResource } from '../store/index.js';
 export const HOST_RESERVED_MIB = 512;
 
 /** What an instance holds on its node. */
-type Held = Pick<InstanceRecord, 'vcpus' | 'memoryMiB' | 'diskGiB'> & { accelerators?: number };
+export type Held = Pick<InstanceRecord, 'vcpus' | 'memoryMiB' | 'diskGiB'> & { accelerators?: number };
 
 type MutableNode = CandidateNode & { allocated: Capacity & { accelerators: number }; state: string };
 

@@ -1,4 +1,4 @@
-export { ClusterCache, HOST_RESERVED_MIB } from './cluster-cache.js';
+export { ClusterCache, type Held, HOST_RESERVED_MIB } from './cluster-cache.js';
 export {
   type AgentLink,
   MigrationController,
@@ -25,7 +25,6 @@ export {
 export {
   type Desired,
   type FleetView,
-  type Held,
   type OutOfPolicy,
   type PlacementStatus,
   type PlanInput,

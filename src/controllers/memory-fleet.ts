@@ -2,7 +2,8 @@
 // property tests): the same reads and bookings as the cluster cache, over plain
 // candidate nodes, scanned in the order given.
 import type { CandidateNode } from '../scheduler/index.js';
-import type { FleetView, Held } from './workload-plan.js';
+import type { Held } from './cluster-cache.js';
+import type { FleetView } from './workload-plan.js';
 
 type Node = CandidateNode & { state: string; allocated: CandidateNode['allocated'] };
 

@@ -21,6 +21,7 @@ import {
 import type { ClusterCache } from './cluster-cache.js';
 import { chooseTarget } from './migration-target.js';
 import { WorkQueue } from './work-queue.js';
+import { held } from './workload-plan.js';
 
 const ACTOR = 'controller:migrations';
 const WORKLOADS_ACTOR = 'controller:workloads';
@@ -60,13 +61,6 @@ interface Job {
   source: { provider: string; node: string };
   instance: string;
 }
-
-const held = (i: InstanceRecord) => ({
-  vcpus: i.vcpus,
-  memoryMiB: i.memoryMiB,
-  diskGiB: i.diskGiB,
-  accelerators: i.spec.accelerators ?? 0,
-});
 
 export class MigrationController {
   readonly queue: WorkQueue;

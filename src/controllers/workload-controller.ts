@@ -3,7 +3,13 @@
 // has the planner (workload-plan.ts) decide — placing missing replicas, re-placing those
 // whose node is down, draining or no longer complies, removing surplus ones — and the
 // applier (workload-apply.ts) write the plan with the workload's status.
-import type { ImageSpec, ImageStatus, WorkloadSpec, WorkloadStatus } from '../model/index.js';
+import {
+  type ImageSpec,
+  type ImageStatus,
+  MIGRATION_DONE,
+  type WorkloadSpec,
+  type WorkloadStatus,
+} from '../model/index.js';
 import { StaticClasses } from '../scheduler/index.js';
 import type { Change, InstanceRecord, Store } from '../store/index.js';
 import type { ClusterCache } from './cluster-cache.js';
@@ -48,6 +54,7 @@ export interface WorkloadControllerOptions {
 
 /** How long a live move this controller asked for counts as under way before its migration starts. */
 const LIVE_MOVE_GRACE_MS = 60_000;
+const NONE: ReadonlySet<string> = new Set();
 
 const ACTOR = 'controller:workloads';
 /** Feasible nodes scored per placement: enough for good choices, bounded at fleet scale. */
@@ -180,7 +187,7 @@ export class WorkloadController {
 
   private async migrationChanged(project: string, name: string): Promise<void> {
     const m = await this.opts.store.get('migrations', project, name);
-    if (!m || !['Failed', 'Cancelled', 'Succeeded'].includes(m.status.phase)) return;
+    if (!m || !MIGRATION_DONE.includes(m.status.phase)) return;
     const inst = await this.opts.store.getInstance(project, m.spec.instance);
     if (!inst) return;
     this.liveMoves.delete(inst.uid);
@@ -306,8 +313,11 @@ export class WorkloadController {
 
   /** Instances being migrated, and those whose live move this controller asked for a moment ago. */
   private migratingNow(): ReadonlySet<string> {
+    const running = this.opts.migrating?.() ?? NONE;
+    // The common case, on every pass: nothing migrates, nothing to copy.
+    if (!this.liveMoves.size) return running;
     const now = performance.now();
-    const out = new Set(this.opts.migrating?.() ?? []);
+    const out = new Set(running);
     for (const [uid, until] of this.liveMoves)
       if (until < now) this.liveMoves.delete(uid);
       else out.add(uid);

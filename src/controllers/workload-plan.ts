@@ -18,11 +18,9 @@ import {
   violations,
 } from '../scheduler/index.js';
 import type { DesiredState, InstanceRecord, InstanceSpec } from '../store/index.js';
+import type { Held } from './cluster-cache.js';
 
 const DEFAULT_DISK_GIB = 10;
-
-/** What an instance holds on its node. */
-export type Held = Pick<InstanceRecord, 'vcpus' | 'memoryMiB' | 'diskGiB'> & { accelerators?: number };
 
 /**
  * The scheduler's view of the fleet as the planner reads and books it: ClusterCache in
@@ -150,7 +148,8 @@ export function withCompliance(phase: WorkloadStatus['phase'], outOfPolicy: numb
   return outOfPolicy > 0 && phase === 'Running' ? 'Degraded' : phase;
 }
 
-const held = (i: Pick<InstanceRecord, 'vcpus' | 'memoryMiB' | 'diskGiB' | 'spec'>): Held => ({
+/** What an instance holds on its node. */
+export const held = (i: Pick<InstanceRecord, 'vcpus' | 'memoryMiB' | 'diskGiB' | 'spec'>): Held => ({
   vcpus: i.vcpus,
   memoryMiB: i.memoryMiB,
   diskGiB: i.diskGiB,

@@ -101,11 +101,15 @@ async function followDrain(c: ApiClient, nodes: readonly string[]): Promise<void
     // Why those left stay, from their workloads (a provider-admin does not see tenants'
     // workloads: then only the count is known).
     const stuck = new Map<string, string>();
+    const workloads = new Map<string, Promise<any>>();
     for (const i of left) {
-      const w = await c
-        .get(`/v1/projects/${i.metadata.project}/workloads/${i.spec.workload}`)
-        .catch(() => undefined);
-      const msg: string | undefined = w?.status?.message;
+      const path = `/v1/projects/${i.metadata.project}/workloads/${i.spec.workload}`;
+      if (!workloads.has(path))
+        workloads.set(
+          path,
+          c.get(path).catch(() => undefined),
+        );
+      const msg: string | undefined = (await workloads.get(path))?.status?.message;
       if (msg && /waits for a node to replace|out of policy/.test(msg))
         stuck.set(`${i.metadata.project}/${i.metadata.name}`, msg);
     }
