@@ -171,7 +171,6 @@ export class MigrationController {
       mode: 'live',
       from: `${instance.provider}/${instance.node}`,
       target: target.key,
-      path: 'direct',
       startedAt: new Date().toISOString(),
     };
     await this.write(row, started);
