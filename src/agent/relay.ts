@@ -40,11 +40,14 @@ const HIGH_WATER = 8 << 20;
 /**
  * Joins a relay socket and a TCP connection: bytes flow both ways as they come (several
  * frames in flight, not one at a time), the faster side paused while the slower one has
- * more than HIGH_WATER to send; either end closing closes both.
+ * more than HIGH_WATER to send; an end on one side ends the other once what came before it is through.
  */
 function splice(ws: WebSocket, tcp: Socket): void {
   ws.on('message', (d: Buffer) => {
-    if (!tcp.write(d)) {
+    tcp.write(d);
+    // Not at the socket's own 16 KiB mark: pausing at every frame made the relay a
+    // one-frame-at-a-time exchange.
+    if (tcp.writableLength > HIGH_WATER && !ws.isPaused) {
       ws.pause();
       tcp.once('drain', () => ws.resume());
     }
@@ -55,13 +58,17 @@ function splice(ws: WebSocket, tcp: Socket): void {
     });
     if (ws.bufferedAmount > HIGH_WATER) tcp.pause();
   });
-  const end = () => {
+  // An end is passed on after the bytes before it: QEMU's last records must arrive (a
+  // socket torn down with bytes still queued fails the migration at its very end).
+  tcp.once('end', () => ws.close(1000));
+  tcp.once('close', () => ws.close(1000));
+  ws.once('close', () => tcp.end());
+  const fail = () => {
     ws.terminate();
     tcp.destroy();
   };
-  ws.once('close', end);
-  tcp.once('close', end);
-  tcp.on('error', end);
+  tcp.on('error', fail);
+  ws.on('error', fail);
 }
 
 /**

@@ -23,6 +23,10 @@ import { chooseTarget } from './migration-target.js';
 import { WorkQueue } from './work-queue.js';
 import { held } from './workload-plan.js';
 
+/** An incoming migration still reading its stream (QEMU's `query-migrate` states). */
+const IN_FLIGHT = new Set(['active', 'device', 'postcopy-active', 'cancelling', 'wait-unplug']);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 const ACTOR = 'controller:migrations';
 const WORKLOADS_ACTOR = 'controller:workloads';
 
@@ -289,13 +293,14 @@ export class MigrationController {
         );
       } catch (err) {
         // The source may have gone while QEMU finished the stream on its own: the
-        // destination knows.
-        const there = await agents
-          .request(target.provider, target.node, 'migrate-state', { migration: row.uid, uid: instance.uid })
-          .catch(() => ({ state: 'unknown' }));
-        if (there.state !== 'completed') throw err;
+        // destination knows, once it has read what was still on the way.
+        if ((await this.settled(target, row.uid, instance.uid)) !== 'completed') throw err;
         done = { phase: 'completed' };
       }
+      // The source has sent everything; the destination may still be reading the tail
+      // (a relay holds megabytes in flight): it is bound there once it has it all.
+      const there = await this.settled(target, row.uid, instance.uid);
+      if (there !== 'completed') throw new Error(`the destination's copy ended ${there}`);
       const bound = await this.bind(instance, target);
       if (!bound) throw new Error('the instance changed while it migrated; it stays where it was');
       agents.off('migration-progress', onProgress);
@@ -377,6 +382,22 @@ export class MigrationController {
     );
     if (bound) this.opts.cache.release(`${instance.provider}/${instance.node}`, held(instance));
     return bound;
+  }
+
+  /**
+   * The destination's incoming migration once it is over (QEMU's words: completed,
+   * failed …), waiting while it still reads the stream; `unknown` when its agent does
+   * not answer.
+   */
+  private async settled(target: { provider: string; node: string }, migration: string, uid: string) {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const { state } = await this.opts
+        .agents!.request(target.provider, target.node, 'migrate-state', { migration, uid })
+        .catch(() => ({ state: 'unknown' }));
+      if (!IN_FLIGHT.has(state) || Date.now() > deadline) return state;
+      await sleep(100);
+    }
   }
 
   /**

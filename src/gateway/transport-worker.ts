@@ -248,7 +248,7 @@ const relayWaiting = new Map<string, { side: 'send' | 'receive'; ws: WebSocket }
 /**
  * Pairs the two sides of a stream: once both are here, each is told `paired` and the
  * bytes flow both ways, with backpressure (a stream, not a buffer). Either side closing
- * ends both.
+ * closes the other after the frames it sent before.
  */
 function joinRelay(ws: WebSocket, r: RelayRequest): void {
   const key = `${r.migration}/${r.stream}`;
@@ -265,7 +265,7 @@ function joinRelay(ws: WebSocket, r: RelayRequest): void {
   for (const s of [ws, other.ws]) s.send('paired');
   let bytes = 0;
   // Frames pass as they come, several in flight; a side is paused while the other has
-  // more than 8 MiB to send. Either closing closes both.
+  // more than 8 MiB to send.
   const forward = (from: WebSocket, to: WebSocket) =>
     from.on('message', (d: Buffer) => {
       bytes += d.length;
@@ -276,12 +276,11 @@ function joinRelay(ws: WebSocket, r: RelayRequest): void {
     });
   forward(ws, other.ws);
   forward(other.ws, ws);
-  const end = () => {
-    ws.terminate();
-    other.ws.terminate();
-  };
-  ws.once('close', end);
-  other.ws.once('close', end);
+  // A side that ends is passed on after the frames before it (a close, not a teardown:
+  // the last frames of a stream are the ones that complete it).
+  ws.once('close', () => other.ws.close(1000));
+  other.ws.once('close', () => ws.close(1000));
+  for (const s of [ws, other.ws]) s.on('error', () => s.terminate());
   ws.once('close', () => post({ type: 'relayed', migration: r.migration, stream: r.stream, bytes }));
 }
 

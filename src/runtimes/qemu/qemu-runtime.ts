@@ -107,10 +107,14 @@ export class QemuRuntime implements Runtime, LiveMigration {
     }
   }
 
+  private metaWrites = 0;
+
   private async writeMeta(id: string, meta: Meta): Promise<void> {
     const path = join(this.dirOf(id), 'meta.json');
-    await fs.writeFile(`${path}.tmp`, JSON.stringify(meta, null, 2));
-    await fs.rename(`${path}.tmp`, path);
+    // A temporary file of its own per write: two writers never rename each other's.
+    const tmp = `${path}.${process.pid}.${++this.metaWrites}.tmp`;
+    await fs.writeFile(tmp, JSON.stringify(meta, null, 2));
+    await fs.rename(tmp, path);
   }
 
   /** The QEMU pid of an instance, if that process is alive and really is its QEMU. */
@@ -335,11 +339,18 @@ export class QemuRuntime implements Runtime, LiveMigration {
     } catch (err) {
       meta.outgoing = false;
       await this.writeMeta(id, meta);
+      this.sending.delete(id);
       throw err;
+    }
+    // The guest runs on the destination now, whatever happens here: a failure to end this
+    // copy is not the migration's (inspect() ends a copy left outgoing and postmigrate).
+    try {
+      await this.leave(id, meta);
+    } catch {
+      // ended by the next inspect()
     } finally {
       this.sending.delete(id);
     }
-    await this.leave(id, meta);
     return done;
   }
 
