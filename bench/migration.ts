@@ -7,7 +7,8 @@
 //   npm run bench:migration                  # 3 migrations of each guest
 //   npm run bench:migration -- --runs 5 --memory 512
 //
-// The direct path only: the relay through the control plane is not built yet.
+// Each guest goes both ways of reaching the destination, in turn: direct, and through the
+// control plane's relay (a real gateway and two enrolled agents, bench/relay-pair.ts).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type MigrationProgress, QemuRuntime } from '../src/runtimes/index.js';
 import { testImage, waitFor } from '../test/support/test-image.js';
+import { startRelayPair } from './relay-pair.js';
 
 const { values } = parseArgs({
   options: {
@@ -47,7 +49,12 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-async function migrations(label: string, userData: string | undefined): Promise<Figures[]> {
+type Path = 'direct' | 'relay';
+const PATHS: Path[] = ['direct', 'relay'];
+const relay = await startRelayPair();
+
+/** RUNS migrations of a fresh guest on each path, in turn (direct, relay, direct …). */
+async function migrations(label: string, userData: string | undefined): Promise<Record<Path, Figures[]>> {
   const image = testImage();
   const dir = mkdtempSync(join(tmpdir(), 'continuum-bench-migration-'));
   const nodes = [
@@ -68,7 +75,7 @@ async function migrations(label: string, userData: string | undefined): Promise<
     ...(userData ? { userData } : {}),
     ports: [],
   };
-  const out: Figures[] = [];
+  const out: Record<Path, Figures[]> = { direct: [], relay: [] };
   try {
     await nodes[0]!.create(spec);
     await nodes[0]!.start(id);
@@ -77,12 +84,20 @@ async function migrations(label: string, userData: string | undefined): Promise<
       async () => (await nodes[0]!.readConsole(id, 0, 1 << 24)).data.includes('continuum-counter 5'),
       180_000,
     );
-    for (let i = 0; i < RUNS; i++) {
+    for (let i = 0; i < RUNS * PATHS.length; i++) {
+      const path = PATHS[i % PATHS.length]!;
       const [from, to] = i % 2 === 0 ? [nodes[0]!, nodes[1]!] : [nodes[1]!, nodes[0]!];
       const secret = { identity: 'bench', keyHex: randomBytes(32).toString('hex') };
       const endpoint = await to.receiveMigration(spec, secret, '127.0.0.1');
+      const relayed = path === 'relay' ? await relay.through(endpoint.migrationPort) : undefined;
       let last: MigrationProgress | undefined;
-      const done = await from.sendMigration(id, endpoint, secret, { onProgress: (p) => (last = p) });
+      const done = await from
+        .sendMigration(id, relayed ? { ...endpoint, migrationPort: relayed.port } : endpoint, secret, {
+          onProgress: (p) => (last = p),
+        })
+        .finally(() => relayed?.close());
+      // As the control plane does: the destination has read everything before it runs.
+      await waitFor('the destination completed', async () => (await to.incomingState(id)) === 'completed');
       await to.completeIncoming(id);
       await from.delete(id);
       const sent = done.ramTransferred ?? last?.ramTransferred ?? 0;
@@ -92,9 +107,9 @@ async function migrations(label: string, userData: string | undefined): Promise<
         sentMiB: sent / 2 ** 20,
       };
       process.stderr.write(
-        `[bench] ${label} #${i + 1}: downtime ${f.downtimeMs} ms, total ${f.totalTimeMs} ms, ${f.sentMiB.toFixed(0)} MiB sent\n`,
+        `[bench] ${label}, ${path} #${Math.floor(i / PATHS.length) + 1}: downtime ${f.downtimeMs} ms, total ${f.totalTimeMs} ms, ${f.sentMiB.toFixed(0)} MiB sent\n`,
       );
-      out.push(f);
+      out[path].push(f);
     }
   } finally {
     for (const n of nodes) for (const i of await n.list()) await n.delete(i);
@@ -103,15 +118,27 @@ async function migrations(label: string, userData: string | undefined): Promise<
   return out;
 }
 
-const idle = await migrations('idle', undefined);
-const busy = await migrations('dirtying', DIRTIER);
+let idle: Record<Path, Figures[]>;
+let busy: Record<Path, Figures[]>;
+try {
+  idle = await migrations('idle', undefined);
+  busy = await migrations('dirtying', DIRTIER);
+} finally {
+  await relay.close();
+}
+const med = (fs: Figures[], k: keyof Figures) => median(fs.map((f) => f[k]));
 const row = (label: string, fs: Figures[]) =>
-  `${label.padEnd(34)} ${`${median(fs.map((f) => f.downtimeMs))} ms`.padStart(10)} ${`${(median(fs.map((f) => f.totalTimeMs)) / 1000).toFixed(2)} s`.padStart(10)} ${`${median(fs.map((f) => f.sentMiB)).toFixed(0)} MiB`.padStart(10)}`;
+  `${label.padEnd(42)} ${`${med(fs, 'downtimeMs')} ms`.padStart(10)} ${`${(med(fs, 'totalTimeMs') / 1000).toFixed(2)} s`.padStart(10)} ${`${med(fs, 'sentMiB').toFixed(0)} MiB`.padStart(10)}`;
+const downtime = med(busy.direct, 'downtimeMs');
+const relayRatio = med(busy.relay, 'totalTimeMs') / med(busy.direct, 'totalTimeMs');
 process.stdout.write(
-  `live migration benchmark: ${MEMORY} MiB guest, TCG, loopback, TLS (PSK), direct path; median of ${RUNS} runs\n` +
-    `${'guest'.padEnd(34)} ${'downtime'.padStart(10)} ${'total'.padStart(10)} ${'sent'.padStart(10)}\n` +
-    `${row('idle', idle)}\n` +
-    `${row('rewriting 32 MiB of random data', busy)}\n` +
-    `downtime, dirtying guest: ${median(busy.map((f) => f.downtimeMs))} ms   [<= 100 ms: ${median(busy.map((f) => f.downtimeMs)) <= 100 ? 'met' : 'NOT met'}]\n` +
-    `total time, dirtying / idle: ${(median(busy.map((f) => f.totalTimeMs)) / median(idle.map((f) => f.totalTimeMs))).toFixed(1)}×\n`,
+  `live migration benchmark: ${MEMORY} MiB guest, TCG, loopback, TLS (PSK); median of ${RUNS} runs each\n` +
+    `${'guest, path'.padEnd(42)} ${'downtime'.padStart(10)} ${'total'.padStart(10)} ${'sent'.padStart(10)}\n` +
+    `${row('idle, direct', idle.direct)}\n` +
+    `${row('idle, relay', idle.relay)}\n` +
+    `${row('rewriting 32 MiB of random data, direct', busy.direct)}\n` +
+    `${row('rewriting 32 MiB of random data, relay', busy.relay)}\n` +
+    `downtime, dirtying guest, direct: ${downtime} ms   [<= 100 ms: ${downtime <= 100 ? 'met' : 'NOT met'}]\n` +
+    `total time, dirtying guest, relay / direct: ${relayRatio.toFixed(1)}×   [<= 2×: ${relayRatio <= 2 ? 'met' : 'NOT met'}]\n` +
+    `total time, dirtying / idle (direct): ${(med(busy.direct, 'totalTimeMs') / med(idle.direct, 'totalTimeMs')).toFixed(1)}×\n`,
 );

@@ -9,7 +9,6 @@ import { WebSocket } from 'ws';
 import {
   AGENT_CONNECT_PATH,
   AGENT_ENROL_PATH,
-  AGENT_RELAY_PATH,
   type DesiredInstance,
   type EnrolResponse,
   type Inventory,
@@ -32,6 +31,7 @@ import { detectInventory } from './inventory.js';
 import { type AgentIdentity, type DesiredFile, LocalState } from './local-state.js';
 import { nodeMetrics, processUsage } from './metrics.js';
 import { MigrationHandler } from './migration-handler.js';
+import { relayConnector } from './relay.js';
 import { fetchPinnedCa, pinnedRequest, pinnedTls, readAll } from './tls.js';
 
 export interface AgentOptions {
@@ -166,16 +166,7 @@ export class Agent {
       specOf: (d) => this.specOf(d),
       address: () => this.address,
       progress: (migration, progress) => this.send({ type: 'migration', migration, progress }),
-      relay: (migration, stream, side) => {
-        const id = this.identity!;
-        const q = new URLSearchParams({ migration, stream, side });
-        return new WebSocket(`${id.server.replace(/^http/, 'ws')}${AGENT_RELAY_PATH}?${q}`, {
-          ...pinnedTls(id.caPem),
-          headers: { authorization: `Bearer ${id.credential}` },
-          handshakeTimeout: 10_000,
-          perMessageDeflate: false,
-        });
-      },
+      relay: relayConnector(() => this.identity!),
       log: this.log,
     });
   }

@@ -6,12 +6,30 @@
 // migration's key). The destination keeps one socket per stream waiting from the moment
 // it prepares, and connects to its QEMU when the gateway says the source is there.
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import type { WebSocket } from 'ws';
+import { WebSocket } from 'ws';
+import { AGENT_RELAY_PATH } from '../protocol/index.js';
+import type { AgentIdentity } from './local-state.js';
+import { pinnedTls } from './tls.js';
 
 export type RelayStream = 'migration' | 'nbd';
 
 /** Opens a socket to the gateway's relay for one side of one stream of a migration. */
 export type RelayConnect = (migration: string, stream: RelayStream, side: 'send' | 'receive') => WebSocket;
+
+/** The relay of the control plane a node is enrolled with, reached with its credential. */
+export function relayConnector(identity: () => AgentIdentity): RelayConnect {
+  return (migration, stream, side) => {
+    const id = identity();
+    const q = new URLSearchParams({ migration, stream, side });
+    return new WebSocket(`${id.server.replace(/^http/, 'ws')}${AGENT_RELAY_PATH}?${q}`, {
+      ...pinnedTls(id.caPem),
+      headers: { authorization: `Bearer ${id.credential}` },
+      handshakeTimeout: 10_000,
+      perMessageDeflate: false,
+      generateMask: (mask: Buffer) => void mask.fill(0),
+    });
+  };
+}
 
 /** Waits for the gateway's word that the other side is there, then joins the two. */
 function whenPaired(ws: WebSocket, join: () => void, fail: (err: Error) => void): void {
@@ -73,7 +91,8 @@ function splice(ws: WebSocket, tcp: Socket): void {
 
 /**
  * Destination: one waiting relay socket per stream; when its source arrives, a TCP
- * connection to the local QEMU listener carries the stream. Returns the closer.
+ * connection to the local QEMU listener carries the stream. Returns the closer of the
+ * sockets still waiting.
  */
 export function receiveRelayed(
   relay: RelayConnect,
@@ -81,21 +100,23 @@ export function receiveRelayed(
   targets: { stream: RelayStream; host: string; port: number }[],
   log: (msg: string) => void,
 ): () => void {
-  const sockets: WebSocket[] = [];
+  const waiting = new Set<WebSocket>();
   for (const t of targets) {
     const ws = relay(migration, t.stream, 'receive');
-    sockets.push(ws);
+    waiting.add(ws);
     whenPaired(
       ws,
       () => {
+        waiting.delete(ws);
         log(`migration ${migration}: the ${t.stream} stream arrives through the relay`);
         splice(ws, connect(t.port, t.host));
       },
-      () => undefined,
+      () => waiting.delete(ws),
     );
   }
+  // A stream under way ends with its QEMU (its tail may still be in flight).
   return () => {
-    for (const ws of sockets) ws.terminate();
+    for (const ws of waiting) ws.terminate();
   };
 }
 
