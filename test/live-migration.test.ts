@@ -3,14 +3,16 @@
 // pre-shared key, the guest going on where it was (its console counter keeps counting,
 // no second boot), its forwarded port served by the destination; a disk overlay
 // mirrored over TLS-NBD with what the guest wrote on it; a wrong key refused with the
-// VM still running on the source.
+// VM still running on the source. Cold: the stopped disk flattened and copied over
+// TLS-PSK, its SHA-256 the same on both sides, running on the destination alone.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { receiveDisk, sendDisk } from '../src/agent/disk-copy.js';
 import { type MigrationProgress, QemuRuntime, qmp } from '../src/runtimes/index.js';
 import { type TestImage, testImage, waitFor } from './support/test-image.js';
 
@@ -159,5 +161,70 @@ describe('live migration between QEMU runtimes', () => {
     const status = await qmp(join(dir, 'a', id, 'qmp.sock'), 'query-status');
     assert.equal(status.status, 'running', 'the guest was not left paused');
     await source.start(id); // still this node's copy
+  });
+
+  test('cold: the stopped disk is flattened, copied over TLS-PSK with matching SHA-256, and runs there alone', async () => {
+    const id = 'i-cold';
+    const base = join(dir, 'cold-base.raw');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'raw', base, '64M']);
+    // Data in the base image and data only the source's overlay holds.
+    execFileSync('qemu-io', ['-f', 'raw', '-c', 'write -P 0x11 0 1M', base]);
+    const spec = { ...vm(id), image: { format: 'raw' as const, files: { disk: base } }, ports: [] };
+    await source.create(spec);
+    await source.start(id);
+    await qmp(join(dir, 'a', id, 'qmp.sock'), 'human-monitor-command', {
+      'command-line': 'qemu-io virtio0 "write -P 0x5a 1M 2M"',
+    });
+    const s = secret();
+    const file = await dest.prepareReceive(id);
+    const wrong = await receiveDisk('127.0.0.1', s, file);
+    // Another key: refused at the handshake, and nothing written.
+    await source.stop(id, 0);
+    const exported = await source.exportDisk(id);
+    assert.ok(exported, 'a disk to copy');
+    await assert.rejects(sendDisk('127.0.0.1', wrong.port, secret(), exported), /refused the disk copy/);
+    wrong.close();
+
+    const receiver = await receiveDisk('127.0.0.1', s, file);
+    const progress: number[] = [];
+    const sent = await sendDisk('127.0.0.1', receiver.port, s, exported, {
+      onProgress: (p) => progress.push(p.diskDone ?? 0),
+      intervalMs: 1,
+    });
+    const got = await receiver.received;
+    assert.equal(got.sha256, sent.sha256);
+    assert.equal(got.bytes, sent.bytes);
+    assert.equal(got.sha256, createHash('sha256').update(readFileSync(exported)).digest('hex'));
+    assert.equal(progress.at(-1), sent.bytes, 'progress reaches the whole disk');
+    await source.markSent(id);
+    assert.equal((await source.inspect(id)).migratedAway, true, 'the source copy never starts again');
+    await assert.rejects(source.create(spec), /migrated away/);
+
+    await dest.finishReceive(spec, true);
+    assert.equal((await dest.incomingState(id)).toString(), 'completed');
+    assert.equal((await dest.inspect(id)).received, true);
+    await dest.adoptReceived(id);
+    await dest.start(id);
+    assert.equal((await dest.inspect(id)).state, 'running');
+    await dest.stop(id, 0);
+    const overlay = join(dir, 'b', id, 'disk.qcow2');
+    // Flattened: no base image under it, and both the base's and the overlay's data.
+    const info = JSON.parse(
+      execFileSync('qemu-img', ['info', '--output=json', overlay], { encoding: 'utf8' }),
+    );
+    assert.equal(info['backing-filename'], undefined);
+    for (const [pattern, at] of [
+      ['0x11', '0 1M'],
+      ['0x5a', '1M 2M'],
+    ] as const) {
+      const out = execFileSync('qemu-io', ['-r', '-f', 'qcow2', '-c', `read -P ${pattern} ${at}`, overlay], {
+        encoding: 'utf8',
+      });
+      assert.doesNotMatch(out, /verification failed/, out);
+    }
+
+    // A failed cold migration gives the source its copy back.
+    await source.reclaim(id);
+    assert.equal((await source.inspect(id)).migratedAway, undefined);
   });
 });

@@ -89,7 +89,7 @@ describe('live migration across providers', () => {
         a.child.kill('SIGKILL');
         await once(a.child, 'exit');
       }
-    for (const n of ['node-de', 'node-fr']) {
+    for (const n of ['node-de', 'node-fr', 'node-fr2']) {
       const rt = new QemuRuntime({ dir: join(dir, n, 'instances') });
       for (const id of await rt.list()) await rt.delete(id);
     }
@@ -148,7 +148,7 @@ describe('live migration across providers', () => {
     const listed = await runCli(['-p', 'demo', 'get', 'migrations'], env);
     assert.match(
       listed.stdout,
-      /m1\s+web-0\s+edge-de\/node-de\s+edge-fr\/node-fr\s+\[#+\]\s+100%.*Succeeded\s+\d+ms/,
+      /m1\s+web-0\s+edge-de\/node-de\s+edge-fr\/node-fr\s+live\s+\[#+\]\s+100%.*Succeeded\s+\d+ms/,
     );
     assert.equal(done.status.phase, 'Succeeded', JSON.stringify(done.status));
     assert.equal(done.status.from, 'edge-de/node-de');
@@ -246,11 +246,6 @@ describe('live migration across providers', () => {
       /node 'edge-fr\/nowhere' does not exist/,
     );
     await refused('r4', { instance: 'nope-0' }, /instance 'nope-0' not found in project 'demo'/);
-    await refused(
-      'r10',
-      { instance: 'web-0', mode: 'cold' },
-      /spec\.mode: cold migration is not available yet/,
-    );
     await waitFor('the French nodes known to the scheduler', async () => {
       const r = await admin.post(
         '/v1/projects/demo/migrations',
@@ -268,11 +263,16 @@ describe('live migration across providers', () => {
       { instance: 'web-0', to: { node: 'edge-fr/node-fr-down' } },
       /0\/1 nodes are available: 1 node not ready/,
     );
-    // A node that cannot take a live migration (a simulated one): refused as such.
+    // A node that cannot take a migration (a simulated one, no runtime that moves VMs).
     await refused(
       'r9',
       { instance: 'web-0', to: { provider: 'edge-pl' } },
-      /has no node that can receive a live migration/,
+      /provider 'edge-pl' does not exist or has no node that can receive a migration from edge-fr\/node-fr/,
+    );
+    await refused(
+      'r10',
+      { instance: 'web-0', to: { provider: 'edge-pl' }, mode: 'cold' },
+      /has no node that can receive a cold migration/,
     );
     await refused(
       'r5',
@@ -283,7 +283,7 @@ describe('live migration across providers', () => {
     await refused(
       'r6',
       { instance: 'web-0' },
-      /instance 'web-0' is stopped: only a running instance migrates live/,
+      /instance 'web-0' is stopped: only a running instance migrates/,
     );
   });
 
@@ -298,6 +298,14 @@ describe('live migration across providers', () => {
     const env = { CONTINUUM_SERVER: cp.url, CONTINUUM_TOKEN: cp.adminToken! };
     const doc = migration('mc', { instance: 'web-0', to: { node: 'edge-de/node-de' } });
     assert.equal((await admin.post('/v1/projects/demo/migrations', doc)).status, 201);
+    // One migration at a time per instance.
+    const second = await admin.post(
+      '/v1/projects/demo/migrations',
+      migration('mc2', { instance: 'web-0', to: { node: 'edge-de/node-de' } }),
+    );
+    assert.equal(second.status, 422, second.text);
+    assert.match(second.text, /instance 'web-0' is being migrated already \(migration 'mc'\)/);
+    assert.equal((await admin.get('/v1/projects/demo/migrations/mc2')).status, 404, 'nothing created');
     // At once, before the destination's copy can have received anything.
     const cancel = await admin.put('/v1/projects/demo/migrations/mc', {
       ...doc,
@@ -510,5 +518,68 @@ describe('live migration across providers', () => {
     );
     assert.equal((await runCli(['uncordon', 'edge-fr/node-fr'], env)).code, 0);
     assert.equal((await admin.get('/v1/providers/edge-fr/nodes/node-fr')).body.spec.drainParallel, undefined);
+  });
+
+  test('to a node that takes no live migration the VM moves cold: stopped, copied, started there, and says why', async () => {
+    const env = { CONTINUUM_SERVER: cp.url, CONTINUUM_TOKEN: cp.adminToken! };
+    const t = (await admin.post('/v1/providers/edge-fr/sites/par/join-tokens', {})).body;
+    agents.push(
+      await startAgentProcess({
+        server: cp.gatewayUrl!,
+        token: t.token,
+        name: 'node-fr2',
+        dataDir: join(dir, 'node-fr2'),
+        extra: ['--no-live-migration'],
+      }),
+    );
+    await waitFor('node-fr2 ready', async () => {
+      const n = (await admin.get('/v1/providers/edge-fr/nodes/node-fr2')).body;
+      return n.status?.state === 'ready' && n.status.inventory.liveMigration === false;
+    });
+    const before = await instance();
+    const from = before.spec.node;
+    // Live only: refused, with the reason and the way out.
+    const live = await runCli(['-p', 'demo', 'migrate', 'web-0', '--to', 'edge-fr/node-fr2', '--live'], env);
+    assert.equal(live.code, 1, live.stdout);
+    assert.match(
+      live.stderr,
+      /edge-fr\/node-fr2 cannot receive a live migration from .*: edge-fr\/node-fr2 takes no live migration .*leave out spec\.mode to move it cold/,
+    );
+
+    const cli = await runCli(
+      ['-p', 'demo', 'migrate', 'web-0', '--to', 'edge-fr/node-fr2', '--name', 'cold1', '--wait'],
+      env,
+    );
+    assert.equal(cli.code, 0, `${cli.stdout}${cli.stderr}`);
+    assert.match(
+      cli.stdout,
+      /migrated web-0 .* → edge-fr\/node-fr2 \(cold, direct; not live: edge-fr\/node-fr2 takes no live migration .*\): stopped, no disk to copy, total [\d.]+ s/,
+    );
+    const m = (await admin.get('/v1/projects/demo/migrations/cold1')).body;
+    assert.equal(m.status.mode, 'cold');
+    assert.match(m.status.modeReason, /not live: edge-fr\/node-fr2 takes no live migration/);
+    const listed = await runCli(['-p', 'demo', 'get', 'migrations'], env);
+    assert.match(listed.stdout, /cold1\s+web-0\s+\S+\s+edge-fr\/node-fr2\s+cold\s+/);
+
+    const after = await instance();
+    assert.equal(after.spec.node, 'edge-fr/node-fr2');
+    assert.ok(after.spec.fence > before.spec.fence, 'fenced anew');
+    // A fresh boot there (cold: the guest's memory did not travel), served on the new node.
+    await waitFor('booted on node-fr2', async () => lastCount(await consoleText()) >= 2, 180_000);
+    const served = await waitFor('http on node-fr2', async () => {
+      const i = await instance();
+      const p = i.status.phase === 'Running' && i.status.ports?.[0];
+      return (
+        p && (await fetch(`http://${p.address}:${p.host}/`, { signal: AbortSignal.timeout(3000) })).text()
+      );
+    });
+    assert.match(served, /^hello from web-0 /);
+    // The stopped copy on the source is gone.
+    const source = new QemuRuntime({ dir: join(dir, from.split('/')[1], 'instances') });
+    await waitFor(
+      'nothing of web-0 left on the source',
+      async () => !(await source.list()).includes(before.metadata.uid),
+      60_000,
+    );
   });
 });

@@ -65,6 +65,8 @@ export interface AgentOptions {
   persistDesired?: boolean;
   /** Reports not acknowledged this long after they were sent are sent again. */
   resendAfterMs?: number;
+  /** False: this node takes and sends no live migration (cold ones still). Default true. */
+  liveMigration?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -168,6 +170,7 @@ export class Agent {
       progress: (migration, progress) => this.send({ type: 'migration', migration, progress }),
       relay: relayConnector(() => this.identity!),
       log: this.log,
+      live: opts.liveMigration ?? true,
     });
   }
 
@@ -322,7 +325,11 @@ export class Agent {
         type: 'hello',
         protocol: PROTOCOL_VERSION,
         lastRevision: this.desired.revision,
-        inventory: { ...this.inventory, liveMigration: canMigrate(this.runtime) },
+        inventory: {
+          ...this.inventory,
+          liveMigration: canMigrate(this.runtime) && (this.opts.liveMigration ?? true),
+          coldMigration: canMigrate(this.runtime),
+        },
         address,
         instances,
         seq,
@@ -424,6 +431,13 @@ export class Agent {
         return this.migrations.cancel(msg.params);
       case 'migrate-state':
         return this.migrations.state(msg.params);
+      case 'migrate-finish':
+        return this.migrations.finish(msg.params);
+      case 'migrate-reclaim': {
+        const r = await this.migrations.reclaim(msg.params);
+        if (r.reclaimed) this.kick();
+        return r;
+      }
       case 'migrate-abort':
         return this.migrations.abort(msg.params, (uid) => {
           const d = this.desired.instances[uid];
@@ -500,9 +514,12 @@ export class Agent {
     if (d.synced && !only) {
       for (const uid of await this.runtime.list()) {
         if (d.instances[uid] || this.migrations.busy(uid)) continue;
+        // Made of a cold migration's copy: the control plane binds it here, or removes it
+        // (`migrate-abort`) when the migration fails; the source's copy is stopped meanwhile.
+        const o = await this.runtime.inspect(uid);
+        if (o.received) continue;
         // Prepared for a migration that may still be bound here: kept while its stream
         // can still complete; gone once it cannot (its QEMU died, or the stream failed).
-        const o = await this.runtime.inspect(uid);
         if (o.incoming && o.state === 'running' && canMigrate(this.runtime)) {
           const state = await this.runtime.incomingState(uid).catch(() => 'failed');
           if (state !== 'failed' && state !== 'cancelled') continue;
@@ -517,7 +534,7 @@ export class Agent {
       const seen = await this.runtime.inspect(uid);
       // Migrated away or still arriving (not being sent: that one still runs here): not
       // this node's to report until its binding moves.
-      const inFlight = !this.migrations.busy(uid) && (seen.migratedAway || seen.incoming);
+      const inFlight = !this.migrations.busy(uid) && (seen.migratedAway || seen.incoming || seen.received);
       if (d.instances[uid]!.desired !== 'absent' && inFlight) continue;
       const o = await this.observe(uid, seen);
       const s = JSON.stringify(o);
@@ -540,7 +557,7 @@ export class Agent {
     const hash = specHash(d);
     // A copy that migrated away waits for its removal; one being sent is left alone.
     if (obs.migratedAway || this.migrations.busy(uid)) {
-      if (!obs.incoming) return;
+      if (!obs.incoming && !obs.received) return;
     }
     if (obs.incoming) {
       // Received by live migration and now bound here: this node's from now on.
@@ -555,6 +572,14 @@ export class Agent {
       } else this.migrations.adopted(uid);
     }
     // Read again only when a received copy was just adopted (its state changed).
+    if (obs.received) {
+      // Made of a cold migration's disk copy and now bound here: started below.
+      await this.migrator().adoptReceived(uid);
+      this.migrations.adopted(uid);
+      this.applied.set(uid, hash);
+      this.desired.reboots[uid] = d.spec.reboots ?? 0;
+      this.log(`instance ${d.name}: received by cold migration, starting here`);
+    }
     const present = (obs.incoming ? await this.runtime.inspect(uid) : obs).state !== 'absent';
     if (this.applied.get(uid) !== hash || !present) {
       if (present) await this.runtime.delete(uid);

@@ -31,6 +31,9 @@ Options:
   --heartbeat-interval <ms>   heartbeat interval (default: 5000)
   --stop-timeout <ms>         grace period for a guest to power off before it is forced
                               (default: 10000)
+  --no-live-migration         take and send no live migration (where policy or the network
+                              forbids streams between nodes): instances move cold (stopped,
+                              disk copied, started) to and from this node
   -V, --version               print the version
   -h, --help                  show this help
 
@@ -53,6 +56,7 @@ export interface AgentArgs {
   advertiseAddress?: string;
   heartbeatIntervalMs: number;
   stopTimeoutMs: number;
+  liveMigration: boolean;
 }
 
 function milliseconds(flag: string, value: string | undefined, fallback: number): number {
@@ -84,6 +88,7 @@ export function parseAgentArgs(
         'advertise-address': { type: 'string' },
         'heartbeat-interval': { type: 'string' },
         'stop-timeout': { type: 'string' },
+        'no-live-migration': { type: 'boolean' },
         version: { type: 'boolean', short: 'V' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -108,6 +113,7 @@ export function parseAgentArgs(
     ...(advertiseAddress ? { advertiseAddress } : {}),
     heartbeatIntervalMs: milliseconds('--heartbeat-interval', str('heartbeat-interval'), 5000),
     stopTimeoutMs: milliseconds('--stop-timeout', str('stop-timeout'), 10_000),
+    liveMigration: values['no-live-migration'] !== true,
   };
 }
 
@@ -136,6 +142,7 @@ export async function runAgent(
     ...(args.advertiseAddress ? { advertiseAddress: args.advertiseAddress } : {}),
     heartbeatIntervalMs: args.heartbeatIntervalMs,
     stopTimeoutMs: args.stopTimeoutMs,
+    liveMigration: args.liveMigration,
   });
   let id: Awaited<ReturnType<Agent['start']>>;
   try {

@@ -1,11 +1,16 @@
-// The agent's side of live migration, asked by the control plane: as destination it
+// The agent's side of migration, asked by the control plane. Live: as destination it
 // starts the instance paused, waiting for the stream (and removes it if the migration
 // fails); as source it streams the instance, reporting progress, until QEMU completes.
-// The instance's binding moves only afterwards, by the control plane; the agent's
-// reconcile then adopts the received VM (destination) or removes the stopped copy
-// (source). The pre-shared key lives in these two requests and QEMU, nowhere else.
+// Cold: the source stops the instance and sends its flattened disk; the destination
+// keeps it, and makes the instance of it once the control plane has compared the two
+// sides' SHA-256. The instance's binding moves only afterwards, by the control plane; the
+// agent's reconcile then adopts the received VM (destination) or removes the stopped
+// copy (source). The pre-shared key lives in these requests and QEMU, nowhere else.
+
+import { promises as fs } from 'node:fs';
 import type { AgentRequests, DesiredInstance, TransferProgress } from '../protocol/index.js';
 import { canMigrate, type InstanceRuntimeSpec, type Runtime } from '../runtimes/index.js';
+import { type ReceivedDisk, receiveDisk, sendDisk } from './disk-copy.js';
 import {
   probeListener,
   type RelayConnect,
@@ -26,6 +31,8 @@ export interface MigrationHandlerDeps {
   /** Opens a socket to the gateway's relay (for nodes that cannot reach each other). */
   relay: RelayConnect;
   log(msg: string): void;
+  /** False: this node takes no live migration (cold ones only). */
+  live?: boolean;
 }
 
 type Params<M extends keyof AgentRequests> = AgentRequests[M]['params'];
@@ -37,13 +44,19 @@ export class MigrationHandler {
   private readonly receiving = new Map<string, string>();
   /** What a received migration holds open (its probe listener, its waiting relay sockets). */
   private readonly openFor = new Map<string, () => void>();
+  /** Cold migrations received here: the instance's spec and its disk copy under way. */
+  private readonly coldIn = new Map<string, { spec: InstanceRuntimeSpec; received: Promise<ReceivedDisk> }>();
+  /** May this node take live migrations (an operator may turn them off; cold ones stay)? */
+  private readonly live: boolean;
 
   private release(uid: string): void {
     this.openFor.get(uid)?.();
     this.openFor.delete(uid);
   }
 
-  constructor(private readonly deps: MigrationHandlerDeps) {}
+  constructor(private readonly deps: MigrationHandlerDeps) {
+    this.live = deps.live ?? true;
+  }
 
   /** The instance is part of a migration this agent runs now. */
   busy(uid: string): boolean {
@@ -52,12 +65,142 @@ export class MigrationHandler {
 
   private migrator() {
     const rt = this.deps.runtime;
-    if (!canMigrate(rt)) throw new Error(`this node's runtime (${rt.name}) cannot migrate live`);
+    if (!canMigrate(rt)) throw new Error(`this node's runtime (${rt.name}) cannot migrate`);
     return rt;
   }
 
-  async receive(p: Params<'migrate-receive'>): Promise<AgentRequests['migrate-receive']['result']> {
+  private liveMigrator() {
+    if (!this.live)
+      throw new Error('this node takes no live migration (its agent runs with --no-live-migration)');
+    return this.migrator();
+  }
+
+  /** Straight to the destination when it answers; else a local port that the relay carries. */
+  private async route(p: Params<'migrate-send'>, streams: RelayStream[]) {
+    const direct = p.to.probePort === undefined || (await reachable(p.to.host, p.to.probePort));
+    if (direct) return { path: 'direct' as const, to: p.to, close: () => {} };
+    const relayed = await sendRelayed(this.deps.relay, p.migration, streams);
+    const to = { host: '127.0.0.1', migrationPort: relayed.ports.migration!, nbdPort: relayed.ports.nbd };
+    if (to.nbdPort === undefined) delete to.nbdPort;
+    return { path: 'relay' as const, to, close: relayed.close };
+  }
+
+  /** Destination of a cold migration: a listener for the disk, reachable directly or through the relay. */
+  private async receiveCold(
+    p: Params<'migrate-receive'>,
+  ): Promise<AgentRequests['migrate-receive']['result']> {
     const rt = this.migrator();
+    const uid = p.instance.uid;
+    if ((await rt.inspect(uid)).state !== 'absent' && !this.receiving.has(uid))
+      throw new Error(`instance ${uid} already exists on this node`);
+    this.receiving.set(uid, p.migration);
+    try {
+      const spec = await this.deps.specOf(p.instance);
+      const host = this.deps.address();
+      const disk = await receiveDisk(host, p.secret, await rt.prepareReceive(uid));
+      this.coldIn.set(uid, { spec, received: disk.received });
+      const probe = await probeListener(host);
+      const closeRelay = receiveRelayed(
+        this.deps.relay,
+        p.migration,
+        [{ stream: 'migration', host, port: disk.port }],
+        this.deps.log,
+      );
+      this.openFor.set(uid, () => {
+        probe.close();
+        closeRelay();
+        disk.close();
+      });
+      this.deps.log(
+        `migration ${p.migration}: receiving ${p.instance.name}'s disk (cold) on port ${disk.port}`,
+      );
+      return { host, migrationPort: disk.port, probePort: probe.port };
+    } catch (err) {
+      this.receiving.delete(uid);
+      this.coldIn.delete(uid);
+      this.release(uid);
+      throw err;
+    }
+  }
+
+  /**
+   * Source of a cold migration: stops the instance, flattens its disk and sends it. The
+   * stopped copy is then marked sent (never started here again) until its binding moves
+   * away (removed) or the migration fails later (`migrate-reclaim`).
+   */
+  private async sendCold(p: Params<'migrate-send'>): Promise<TransferProgress> {
+    const rt = this.migrator();
+    if (this.sending.has(p.uid)) throw new Error(`instance ${p.uid} is being migrated already`);
+    const flag = { migration: p.migration, cancelled: false };
+    this.sending.set(p.uid, flag);
+    let closeRoute = () => {};
+    let exported: string | undefined;
+    try {
+      const route = await this.route(p, ['migration']);
+      closeRoute = route.close;
+      this.deps.log(
+        `migration ${p.migration}: stopping ${p.uid} to send its disk to ${p.to.host} (cold, ${route.path})`,
+      );
+      this.deps.progress(p.migration, { phase: 'copying', path: route.path });
+      await rt.stop(p.uid);
+      if (flag.cancelled) throw new Error('cancelled');
+      exported = await rt.exportDisk(p.uid);
+      const sent = await sendDisk(route.to.host, route.to.migrationPort, p.secret, exported, {
+        onProgress: (progress) => this.deps.progress(p.migration, { ...progress, path: route.path }),
+        cancelled: () => flag.cancelled,
+      });
+      await rt.markSent(p.uid);
+      return {
+        phase: 'completed',
+        diskDone: sent.bytes,
+        diskTotal: sent.bytes,
+        sha256: sent.sha256,
+        path: route.path,
+      };
+    } catch (err) {
+      // Not sent: the copy here is the instance still; the reconcile starts it again.
+      if (exported) await fs.rm(exported, { force: true });
+      throw err;
+    } finally {
+      closeRoute();
+      this.sending.delete(p.uid);
+    }
+  }
+
+  /** Destination of a cold migration: the copy checked against the source's SHA-256 becomes the instance. */
+  async finish(p: Params<'migrate-finish'>): Promise<{ state: string }> {
+    const rt = this.migrator();
+    const cold = this.coldIn.get(p.uid);
+    if (!cold || this.receiving.get(p.uid) !== p.migration)
+      throw new Error(`no cold migration ${p.migration} of instance ${p.uid} is received here`);
+    const got = await cold.received;
+    if (got.sha256 !== p.sha256)
+      throw new Error(
+        `the disk copy does not match: SHA-256 ${got.sha256} received (${got.bytes} bytes), ${p.sha256} sent`,
+      );
+    await rt.finishReceive(cold.spec, got.bytes > 0);
+    this.coldIn.delete(p.uid);
+    this.deps.log(
+      `migration ${p.migration}: ${cold.spec.hostname}'s disk received and checked (${got.bytes} bytes)`,
+    );
+    return { state: 'completed' };
+  }
+
+  /** Source of a cold migration that failed after the copy was sent: the stopped copy is this node's again. */
+  async reclaim(p: Params<'migrate-reclaim'>): Promise<{ reclaimed: boolean }> {
+    if (this.sending.has(p.uid)) return { reclaimed: false };
+    const rt = this.migrator();
+    const obs = await rt.inspect(p.uid);
+    if (!obs.migratedAway) return { reclaimed: false };
+    await rt.reclaim(p.uid);
+    const back = !(await rt.inspect(p.uid)).migratedAway;
+    if (back) this.deps.log(`migration ${p.migration}: ${p.uid} stays here; it starts again`);
+    return { reclaimed: back };
+  }
+
+  async receive(p: Params<'migrate-receive'>): Promise<AgentRequests['migrate-receive']['result']> {
+    if (p.mode === 'cold') return this.receiveCold(p);
+    const rt = this.liveMigrator();
     const uid = p.instance.uid;
     if ((await rt.inspect(uid)).state === 'running' && !this.receiving.has(uid))
       throw new Error(`instance ${uid} already runs on this node`);
@@ -89,31 +232,24 @@ export class MigrationHandler {
   }
 
   async send(p: Params<'migrate-send'>): Promise<TransferProgress> {
-    const rt = this.migrator();
+    if (p.mode === 'cold') return this.sendCold(p);
+    const rt = this.liveMigrator();
     if (this.sending.has(p.uid)) throw new Error(`instance ${p.uid} is being migrated already`);
     const flag = { migration: p.migration, cancelled: false };
     this.sending.set(p.uid, flag);
-    let closeRelay = () => {};
+    let closeRoute = () => {};
     try {
-      // Straight to the destination when it answers; else through the gateway's relay.
-      const direct = p.to.probePort === undefined || (await reachable(p.to.host, p.to.probePort));
-      const path = direct ? ('direct' as const) : ('relay' as const);
-      let to = p.to;
-      if (!direct) {
-        const streams: RelayStream[] = p.to.nbdPort ? ['migration', 'nbd'] : ['migration'];
-        const relayed = await sendRelayed(this.deps.relay, p.migration, streams);
-        closeRelay = relayed.close;
-        to = { host: '127.0.0.1', migrationPort: relayed.ports.migration!, nbdPort: relayed.ports.nbd };
-        if (to.nbdPort === undefined) delete to.nbdPort;
-      }
+      const route = await this.route(p, p.to.nbdPort ? ['migration', 'nbd'] : ['migration']);
+      closeRoute = route.close;
+      const path = route.path;
       this.deps.log(`migration ${p.migration}: sending ${p.uid} to ${p.to.host} (${path})`);
-      const done = await rt.sendMigration(p.uid, to, p.secret, {
+      const done = await rt.sendMigration(p.uid, route.to, p.secret, {
         onProgress: (progress) => this.deps.progress(p.migration, { ...progress, path }),
         cancelled: () => flag.cancelled,
       });
       return { ...done, path };
     } finally {
-      closeRelay();
+      closeRoute();
       this.sending.delete(p.uid);
     }
   }
@@ -126,6 +262,8 @@ export class MigrationHandler {
   }
 
   async state(p: Params<'migrate-state'>): Promise<{ state: string }> {
+    // A cold copy under way or not checked yet; checked, the runtime says `completed`.
+    if (this.coldIn.has(p.uid)) return { state: 'active' };
     return { state: await this.migrator().incomingState(p.uid) };
   }
 
@@ -136,10 +274,16 @@ export class MigrationHandler {
   ): Promise<{ removed: boolean }> {
     const rt = this.deps.runtime;
     this.receiving.delete(p.uid);
+    this.coldIn.delete(p.uid);
     this.release(p.uid);
     if (boundHere(p.uid)) return { removed: false };
     const obs = await rt.inspect(p.uid);
-    if (obs.state === 'absent' || !obs.incoming) return { removed: false };
+    // A cold copy not made into an instance yet is a directory without one: absent.
+    if (obs.state === 'absent' && (await rt.list()).includes(p.uid)) {
+      await rt.delete(p.uid);
+      return { removed: true };
+    }
+    if (obs.state === 'absent' || !(obs.incoming || obs.received)) return { removed: false };
     await rt.delete(p.uid);
     this.deps.log(`migration ${p.migration}: removed the copy prepared for ${p.uid}`);
     return { removed: true };

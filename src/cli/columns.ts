@@ -91,6 +91,7 @@ export const COLUMNS: Record<string, Column[]> = {
     ['INSTANCE', (o) => o.spec.instance],
     ['FROM', (o) => o.status.from ?? '-'],
     ['TO', (o) => o.status.target ?? o.spec.to?.node ?? o.spec.to?.site ?? o.spec.to?.provider ?? '-'],
+    ['MODE', (o) => o.status.mode ?? o.spec.mode ?? '-'],
     ['PROGRESS', (o) => progressLine(o.status, 10)],
     ['DOWNTIME', (o) => (o.status.downtimeMs !== undefined ? `${o.status.downtimeMs}ms` : '-')],
     created,

@@ -127,6 +127,7 @@ export class ClusterCache {
       architecture: inv.architecture,
       virtualization: inv.virtualization,
       liveMigration: !!inv.liveMigration,
+      coldMigration: !!inv.coldMigration,
       cpuSecurity: inv.cpuSecurity ?? [],
       accelerators: (inv.accelerators ?? []) as NodeAccelerator[],
       labels: n.labels,

@@ -155,8 +155,6 @@ export class MigrationController {
       await this.forgetBooking(row, spec);
       return this.write(row, { phase: 'Cancelled', message: 'cancelled before it started' });
     }
-    if ((spec.mode ?? 'live') === 'cold')
-      return this.write(row, { phase: 'Failed', message: 'cold migration is not available yet' });
     if (!this.opts.agents) {
       await this.forgetBooking(row, spec);
       return this.write(row, { phase: 'Failed', message: 'this control plane runs no agent gateway' });
@@ -167,12 +165,13 @@ export class MigrationController {
       await this.forgetBooking(row, spec);
       return this.write(row, { phase: 'Failed', message: choice.refusal.message });
     }
-    const { instance, target } = choice;
+    const { instance, target, mode, modeReason } = choice;
     // A live move the workload controller asked for was booked by its planner.
     if (row.createdBy !== WORKLOADS_ACTOR) this.opts.cache.reserve(target.key, held(instance));
     const started: MigrationStatus = {
       phase: 'Preparing',
-      mode: 'live',
+      mode,
+      ...(modeReason ? { modeReason } : {}),
       from: `${instance.provider}/${instance.node}`,
       target: target.key,
       startedAt: new Date().toISOString(),
@@ -259,7 +258,7 @@ export class MigrationController {
       if (migration !== row.uid || provider !== j.source.provider || node !== j.source.node) return;
       status = {
         ...status,
-        phase: p.phase === 'mirroring' ? 'Mirroring' : 'Migrating',
+        phase: p.phase === 'mirroring' ? 'Mirroring' : p.phase === 'copying' ? 'Copying' : 'Migrating',
         ...(p.path ? { path: p.path } : {}),
         progress: progressOf(p),
       };
@@ -272,12 +271,17 @@ export class MigrationController {
     const revokeImages = agents.allowImages(target.provider, target.node, files);
     const endRelay = agents.allowRelay(row.uid, `${j.source.provider}/${j.source.node}`, target.key);
     let prepared = false;
+    const cold = started.mode === 'cold';
+    const mode = started.mode ?? 'live';
+    /** Cold: the source's copy is stopped and sent (given back if the migration fails). */
+    let sent = false;
+    const sending = Date.now();
     try {
       const endpoint = await agents.request(
         target.provider,
         target.node,
         'migrate-receive',
-        { migration: row.uid, instance: desiredInstanceOf(instance), secret },
+        { migration: row.uid, instance: desiredInstanceOf(instance), secret, ...(cold ? { mode } : {}) },
         120_000,
       );
       prepared = true;
@@ -288,19 +292,33 @@ export class MigrationController {
           j.source.provider,
           j.source.node,
           'migrate-send',
-          { migration: row.uid, uid: instance.uid, to: endpoint, secret },
+          { migration: row.uid, uid: instance.uid, to: endpoint, secret, ...(cold ? { mode } : {}) },
           this.opts.timeoutMs ?? 30 * 60_000,
         );
       } catch (err) {
         // The source may have gone while QEMU finished the stream on its own: the
         // destination knows, once it has read what was still on the way.
-        if ((await this.settled(target, row.uid, instance.uid)) !== 'completed') throw err;
+        if (cold || (await this.settled(target, row.uid, instance.uid)) !== 'completed') throw err;
         done = { phase: 'completed' };
       }
-      // The source has sent everything; the destination may still be reading the tail
-      // (a relay holds megabytes in flight): it is bound there once it has it all.
-      const there = await this.settled(target, row.uid, instance.uid);
-      if (there !== 'completed') throw new Error(`the destination's copy ended ${there}`);
+      if (cold) {
+        // The source's copy is stopped and sent: the destination checks what it received
+        // against the source's SHA-256 and makes the instance of it.
+        sent = true;
+        if (j.cancelled) throw new Error('cancelled');
+        await agents.request(
+          target.provider,
+          target.node,
+          'migrate-finish',
+          { migration: row.uid, uid: instance.uid, sha256: done.sha256 ?? '' },
+          10 * 60_000,
+        );
+      } else {
+        // The source has sent everything; the destination may still be reading the tail
+        // (a relay holds megabytes in flight): it is bound there once it has it all.
+        const there = await this.settled(target, row.uid, instance.uid);
+        if (there !== 'completed') throw new Error(`the destination's copy ended ${there}`);
+      }
       const bound = await this.bind(instance, target);
       if (!bound) throw new Error('the instance changed while it migrated; it stays where it was');
       agents.off('migration-progress', onProgress);
@@ -313,6 +331,9 @@ export class MigrationController {
         progress: progressOf(done),
         ...(done.downtimeMs !== undefined ? { downtimeMs: done.downtimeMs } : {}),
         ...(done.totalTimeMs !== undefined ? { totalTimeMs: done.totalTimeMs } : {}),
+        // Cold: the instance was stopped from the start of the copy until its binding
+        // moved (it starts on the destination right after).
+        ...(cold ? { totalTimeMs: Date.now() - sending } : {}),
         finishedAt: new Date().toISOString(),
       });
     } catch (err) {
@@ -325,6 +346,15 @@ export class MigrationController {
           .request(target.provider, target.node, 'migrate-abort', { migration: row.uid, uid: instance.uid })
           .catch((e) =>
             this.opts.log?.(`migration ${row.parent}/${row.name}: cleaning up the destination failed`, e),
+          );
+      if (sent)
+        await agents
+          .request(j.source.provider, j.source.node, 'migrate-reclaim', {
+            migration: row.uid,
+            uid: instance.uid,
+          })
+          .catch((e) =>
+            this.opts.log?.(`migration ${row.parent}/${row.name}: giving the source its copy back failed`, e),
           );
       const cancelled = j.cancelled;
       // A live move the planner asked for that failed: its next move stops and recreates.
@@ -436,6 +466,8 @@ export class MigrationController {
         this.opts.cache.release(target.key, held(inst));
       }
       await agents.request(provider, node, 'migrate-abort', params).catch(() => undefined);
+      // A cold migration's source copy, stopped and sent, is the instance again.
+      await agents.request(inst.provider, inst.node, 'migrate-reclaim', params).catch(() => undefined);
     }
     await this.write(row, {
       ...status,

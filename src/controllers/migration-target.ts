@@ -1,9 +1,10 @@
-// Where a migration may go: the scheduler's choice under the workload's policy, with the
-// instance's current node excluded and only nodes that can receive a live migration from
-// it; refusals in the words of `continuum explain`. The API's admission of a Migration
+// Where a migration may go, and how: the scheduler's choice under the workload's policy,
+// with the instance's current node excluded, among the nodes that can receive it live
+// (preferred) or else cold; refusals in the words of `continuum explain`. The API's admission of a Migration
 // (`admitMigration`) and the migration controller decide with the same function.
 import {
   MIGRATION_DONE,
+  type MigrationMode,
   type MigrationSpec,
   type MigrationStatus,
   type WorkloadSpec,
@@ -18,7 +19,7 @@ import {
 } from '../scheduler/index.js';
 import type { InstanceRecord, Store, StoredResource } from '../store/index.js';
 import type { ClusterCache } from './cluster-cache.js';
-import { liveBetween } from './workload-plan.js';
+import { liveBetween, notLiveBecause } from './workload-plan.js';
 
 /** Why a migration cannot go ahead, and which field of its spec says so. */
 export interface Refusal {
@@ -27,7 +28,7 @@ export interface Refusal {
 }
 
 export type TargetChoice =
-  | { ok: true; instance: InstanceRecord; target: CandidateNode }
+  | { ok: true; instance: InstanceRecord; target: CandidateNode; mode: MigrationMode; modeReason?: string }
   | { ok: false; refusal: Refusal };
 
 const refuse = (path: string, message: string): TargetChoice => ({ ok: false, refusal: { path, message } });
@@ -50,7 +51,7 @@ export async function chooseTarget(
   if (inst.desired !== 'running' || inst.status.phase !== 'Running')
     return refuse(
       'spec.instance',
-      `instance '${spec.instance}' is ${inst.desired === 'stopped' ? 'stopped' : `not running (phase ${inst.status.phase})`}: only a running instance migrates live`,
+      `instance '${spec.instance}' is ${inst.desired === 'stopped' ? 'stopped' : `not running (phase ${inst.status.phase})`}: only a running instance migrates`,
     );
   for (const m of await tx.list('migrations', { parents: [project] }))
     if (
@@ -72,6 +73,15 @@ export async function chooseTarget(
   const source = cache.get(here);
   if (!source) return refuse('spec.instance', `the node of instance '${spec.instance}' (${here}) is gone`);
   const liveFrom = (n: CandidateNode) => liveBetween(source, n);
+  const coldFrom = (n: CandidateNode) => !!source.coldMigration && !!n.coldMigration;
+  const movable =
+    spec.mode === 'live'
+      ? liveFrom
+      : spec.mode === 'cold'
+        ? coldFrom
+        : (n: CandidateNode) => liveFrom(n) || coldFrom(n);
+  const how =
+    spec.mode === 'cold' ? 'a cold migration' : spec.mode === 'live' ? 'a live migration' : 'a migration';
   if (to.node) {
     path = 'spec.to.node';
     if (to.node === here) return refuse(path, `instance '${spec.instance}' already runs on node '${here}'`);
@@ -79,14 +89,14 @@ export async function chooseTarget(
     if (!n) return refuse(path, `node '${to.node}' does not exist (or has not reported yet)`);
     pool = [n];
   } else {
-    const all = [...cache.candidates()].filter(liveFrom);
+    const all = [...cache.candidates()].filter(movable);
     if (to.site) {
       path = 'spec.to.site';
       pool = all.filter((n) => `${n.provider}/${n.site}` === to.site);
       if (!pool.length)
         return refuse(
           path,
-          `site '${to.site}' does not exist or has no node that can receive a live migration from ${here}`,
+          `site '${to.site}' does not exist or has no node that can receive ${how} from ${here}`,
         );
     } else if (to.provider) {
       path = 'spec.to.provider';
@@ -94,7 +104,7 @@ export async function chooseTarget(
       if (!pool.length)
         return refuse(
           path,
-          `provider '${to.provider}' does not exist or has no node that can receive a live migration from ${here}`,
+          `provider '${to.provider}' does not exist or has no node that can receive ${how} from ${here}`,
         );
     } else pool = all;
   }
@@ -119,14 +129,28 @@ export async function chooseTarget(
     spreadCounts,
     avoid: new Set([here]),
   };
-  const d = schedule(pool, req, { limitFeasible: 100 });
+  // With no mode asked for, a node that takes it live is preferred to one that takes it cold.
+  const live = spec.mode === undefined && pool.length > 1 ? pool.filter(liveFrom) : [];
+  let d = live.length ? schedule(live, req, { limitFeasible: 100 }) : undefined;
+  if (!d?.ok) d = schedule(pool, req, { limitFeasible: 100 });
   if (!d.ok) return refuse(path, `no node to move to: ${unschedulableMessage(d.explanation)}`);
-  if (!liveFrom(d.node))
+  const target = d.node;
+  const why = notLiveBecause(source, target);
+  if (spec.mode === 'cold') {
+    if (!coldFrom(target))
+      return refuse(
+        path,
+        `${target.key} cannot receive a cold migration from ${here}: ${here} or ${target.key} has no runtime that moves disks`,
+      );
+    return { ok: true, instance: inst, target, mode: 'cold', modeReason: 'asked for (spec.mode: cold)' };
+  }
+  if (!why) return { ok: true, instance: inst, target, mode: 'live' };
+  if (spec.mode === 'live' || !coldFrom(target))
     return refuse(
       path,
-      `${d.node.key} cannot receive a live migration from ${here}: both need a runtime that migrates and the same kind of CPU (${source.architecture}, ${source.virtualization}); cold migration is not available yet`,
+      `${target.key} cannot receive a live migration from ${here}: ${why}${spec.mode === 'live' ? '; leave out spec.mode to move it cold (stopped, disk copied, started)' : ''}`,
     );
-  return { ok: true, instance: inst, target: d.node };
+  return { ok: true, instance: inst, target, mode: 'cold', modeReason: `not live: ${why}` };
 }
 
 /**
@@ -154,10 +178,6 @@ export function admitMigration(cache: ClusterCache) {
         },
       ];
     }
-    if (spec.mode === 'cold')
-      return [
-        { path: 'spec.mode', message: 'cold migration is not available yet: leave out spec.mode (live)' },
-      ];
     const choice = await chooseTarget(tx, cache, parent, name, spec);
     return choice.ok ? [] : [choice.refusal];
   };

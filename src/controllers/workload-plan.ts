@@ -120,12 +120,19 @@ export interface PlanOptions {
 
 /** Can a VM move live from one node to the other (both can, and the same kind of CPU)? */
 export function liveBetween(from: CandidateNode, to: CandidateNode): boolean {
-  return (
-    !!from.liveMigration &&
-    !!to.liveMigration &&
-    from.virtualization === to.virtualization &&
-    from.architecture === to.architecture
-  );
+  return notLiveBecause(from, to) === undefined;
+}
+
+/** Why a VM cannot move live from one node to the other; undefined: it can. */
+export function notLiveBecause(from: CandidateNode, to: CandidateNode): string | undefined {
+  for (const n of [from, to])
+    if (!n.liveMigration)
+      return `${n.key} takes no live migration (its runtime or its agent's --no-live-migration)`;
+  if (from.architecture !== to.architecture)
+    return `another CPU architecture (${from.architecture} on ${from.key}, ${to.architecture} on ${to.key})`;
+  if (from.virtualization !== to.virtualization)
+    return `another kind of virtualisation (${from.virtualization} on ${from.key}, ${to.virtualization} on ${to.key})`;
+  return undefined;
 }
 
 /** A workload's phase from its instances' desired states and reported phases. */

@@ -100,9 +100,21 @@ export type AgentMessage =
   /** Progress of a live migration this node sends (between `migrate-send` and its reply). */
   | { type: 'migration'; migration: string; progress: TransferProgress };
 
-export const TRANSFER_PHASES = ['mirroring', 'migrating', 'completed', 'failed', 'cancelled'] as const;
+export const TRANSFER_PHASES = [
+  'mirroring',
+  'migrating',
+  'copying',
+  'completed',
+  'failed',
+  'cancelled',
+] as const;
+export const MIGRATION_MODES = ['live', 'cold'] as const;
+export type MigrationMode = (typeof MIGRATION_MODES)[number];
 
-/** A live migration's progress as QEMU reports it (bytes; rates in Mbit/s and pages/s). */
+/**
+ * A migration's progress: a live one's as QEMU reports it (bytes; rates in Mbit/s and
+ * pages/s), a cold one's as its disk copy goes (`copying`, `diskDone` of `diskTotal`).
+ */
 export interface TransferProgress {
   phase: (typeof TRANSFER_PHASES)[number];
   diskDone?: number;
@@ -116,6 +128,8 @@ export interface TransferProgress {
   totalTimeMs?: number;
   /** How the streams travel: straight to the destination, or through the gateway's relay. */
   path?: 'direct' | 'relay';
+  /** Cold: the SHA-256 of the flattened disk sent (of nothing, for an instance without one). */
+  sha256?: string;
 }
 
 /** The one-time pre-shared key of a migration, handed to its two nodes only. */
@@ -124,7 +138,10 @@ export interface MigrationSecret {
   keyHex: string;
 }
 
-/** Where a migration's destination listens (its migration stream, and NBD for the disk). */
+/**
+ * Where a migration's destination listens: its migration stream (QEMU's, or the disk
+ * copy of a cold migration), and NBD for a live migration's disk mirror.
+ */
 export interface MigrationEndpoint {
   host: string;
   migrationPort: number;
@@ -136,16 +153,33 @@ export interface MigrationEndpoint {
 /** What the control plane asks of an agent, by method, and what it answers. */
 export interface AgentRequests {
   console: { params: { uid: string; offset: number; limit: number }; result: { data: string; next: number } };
-  /** Destination: start the instance paused, waiting for the stream. */
+  /**
+   * Destination: start the instance paused, waiting for the stream (live), or wait for
+   * its disk (cold).
+   */
   'migrate-receive': {
-    params: { migration: string; instance: DesiredInstance; secret: MigrationSecret };
+    params: { migration: string; instance: DesiredInstance; secret: MigrationSecret; mode?: MigrationMode };
     result: MigrationEndpoint;
   };
-  /** Source: stream the instance (progress in `migration` messages); answers when done. */
+  /**
+   * Source: stream the instance (progress in `migration` messages); answers when done.
+   * Cold: stop it and send its flattened disk; the stopped copy then waits (never
+   * started here again) until its binding moves, or `migrate-reclaim`.
+   */
   'migrate-send': {
-    params: { migration: string; uid: string; to: MigrationEndpoint; secret: MigrationSecret };
+    params: {
+      migration: string;
+      uid: string;
+      to: MigrationEndpoint;
+      secret: MigrationSecret;
+      mode?: MigrationMode;
+    };
     result: TransferProgress;
   };
+  /** Destination of a cold migration: check the disk received against the source's SHA-256 and make the instance of it. */
+  'migrate-finish': { params: { migration: string; uid: string; sha256: string }; result: { state: string } };
+  /** Source of a cold migration that failed after its disk was sent: the stopped copy is this node's again. */
+  'migrate-reclaim': { params: { migration: string; uid: string }; result: { reclaimed: boolean } };
   /** Source: stop sending (before the switch-over). */
   'migrate-cancel': { params: { migration: string; uid: string }; result: { cancelled: boolean } };
   /** Destination: the state of the incoming stream (QEMU's words: active, completed, failed …). */

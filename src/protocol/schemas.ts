@@ -4,7 +4,7 @@
 // from index.ts so that the agent, which only needs the types, does not load TypeBox.
 import { type Static, type TSchema, Type } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { DESIRED_STATES, INSTANCE_PHASES, TRANSFER_PHASES } from './index.js';
+import { DESIRED_STATES, INSTANCE_PHASES, MIGRATION_MODES, TRANSFER_PHASES } from './index.js';
 
 const obj = <P extends Record<string, TSchema>>(props: P) =>
   Type.Object(props, { additionalProperties: false });
@@ -43,8 +43,10 @@ export const InventorySchema = obj({
   virtualization: union(['kvm', 'emulation'] as const),
   cpuSecurity: Type.Array(union(['sev-snp', 'tdx'] as const), { maxItems: 2, uniqueItems: true }),
   accelerators: Type.Array(AcceleratorSchema, { maxItems: INVENTORY_BOUNDS.accelerators }),
-  /** The node's runtime can send and receive live migrations (QEMU's can). */
+  /** The node sends and receives live migrations (QEMU's runtime can, unless turned off). */
   liveMigration: Type.Optional(Type.Boolean()),
+  /** The node's runtime can move a stopped instance's disk (cold migration). */
+  coldMigration: Type.Optional(Type.Boolean()),
 });
 
 export const NodeMetricsSchema = obj({
@@ -84,6 +86,7 @@ export const TransferProgressSchema = obj({
   downtimeMs: Type.Optional(num(0, 1e9)),
   totalTimeMs: Type.Optional(num(0, 1e12)),
   path: Type.Optional(union(['direct', 'relay'] as const)),
+  sha256: Type.Optional(str(64, { pattern: '^[0-9a-f]{64}$' })),
 });
 const MigrationId = str(64, { pattern: '^[0-9a-f-]{1,64}$' });
 /** Agent reports carry a sequence number the gateway acknowledges once they are stored. */
@@ -231,8 +234,21 @@ export const SERVER_MESSAGE_SCHEMAS = {
       migration: MigrationId,
       instance: DesiredInstanceSchema,
       secret: SecretSchema,
+      mode: Type.Optional(union(MIGRATION_MODES)),
     }),
-    request('migrate-send', { migration: MigrationId, uid: Uid, to: EndpointSchema, secret: SecretSchema }),
+    request('migrate-send', {
+      migration: MigrationId,
+      uid: Uid,
+      to: EndpointSchema,
+      secret: SecretSchema,
+      mode: Type.Optional(union(MIGRATION_MODES)),
+    }),
+    request('migrate-finish', {
+      migration: MigrationId,
+      uid: Uid,
+      sha256: str(64, { pattern: '^[0-9a-f]{64}$' }),
+    }),
+    request('migrate-reclaim', { migration: MigrationId, uid: Uid }),
     request('migrate-cancel', { migration: MigrationId, uid: Uid }),
     request('migrate-state', { migration: MigrationId, uid: Uid }),
     request('migrate-abort', { migration: MigrationId, uid: Uid }),

@@ -40,6 +40,8 @@ export interface InstanceObservation {
   incoming?: true;
   /** Migrated to another node: this copy never runs here again. */
   migratedAway?: true;
+  /** Made of a cold migration's disk copy: not this node's copy until it is bound here. */
+  received?: true;
 }
 
 export interface Runtime {
@@ -78,6 +80,23 @@ export interface LiveMigration {
     secret: import('./qemu/migration.js').MigrationSecret,
     opts?: import('./qemu/migration.js').OutgoingOptions,
   ): Promise<import('./qemu/migration.js').MigrationProgress>;
+
+  // Cold migration: the instance stopped, its disk flattened and copied, started there.
+  /** Source, the instance stopped: its disk flattened into one file (none: no disk). */
+  exportDisk(id: string): Promise<string | undefined>;
+  /** Destination: a clean place for the instance, and the file its disk copy goes to. */
+  prepareReceive(id: string): Promise<string>;
+  /**
+   * Destination, the copy checked: the instance made of it (stopped, marked `received`
+   * until it is adopted), or of its image alone when it had no disk.
+   */
+  finishReceive(spec: InstanceRuntimeSpec, withDisk: boolean): Promise<void>;
+  /** Destination: a received instance is bound here; it is this node's from now on. */
+  adoptReceived(id: string): Promise<void>;
+  /** Source: its stopped copy is sent; it never starts here again unless reclaimed. */
+  markSent(id: string): Promise<void>;
+  /** Source: the cold migration failed after the copy was sent: this copy is this node's again. */
+  reclaim(id: string): Promise<void>;
 }
 
 export function canMigrate(rt: Runtime): rt is Runtime & LiveMigration {

@@ -35,8 +35,10 @@ export interface CandidateNode {
   readonly draining?: boolean;
   readonly architecture: string;
   readonly virtualization: 'kvm' | 'emulation';
-  /** Its runtime can send and receive live migrations. */
+  /** It sends and receives live migrations. */
   readonly liveMigration?: boolean;
+  /** Its runtime can move a stopped instance's disk (cold migration). */
+  readonly coldMigration?: boolean;
   readonly cpuSecurity: readonly string[];
   readonly accelerators: readonly NodeAccelerator[];
   readonly labels: Readonly<Record<string, string>>;

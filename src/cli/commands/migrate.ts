@@ -1,4 +1,4 @@
-// `continuum migrate`: moves an instance to another node, live, by creating a Migration;
+// `continuum migrate`: moves an instance to another node, live or cold, by creating a Migration;
 // `--wait` follows it with a progress bar. `continuum migrate cancel NAME` cancels one
 // before its switch-over.
 import type { Command } from 'commander';
@@ -23,7 +23,8 @@ export function progressLine(status: any, width = 24): string {
   const p = status.progress ?? {};
   let done: number | undefined;
   let total: number | undefined;
-  if (status.phase === 'Mirroring' && p.diskTotal) [done, total] = [p.diskDone ?? 0, p.diskTotal];
+  if ((status.phase === 'Mirroring' || status.phase === 'Copying') && p.diskTotal)
+    [done, total] = [p.diskDone ?? 0, p.diskTotal];
   else if (p.ramTransferred !== undefined && p.ramRemaining !== undefined)
     [done, total] = [p.ramTransferred, p.ramTransferred + p.ramRemaining];
   if (status.phase === 'Succeeded') [done, total] = [1, 1];
@@ -42,8 +43,11 @@ export function progressLine(status: any, width = 24): string {
 export function outcome(m: any): string {
   const s = m.status;
   const where = `${s.from ?? '?'} → ${s.target ?? '?'}`;
+  const total = `total ${((s.totalTimeMs ?? 0) / 1000).toFixed(1)} s`;
+  if (s.phase === 'Succeeded' && s.mode === 'cold')
+    return `migrated ${m.spec.instance} ${where} (cold, ${s.path ?? 'direct'}; ${s.modeReason ?? 'cold'}): stopped, ${s.progress?.diskTotal ? `${mib(s.progress.diskTotal)} of disk copied and checked` : 'no disk to copy'}, ${total}`;
   if (s.phase === 'Succeeded')
-    return `migrated ${m.spec.instance} ${where} (${s.mode ?? 'live'}, ${s.path ?? 'direct'}): downtime ${s.downtimeMs ?? '?'} ms, total ${((s.totalTimeMs ?? 0) / 1000).toFixed(1)} s`;
+    return `migrated ${m.spec.instance} ${where} (${s.mode ?? 'live'}, ${s.path ?? 'direct'}): downtime ${s.downtimeMs ?? '?'} ms, ${total}`;
   return `migration ${m.metadata.name} ${s.phase.toLowerCase()}: ${s.message ?? 'no reason given'}`;
 }
 
@@ -68,12 +72,17 @@ async function follow(c: ApiClient, path: string): Promise<any> {
 export function migrateCommand(program: Command, globals: () => GlobalOptions): void {
   program
     .command('migrate')
-    .description('move a running instance to another node, live (or: migrate cancel MIGRATION)')
+    .description('move a running instance to another node, live or cold (or: migrate cancel MIGRATION)')
     .argument('<instance>', 'INSTANCE or PROJECT/INSTANCE to move (or "cancel")')
     .argument('[migration]', 'with "cancel": the MIGRATION or PROJECT/MIGRATION to cancel')
     .option('--to <provider/node>', 'move to this node')
     .option('--to-site <provider/site>', 'move to the best node of this site')
     .option('--to-provider <provider>', 'move to the best node of this provider')
+    .option(
+      '--cold',
+      'stop it, copy its disk, start it there (default: live where both nodes can, else cold)',
+    )
+    .option('--live', 'live only: refused when the nodes cannot migrate live')
     .option('--name <name>', 'name of the Migration object (default: INSTANCE-m and a timestamp)')
     .option('--wait', 'follow the migration with a progress bar until it ends')
     .addHelpText(
@@ -82,7 +91,10 @@ export function migrateCommand(program: Command, globals: () => GlobalOptions): 
 With no target the scheduler picks the best node the workload's policy allows; a target
 the policy forbids is refused with the scheduler's reasons. Memory and disk are streamed
 over TLS with a key made for this one migration; the VM keeps running on its node until
-the destination has it.
+the destination has it. Where live migration is impossible (another CPU architecture or
+kind of virtualisation, a node whose agent runs with --no-live-migration) the instance
+moves cold: stopped, its disk flattened and copied (checked by SHA-256), started there;
+the migration says which mode it used and why.
 
 Examples:
   continuum -p shop migrate web-0 --to edge-fr/node-2 --wait
@@ -115,6 +127,8 @@ Examples:
       if (second) throw new CliError(`unexpected argument '${second}' (did you mean --to ${second}?)`);
       const targets = [opts.to, opts.toSite, opts.toProvider].filter((x) => x !== undefined);
       if (targets.length > 1) throw new CliError('give one of --to, --to-site and --to-provider');
+      if (opts.cold && opts.live) throw new CliError('give --cold or --live, not both');
+      const mode = opts.cold ? 'cold' : opts.live ? 'live' : undefined;
       const { project, name: instance } = split(arg, defaultProject, 'the instance');
       const name = opts.name ?? `${instance}-m${Math.floor(Date.now() / 1000)}`;
       const to = opts.to
@@ -125,7 +139,11 @@ Examples:
             ? { provider: opts.toProvider }
             : undefined;
       const created = await c.request('POST', `/v1/projects/${project}/migrations`, {
-        body: { kind: 'Migration', metadata: { name, project }, spec: { instance, ...(to ? { to } : {}) } },
+        body: {
+          kind: 'Migration',
+          metadata: { name, project },
+          spec: { instance, ...(to ? { to } : {}), ...(mode ? { mode } : {}) },
+        },
       });
       process.stdout.write(`migration/${project}/${created.metadata.name} created\n`);
       if (!opts.wait) return;

@@ -5,18 +5,18 @@
 // the move: phase, the chosen target, the path the stream took, progress, and QEMU's
 // downtime and total time.
 import { Type } from 'typebox';
-import type { TransferProgress } from '../../protocol/index.js';
+import { MIGRATION_MODES, type MigrationMode, type TransferProgress } from '../../protocol/index.js';
 import { Name, oneOf, strictObject } from '../common.js';
 import type { KindDef } from '../kind.js';
 import type { FieldError } from '../problem.js';
 
-export const MIGRATION_MODES = ['live', 'cold'] as const;
-export type MigrationMode = (typeof MIGRATION_MODES)[number];
+export { MIGRATION_MODES, type MigrationMode };
 export const MIGRATION_PHASES = [
   'Pending',
   'Preparing',
   'Mirroring',
   'Migrating',
+  'Copying',
   'Succeeded',
   'Failed',
   'Cancelled',
@@ -42,7 +42,12 @@ export const MigrationSpec = strictObject({
       'where to: a node, a site or a provider (one of them); absent: the scheduler picks',
     ),
   ),
-  mode: Type.Optional(oneOf(MIGRATION_MODES, 'live (default) or cold (stop, copy the disk, start)')),
+  mode: Type.Optional(
+    oneOf(
+      MIGRATION_MODES,
+      'live (memory streamed while it runs) or cold (stop, copy the flattened disk, start); absent: live where both nodes can, else cold',
+    ),
+  ),
   cancel: Type.Optional(Type.Boolean({ description: 'set to cancel before the switch-over' })),
 });
 export interface MigrationSpec {
@@ -57,6 +62,7 @@ export const MigrationStatus = strictObject({
   phase: oneOf(MIGRATION_PHASES),
   message: Type.Optional(Type.String()),
   mode: Type.Optional(oneOf(MIGRATION_MODES)),
+  modeReason: Type.Optional(Type.String({ description: 'why this mode' })),
   from: Type.Optional(Type.String({ description: 'provider/node the instance ran on' })),
   target: Type.Optional(Type.String({ description: 'provider/node it moves to' })),
   path: Type.Optional(oneOf(['direct', 'relay'] as const, 'how the stream travelled')),
@@ -80,6 +86,8 @@ export interface MigrationStatus {
   phase: MigrationPhase;
   message?: string;
   mode?: MigrationMode;
+  /** Why this mode: asked for, or what keeps it from moving live. */
+  modeReason?: string;
   from?: string;
   target?: string;
   path?: 'direct' | 'relay';

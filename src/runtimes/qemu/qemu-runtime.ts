@@ -52,7 +52,15 @@ interface Meta {
   migratedAway?: boolean;
   /** Sending a live migration (a paused QEMU in `postmigrate` then means it completed). */
   outgoing?: boolean;
+  /** Made of a cold migration's disk copy, not bound here yet. */
+  received?: boolean;
+  /** Stopped and its disk sent by a cold migration (`migratedAway` too, until reclaimed). */
+  sentCold?: boolean;
 }
+
+/** Where a cold migration's disk is written (source) and received (destination). */
+const EXPORTED_DISK = 'exported-disk.qcow2';
+const RECEIVED_DISK = 'received-disk.qcow2';
 
 const ID_PATTERN = /^[a-zA-Z0-9-]{1,64}$/;
 
@@ -302,6 +310,7 @@ export class QemuRuntime implements Runtime, LiveMigration {
 
   /** The incoming migration's state on this node (QEMU's words: active, completed, failed …). */
   async incomingState(id: string): Promise<string> {
+    if ((await this.readMeta(id))?.received) return 'completed';
     if (!(await this.livePid(id))) return 'failed';
     return incomingStatus(join(this.dirOf(id), 'qmp.sock'));
   }
@@ -352,6 +361,65 @@ export class QemuRuntime implements Runtime, LiveMigration {
       this.sending.delete(id);
     }
     return done;
+  }
+
+  async exportDisk(id: string): Promise<string | undefined> {
+    const meta = await this.readMeta(id);
+    if (!meta) throw new Error(`instance ${id} does not exist on this node`);
+    if (await this.livePid(id)) throw new Error(`instance ${id} still runs: it is stopped first`);
+    if (meta.spec.image.format === 'kernel-initrd') return undefined;
+    const dir = this.dirOf(id);
+    const out = join(dir, EXPORTED_DISK);
+    // One file with what the guest sees: the overlay and its base image merged.
+    await run('qemu-img', ['convert', '-q', '-O', 'qcow2', join(dir, 'disk.qcow2'), `${out}.tmp`]);
+    await fs.rename(`${out}.tmp`, out);
+    return out;
+  }
+
+  async prepareReceive(id: string): Promise<string> {
+    if (await this.livePid(id)) throw new Error(`instance ${id} already runs on this node`);
+    const dir = this.dirOf(id);
+    await fs.rm(dir, { recursive: true, force: true });
+    await fs.mkdir(dir, { recursive: true });
+    return join(dir, RECEIVED_DISK);
+  }
+
+  async finishReceive(spec: InstanceRuntimeSpec, withDisk: boolean): Promise<void> {
+    const dir = this.dirOf(spec.id);
+    const received = join(dir, RECEIVED_DISK);
+    if (spec.image.format !== 'kernel-initrd') {
+      if (!withDisk) throw new Error(`instance ${spec.id} needs a disk and none was received`);
+      // Flattened: the instance's disk stands alone, without the base image under it.
+      await fs.rename(received, join(dir, 'disk.qcow2'));
+    } else await fs.rm(received, { force: true });
+    await this.prepare(spec, { stopped: true, received: true });
+  }
+
+  async adoptReceived(id: string): Promise<void> {
+    const meta = await this.readMeta(id);
+    if (!meta?.received) return;
+    meta.received = false;
+    await this.writeMeta(id, meta);
+  }
+
+  async markSent(id: string): Promise<void> {
+    const meta = await this.readMeta(id);
+    if (!meta) return;
+    meta.migratedAway = true;
+    meta.sentCold = true;
+    meta.stopped = true;
+    await this.writeMeta(id, meta);
+    await fs.rm(join(this.dirOf(id), EXPORTED_DISK), { force: true });
+  }
+
+  async reclaim(id: string): Promise<void> {
+    const meta = await this.readMeta(id);
+    await fs.rm(join(this.dirOf(id), EXPORTED_DISK), { force: true });
+    // A copy that moved live is gone for good; one sent cold is whole and stopped.
+    if (!meta?.sentCold) return;
+    meta.migratedAway = false;
+    meta.sentCold = false;
+    await this.writeMeta(id, meta);
   }
 
   /** The guest runs elsewhere now: this copy is marked so (it never starts here again) and ends. */
@@ -413,6 +481,7 @@ export class QemuRuntime implements Runtime, LiveMigration {
       accelerator: meta.accelerator,
       ...(meta.incoming ? { incoming: true as const } : {}),
       ...(meta.migratedAway ? { migratedAway: true as const } : {}),
+      ...(meta.received ? { received: true as const } : {}),
     };
     if (pid) return { ...base, state: 'running', pid };
     return { ...base, state: meta.stopped ? 'stopped' : 'crashed' };
