@@ -40,3 +40,47 @@ test('a replica being migrated stays where it is, even on a drained node, and is
     ['replace'],
   );
 });
+
+test('a drained node’s replica moves by a live migration, a cold one with its disk, or else is recreated', () => {
+  const inst = {
+    ...instanceRecord('q', 'w-0', { workload: 'w', provider: 'p', node: 'a' }),
+    status: { phase: 'Running' as const, ports: [], restarts: 0, observedRevision: 1 },
+  };
+  const plan = (from: object, to: object) => {
+    const fleet = new MemoryFleet([
+      {
+        ...candidate({ provider: 'p', node: 'a', unschedulable: true, draining: true, ...from }),
+        state: 'ready',
+      },
+      { ...candidate({ provider: 'p', node: 'b', ...to }), state: 'ready' },
+    ]);
+    const r = planWorkload(
+      {
+        key: 'q/w',
+        workload: {
+          generation: 1,
+          // The replica's own size: a move with a new size is never a migration.
+          spec: { ...spec, resources: { vcpus: 1, memoryMiB: 256, diskGiB: 1 } },
+          status: { phase: 'Running', observedGeneration: 1, readyReplicas: 1 },
+        },
+        instances: [inst],
+        image,
+        now: 'now',
+        live: () => true,
+      },
+      fleet,
+      { limitFeasible: 10 },
+    );
+    return `${r.steps.map((s) => s.op).join()} · ${r.status?.message ?? ''}`;
+  };
+  const both = { liveMigration: true, coldMigration: true };
+  assert.match(plan(both, both), /^migrate · .*replica 0 moves live to p\/b/);
+  // The target takes no live migration: the replica moves cold, keeping its disk.
+  assert.match(
+    plan(both, { coldMigration: true }),
+    /^migrate · .*replica 0 moves cold, with its disk, to p\/b/,
+  );
+  assert.match(plan(both, { ...both, virtualization: 'emulation' }), /^migrate · .*moves cold/);
+  // A runtime that moves nothing (simulated): stop there, create here.
+  assert.match(plan(both, {}), /^replace · /);
+});

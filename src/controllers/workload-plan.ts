@@ -261,19 +261,22 @@ export function planWorkload(input: PlanInput, fleet: FleetView, opts: PlanOptio
     return decision;
   };
   /**
-   * Rebinds a replica to another node: live when it may (its node still runs it, its size
-   * unchanged), else stop there, create here, fenced anew.
+   * Rebinds a replica to another node: by a Migration when it may (its node still runs
+   * it, its size unchanged, both nodes move VMs: live, or else cold with its disk), else
+   * stop there, create here, fenced anew.
    */
   const move = (inst: InstanceRecord, next: Desired, to: CandidateNode) => {
     const from = `${inst.provider}/${inst.node}`;
     const node = fleet.get(from);
     const sameSize =
       next.vcpus === inst.vcpus && next.memoryMiB === inst.memoryMiB && next.diskGiB === inst.diskGiB;
-    if (node && node.state === 'ready' && sameSize && liveBetween(node, to) && input.live?.(inst)) {
+    const live = !!node && liveBetween(node, to);
+    const cold = !live && !!node?.coldMigration && !!to.coldMigration;
+    if (node && node.state === 'ready' && sameSize && (live || cold) && input.live?.(inst)) {
       fleet.reserve(to.key, held(inst));
       count(from, -1);
       count(to.key, 1);
-      reasons.push(`replica ${inst.ordinal} moves live to ${to.key}`);
+      reasons.push(`replica ${inst.ordinal} moves ${live ? 'live' : 'cold, with its disk,'} to ${to.key}`);
       steps.push({ op: 'migrate', instance: inst, provider: to.provider, node: to.node });
       return;
     }
