@@ -35,7 +35,6 @@ import { minimumRttMs } from '../scheduler/index.js';
 import {
   type Change,
   desiredInstanceOf,
-  type InstanceRecord,
   type InstanceStatus,
   instanceEventDoc,
   type Store,

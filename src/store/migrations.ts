@@ -30,8 +30,6 @@ async function createResourceTable(db: Kysely<any>, engine: Engine, table: Resou
 const INITIAL_TABLES = ['providers', 'sites', 'nodes', 'projects', 'users', 'workloads', 'images'] as const;
 
 function initial(engine: Engine): Migration {
-  // Byte order for names on PostgreSQL, as on SQLite, so lists and pages sort alike.
-  const collate = engine === 'postgres' ? sql`collate "C"` : sql``;
   return {
     async up(db: Kysely<any>) {
       for (const table of INITIAL_TABLES) await createResourceTable(db, engine, table);

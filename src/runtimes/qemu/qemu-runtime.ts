@@ -247,7 +247,7 @@ export class QemuRuntime implements Runtime, LiveMigration {
   }
 
   async start(id: string): Promise<InstanceObservation> {
-    const dir = this.dirOf(id);
+    this.dirOf(id); // refuses an invalid id before anything is read
     const meta = await this.readMeta(id);
     if (!meta) throw new Error(`instance ${id} does not exist on this node`);
     if (meta.migratedAway)
