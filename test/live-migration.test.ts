@@ -6,8 +6,9 @@
 // VM still running on the source. Cold: the stopped disk flattened and copied over
 // TLS-PSK, its SHA-256 the same on both sides, running on the destination alone.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -148,6 +149,64 @@ describe('live migration between QEMU runtimes', () => {
       }),
     );
     assert.equal(info['backing-filename'], base);
+  });
+
+  test('the source agent dies mid-migration: QEMU completes alone, and the paused source copy never runs again', async () => {
+    const id = 'i-orphan';
+    await source.create(vm(id));
+    await source.start(id);
+    await waitFor('counter on the source', async () => lastCount(await consoleOf(source, id)) >= 2, 120_000);
+    const s = secret();
+    const endpoint = await dest.receiveMigration(vm(id), s, '127.0.0.1');
+    // The sending agent: another process, killed once the stream is under way.
+    const runtimes = new URL('../src/runtimes/index.js', import.meta.url).href;
+    const agent = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { QemuRuntime } = await import(${JSON.stringify(runtimes)});
+         const rt = new QemuRuntime({ dir: ${JSON.stringify(join(dir, 'a'))}, portBindAddress: '127.0.0.1' });
+         await rt.sendMigration(${JSON.stringify(id)}, ${JSON.stringify(endpoint)}, ${JSON.stringify(s)}, {
+           progressIntervalMs: 10,
+           onProgress: (p) => p.phase === 'migrating' && console.log('migrating'),
+         });`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((resolve, reject) => {
+      agent.stdout!.on('data', (d) => String(d).includes('migrating') && resolve());
+      agent.once('exit', () =>
+        reject(new Error('the sending process ended before the stream was under way')),
+      );
+    });
+    agent.kill('SIGKILL');
+    await once(agent, 'exit');
+    await waitFor(
+      'completed without its agent',
+      async () => (await dest.incomingState(id)) === 'completed',
+      60_000,
+    );
+
+    // The next agent finds the source copy paused after completion: it ends it, for good.
+    const restarted = new QemuRuntime({
+      dir: join(dir, 'a'),
+      portBindAddress: '127.0.0.1',
+      stopTimeoutMs: 1000,
+    });
+    const obs = await restarted.inspect(id);
+    assert.equal(obs.state, 'stopped');
+    assert.equal(obs.migratedAway, true);
+    await assert.rejects(restarted.start(id), /migrated away/);
+    assert.equal((await restarted.inspect(id)).state, 'stopped');
+    // The guest goes on at the destination.
+    const counted = lastCount(await consoleOf(dest, id));
+    assert.equal((await dest.completeIncoming(id)).state, 'running');
+    await waitFor(
+      'counting on the destination',
+      async () => lastCount(await consoleOf(dest, id)) > counted + 1,
+      60_000,
+    );
   });
 
   test('a stream with another key is refused, and the VM keeps running on the source', async () => {

@@ -315,9 +315,16 @@ export class MigrationController {
         );
       } else {
         // The source has sent everything; the destination may still be reading the tail
-        // (a relay holds megabytes in flight): it is bound there once it has it all.
-        const there = await this.settled(target, row.uid, instance.uid);
-        if (there !== 'completed') throw new Error(`the destination's copy ended ${there}`);
+        // (a relay holds megabytes in flight): it is bound there once it has it all. The
+        // source's copy is paused for good: whatever the destination's agent says (it may
+        // be restarting), the binding goes there — its agent adopts the guest, or starts
+        // the instance afresh if its QEMU is gone.
+        const there = await this.settled(target, row.uid, instance.uid, true);
+        if (there !== 'completed')
+          status = {
+            ...status,
+            message: `the destination's agent said '${there}' after the source completed; bound there all the same`,
+          };
       }
       const bound = await this.bind(instance, target);
       if (!bound) throw new Error('the instance changed while it migrated; it stays where it was');
@@ -419,14 +426,21 @@ export class MigrationController {
    * failed …), waiting while it still reads the stream; `unknown` when its agent does
    * not answer.
    */
-  private async settled(target: { provider: string; node: string }, migration: string, uid: string) {
+  private async settled(
+    target: { provider: string; node: string },
+    migration: string,
+    uid: string,
+    /** An agent that does not answer may be reconnecting: asked again until the deadline. */
+    waitUnknown = false,
+  ) {
     const deadline = Date.now() + 60_000;
     for (;;) {
       const { state } = await this.opts
         .agents!.request(target.provider, target.node, 'migrate-state', { migration, uid })
         .catch(() => ({ state: 'unknown' }));
-      if (!IN_FLIGHT.has(state) || Date.now() > deadline) return state;
-      await sleep(100);
+      const waiting = IN_FLIGHT.has(state) || (waitUnknown && state === 'unknown');
+      if (!waiting || Date.now() > deadline) return state;
+      await sleep(state === 'unknown' ? 1000 : 100);
     }
   }
 
