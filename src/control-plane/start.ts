@@ -22,6 +22,7 @@ import {
   loadOrCreateCa,
   localNames,
 } from '../gateway/index.js';
+import { loadFramework, useFramework } from '../model/index.js';
 import { IdentityService } from '../resources/index.js';
 import { engineOf, Store } from '../store/index.js';
 import { VERSION } from '../version.js';
@@ -30,6 +31,11 @@ import { parseListen } from './paths.js';
 export interface ControlPlaneOptions {
   listen: string;
   dataDir: string;
+  /**
+   * A file of weights of the sovereignty objectives (the format of
+   * data/sovereignty-weights.json) to score providers with instead of the shipped one.
+   */
+  sovereigntyWeights?: string;
   /** postgres://… selects PostgreSQL; absent means SQLite in the data directory. */
   databaseUrl?: string;
   /** PostgreSQL schema to use (tests isolate themselves with it). */
@@ -92,6 +98,8 @@ export async function lockDown(dir: string): Promise<void> {
 
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const { host, port } = parseListen(opts.listen);
+  // Checked before anything starts: weights that do not make a framework stop the start.
+  if (opts.sovereigntyWeights) useFramework(loadFramework(opts.sovereigntyWeights));
   await fs.mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
   const url = opts.databaseUrl ?? join(opts.dataDir, 'continuum.db');
   const engine = engineOf(url);

@@ -6,9 +6,13 @@ import {
   DEFAULT_CPU_OVERCOMMIT,
   type NodeSpec,
   type NodeStatus,
+  OBJECTIVES,
   type ProviderSpec,
-  type ProviderStatus,
   type SiteSpec,
+  sovereigntyLevel,
+  sovereigntyScore,
+  validCertifications,
+  validGaiaX,
 } from '../model/index.js';
 import type { CandidateNode, Capacity, NodeAccelerator } from '../scheduler/index.js';
 import type { InstanceRecord, Store, StoredResource } from '../store/index.js';
@@ -34,6 +38,8 @@ export class ClusterCache {
   /** Every node's stored row (also those not schedulable yet), to rebuild from. */
   private readonly rows = new Map<string, StoredResource>();
   private providers = new Map<string, StoredResource>();
+  /** Each provider's scheduling attributes, built once per read of it (not per node). */
+  private readonly infos = new Map<string, CandidateNode['providerInfo']>();
   private sites = new Map<string, StoredResource>();
   /**
    * Nodes in a random order for rotating scans, rebuilt when the set of nodes changes:
@@ -92,6 +98,7 @@ export class ClusterCache {
       this.store.listInstances(),
     ]);
     this.providers = new Map(providers.map((p) => [p.name, p]));
+    this.infos.clear();
     this.sites = new Map(sites.map((s) => [`${s.parent}/${s.name}`, s]));
     this.nodes.clear();
     this.rows.clear();
@@ -149,13 +156,43 @@ export class ClusterCache {
         ...(s.prices ? { prices: s.prices } : {}),
         ...(site.status?.measuredRttMs ? { measuredRttMs: site.status.measuredRttMs } : {}),
       },
-      providerInfo: {
-        jurisdiction: p.jurisdiction,
-        euControlled: p.euControlled,
-        certifications: p.certifications ?? [],
-        sovereigntyLevel: (provider.status as ProviderStatus).sovereigntyLevel,
-      },
+      providerInfo: this.providerInfo(n.parent, p),
     };
+  }
+
+  /** What the scheduler knows of a provider, as valid now; one object shared by its nodes. */
+  private providerInfo(name: string, p: ProviderSpec): CandidateNode['providerInfo'] {
+    const known = this.infos.get(name);
+    if (known) return known;
+    const now = Date.now();
+    const r = p.sovereignty;
+    const info: CandidateNode['providerInfo'] = {
+      jurisdiction: p.jurisdiction,
+      euControlled: p.euControlled,
+      certifications: validCertifications(p, now),
+      sovereigntyLevel: sovereigntyLevel(p, now),
+      ...(r
+        ? {
+            record: {
+              score: sovereigntyScore(r).score,
+              seal: Object.fromEntries(OBJECTIVES.map((o) => [o, r.objectives?.[o]?.seal ?? 0])),
+              subcontractorCountries: (r.subcontractors ?? []).map((s) => s.country),
+              gaiaX: validGaiaX(r, now),
+            },
+          }
+        : {}),
+    };
+    this.infos.set(name, info);
+    return info;
+  }
+
+  /** A provider as last read (its spec: the sovereignty record and what expires when). */
+  provider(name: string): StoredResource | undefined {
+    return this.providers.get(name);
+  }
+
+  providerNames(): Iterable<string> {
+    return this.providers.keys();
   }
 
   /** Re-reads one node (after enrolment, a state change, a cordon), keeping its allocations. */
@@ -187,6 +224,7 @@ export class ClusterCache {
     const row = await this.store.get('providers', '', provider);
     if (row) this.providers.set(provider, row);
     else this.providers.delete(provider);
+    this.infos.delete(provider);
     for (const [key, n] of this.rows) if (n.parent === provider) this.rebuild(key);
   }
 

@@ -7,9 +7,13 @@ import {
   type ImageSpec,
   type ImageStatus,
   MIGRATION_DONE,
+  nextExpiry,
+  type ProviderSpec,
+  providerStatus,
   type WorkloadSpec,
   type WorkloadStatus,
 } from '../model/index.js';
+import { canonical } from '../resources/index.js';
 import { StaticClasses } from '../scheduler/index.js';
 import type { Change, InstanceRecord, Store } from '../store/index.js';
 import type { ClusterCache } from './cluster-cache.js';
@@ -84,6 +88,8 @@ export class WorkloadController {
   /** Static filter results per class of policies, shared by all workloads' passes. */
   private readonly classes = new StaticClasses();
   private unsubscribe?: () => void;
+  /** Per provider, the timer of its next certification or label expiry. */
+  private readonly expiries = new Map<string, NodeJS.Timeout>();
   /**
    * Keys of nodes, sites, providers and images that changed: each is re-read into the
    * scheduler's cache and the workloads that depend on it are queued. A failing read is
@@ -113,6 +119,7 @@ export class WorkloadController {
     this.unsubscribe = this.opts.store.changes.subscribe((changes) => this.onChanges(changes));
     this.queue.start();
     this.fleetQueue.start();
+    for (const name of [...this.opts.cache.providerNames()]) await this.expiring(name);
     await this.resyncAll();
     this.timer = setInterval(
       () => this.background('resync', this.resyncAll()),
@@ -124,6 +131,8 @@ export class WorkloadController {
   stop(): void {
     this.unsubscribe?.();
     if (this.timer) clearInterval(this.timer);
+    for (const t of this.expiries.values()) clearTimeout(t);
+    this.expiries.clear();
     this.queue.stop();
     this.fleetQueue.stop();
   }
@@ -213,9 +222,39 @@ export class WorkloadController {
   /** A provider's attributes changed: its replicas are checked against their rules again. */
   private async providerChanged(provider: string): Promise<void> {
     await this.opts.cache.refreshProvider(provider);
+    await this.expiring(provider);
     for (const w of await this.opts.store.instanceWorkloads({ provider }))
       this.queue.add(`${w.project}/${w.workload}`);
     this.retryPending();
+  }
+
+  /**
+   * A provider's certifications and Gaia-X label count only until they expire: its status
+   * is brought up to what is valid now, and at its next expiry it is read again like a
+   * changed provider — the replicas placed under what expired are then out of policy,
+   * and moved.
+   */
+  private async expiring(name: string): Promise<void> {
+    clearTimeout(this.expiries.get(name));
+    this.expiries.delete(name);
+    const row = this.opts.cache.provider(name);
+    if (!row) return;
+    const spec = row.spec as ProviderSpec;
+    const now = Date.now();
+    const status = providerStatus(spec, now);
+    if (canonical(status) !== canonical(row.status))
+      await this.opts.store.transaction((tx) => tx.setStatus('providers', row.uid, status), { by: ACTOR });
+    const at = nextExpiry(spec.sovereignty, now);
+    if (at === undefined) return;
+    const timer = setTimeout(
+      () => {
+        this.expiries.delete(name);
+        this.fleetQueue.add(`providers /${name}`);
+      },
+      Math.min(at - now, 2 ** 31 - 1),
+    );
+    timer.unref();
+    this.expiries.set(name, timer);
   }
 
   /**

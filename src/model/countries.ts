@@ -14,3 +14,8 @@ export const COUNTRY_CODES: ReadonlySet<string> = new Set(CODES.split(' '));
 export function isCountryCode(code: string): boolean {
   return COUNTRY_CODES.has(code);
 }
+
+/** The member states of the European Union. */
+export const EU_MEMBERS: ReadonlySet<string> = new Set(
+  'AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK'.split(' '),
+);

@@ -21,4 +21,5 @@ export {
   type ResourceObject,
 } from './manifest.js';
 export { type FieldError, PROBLEM_CODES, Problem, type ProblemCode } from './problem.js';
+export * from './sovereignty.js';
 export { coercingAjv, formatErrors, strictAjv, validate } from './validate.js';

@@ -8,9 +8,13 @@ import {
   certifications,
   countries,
   euControl,
+  gaiaX,
   jurisdiction,
   providers,
+  seal,
   sovereignty,
+  sovereigntyScore,
+  subcontractors,
 } from './filters/sovereignty.js';
 import { spread as spreadFilter } from './filters/spread.js';
 import { REASONS } from './reasons.js';
@@ -35,7 +39,11 @@ export const FILTERS: readonly Filter[] = [
   jurisdiction, // provider's legal jurisdiction
   euControl, // provider controlled from the EU
   sovereignty, // derived sovereignty level
-  certifications, // every required certification
+  certifications, // every required certification, valid today
+  sovereigntyScore, // the provider's weighted sovereignty score
+  seal, // SEAL level per sovereignty objective
+  subcontractors, // where the provider's subcontractors with access are
+  gaiaX, // Gaia-X label level, valid today
   architecture, // x86_64, aarch64, riscv64
   virtualization, // KVM when the policy needs it
   confidential, // SEV-SNP / TDX

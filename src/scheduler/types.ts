@@ -60,8 +60,18 @@ export interface CandidateNode {
   readonly providerInfo: {
     jurisdiction: 'EU' | 'non-EU';
     euControlled: boolean;
+    /** Valid now (the cluster cache rebuilds the node when one expires). */
     certifications: readonly string[];
     sovereigntyLevel: SovereigntyLevel;
+    /** From the provider's sovereignty record, when it has one. */
+    record?: {
+      score: number;
+      seal: Readonly<Record<string, number>>;
+      /** Countries of its subcontractors with access to customer data or IAM. */
+      subcontractorCountries: readonly string[];
+      /** Gaia-X label level valid now (0: none). */
+      gaiaX: number;
+    };
   };
 }
 

@@ -8,6 +8,7 @@ import { CliError } from '../errors.js';
 import { itemPath, kindArg, target } from '../kinds.js';
 import { age, formatData, table } from '../output.js';
 import type { GlobalOptions } from '../program.js';
+import { sovereigntySection } from '../provider-record.js';
 
 const FILTER_FLAGS = ['country', 'tier', 'site', 'state', 'phase', 'jurisdiction'] as const;
 
@@ -122,6 +123,7 @@ Examples:
         indent(YAML.stringify(obj.spec)),
         'Status:',
         indent(YAML.stringify(obj.status)),
+        ...(def.kind === 'Provider' ? sovereigntySection(obj) : []),
         'Events:',
         mine.length
           ? indent(

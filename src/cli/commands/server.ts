@@ -35,6 +35,11 @@ export function serverCommand(program: Command): void {
       process.env.CONTINUUM_CA_KEY_FILE,
     )
     .option(
+      '--sovereignty-weights <file>',
+      "weights of the sovereignty objectives in providers' scores (JSON like data/sovereignty-weights.json; summing to 100)",
+      process.env.CONTINUUM_SOVEREIGNTY_WEIGHTS,
+    )
+    .option(
       '--node-suspect-after <ms>',
       'agent silence after which a node is suspect',
       (v) => Number.parseInt(v, 10),
@@ -60,6 +65,7 @@ export function serverCommand(program: Command): void {
       process.umask(0o077);
       const cp = await startControlPlane({
         ...(opts.caKeyFile ? { caKeyFile: opts.caKeyFile } : {}),
+        ...(opts.sovereigntyWeights ? { sovereigntyWeights: opts.sovereigntyWeights } : {}),
         listen: opts.listen,
         dataDir: opts.dataDir,
         databaseUrl: opts.databaseUrl || undefined,

@@ -16,6 +16,7 @@ import {
 import { isCountryCode } from '../countries.js';
 import type { KindDef } from '../kind.js';
 import type { FieldError } from '../problem.js';
+import { MAX_SEAL, OBJECTIVES, type Objective } from '../sovereignty.js';
 import { SOVEREIGNTY_LEVELS, type SovereigntyLevel } from './provider.js';
 
 export const WORKLOAD_KINDS = ['vm'] as const;
@@ -48,7 +49,37 @@ export const Placement = strictObject({
     oneOf(SOVEREIGNTY_LEVELS, 'minimum derived sovereignty level of the provider'),
   ),
   certifications: Type.Optional(
-    Type.Array(oneOf(CERTIFICATIONS), { uniqueItems: true, description: 'all required' }),
+    Type.Array(oneOf(CERTIFICATIONS), { uniqueItems: true, description: 'all required, valid today' }),
+  ),
+  minSovereigntyScore: Type.Optional(
+    Type.Number({
+      minimum: 0,
+      maximum: 100,
+      description: 'minimum sovereignty score of the provider (0–100)',
+    }),
+  ),
+  minSeal: Type.Optional(
+    strictObject(
+      Object.fromEntries(
+        OBJECTIVES.map((o) => [o, Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEAL }))]),
+      ),
+      'minimum SEAL level (0–4) of the provider per sovereignty objective, e.g. legal: 3',
+    ),
+  ),
+  subcontractorCountries: Type.Optional(
+    Type.Array(Type.String({ pattern: '^([A-Z]{2}|EU)$' }), {
+      uniqueItems: true,
+      minItems: 1,
+      description:
+        'only providers whose subcontractors with access to customer data or IAM are in these countries (EU: any member state)',
+    }),
+  ),
+  minGaiaX: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 3,
+      description: 'minimum Gaia-X label level of the provider, valid today',
+    }),
   ),
   providers: Type.Optional(
     strictObject({
@@ -128,6 +159,10 @@ export interface PlacementPolicy {
   euControlled?: boolean;
   minSovereignty?: SovereigntyLevel;
   certifications?: Certification[];
+  minSovereigntyScore?: number;
+  minSeal?: Partial<Record<Objective, number>>;
+  subcontractorCountries?: string[];
+  minGaiaX?: number;
   providers?: { allow?: string[]; deny?: string[] };
   architecture?: Architecture;
   virtualization?: 'kvm' | 'any';
@@ -205,6 +240,13 @@ function placementErrors(p: PlacementPolicy | undefined, replicas: number): Fiel
   for (const [i, c] of (p.countries ?? []).entries()) {
     if (!isCountryCode(c))
       errors.push({ path: `spec.placement.countries[${i}]`, message: `unknown country code '${c}'` });
+  }
+  for (const [i, c] of (p.subcontractorCountries ?? []).entries()) {
+    if (c !== 'EU' && !isCountryCode(c))
+      errors.push({
+        path: `spec.placement.subcontractorCountries[${i}]`,
+        message: `unknown country code '${c}' (or EU for any member state)`,
+      });
   }
   const deny = new Set(p.providers?.deny ?? []);
   for (const [i, a] of (p.providers?.allow ?? []).entries()) {
