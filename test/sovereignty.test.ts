@@ -3,8 +3,9 @@
 // framework's weights and shown by `continuum describe provider`; placement rules on
 // the score, SEAL levels, subcontractors, certifications and the Gaia-X label hold; a
 // certification that expires makes its provider ineligible from that moment, and the
-// replica placed under it is found out of policy and moved; weights that do not sum to
-// 100 % stop the server from starting.
+// replica placed under it is found out of policy and moved — and the residency report
+// shows both places with their time ranges; weights that do not sum to 100 % stop the
+// server from starting.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -242,6 +243,49 @@ describe('sovereignty records', () => {
     assert.ok(moved, 'the replica was re-placed');
     assert.ok(Date.parse(moved.time) >= Date.parse(soon), `not before the expiry (${moved.time}, ${soon})`);
     assert.deepEqual((await t.admin.get('/v1/providers/seine')).body.status.validCertifications, []);
+  });
+
+  test('the residency report lists both places of the re-placed replica with their time ranges', async () => {
+    const events = (await t.admin.get('/v1/events?kind=Instance&limit=1000')).body.items as any[];
+    const created = events.find((e) => e.name === 'iso-0' && e.action === 'create')!;
+    const moved = events.find((e) => e.name === 'iso-0' && e.action === 'replace')!;
+    const r = await t.admin.get('/v1/projects/shop/residency?instance=iso-0');
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.body.countries, ['DE', 'FR']);
+    assert.deepEqual(
+      r.body.stays.map((s: any) => [s.country, s.provider, s.site, s.node, s.from, s.to, s.how]),
+      [
+        ['FR', 'seine', 'par', 'par-1', created.time, moved.time, 'placed'],
+        ['DE', 'rhein', 'fra', 'fra-1', moved.time, undefined, 're-placed'],
+      ],
+    );
+    // The whole project: every workload's replicas; one workload only.
+    const all = (await t.admin.get('/v1/projects/shop/residency')).body.stays as any[];
+    assert.ok(all.some((s) => s.workload === 'score') && all.some((s) => s.workload === 'iso'));
+    const one = (await t.admin.get('/v1/projects/shop/residency?workload=iso')).body.stays as any[];
+    assert.deepEqual([...new Set(one.map((s) => s.instance))], ['iso-0']);
+    // CSV from the API and from the CLI, the same bytes.
+    const csv = await fetch(`${t.url}/v1/projects/shop/residency?instance=iso-0&format=csv`, {
+      headers: { authorization: `Bearer ${t.adminToken}` },
+    });
+    assert.match(csv.headers.get('content-type') ?? '', /^text\/csv/);
+    const text = await csv.text();
+    assert.equal(
+      text,
+      `instance,workload,country,provider,site,node,from,to,how\r\niso-0,iso,FR,seine,par,par-1,${created.time},${moved.time},placed\r\niso-0,iso,DE,rhein,fra,fra-1,${moved.time},,re-placed\r\n`,
+    );
+    const cli = await runCli(['-p', 'shop', 'report', 'residency', 'iso-0', '--csv'], env);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.equal(cli.stdout, text);
+    const shown = await runCli(['report', 'residency', 'shop/iso-0'], env);
+    assert.match(shown.stdout, /iso-0\s+FR\s+seine\s+par\s+par-1\s+\S+\s+\S+\s+placed/);
+    assert.match(shown.stdout, /iso-0\s+DE\s+rhein\s+fra\s+fra-1\s+\S+\s+now\s+re-placed/);
+    assert.match(shown.stdout, /countries: DE, FR/);
+    // Bad requests: a project nobody has, both filters at once.
+    assert.equal((await t.admin.get('/v1/projects/nope/residency')).status, 404);
+    const both = await t.admin.get('/v1/projects/shop/residency?instance=iso-0&workload=iso');
+    assert.equal(both.status, 400);
+    assert.match(both.text, /give workload or instance, not both/);
   });
 
   test('weights that do not sum to 100 % stop the server from starting, saying so', async () => {

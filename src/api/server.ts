@@ -15,6 +15,7 @@ import { identityRoutes } from './routes/identity.js';
 import { imageRoutes } from './routes/images.js';
 import { instanceRoutes } from './routes/instances.js';
 import { nodeRoutes } from './routes/nodes.js';
+import { reportRoutes } from './routes/reports.js';
 import { resourceRoutes } from './routes/resources.js';
 import { systemRoutes } from './routes/system.js';
 
@@ -114,5 +115,6 @@ export async function buildApi(opts: ApiOptions): Promise<{ app: FastifyInstance
   eventRoutes(app, ctx);
   instanceRoutes(app, ctx);
   nodeRoutes(app, ctx);
+  reportRoutes(app, ctx);
   return { app, ctx };
 }

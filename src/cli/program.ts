@@ -13,6 +13,7 @@ import { instanceCommands } from './commands/instances.js';
 import { loginCommands } from './commands/login.js';
 import { migrateCommand } from './commands/migrate.js';
 import { nodeCommands } from './commands/nodes.js';
+import { reportCommand } from './commands/report.js';
 import { serverCommand } from './commands/server.js';
 import { simCommand } from './commands/sim.js';
 import { tokenCommands } from './commands/token.js';
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
   agentCommand(program);
   devCommand(program);
   explainCommand(program, globals);
+  reportCommand(program, globals);
   drainCommands(program, globals);
   simCommand(program, globals);
   program.addHelpText(
