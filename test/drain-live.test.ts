@@ -5,18 +5,14 @@
 // service never stops answering. Afterwards every replica runs elsewhere, none rebooted
 // (each guest's console counter went on), each bound anew with a higher fence.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type ControlPlane, startControlPlane } from '../src/control-plane/index.js';
 import { QemuRuntime } from '../src/runtimes/index.js';
-import { runCli, startAgentProcess, type startCli } from './support/cli.js';
-import { type Http, http } from './support/control-plane.js';
+import { runCli } from './support/cli.js';
+import type { Http } from './support/control-plane.js';
 import { project, provider, site, workload } from './support/fixtures.js';
-import { freePort } from './support/processes.js';
-import { testImage, uploadTestImage, waitFor } from './support/test-image.js';
+import { waitFor } from './support/test-image.js';
+import { startVmFederation, type VmFederation } from './support/vm-federation.js';
 
 const NODES = [
   ['p-de', 'fra', 'node-de'],
@@ -25,18 +21,9 @@ const NODES = [
 ] as const;
 
 describe('draining a provider with live migration', () => {
-  let dir: string;
-  let cp: ControlPlane;
+  let f: VmFederation;
   let admin: Http;
-  const agents: Awaited<ReturnType<typeof startCli>>[] = [];
-  const image = testImage();
 
-  const startAgent = async (providerName: string, siteName: string, name: string) => {
-    const t = (await admin.post(`/v1/providers/${providerName}/sites/${siteName}/join-tokens`, {})).body;
-    agents.push(
-      await startAgentProcess({ server: cp.gatewayUrl!, token: t.token, name, dataDir: join(dir, name) }),
-    );
-  };
   const replicas = async () =>
     ((await admin.get('/v1/projects/demo/instances')).body.items as any[])
       .filter((i) => i.spec.desired !== 'absent')
@@ -48,15 +35,9 @@ describe('draining a provider with live migration', () => {
     Math.max(0, ...[...text.matchAll(/continuum-counter (\d+)/g)].map((m) => Number(m[1])));
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'continuum-drain-live-'));
-    cp = await startControlPlane({
-      listen: `127.0.0.1:${await freePort()}`,
-      agentListen: `127.0.0.1:${await freePort()}`,
-      dataDir: join(dir, 'cp'),
-    });
-    admin = http(cp.url, cp.adminToken!);
-    const setup = await admin.post('/v1/apply', {
-      documents: [
+    f = await startVmFederation(
+      'drain-live',
+      [
         provider('p-de'),
         site('p-de', 'fra'),
         provider('p-fr', { headquarters: 'FR' }),
@@ -65,27 +46,15 @@ describe('draining a provider with live migration', () => {
         site('p-nl', 'ams', { country: 'NL', location: { latitude: 52.37, longitude: 4.9 } }),
         project('demo'),
       ],
-    });
-    assert.equal(setup.status, 200, setup.text);
-    await uploadTestImage(admin, 'demo', image);
+      'demo',
+    );
+    admin = f.admin;
     // Two providers at first: the three replicas spread over them.
-    await startAgent(...NODES[0]);
-    await startAgent(...NODES[1]);
+    await f.startAgent(...NODES[0]);
+    await f.startAgent(...NODES[1]);
   });
 
-  after(async () => {
-    for (const a of agents)
-      if (a.child.exitCode === null && a.child.signalCode === null) {
-        a.child.kill('SIGKILL');
-        await once(a.child, 'exit');
-      }
-    for (const [, , n] of NODES) {
-      const rt = new QemuRuntime({ dir: join(dir, n, 'instances') });
-      for (const id of await rt.list()) await rt.delete(id);
-    }
-    await cp.close().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(async () => f.close());
 
   test('every replica of the drained provider moves live while the service keeps answering', async () => {
     await waitFor('both nodes ready', async () => {
@@ -128,7 +97,7 @@ describe('draining a provider with live migration', () => {
     // The provider with two of them is drained; the third provider has room.
     const [drained, moving] = [...byProvider].sort((a, b) => b[1].length - a[1].length)[0]!;
     assert.equal(moving.length, 2);
-    await startAgent(...NODES[2]);
+    await f.startAgent(...NODES[2]);
     await waitFor('node-nl ready', async () => {
       const n = (await admin.get('/v1/providers/p-nl/nodes/node-nl')).body;
       return n.status?.state === 'ready';
@@ -156,7 +125,7 @@ describe('draining a provider with live migration', () => {
         await new Promise((r) => setTimeout(r, 200));
       }
     })();
-    const env = { CONTINUUM_SERVER: cp.url, CONTINUUM_TOKEN: cp.adminToken! };
+    const env = { CONTINUUM_SERVER: f.cp.url, CONTINUUM_TOKEN: f.cp.adminToken! };
     const cli = await runCli(['drain', 'provider', drained, '--wait'], env).finally(() => {
       draining = false;
     });
@@ -200,7 +169,7 @@ describe('draining a provider with live migration', () => {
     );
     // Nothing of the moved replicas is left on the drained provider's node.
     const node = NODES.find(([p]) => p === drained)![2];
-    const rt = new QemuRuntime({ dir: join(dir, node, 'instances') });
+    const rt = new QemuRuntime({ dir: join(f.dir, node, 'instances') });
     await waitFor('the drained node empty', async () => (await rt.list()).length === 0, 60_000);
   });
 });

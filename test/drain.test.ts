@@ -6,11 +6,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { simInventory } from '../src/sim/index.js';
-import { newUid } from '../src/store/index.js';
 import { runCli } from './support/cli.js';
 import { startTestControlPlane, type TestControlPlane } from './support/control-plane.js';
 import { image, project, provider, site, workload } from './support/fixtures.js';
+import { insertReadyNodes } from './support/nodes.js';
 import { waitFor } from './support/test-image.js';
 
 /** An image file's content: the control plane checks it, no VM boots it here. */
@@ -49,19 +48,7 @@ describe('draining sites and providers', () => {
     const up = await t.admin.put('/v1/projects/shop/images/img/files/disk', DISK);
     assert.equal(up.status, 200, up.text);
     // Nodes as their agents register them.
-    await t.cp.store.transaction(async (tx) => {
-      for (const [p, s, n] of NODES)
-        await tx.insert('nodes', {
-          uid: newUid(),
-          parent: p,
-          name: n,
-          labels: {},
-          spec: { site: s },
-          status: { state: 'ready', inventory: simInventory(n, { cpus: 4, memoryMiB: 8192 }) },
-          createdBy: 'agent',
-          columns: { site: s, state: 'ready' },
-        });
-    });
+    await insertReadyNodes(t.cp.store, NODES, { cpus: 4, memoryMiB: 8192 });
   });
   after(async () => t.close());
 

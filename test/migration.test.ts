@@ -7,37 +7,28 @@
 // words and change nothing.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type ControlPlane, startControlPlane } from '../src/control-plane/index.js';
+import type { ControlPlane } from '../src/control-plane/index.js';
 import { QemuRuntime } from '../src/runtimes/index.js';
 import { simInventory } from '../src/sim/index.js';
 import { newUid } from '../src/store/index.js';
-import { runCli, startAgentProcess, type startCli } from './support/cli.js';
-import { type Http, http } from './support/control-plane.js';
+import { runCli, startAgentProcess } from './support/cli.js';
+import type { Http } from './support/control-plane.js';
 import { project, provider, site, workload } from './support/fixtures.js';
-import { freePort, pidsMatching } from './support/processes.js';
-import { testImage, uploadTestImage, waitFor } from './support/test-image.js';
+import { pidsMatching } from './support/processes.js';
+import { waitFor } from './support/test-image.js';
+import { startVmFederation, type VmFederation } from './support/vm-federation.js';
 
 describe('live migration across providers', () => {
+  let f: VmFederation;
   let dir: string;
   let cp: ControlPlane;
   let admin: Http;
-  const agents: Awaited<ReturnType<typeof startCli>>[] = [];
-  const image = testImage();
+  let agents: VmFederation['agents'];
 
-  const startAgent = async (name: string, providerName: string, siteName: string) => {
-    const t = (await admin.post(`/v1/providers/${providerName}/sites/${siteName}/join-tokens`, {})).body;
-    const a = await startAgentProcess({
-      server: cp.gatewayUrl!,
-      token: t.token,
-      name,
-      dataDir: join(dir, name),
-    });
-    agents.push(a);
-  };
+  const startAgent = (name: string, providerName: string, siteName: string) =>
+    f.startAgent(providerName, siteName, name);
   const instance = async () => (await admin.get('/v1/projects/demo/instances/web-0')).body;
   const consoleText = async () => {
     let text = '';
@@ -59,15 +50,9 @@ describe('live migration across providers', () => {
   });
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'continuum-migration-'));
-    cp = await startControlPlane({
-      listen: `127.0.0.1:${await freePort()}`,
-      agentListen: `127.0.0.1:${await freePort()}`,
-      dataDir: join(dir, 'cp'),
-    });
-    admin = http(cp.url, cp.adminToken!);
-    const setup = await admin.post('/v1/apply', {
-      documents: [
+    f = await startVmFederation(
+      'migration',
+      [
         provider('edge-de'),
         site('edge-de', 'fra'),
         provider('edge-fr', { headquarters: 'FR' }),
@@ -76,26 +61,14 @@ describe('live migration across providers', () => {
         site('edge-pl', 'waw', { country: 'PL', location: { latitude: 52.23, longitude: 21.01 } }),
         project('demo'),
       ],
-    });
-    assert.equal(setup.status, 200, setup.text);
-    await uploadTestImage(admin, 'demo', image);
+      'demo',
+    );
+    ({ dir, cp, admin, agents } = f);
     await startAgent('node-de', 'edge-de', 'fra');
     await startAgent('node-fr', 'edge-fr', 'par');
   });
 
-  after(async () => {
-    for (const a of agents)
-      if (a.child.exitCode === null && a.child.signalCode === null) {
-        a.child.kill('SIGKILL');
-        await once(a.child, 'exit');
-      }
-    for (const n of ['node-de', 'node-fr', 'node-fr2']) {
-      const rt = new QemuRuntime({ dir: join(dir, n, 'instances') });
-      for (const id of await rt.list()) await rt.delete(id);
-    }
-    await cp.close().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(async () => f.close());
 
   test('a running VM moves live to another provider in another country: no reboot, served there, fenced anew', async () => {
     const applied = await admin.post('/v1/apply', {
@@ -522,16 +495,7 @@ describe('live migration across providers', () => {
 
   test('to a node that takes no live migration the VM moves cold: stopped, copied, started there, and says why', async () => {
     const env = { CONTINUUM_SERVER: cp.url, CONTINUUM_TOKEN: cp.adminToken! };
-    const t = (await admin.post('/v1/providers/edge-fr/sites/par/join-tokens', {})).body;
-    agents.push(
-      await startAgentProcess({
-        server: cp.gatewayUrl!,
-        token: t.token,
-        name: 'node-fr2',
-        dataDir: join(dir, 'node-fr2'),
-        extra: ['--no-live-migration'],
-      }),
-    );
+    await f.startAgent('edge-fr', 'par', 'node-fr2', ['--no-live-migration']);
     await waitFor('node-fr2 ready', async () => {
       const n = (await admin.get('/v1/providers/edge-fr/nodes/node-fr2')).body;
       return n.status?.state === 'ready' && n.status.inventory.liveMigration === false;

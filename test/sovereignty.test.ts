@@ -13,11 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startControlPlane } from '../src/control-plane/index.js';
-import { simInventory } from '../src/sim/index.js';
-import { newUid } from '../src/store/index.js';
+import { OBJECTIVES } from '../src/model/index.js';
 import { runCli } from './support/cli.js';
 import { startTestControlPlane, type TestControlPlane } from './support/control-plane.js';
 import { image, project, provider, site, workload } from './support/fixtures.js';
+import { insertReadyNodes } from './support/nodes.js';
 import { waitFor } from './support/test-image.js';
 
 const DISK = Buffer.from('a disk image');
@@ -81,23 +81,15 @@ describe('sovereignty records', () => {
     });
     assert.equal(r.status, 200, r.text);
     assert.equal((await t.admin.put('/v1/projects/shop/images/img/files/disk', DISK)).status, 200);
-    await t.cp.store.transaction(async (tx) => {
-      for (const [p, s, n] of [
+    await insertReadyNodes(
+      t.cp.store,
+      [
         ['rhein', 'fra', 'fra-1'],
         ['seine', 'par', 'par-1'],
         ['plain', 'ber', 'ber-1'],
-      ] as const)
-        await tx.insert('nodes', {
-          uid: newUid(),
-          parent: p,
-          name: n,
-          labels: {},
-          spec: { site: s },
-          status: { state: 'ready', inventory: simInventory(n, { cpus: 8, memoryMiB: 16384 }) },
-          createdBy: 'agent',
-          columns: { site: s, state: 'ready' },
-        });
-    });
+      ],
+      { cpus: 8, memoryMiB: 16384 },
+    );
   });
   after(async () => t.close());
 
@@ -292,18 +284,7 @@ describe('sovereignty records', () => {
     const dir = mkdtempSync(join(tmpdir(), 'continuum-weights-'));
     try {
       const file = join(dir, 'weights.json');
-      const objectives = Object.fromEntries(
-        [
-          'strategic',
-          'legal',
-          'data',
-          'operational',
-          'supplyChain',
-          'technology',
-          'security',
-          'environment',
-        ].map((o) => [o, { name: o, weight: 10 }]),
-      );
+      const objectives = Object.fromEntries(OBJECTIVES.map((o) => [o, { name: o, weight: 10 }]));
       writeFileSync(file, JSON.stringify({ objectives }));
       await assert.rejects(
         startControlPlane({ listen: '127.0.0.1:0', dataDir: join(dir, 'cp'), sovereigntyWeights: file }),
