@@ -273,7 +273,7 @@ export class MigrationController {
     let prepared = false;
     const cold = started.mode === 'cold';
     const mode = started.mode ?? 'live';
-    /** Cold: the source's copy is stopped and sent (given back if the migration fails). */
+    /** Cold: the source's copy may be stopped and sent (given back if the migration fails). */
     let sent = false;
     const sending = Date.now();
     try {
@@ -287,6 +287,8 @@ export class MigrationController {
       prepared = true;
       if (j.cancelled) throw new Error('cancelled');
       let done: TransferProgress;
+      // Cold: from here on the source may have stopped and sent its copy, reply or not.
+      sent = cold;
       try {
         done = await agents.request(
           j.source.provider,
@@ -304,7 +306,6 @@ export class MigrationController {
       if (cold) {
         // The source's copy is stopped and sent: the destination checks what it received
         // against the source's SHA-256 and makes the instance of it.
-        sent = true;
         if (j.cancelled) throw new Error('cancelled');
         await agents.request(
           target.provider,

@@ -1,7 +1,8 @@
 // Where a migration may go, and how: the scheduler's choice under the workload's policy,
 // with the instance's current node excluded, among the nodes that can receive it live
-// (preferred) or else cold; refusals in the words of `continuum explain`. The API's admission of a Migration
-// (`admitMigration`) and the migration controller decide with the same function.
+// (preferred) or else cold; refusals in the words of `continuum explain`. The API's
+// admission of a Migration (`admitMigration`) and the migration controller decide with
+// the same function.
 import {
   MIGRATION_DONE,
   type MigrationMode,
@@ -148,7 +149,7 @@ export async function chooseTarget(
   if (spec.mode === 'live' || !coldFrom(target))
     return refuse(
       path,
-      `${target.key} cannot receive a live migration from ${here}: ${why}${spec.mode === 'live' ? '; leave out spec.mode to move it cold (stopped, disk copied, started)' : ''}`,
+      `${target.key} cannot receive a live migration from ${here}: ${why}${coldFrom(target) ? '; leave out spec.mode to move it cold (stopped, disk copied, started)' : ''}`,
     );
   return { ok: true, instance: inst, target, mode: 'cold', modeReason: `not live: ${why}` };
 }
