@@ -540,6 +540,14 @@ describe('live migration across providers', () => {
     assert.match(served, /^hello from web-0 /);
     // The stopped copy on the source is gone.
     const source = new QemuRuntime({ dir: join(dir, from.split('/')[1], 'instances') });
+    // The residency report has each move: the last stay is on node-fr2 in France, migrated there.
+    const stays = (await admin.get('/v1/projects/demo/residency?instance=web-0')).body.stays as any[];
+    assert.deepEqual(
+      [stays.at(-1).country, stays.at(-1).node, stays.at(-1).how, stays.at(-1).to],
+      ['FR', 'node-fr2', 'migrated', undefined],
+    );
+    assert.equal(stays.at(-2).to, stays.at(-1).from, 'it left the source when it came here');
+    assert.equal(stays[0].how, 'placed');
     await waitFor(
       'nothing of web-0 left on the source',
       async () => !(await source.list()).includes(before.metadata.uid),
