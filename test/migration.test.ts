@@ -219,6 +219,21 @@ describe('live migration across providers', () => {
       /node 'edge-fr\/nowhere' does not exist/,
     );
     await refused('r4', { instance: 'nope-0' }, /instance 'nope-0' not found in project 'demo'/);
+    // A pending instance (bound to node-pl, whose agent never runs anything here).
+    const pending = await admin.post('/v1/apply', {
+      documents: [workload('demo', 'idle', { image: 'testvm', placement: { node: 'edge-pl/node-pl' } })],
+    });
+    assert.equal(pending.status, 200, pending.text);
+    await waitFor(
+      'idle-0 bound',
+      async () => (await admin.get('/v1/projects/demo/instances/idle-0')).status === 200,
+    );
+    await refused(
+      'r11',
+      { instance: 'idle-0' },
+      /instance 'idle-0' is not running \(phase Pending\): only a running instance migrates/,
+    );
+    assert.equal((await admin.del('/v1/projects/demo/workloads/idle')).status, 200);
     await waitFor('the French nodes known to the scheduler', async () => {
       const r = await admin.post(
         '/v1/projects/demo/migrations',
