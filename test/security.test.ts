@@ -129,6 +129,7 @@ const MATRIX: Record<string, Role[] | typeof PUBLIC> = {
   'GET /v1/projects/{project}/instances/{name}/console': PROJECT_A,
   'GET /v1/events': SIGNED_IN,
   'GET /v1/events/watch': SIGNED_IN,
+  'GET /v1/projects/{project}/residency': PROJECT_A,
 };
 
 /** What each role finds of A's objects in the lists everyone may call. */
