@@ -130,6 +130,7 @@ const MATRIX: Record<string, Role[] | typeof PUBLIC> = {
   'GET /v1/events': SIGNED_IN,
   'GET /v1/events/watch': SIGNED_IN,
   'GET /v1/projects/{project}/residency': PROJECT_A,
+  'GET /public/providers/{provider}/data-act-statement': PUBLIC,
 };
 
 /** What each role finds of A's objects in the lists everyone may call. */

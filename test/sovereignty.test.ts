@@ -28,6 +28,8 @@ const record = (over: object = {}) => ({
   legalSeat: 'DE',
   ultimateParent: { name: 'Rhein Holding AG', country: 'DE' },
   nonEuControl: false,
+  foreignAccessMeasures:
+    'Keys held in the EU only; requests from third-country authorities are refused and reported',
   subcontractors: [{ name: 'Netzwerk GmbH', country: 'AT', access: ['customer-data'] }],
   certifications: [
     { name: 'EUCS-high', expires: day(365) },
@@ -278,6 +280,26 @@ describe('sovereignty records', () => {
     const both = await t.admin.get('/v1/projects/shop/residency?instance=iso-0&workload=iso');
     assert.equal(both.status, 400);
     assert.match(both.text, /give workload or instance, not both/);
+  });
+
+  test('each provider publishes its Data Act statement from its record, without a token', async () => {
+    const r = await fetch(`${t.url}/public/providers/rhein/data-act-statement`);
+    assert.equal(r.status, 200);
+    const s = (await r.json()) as any;
+    assert.equal(s.legalSeat, 'DE');
+    assert.deepEqual(s.infrastructure, { countries: ['DE'], sites: [{ name: 'fra', country: 'DE' }] });
+    assert.deepEqual(s.ultimateParent, { name: 'Rhein Holding AG', country: 'DE' });
+    assert.equal(s.controlledFromOutsideEu, false);
+    assert.match(s.foreignAccessMeasures, /requests from third-country authorities are refused/);
+    assert.deepEqual(s.subcontractors, [{ name: 'Netzwerk GmbH', country: 'AT', access: ['customer-data'] }]);
+    assert.equal(s.fromRecord, true);
+    // Without a record: what the spec says, and no measures stated.
+    const plain = (await (await fetch(`${t.url}/public/providers/plain/data-act-statement`)).json()) as any;
+    assert.equal(plain.fromRecord, false);
+    assert.equal(plain.legalSeat, 'DE');
+    assert.equal(plain.foreignAccessMeasures, 'none stated');
+    assert.deepEqual(plain.infrastructure.countries, ['DE']);
+    assert.equal((await fetch(`${t.url}/public/providers/nobody/data-act-statement`)).status, 404);
   });
 
   test('weights that do not sum to 100 % stop the server from starting, saying so', async () => {

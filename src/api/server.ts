@@ -15,6 +15,7 @@ import { identityRoutes } from './routes/identity.js';
 import { imageRoutes } from './routes/images.js';
 import { instanceRoutes } from './routes/instances.js';
 import { nodeRoutes } from './routes/nodes.js';
+import { publicRoutes } from './routes/public.js';
 import { reportRoutes } from './routes/reports.js';
 import { resourceRoutes } from './routes/resources.js';
 import { systemRoutes } from './routes/system.js';
@@ -116,5 +117,6 @@ export async function buildApi(opts: ApiOptions): Promise<{ app: FastifyInstance
   instanceRoutes(app, ctx);
   nodeRoutes(app, ctx);
   reportRoutes(app, ctx);
+  publicRoutes(app, ctx);
   return { app, ctx };
 }

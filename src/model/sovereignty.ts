@@ -104,6 +104,7 @@ export interface SovereigntyRecord {
   subcontractors?: { name: string; country: string; access: ('customer-data' | 'iam')[] }[];
   certifications?: { name: string; expires: string }[];
   gaiaX?: { level: 1 | 2 | 3; expires: string };
+  foreignAccessMeasures?: string;
   objectives?: Partial<Record<Objective, { seal: number; evidence?: string }>>;
 }
 

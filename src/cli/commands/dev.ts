@@ -73,6 +73,8 @@ namespaces.`,
           '  bin/continuum -p demo get instances',
           '  bin/continuum -p demo logs hello-0',
           `  curl ${demoUrl}`,
+          '  bin/continuum -p demo migrate hello-0 --to rhine-cloud/fra-1-node-1 --wait   # live, to Germany',
+          '  bin/continuum -p demo report residency',
           '',
           'Press Ctrl-C to stop and remove everything.',
         ];

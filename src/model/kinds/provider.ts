@@ -72,6 +72,13 @@ export const SovereigntyRecordSchema = strictObject(
         description: 'certifications held, each until its expiry',
       }),
     ),
+    foreignAccessMeasures: Type.Optional(
+      Type.String({
+        maxLength: 4000,
+        description:
+          'the technical, organisational and contractual measures against international governmental access to customer data (published under the Data Act, Art. 28)',
+      }),
+    ),
     gaiaX: Type.Optional(
       strictObject(
         { level: Type.Integer({ minimum: 1, maximum: 3 }), expires: Expiry },

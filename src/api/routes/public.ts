@@ -1,0 +1,79 @@
+// What a provider must publish under the EU Data Act (Art. 28): the jurisdiction of the
+// ICT infrastructure its services run on, and what it does against international
+// governmental access to its customers' non-personal data — generated from its
+// sovereignty record and its sites, served without a token at a stable URL.
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import {
+  Name,
+  Problem,
+  type ProviderSpec,
+  type SiteSpec,
+  validCertifications,
+  validGaiaX,
+} from '../../model/index.js';
+import type { ApiContext } from '../context.js';
+import { ErrorBody } from './shared.js';
+
+export function publicRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.get('/public/providers/:provider/data-act-statement', {
+    schema: {
+      tags: ['Published'],
+      summary:
+        "A provider's statement under the EU Data Act (Art. 28): the jurisdiction of its infrastructure and its measures against foreign governmental access; no token needed",
+      security: [],
+      params: Type.Object({ provider: Name }),
+      response: {
+        200: Type.Object({
+          provider: Type.String(),
+          displayName: Type.Optional(Type.String()),
+          generatedAt: Type.String(),
+          fromRecord: Type.Boolean({ description: 'false: no sovereignty record; from the spec alone' }),
+          legalSeat: Type.String(),
+          jurisdiction: Type.String(),
+          ultimateParent: Type.Optional(Type.Object({ name: Type.String(), country: Type.String() })),
+          controlledFromOutsideEu: Type.Boolean(),
+          infrastructure: Type.Object({
+            countries: Type.Array(Type.String()),
+            sites: Type.Array(Type.Object({ name: Type.String(), country: Type.String() })),
+          }),
+          subcontractors: Type.Array(
+            Type.Object({ name: Type.String(), country: Type.String(), access: Type.Array(Type.String()) }),
+          ),
+          foreignAccessMeasures: Type.String(),
+          certifications: Type.Array(Type.String()),
+          gaiaX: Type.Integer(),
+        }),
+        404: ErrorBody,
+      },
+    },
+    handler: async (req: any) => {
+      const name = req.params.provider as string;
+      const row = await ctx.store.get('providers', '', name);
+      if (!row) throw new Problem('not_found', `Provider '${name}' not found`);
+      const spec = row.spec as ProviderSpec;
+      // Without a record, what the provider's spec says; `fromRecord` tells which.
+      const r = spec.sovereignty;
+      const sites = (await ctx.store.list('sites', { parents: [name] })).map((s) => ({
+        name: s.name,
+        country: (s.spec as SiteSpec).country,
+      }));
+      const now = Date.now();
+      return {
+        provider: name,
+        ...(spec.displayName ? { displayName: spec.displayName } : {}),
+        generatedAt: new Date(now).toISOString(),
+        fromRecord: !!r,
+        legalSeat: r?.legalSeat ?? spec.headquarters,
+        jurisdiction: spec.jurisdiction,
+        ...(r?.ultimateParent ? { ultimateParent: r.ultimateParent } : {}),
+        controlledFromOutsideEu: r ? r.nonEuControl : !spec.euControlled,
+        infrastructure: { countries: [...new Set(sites.map((s) => s.country))].sort(), sites },
+        subcontractors: r?.subcontractors ?? [],
+        foreignAccessMeasures: r?.foreignAccessMeasures ?? 'none stated',
+        certifications: validCertifications(spec, now),
+        gaiaX: validGaiaX(r, now),
+      };
+    },
+  });
+}
