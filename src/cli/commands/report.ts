@@ -61,7 +61,7 @@ Examples:
             s.to ?? 'now',
             s.how,
           ]),
-        )}countries: ${r.countries.join(', ')}\n`,
+        )}\ncountries: ${r.countries.join(', ')}\n`,
       );
     });
 }
