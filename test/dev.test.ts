@@ -1,24 +1,74 @@
 // `continuum dev` as a person runs it: one command brings up a federation with three
-// providers in three countries and a demo VM; Ctrl-C leaves nothing behind.
+// providers in three countries and a demo VM; Ctrl-C leaves nothing behind — also with
+// its output piped to `tee`, which the same Ctrl-C ends first. Two runs on one machine do
+// not clash, and what a run killed outright leaves behind goes at the next start.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { startCli } from './support/cli.js';
+import { CLI } from './support/cli.js';
 import { http } from './support/control-plane.js';
 import { pidsMatching } from './support/processes.js';
+import { waitFor } from './support/test-image.js';
+
+const asRoot = process.getuid?.() === 0;
+const netns = () => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+const links = () => execFileSync('ip', ['link', 'show'], { encoding: 'utf8' });
+
+/** `continuum dev` through a shell (in a process group of its own, as a terminal runs it). */
+async function startDev(
+  pipeTo?: string,
+): Promise<{ child: ChildProcess; output: () => string; info: Record<string, string> }> {
+  const cmd = `exec ${process.execPath} ${CLI} dev --listen 127.0.0.1:0 --agent-port 0`;
+  const child = spawn('bash', ['-c', pipeTo ? `${cmd.slice(5)} | tee ${pipeTo}` : cmd], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  await waitFor(
+    'continuum dev up',
+    async () => {
+      if (child.exitCode !== null) throw new Error(`continuum dev ended: ${out}`);
+      return out.includes('Press Ctrl-C to stop');
+    },
+    240_000,
+  );
+  const field = (re: RegExp) => re.exec(out)![1]!;
+  return {
+    child,
+    output: () => out,
+    info: {
+      api: field(/API:\s+(\S+)/),
+      token: field(/admin token:\s+(\S+)/),
+      demo: field(/demo VM:\s+(\S+)/),
+      dataDir: field(/data:\s+(\S+)/),
+      prefix: asRoot ? field(/in namespace (cd[0-9a-f]{4})-\d/) : '',
+    },
+  };
+}
+
+/** Nothing of a run is left: no process names its data, no namespace or link its prefix. */
+async function nothingLeftOf(info: Record<string, string>): Promise<void> {
+  await waitFor(
+    `nothing left of ${info.prefix || info.dataDir}`,
+    async () =>
+      pidsMatching(info.dataDir!).length === 0 &&
+      !existsSync(info.dataDir!) &&
+      (!asRoot || (!netns().includes(`${info.prefix}-`) && !links().includes(`${info.prefix}`))),
+    60_000,
+  );
+}
 
 test('continuum dev runs a federation with a demo VM, and Ctrl-C removes every VM, process and namespace', async () => {
-  const dev = await startCli(['dev', '--listen', '127.0.0.1:0', '--agent-port', '0'], /Press Ctrl-C to stop/);
-  const out = dev.output();
-  const api = /API:\s+(\S+)/.exec(out)![1]!;
-  const token = /admin token:\s+(\S+)/.exec(out)![1]!;
-  const demo = /demo VM:\s+(\S+)/.exec(out)![1]!;
-  const dataDir = /data:\s+(\S+)/.exec(out)![1]!;
-  const asRoot = process.getuid?.() === 0;
+  const dev = await startDev();
+  const { api, token, demo, dataDir } = dev.info;
   try {
-    const admin = http(api, token);
+    const admin = http(api!, token!);
     const providers = (await admin.get('/v1/providers')).body.items;
     assert.equal(providers.length, 3);
     const countries = new Set((await admin.get('/v1/sites')).body.items.map((s: any) => s.spec.country));
@@ -26,23 +76,62 @@ test('continuum dev runs a federation with a demo VM, and Ctrl-C removes every V
     const nodes = (await admin.get('/v1/nodes')).body.items;
     assert.equal(nodes.length, 4);
     assert.ok(nodes.every((n: any) => n.status.state === 'ready'));
-    const page = await (await fetch(demo)).text();
+    const page = await (await fetch(demo!)).text();
     assert.match(page, /^hello from hello-0 \(/);
     if (asRoot) {
-      assert.match(out, /agent iberia-edge\/mad-1-node-1 in namespace ctmdev-3/);
-      assert.match(demo, /^http:\/\/10\.237\.0\.13:/, 'the VM is reached at its node namespace address');
+      assert.match(dev.output(), /agent iberia-edge\/mad-1-node-1 in namespace cd[0-9a-f]{4}-3/);
+      assert.match(demo!, /^http:\/\/10\.237\.\d+\.13:/, 'the VM is reached at its node namespace address');
     }
-    assert.ok(pidsMatching(dataDir).length >= 5, 'agents and the VM run');
+    assert.ok(pidsMatching(dataDir!).length >= 5, 'agents and the VM run');
   } finally {
-    dev.child.kill('SIGINT');
+    process.kill(-dev.child.pid!, 'SIGINT');
     await once(dev.child, 'exit');
   }
   assert.equal(dev.child.exitCode, 0);
   assert.match(dev.output(), /nothing left behind/);
-  assert.deepEqual(pidsMatching(dataDir), [], 'no agent or QEMU process left');
-  assert.ok(!existsSync(dataDir), 'temporary data removed');
-  if (asRoot) {
-    assert.doesNotMatch(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }), /ctmdev-/);
-    assert.doesNotMatch(execFileSync('ip', ['link', 'show'], { encoding: 'utf8' }), /ctmdev/);
+  assert.deepEqual(pidsMatching(dataDir!), [], 'no agent or QEMU process left');
+  assert.ok(!existsSync(dataDir!), 'temporary data removed');
+  await nothingLeftOf(dev.info);
+});
+
+test('two runs side by side; Ctrl-C with the output in tee, and a run killed outright cleaned up by the next', {
+  skip: !asRoot && 'network namespaces need root',
+}, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'continuum-dev-test-'));
+  try {
+    const teed = await startDev(join(dir, 'dev.log'));
+    const other = await startDev();
+    assert.notEqual(teed.info.prefix, other.info.prefix, 'names of their own');
+    for (const d of [teed, other])
+      assert.match(
+        await (await fetch(d.info.demo!)).text(),
+        /^hello from hello-0 \(/,
+        'both demo VMs answer',
+      );
+
+    // Ctrl-C in the terminal reaches tee too, which ends at once: dev writes into a
+    // closed pipe while it cleans up, and must finish all the same.
+    process.kill(-teed.child.pid!, 'SIGINT');
+    await once(teed.child, 'exit');
+    await nothingLeftOf(teed.info);
+
+    // The other is killed outright (its agents and VM stay, orphaned)…
+    // (exec'd by its shell: the child is continuum dev itself).
+    process.kill(other.child.pid!, 'SIGKILL');
+    await once(other.child, 'exit');
+    assert.ok(netns().includes(`${other.info.prefix}-`), 'its namespaces are left');
+    assert.ok(pidsMatching(other.info.dataDir!).length > 0, 'its agents and VM are left');
+    // … and the next start removes what it left.
+    const next = await startDev();
+    assert.match(
+      next.output(),
+      new RegExp(`removed what 1 earlier run\\(s\\) left behind \\(${other.info.prefix}\\)`),
+    );
+    await nothingLeftOf(other.info);
+    process.kill(-next.child.pid!, 'SIGTERM');
+    await once(next.child, 'exit');
+    await nothingLeftOf(next.info);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -14,7 +14,8 @@ import { ApiClient } from '../cli/index.js';
 import { type ControlPlane, startControlPlane } from '../control-plane/index.js';
 import { findCity } from '../model/index.js';
 import { QemuRuntime } from '../runtimes/index.js';
-import { canUseNamespaces, createNetwork, type DevNetwork, destroyNetwork } from './netns.js';
+import { canUseNamespaces, createNetwork, type DevNetwork, destroyNetwork, freeSubnet } from './netns.js';
+import { forgetRun, newPrefix, recordRun, sweepDeadRuns } from './runs.js';
 
 export interface DevOptions {
   listen: string;
@@ -22,7 +23,8 @@ export interface DevOptions {
   dataDir?: string;
   keep?: boolean;
   namespaces?: boolean;
-  subnet: string;
+  /** The namespaces' /24 (a.b.c.0); default: the first of 10.237.N.0 no interface uses. */
+  subnet?: string;
   /** The test image (vmlinuz, initrd.img, cmdline); built by scripts/build-test-image.sh. */
   imageDir: string;
   out?: (line: string) => void;
@@ -77,7 +79,6 @@ const PROVIDERS: DevProvider[] = [
 ];
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-const NETNS_PREFIX = 'ctmdev';
 
 /** The dev federation's admin, through the same client the CLI uses. */
 function api(cp: ControlPlane, method: string, path: string, body?: unknown): Promise<any> {
@@ -91,6 +92,8 @@ export class DevFederation {
   private agents: { node: string; child: ChildProcess; dir: string }[] = [];
   private dataDir = '';
   private stopping?: Promise<void>;
+  /** This run's prefix of bridge and namespace names (unique per run). */
+  private prefix = '';
 
   constructor(private readonly opts: DevOptions) {}
 
@@ -104,8 +107,20 @@ export class DevFederation {
     const useNetns = (o.namespaces ?? true) && canUseNamespaces();
     const nodeCount = PROVIDERS.reduce((n, p) => n + p.nodes, 0);
     if (useNetns) {
-      this.say(`creating ${nodeCount} network namespaces on bridge ${NETNS_PREFIX}br (${o.subnet})`);
-      this.network = await createNetwork(NETNS_PREFIX, o.subnet, nodeCount);
+      const swept = await sweepDeadRuns();
+      if (swept.length)
+        this.say(`removed what ${swept.length} earlier run(s) left behind (${swept.join(', ')})`);
+      this.prefix = newPrefix();
+      const subnet = o.subnet ?? (await freeSubnet('10.237.0.0'));
+      await recordRun({
+        pid: process.pid,
+        prefix: this.prefix,
+        nodes: nodeCount,
+        dataDir: this.dataDir,
+        temporary: !o.keep && !o.dataDir,
+      });
+      this.say(`creating ${nodeCount} network namespaces on bridge ${this.prefix}br (${subnet})`);
+      this.network = await createNetwork(this.prefix, subnet, nodeCount);
     } else {
       this.say('running agents as processes on loopback (network namespaces need root)');
     }
@@ -288,8 +303,9 @@ export class DevFederation {
         for (const id of await rt.list()) await rt.delete(id).catch(() => undefined);
       }
       await this.cp?.close().catch(() => undefined);
-      if (this.network) await destroyNetwork(NETNS_PREFIX, this.network.hosts.length);
+      if (this.prefix) await destroyNetwork(this.prefix, this.network?.hosts.length ?? 0);
       if (!this.opts.keep && !this.opts.dataDir) await fs.rm(this.dataDir, { recursive: true, force: true });
+      if (this.prefix) await forgetRun(this.prefix);
     })();
     return this.stopping;
   }

@@ -61,3 +61,19 @@ export async function destroyNetwork(prefix: string, count: number): Promise<voi
   }
   await ipQuiet('link', 'del', `${prefix}br`);
 }
+
+/** The /24 subnets (a.b.c.0) that addresses on this host's interfaces already use. */
+export async function subnetsInUse(): Promise<Set<string>> {
+  const { stdout } = await run('ip', ['-o', '-4', 'addr', 'show']);
+  const used = new Set<string>();
+  for (const m of stdout.matchAll(/inet (\d+\.\d+\.\d+)\.\d+\//g)) used.add(`${m[1]}.0`);
+  return used;
+}
+
+/** The first of a.b.c.0, a.b.(c+1).0 … that no interface here uses. */
+export async function freeSubnet(from: string): Promise<string> {
+  const used = await subnetsInUse();
+  const [a, b, c] = from.split('.').map(Number) as [number, number, number];
+  for (let n = c; n < 256; n++) if (!used.has(`${a}.${b}.${n}.0`)) return `${a}.${b}.${n}.0`;
+  throw new Error(`no free /24 subnet from ${from} on: give --subnet`);
+}

@@ -19,14 +19,20 @@ export function devCommand(program: Command): void {
     .option('--data-dir <dir>', 'keep everything here (default: a temporary directory, removed at the end)')
     .option('--keep', 'keep the temporary directory when stopping')
     .option('--no-netns', 'run agents as plain processes on loopback even as root')
-    .option('--subnet <a.b.c.0>', 'private subnet of the namespaces (root only)', '10.237.0.0')
+    .option(
+      '--subnet <a.b.c.0>',
+      'private /24 of the namespaces (root only; default: the first 10.237.N.0 no interface uses)',
+    )
     .addHelpText(
       'after',
       `
 As root each node's agent runs in a network namespace of its own, bridged to this
 host; otherwise agents are processes on loopback. VMs run under KVM when it works,
-else under emulation (TCG). Ctrl-C stops every agent and VM and removes the
-namespaces.`,
+else under emulation (TCG). Ctrl-C, SIGTERM or a closed terminal stops every agent and
+VM and removes the namespaces — also when the output goes to a pipe that is gone
+(\`continuum dev | tee dev.log\`). Each run names its namespaces anew, so two runs on one
+machine do not clash (each on its own subnet); what a run killed outright left behind is
+removed by the next start.`,
     )
     .action(async (opts) => {
       const imageDir = join(REPO, '.cache', 'testvm');
@@ -40,17 +46,26 @@ namespaces.`,
         subnet: opts.subnet,
         imageDir,
       });
+      // A pipe whose reader is gone (`| tee` interrupted by the same Ctrl-C) or a closed
+      // terminal must not stop the clean-up: what cannot be written is dropped.
+      for (const s of [process.stdout, process.stderr]) s.on('error', () => undefined);
+      const write = (text: string) => {
+        try {
+          process.stdout.write(text);
+        } catch {}
+      };
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) return;
         stopping = true;
-        process.stdout.write(`\n${signal}: stopping agents, removing VMs and namespaces…\n`);
+        write(`\n${signal}: stopping agents, removing VMs and namespaces…\n`);
         await dev.stop();
-        process.stdout.write('Continuum dev stopped; nothing left behind.\n');
+        write('Continuum dev stopped; nothing left behind.\n');
         process.exit(0);
       };
       process.on('SIGINT', () => void stop('SIGINT'));
       process.on('SIGTERM', () => void stop('SIGTERM'));
+      process.on('SIGHUP', () => void stop('SIGHUP'));
       try {
         const { demoUrl } = await dev.start();
         const cp = dev.cp!;
@@ -78,7 +93,7 @@ namespaces.`,
           '',
           'Press Ctrl-C to stop and remove everything.',
         ];
-        process.stdout.write(`${out.join('\n')}\n`);
+        write(`${out.join('\n')}\n`);
       } catch (err) {
         process.stderr.write(`error: ${(err as Error).message}\n`);
         await dev.stop();
