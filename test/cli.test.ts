@@ -194,6 +194,7 @@ describe('continuum CLI', () => {
     const again = await cli('delete', 'site', 'iberia-edge/mad-1', '--ignore-not-found');
     assert.equal(again.code, 0);
     const events = await cli('events', '--kind', 'Site');
+    assert.match(events.stdout, /^SEQ\tTIME\tACTOR\tACTION\tOBJECT\n/, 'a header row');
     assert.match(events.stdout, /admin\tdelete\tsite\/iberia-edge\/mad-1/);
   });
 
@@ -202,6 +203,12 @@ describe('continuum CLI', () => {
     for (const c of ['server', 'login', 'get', 'describe', 'apply', 'delete', 'token', 'image', 'events'])
       assert.match(h.stdout, new RegExp(`^\\s+${c}\\b`, 'm'));
     const unknown = await cli('get', 'spaceships');
-    assert.match(unknown.stderr, /unknown kind 'spaceships'/);
+    assert.match(unknown.stderr, /unknown kind 'spaceships' \(one of providers, .*, migrations, instances\)/);
+    assert.match((await cli('get', '--help')).stdout, /kinds: [^)]*migrations, instances\)/);
+    // describe shows nothing empty as {}.
+    const d = await cli('describe', 'site', 'sovcloud/fra-1');
+    assert.equal(d.code, 0, d.stderr);
+    assert.match(d.stdout, /^Status:\n {2}<none>$/m, 'a site without measurements has an empty status');
+    assert.doesNotMatch(d.stdout, /\{\}/);
   });
 });

@@ -253,6 +253,24 @@ describe('global placement and self-healing', () => {
       return i.status.phase === 'Running' && i.status.restarts === 1;
     });
     assert.equal((await n.runtime.inspect(a.metadata.uid)).state, 'running');
+    // explain says the workload is pinned, and what that means.
+    const explained = await runCli(['--server', cp.url, '--token', cp.adminToken!, 'explain', 'shop/pin-a']);
+    assert.match(
+      explained.stdout,
+      /Pinned to node es-edge\/es-2 \(spec\.placement\.node\): the scheduler considers no other node/,
+    );
+    const described = await runCli([
+      '--server',
+      cp.url,
+      '--token',
+      cp.adminToken!,
+      'describe',
+      'instance',
+      'shop/pin-a-0',
+    ]);
+    assert.equal(described.code, 0, described.stderr);
+    assert.match(described.stdout, /^Node: +es-edge\/es-2 \(fence \d+\)$/m);
+    assert.match(described.stdout, /^Events:\n {2}AGE +ACTION +BY\n[\s\S]*create/m);
   });
 
   test('draining a node moves its replicas off first', async () => {

@@ -31,6 +31,7 @@ export function eventsCommand(program: Command, globals: () => GlobalOptions): v
       };
       const json = g.output === 'json';
       const print = (e: any) => process.stdout.write(`${json ? JSON.stringify(e) : line(e)}\n`);
+      if (!json) process.stdout.write('SEQ\tTIME\tACTOR\tACTION\tOBJECT\n');
       if (!opts.follow) {
         const { items } = await new ApiClient(conn).get('/v1/events', { ...query, limit: opts.limit });
         for (const e of items) print(e);

@@ -28,6 +28,11 @@ export function explainCommand(program: Command, globals: () => GlobalOptions): 
         `Workload ${project}/${name}: ${s.readyReplicas}/${w.spec.replicas} replicas running (${s.phase})`,
       ];
       if (s.message) lines.push(`  ${s.message}`);
+      const pin = w.spec.placement?.node;
+      if (pin)
+        lines.push(
+          `  Pinned to node ${pin} (spec.placement.node): the scheduler considers no other node, and migrations and drains cannot move it`,
+        );
       const p = s.placement;
       if (p) {
         lines.push(`Last placement attempt at ${p.attemptedAt}: ${p.placed} placed, ${p.pending} pending`);

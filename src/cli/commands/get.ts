@@ -16,7 +16,7 @@ export function getCommands(program: Command, globals: () => GlobalOptions): voi
   const get = program
     .command('get')
     .description(
-      'list objects of a kind, or show one (kinds: providers, sites, nodes, projects, users, images, workloads, migrations)',
+      'list objects of a kind, or show one (kinds: providers, sites, nodes, projects, users, images, workloads, migrations, instances)',
     )
     .argument('<kind>', 'kind, plural or short name (e.g. sites, wl)')
     .argument('[name]', 'one object; OWNER/NAME for sites, nodes, images and workloads')
@@ -98,6 +98,7 @@ Examples:
     .argument('<name>', 'name, or OWNER/NAME')
     .action(async (kind: string, name: string) => {
       const g = globals();
+      if (INSTANCE_ALIASES.includes(kind.toLowerCase())) return describeInstance(g, name);
       const def = kindArg(kind);
       const conn = await resolveConnection(g);
       const client = new ApiClient(conn);
@@ -120,9 +121,9 @@ Examples:
             .join(', ') || '-'
         }`,
         'Spec:',
-        indent(YAML.stringify(obj.spec)),
+        block(obj.spec),
         'Status:',
-        indent(YAML.stringify(obj.status)),
+        block(obj.status),
         ...(def.kind === 'Provider' ? sovereigntySection(obj) : []),
         'Events:',
         mine.length
@@ -182,6 +183,45 @@ async function getInstances(g: GlobalOptions, name: string | undefined, opts: Re
       )}\n`,
     );
   }
+}
+
+/** An object as indented YAML, or `<none>` when it has nothing in it. */
+function block(o: unknown): string {
+  return o && typeof o === 'object' && Object.keys(o).length ? indent(YAML.stringify(o)) : '  <none>';
+}
+
+/** `describe instance`: where it runs, its state and its recent events. */
+async function describeInstance(g: GlobalOptions, arg: string): Promise<void> {
+  const conn = await resolveConnection(g);
+  const slash = arg.indexOf('/');
+  const project = slash >= 0 ? arg.slice(0, slash) : (g.project ?? conn.project);
+  const name = slash >= 0 ? arg.slice(slash + 1) : arg;
+  if (!project) throw new CliError(`which project? write PROJECT/${arg} or pass -p PROJECT`);
+  const client = new ApiClient(conn);
+  const i = await client.get(`/v1/projects/${project}/instances/${name}`);
+  const { items: events } = await client.get('/v1/events', { kind: 'Instance', name, limit: 1000 });
+  const mine = events.filter((e: any) => e.parent === project).slice(-10);
+  const lines = [
+    'Kind:        Instance',
+    `Name:        ${i.metadata.name}`,
+    `Project:     ${project}`,
+    `Workload:    ${i.spec.workload}`,
+    `Node:        ${i.spec.node} (fence ${i.spec.fence})`,
+    'Spec:',
+    block(i.spec),
+    'Status:',
+    block(i.status),
+    'Events:',
+    mine.length
+      ? indent(
+          table(
+            ['AGE', 'ACTION', 'BY'],
+            mine.map((e: any) => [age(e.time), e.action, e.actor]),
+          ),
+        )
+      : '  <none>',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 function indent(text: string): string {
