@@ -34,12 +34,14 @@ export async function forgetRun(prefix: string): Promise<void> {
   await fs.rm(join(RUNS_DIR, `${prefix}.json`), { force: true });
 }
 
-/** Kills every process whose command line names `dir` (a run's agents and VMs). */
+/** Kills every process whose command line names a path inside `dir` (a run's agents and VMs). */
 async function killProcessesUsing(dir: string): Promise<void> {
+  // Inside it: `/tmp/dev` must not match what runs in `/tmp/dev2`.
+  const inside = `${dir.replace(/\/+$/, '')}/`;
   for (const pid of await fs.readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
     const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.includes(dir)) {
+    if (cmdline.includes(inside)) {
       try {
         process.kill(Number(pid), 'SIGKILL');
       } catch {}
