@@ -125,15 +125,7 @@ Examples:
         'Status:',
         block(obj.status),
         ...(def.kind === 'Provider' ? sovereigntySection(obj) : []),
-        'Events:',
-        mine.length
-          ? indent(
-              table(
-                ['AGE', 'ACTION', 'BY'],
-                mine.map((e: any) => [age(e.time), e.action, e.actor]),
-              ),
-            )
-          : '  <none>',
+        ...eventLines(mine),
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
     });
@@ -185,6 +177,20 @@ async function getInstances(g: GlobalOptions, name: string | undefined, opts: Re
   }
 }
 
+/** The recent events of an object, as describe shows them. */
+function eventLines(events: readonly any[]): string[] {
+  if (!events.length) return ['Events:', '  <none>'];
+  return [
+    'Events:',
+    indent(
+      table(
+        ['AGE', 'ACTION', 'BY'],
+        events.map((e) => [age(e.time), e.action, e.actor]),
+      ),
+    ),
+  ];
+}
+
 /** An object as indented YAML, or `<none>` when it has nothing in it. */
 function block(o: unknown): string {
   return o && typeof o === 'object' && Object.keys(o).length ? indent(YAML.stringify(o)) : '  <none>';
@@ -211,15 +217,7 @@ async function describeInstance(g: GlobalOptions, arg: string): Promise<void> {
     block(i.spec),
     'Status:',
     block(i.status),
-    'Events:',
-    mine.length
-      ? indent(
-          table(
-            ['AGE', 'ACTION', 'BY'],
-            mine.map((e: any) => [age(e.time), e.action, e.actor]),
-          ),
-        )
-      : '  <none>',
+    ...eventLines(mine),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
