@@ -85,6 +85,56 @@ export class MigrationHandler {
     return { path: 'relay' as const, to, close: relayed.close };
   }
 
+  /**
+   * Destination: the source tries the probe; if it cannot reach it, the streams come
+   * through the relay, whose sockets wait here from now on. All of it (and `close`) is
+   * closed when the migration ends here. Returns the probe's port.
+   */
+  private async reachable(
+    uid: string,
+    migration: string,
+    host: string,
+    ports: Partial<Record<RelayStream, number>>,
+    close: () => void = () => {},
+  ): Promise<number> {
+    const probe = await probeListener(host);
+    const targets = Object.entries(ports).map(([stream, port]) => ({
+      stream: stream as RelayStream,
+      host,
+      port: port!,
+    }));
+    const closeRelay = receiveRelayed(this.deps.relay, migration, targets, this.deps.log);
+    this.openFor.set(uid, () => {
+      probe.close();
+      closeRelay();
+      close();
+    });
+    return probe.port;
+  }
+
+  /**
+   * Source: runs `fn` with the instance marked as being sent (the reconcile leaves it
+   * alone; `migrate-cancel` sets the flag) and the route to the destination open.
+   */
+  private async sendOver<T>(
+    p: Params<'migrate-send'>,
+    streams: RelayStream[],
+    fn: (route: Awaited<ReturnType<MigrationHandler['route']>>, flag: { cancelled: boolean }) => Promise<T>,
+  ): Promise<T> {
+    if (this.sending.has(p.uid)) throw new Error(`instance ${p.uid} is being migrated already`);
+    const flag = { migration: p.migration, cancelled: false };
+    this.sending.set(p.uid, flag);
+    let closeRoute = () => {};
+    try {
+      const route = await this.route(p, streams);
+      closeRoute = route.close;
+      return await fn(route, flag);
+    } finally {
+      closeRoute();
+      this.sending.delete(p.uid);
+    }
+  }
+
   /** Destination of a cold migration: a listener for the disk, reachable directly or through the relay. */
   private async receiveCold(
     p: Params<'migrate-receive'>,
@@ -99,22 +149,11 @@ export class MigrationHandler {
       const host = this.deps.address();
       const disk = await receiveDisk(host, p.secret, await rt.prepareReceive(uid));
       this.coldIn.set(uid, { spec, received: disk.received });
-      const probe = await probeListener(host);
-      const closeRelay = receiveRelayed(
-        this.deps.relay,
-        p.migration,
-        [{ stream: 'migration', host, port: disk.port }],
-        this.deps.log,
-      );
-      this.openFor.set(uid, () => {
-        probe.close();
-        closeRelay();
-        disk.close();
-      });
+      const probePort = await this.reachable(uid, p.migration, host, { migration: disk.port }, disk.close);
       this.deps.log(
         `migration ${p.migration}: receiving ${p.instance.name}'s disk (cold) on port ${disk.port}`,
       );
-      return { host, migrationPort: disk.port, probePort: probe.port };
+      return { host, migrationPort: disk.port, probePort };
     } catch (err) {
       this.receiving.delete(uid);
       this.coldIn.delete(uid);
@@ -130,41 +169,34 @@ export class MigrationHandler {
    */
   private async sendCold(p: Params<'migrate-send'>): Promise<TransferProgress> {
     const rt = this.migrator();
-    if (this.sending.has(p.uid)) throw new Error(`instance ${p.uid} is being migrated already`);
-    const flag = { migration: p.migration, cancelled: false };
-    this.sending.set(p.uid, flag);
-    let closeRoute = () => {};
-    let exported: string | undefined;
-    try {
-      const route = await this.route(p, ['migration']);
-      closeRoute = route.close;
-      this.deps.log(
-        `migration ${p.migration}: stopping ${p.uid} to send its disk to ${p.to.host} (cold, ${route.path})`,
-      );
-      this.deps.progress(p.migration, { phase: 'copying', path: route.path });
-      await rt.stop(p.uid);
-      if (flag.cancelled) throw new Error('cancelled');
-      exported = await rt.exportDisk(p.uid);
-      const sent = await sendDisk(route.to.host, route.to.migrationPort, p.secret, exported, {
-        onProgress: (progress) => this.deps.progress(p.migration, { ...progress, path: route.path }),
-        cancelled: () => flag.cancelled,
-      });
-      await rt.markSent(p.uid);
-      return {
-        phase: 'completed',
-        diskDone: sent.bytes,
-        diskTotal: sent.bytes,
-        sha256: sent.sha256,
-        path: route.path,
-      };
-    } catch (err) {
-      // Not sent: the copy here is the instance still; the reconcile starts it again.
-      if (exported) await fs.rm(exported, { force: true });
-      throw err;
-    } finally {
-      closeRoute();
-      this.sending.delete(p.uid);
-    }
+    return this.sendOver(p, ['migration'], async (route, flag) => {
+      let exported: string | undefined;
+      try {
+        this.deps.log(
+          `migration ${p.migration}: stopping ${p.uid} to send its disk to ${p.to.host} (cold, ${route.path})`,
+        );
+        this.deps.progress(p.migration, { phase: 'copying', path: route.path });
+        await rt.stop(p.uid);
+        if (flag.cancelled) throw new Error('cancelled');
+        exported = await rt.exportDisk(p.uid);
+        const sent = await sendDisk(route.to.host, route.to.migrationPort, p.secret, exported, {
+          onProgress: (progress) => this.deps.progress(p.migration, { ...progress, path: route.path }),
+          cancelled: () => flag.cancelled,
+        });
+        await rt.markSent(p.uid);
+        return {
+          phase: 'completed' as const,
+          diskDone: sent.bytes,
+          diskTotal: sent.bytes,
+          sha256: sent.sha256,
+          path: route.path,
+        };
+      } catch (err) {
+        // Not sent: the copy here is the instance still; the reconcile starts it again.
+        if (exported) await fs.rm(exported, { force: true });
+        throw err;
+      }
+    });
   }
 
   /** Destination of a cold migration: the copy checked against the source's SHA-256 becomes the instance. */
@@ -208,22 +240,14 @@ export class MigrationHandler {
     try {
       const spec = await this.deps.specOf(p.instance);
       const endpoint = await rt.receiveMigration(spec, p.secret, this.deps.address());
-      // The source tries the probe; if it cannot reach it, the streams come through the
-      // relay, whose sockets wait here from now on.
-      const probe = await probeListener(endpoint.host);
-      const targets: { stream: RelayStream; host: string; port: number }[] = [
-        { stream: 'migration', host: endpoint.host, port: endpoint.migrationPort },
-      ];
-      if (endpoint.nbdPort) targets.push({ stream: 'nbd', host: endpoint.host, port: endpoint.nbdPort });
-      const closeRelay = receiveRelayed(this.deps.relay, p.migration, targets, this.deps.log);
-      this.openFor.set(uid, () => {
-        probe.close();
-        closeRelay();
+      const probePort = await this.reachable(uid, p.migration, endpoint.host, {
+        migration: endpoint.migrationPort,
+        ...(endpoint.nbdPort ? { nbd: endpoint.nbdPort } : {}),
       });
       this.deps.log(
         `migration ${p.migration}: receiving ${p.instance.name} on port ${endpoint.migrationPort}`,
       );
-      return { ...endpoint, probePort: probe.port };
+      return { ...endpoint, probePort };
     } catch (err) {
       this.receiving.delete(uid);
       this.release(uid);
@@ -234,13 +258,7 @@ export class MigrationHandler {
   async send(p: Params<'migrate-send'>): Promise<TransferProgress> {
     if (p.mode === 'cold') return this.sendCold(p);
     const rt = this.liveMigrator();
-    if (this.sending.has(p.uid)) throw new Error(`instance ${p.uid} is being migrated already`);
-    const flag = { migration: p.migration, cancelled: false };
-    this.sending.set(p.uid, flag);
-    let closeRoute = () => {};
-    try {
-      const route = await this.route(p, p.to.nbdPort ? ['migration', 'nbd'] : ['migration']);
-      closeRoute = route.close;
+    return this.sendOver(p, p.to.nbdPort ? ['migration', 'nbd'] : ['migration'], async (route, flag) => {
       const path = route.path;
       this.deps.log(`migration ${p.migration}: sending ${p.uid} to ${p.to.host} (${path})`);
       const done = await rt.sendMigration(p.uid, route.to, p.secret, {
@@ -248,10 +266,7 @@ export class MigrationHandler {
         cancelled: () => flag.cancelled,
       });
       return { ...done, path };
-    } finally {
-      closeRoute();
-      this.sending.delete(p.uid);
-    }
+    });
   }
 
   cancel(p: Params<'migrate-cancel'>): { cancelled: boolean } {

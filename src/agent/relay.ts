@@ -78,7 +78,6 @@ function splice(ws: WebSocket, tcp: Socket): void {
   });
   // An end is passed on after the bytes before it: QEMU's last records must arrive (a
   // socket torn down with bytes still queued fails the migration at its very end).
-  tcp.once('end', () => ws.close(1000));
   tcp.once('close', () => ws.close(1000));
   ws.once('close', () => tcp.end());
   const fail = () => {
