@@ -438,6 +438,8 @@ export class Agent {
         if (r.reclaimed) this.kick();
         return r;
       }
+      case 'export-disk':
+        return this.migrations.exportDisk(msg.params);
       case 'migrate-abort':
         return this.migrations.abort(msg.params, (uid) => {
           const d = this.desired.instances[uid];

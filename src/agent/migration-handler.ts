@@ -46,6 +46,8 @@ export class MigrationHandler {
   private readonly openFor = new Map<string, () => void>();
   /** Cold migrations received here: the instance's spec and its disk copy under way. */
   private readonly coldIn = new Map<string, { spec: InstanceRuntimeSpec; received: Promise<ReceivedDisk> }>();
+  /** Instances whose disk an export is copying now. */
+  private readonly exporting = new Set<string>();
   /** May this node take live migrations (an operator may turn them off; cold ones stay)? */
   private readonly live: boolean;
 
@@ -302,6 +304,31 @@ export class MigrationHandler {
     await rt.delete(p.uid);
     this.deps.log(`migration ${p.migration}: removed the copy prepared for ${p.uid}`);
     return { removed: true };
+  }
+
+  /**
+   * An export of the instance's project: its disk copied (crash-consistent while it runs)
+   * and sent to the control plane through the gateway's relay, under the export's key.
+   */
+  async exportDisk(p: Params<'export-disk'>): Promise<AgentRequests['export-disk']['result']> {
+    const rt = this.migrator();
+    if (this.busy(p.uid)) throw new Error(`instance ${p.uid} is being migrated: export it afterwards`);
+    if (this.exporting.has(p.uid)) throw new Error(`instance ${p.uid} is being exported already`);
+    this.exporting.add(p.uid);
+    let file: string | undefined;
+    let route: { close: () => void } | undefined;
+    try {
+      file = await rt.snapshotDisk(p.uid);
+      const relayed = await sendRelayed(this.deps.relay, p.export, ['migration']);
+      route = relayed;
+      this.deps.log(`export ${p.export}: sending ${p.uid}'s disk to the control plane`);
+      const sent = await sendDisk('127.0.0.1', relayed.ports.migration!, p.secret, file);
+      return { bytes: sent.bytes, sha256: sent.sha256 };
+    } finally {
+      route?.close();
+      if (file) await fs.rm(file, { force: true });
+      this.exporting.delete(p.uid);
+    }
   }
 
   /** The control plane bound the received instance here: it is this node's now. */

@@ -3,6 +3,7 @@
 // desired state down (the full set on connect, then changes by revision) and writes
 // what agents report back into node and instance status. The sockets, TLS and message
 // framing run in a worker thread (transport-worker.ts); this class decides and writes.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
@@ -101,6 +102,8 @@ interface Session {
 }
 
 const key = (provider: string, node: string) => `${provider}/${node}`;
+/** The relay's name for the control plane itself, receiving an export's disk (no provider: never a node). */
+const EXPORT_RECEIVER = 'control-plane';
 
 const json = (id: number, status: number, body: unknown): HttpResponse => ({
   id,
@@ -124,6 +127,8 @@ export class AgentGateway extends EventEmitter {
   private unsubscribe?: () => void;
   /** Migrations whose streams the relay may carry: their source and destination nodes. */
   private readonly relayGrants = new Map<string, { source: string; target: string }>();
+  /** Exports whose disk the control plane receives through the relay: its side's token. */
+  private readonly exportTokens = new Map<string, string>();
   /** Image files nodes may fetch for migrations they receive: sha256 → grants, by node. */
   private readonly imageGrants = new Map<string, Map<string, number>>();
   /** Instance reports waiting for the next batch write. */
@@ -275,7 +280,9 @@ export class AgentGateway extends EventEmitter {
         this.stats.relayedBytes += m.bytes;
         return;
       case 'authenticate':
-        void this.authenticate(m.authorization, m.remoteAddress)
+        void (async () =>
+          this.exportReceiver(m.authorization, m.relay) ??
+          this.authenticate(m.authorization, m.remoteAddress))()
           .then((a) => ('node' in a && m.relay && !this.mayRelay(a.node, m.relay) ? { retryAfter: 0 } : a))
           .catch(() => ({ retryAfter: 0 }))
           .then((a) =>
@@ -348,6 +355,35 @@ export class AgentGateway extends EventEmitter {
   allowRelay(migration: string, source: string, target: string): () => void {
     this.relayGrants.set(migration, { source, target });
     return () => this.relayGrants.delete(migration);
+  }
+
+  /**
+   * Lets a node send the disk of an export through the relay, and the control plane
+   * receive it with the returned one-time token; returns the token and the function that
+   * ends both permissions.
+   */
+  allowExport(exportId: string, provider: string, node: string): { token: string; close: () => void } {
+    const token = randomBytes(32).toString('base64url');
+    this.relayGrants.set(exportId, { source: key(provider, node), target: key('', EXPORT_RECEIVER) });
+    this.exportTokens.set(exportId, token);
+    return {
+      token,
+      close: () => {
+        this.relayGrants.delete(exportId);
+        this.exportTokens.delete(exportId);
+      },
+    };
+  }
+
+  /** The control plane's own receiving side of an export's relay stream. */
+  private exportReceiver(authorization: string, r: RelayRequest | undefined) {
+    const token = r?.side === 'receive' ? this.exportTokens.get(r.migration) : undefined;
+    if (!token) return undefined;
+    const given = Buffer.from(authorization);
+    const wanted = Buffer.from(`Bearer ${token}`);
+    return given.length === wanted.length && timingSafeEqual(given, wanted)
+      ? { node: { provider: '', node: EXPORT_RECEIVER, credentialId: '' } }
+      : undefined;
   }
 
   private mayRelay(node: { provider: string; node: string }, r: RelayRequest): boolean {

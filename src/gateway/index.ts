@@ -1,3 +1,4 @@
+export { fetchDisk } from './disk-fetch.js';
 export { Enrolment, type JoinTokenInfo, nodeNameFrom } from './enrolment.js';
 export { AgentGateway, type GatewayOptions } from './gateway.js';
 export {

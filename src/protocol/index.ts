@@ -186,6 +186,16 @@ export interface AgentRequests {
   'migrate-state': { params: { migration: string; uid: string }; result: { state: string } };
   /** Destination: the migration failed: remove what was prepared (never a bound instance). */
   'migrate-abort': { params: { migration: string; uid: string }; result: { removed: boolean } };
+  /**
+   * An export of the project: a crash-consistent copy of the instance's disk, flattened
+   * (taken while it runs, or of the stopped disk), sent through the gateway's relay with
+   * the export's key like a cold migration's disk; answers what was sent (no bytes: it
+   * has no disk).
+   */
+  'export-disk': {
+    params: { export: string; uid: string; secret: MigrationSecret };
+    result: { bytes: number; sha256: string };
+  };
 }
 export type AgentRequestMethod = keyof AgentRequests;
 

@@ -252,6 +252,7 @@ export const SERVER_MESSAGE_SCHEMAS = {
     request('migrate-cancel', { migration: MigrationId, uid: Uid }),
     request('migrate-state', { migration: MigrationId, uid: Uid }),
     request('migrate-abort', { migration: MigrationId, uid: Uid }),
+    request('export-disk', { export: MigrationId, uid: Uid, secret: SecretSchema }),
   ]),
   ack: obj({
     type: Type.Literal('ack'),

@@ -84,6 +84,12 @@ export interface LiveMigration {
   // Cold migration: the instance stopped, its disk flattened and copied, started there.
   /** Source, the instance stopped: its disk flattened into one file (none: no disk). */
   exportDisk(id: string): Promise<string | undefined>;
+  /**
+   * An export: the instance's disk flattened into one file, crash-consistent while it
+   * runs (a QEMU backup job), as left when it is stopped; none when it has no disk. The
+   * caller removes the file.
+   */
+  snapshotDisk(id: string): Promise<string | undefined>;
   /** Destination: a clean place for the instance, and the file its disk copy goes to. */
   prepareReceive(id: string): Promise<string>;
   /**

@@ -14,6 +14,7 @@ import type {
   Runtime,
 } from '../runtime.js';
 import { type Accelerator, detectAccelerator } from './accel.js';
+import { backupRunningDisk } from './backup.js';
 import {
   finishIncoming,
   incomingStatus,
@@ -61,6 +62,8 @@ interface Meta {
 /** Where a cold migration's disk is written (source) and received (destination). */
 const EXPORTED_DISK = 'exported-disk.qcow2';
 const RECEIVED_DISK = 'received-disk.qcow2';
+/** Where an export's copy of the disk is written until it is sent. */
+const SNAPSHOT_DISK = 'snapshot-disk.qcow2';
 
 const ID_PATTERN = /^[a-zA-Z0-9-]{1,64}$/;
 
@@ -374,6 +377,20 @@ export class QemuRuntime implements Runtime, LiveMigration {
     await run('qemu-img', ['convert', '-q', '-O', 'qcow2', join(dir, 'disk.qcow2'), `${out}.tmp`]);
     await fs.rename(`${out}.tmp`, out);
     return out;
+  }
+
+  async snapshotDisk(id: string): Promise<string | undefined> {
+    const meta = await this.readMeta(id);
+    if (!meta) throw new Error(`instance ${id} does not exist on this node`);
+    if (meta.spec.image.format === 'kernel-initrd') return undefined;
+    const dir = this.dirOf(id);
+    const file = join(dir, SNAPSHOT_DISK);
+    await fs.rm(`${file}.tmp`, { force: true });
+    if (await this.livePid(id)) await backupRunningDisk(join(dir, 'qmp.sock'), `${file}.tmp`);
+    // Stopped: the disk as it was left, the overlay and its base merged.
+    else await run('qemu-img', ['convert', '-q', '-O', 'qcow2', join(dir, 'disk.qcow2'), `${file}.tmp`]);
+    await fs.rename(`${file}.tmp`, file);
+    return file;
   }
 
   async prepareReceive(id: string): Promise<string> {
