@@ -131,6 +131,15 @@ const MATRIX: Record<string, Role[] | typeof PUBLIC> = {
   'GET /v1/events/watch': SIGNED_IN,
   'GET /v1/projects/{project}/residency': PROJECT_A,
   'GET /public/providers/{provider}/data-act-statement': PUBLIC,
+  'GET /public/export-formats': PUBLIC,
+  // Exports (they hold the tenant's disks and user data): the project's admins.
+  'POST /v1/projects/{project}/exports': PROJECT_A_ADMIN,
+  'GET /v1/projects/{project}/exports': PROJECT_A_ADMIN,
+  'GET /v1/projects/{project}/exports/{id}': PROJECT_A_ADMIN,
+  'DELETE /v1/projects/{project}/exports/{id}': PROJECT_A_ADMIN,
+  'GET /v1/projects/{project}/exports/{id}/bundle': PROJECT_A_ADMIN,
+  // Anyone signed in may send a bundle; what it creates needs the rights it needs.
+  'POST /v1/imports': SIGNED_IN,
 };
 
 /** What each role finds of A's objects in the lists everyone may call. */
@@ -208,6 +217,9 @@ const FIXTURES = [
 function bodyFor(template: string, method: string): { body?: unknown; headers?: Record<string, string> } {
   if (method !== 'POST' && method !== 'PUT') return {};
   if (template === '/v1/apply') return { body: { documents: [workload('proj-a', 'wl-a', { replicas: 0 })] } };
+  if (template === '/v1/imports')
+    return { body: Buffer.from('not a tar'), headers: { 'content-type': 'application/x-tar' } };
+  if (template.endsWith('/exports')) return { body: {} };
   if (template.endsWith('/files/{file}'))
     return { body: DISK, headers: { 'content-type': 'application/octet-stream' } };
   if (/\/(join-)?tokens$/.test(template)) return { body: { description: 'from the walk' } };
@@ -237,7 +249,7 @@ for (const engine of TEST_ENGINES) {
   describe(`tenancy isolation on ${engine}`, () => {
     let t: TestControlPlane;
     const tokens: Partial<Record<Role, string>> = {};
-    const ids = { userToken: '', joinToken: '' };
+    const ids = { userToken: '', joinToken: '', export: '' };
 
     /** Puts A's and B's objects back as the fixtures have them, after a write that was allowed. */
     const restore = async () => {
@@ -294,6 +306,9 @@ for (const engine of TEST_ENGINES) {
       const userTokens = (await a.get('/v1/users/user-t/tokens')).body.items;
       ids.userToken =
         userTokens[0]?.id ?? (await a.post('/v1/users/user-t/tokens', { description: 't' })).body.id;
+      // An export of project A (it fails: node A has no agent to copy the disk from).
+      const exports = (await a.get('/v1/projects/proj-a/exports')).body.items;
+      ids.export = exports[0]?.id ?? (await a.post('/v1/projects/proj-a/exports', {})).body.id;
       const joins = (await a.get('/v1/providers/prov-a/sites/site-a/join-tokens')).body.items;
       ids.joinToken =
         joins[0]?.id ??
@@ -318,7 +333,14 @@ for (const engine of TEST_ENGINES) {
         .replace('{site}', 'site-a')
         .replace('{file}', 'disk')
         .replace('{name}', name)
-        .replace('{id}', template.includes('join-tokens') ? ids.joinToken : ids.userToken);
+        .replace(
+          '{id}',
+          template.includes('join-tokens')
+            ? ids.joinToken
+            : template.includes('/exports/')
+              ? ids.export
+              : ids.userToken,
+        );
     };
 
     /** The admin's view of what an operation acts on, to prove a refused call changed nothing. */

@@ -2,6 +2,7 @@
 import type { AuthFailureLimiter, Principal } from '../auth/index.js';
 import type { NodeHealthController } from '../controllers/index.js';
 import type { AgentGateway, Enrolment } from '../gateway/index.js';
+import type { ExportService } from '../resources/export.js';
 import type { IdentityService, ImageFiles, ResourceService } from '../resources/index.js';
 import type { Store } from '../store/index.js';
 import type { ApiMetrics } from './metrics.js';
@@ -24,6 +25,10 @@ export interface ApiContext {
   enrolment?: Enrolment;
   gatewayUrl?: string;
   health?: NodeHealthController;
+  /** Exports of projects (set by the control plane, which knows its nodes and its CA). */
+  exports?: ExportService;
+  /** Where imported bundles are unpacked while they are checked. */
+  importDir?: string;
 }
 
 declare module 'fastify' {

@@ -11,6 +11,7 @@ import { installErrorHandling } from './errors.js';
 import { createMetrics, registerAuthMetrics } from './metrics.js';
 import { applyRoutes } from './routes/apply.js';
 import { eventRoutes } from './routes/events.js';
+import { exportRoutes } from './routes/exports.js';
 import { identityRoutes } from './routes/identity.js';
 import { imageRoutes } from './routes/images.js';
 import { instanceRoutes } from './routes/instances.js';
@@ -117,6 +118,7 @@ export async function buildApi(opts: ApiOptions): Promise<{ app: FastifyInstance
   instanceRoutes(app, ctx);
   nodeRoutes(app, ctx);
   reportRoutes(app, ctx);
+  exportRoutes(app, ctx);
   publicRoutes(app, ctx);
   return { app, ctx };
 }

@@ -29,6 +29,8 @@ export class ApiClient {
       headers?: Record<string, string>;
       raw?: Readable | Buffer;
       rawSize?: number;
+      /** The raw body's type (default application/octet-stream). */
+      rawType?: string;
     } = {},
   ): Promise<T> {
     const url = new URL(this.conn.server + path);
@@ -38,7 +40,7 @@ export class ApiClient {
     if (this.conn.token) headers.authorization = `Bearer ${this.conn.token}`;
     let body: any;
     if (opts.raw) {
-      headers['content-type'] = 'application/octet-stream';
+      headers['content-type'] = opts.rawType ?? 'application/octet-stream';
       if (opts.rawSize !== undefined) headers['content-length'] = String(opts.rawSize);
       body = opts.raw;
     } else if (opts.body !== undefined) {
@@ -73,6 +75,27 @@ export class ApiClient {
       throw new CliError(`${method} ${url.pathname}: HTTP ${res.status}`);
     }
     return data as T;
+  }
+
+  /** A download: the response, its body not read yet (an error answer is thrown). */
+  async download(path: string): Promise<Response> {
+    const headers: Record<string, string> = {};
+    if (this.conn.token) headers.authorization = `Bearer ${this.conn.token}`;
+    let res: Response;
+    try {
+      res = await fetch(new URL(this.conn.server + path), { headers });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new CliError(
+        `cannot reach ${this.conn.server}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
+      );
+    }
+    if (!res.ok) {
+      const data = (await res.json().catch(() => undefined)) as Partial<ApiErrorBody> | undefined;
+      if (data?.error?.message) throw new ApiError(res.status, data.error);
+      throw new CliError(`GET ${path}: HTTP ${res.status}`);
+    }
+    return res;
   }
 
   get<T = any>(path: string, query?: Record<string, string | number | boolean | undefined>) {

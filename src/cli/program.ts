@@ -7,6 +7,7 @@ import { devCommand } from './commands/dev.js';
 import { drainCommands } from './commands/drain.js';
 import { eventsCommand } from './commands/events.js';
 import { explainCommand } from './commands/explain.js';
+import { exportCommands } from './commands/export.js';
 import { getCommands } from './commands/get.js';
 import { imageCommands } from './commands/image.js';
 import { instanceCommands } from './commands/instances.js';
@@ -39,10 +40,23 @@ export function buildProgram(): Command {
       'project of images and workloads (default: config file, or CONTINUUM_PROJECT)',
     )
     .option('--provider <name>', 'provider of sites and nodes')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
+    // Checked when a command reads it (globals()): `export` takes -o as its archive file.
+    .addOption(
+      new Option(
+        '-o, --output <format>',
+        `output format: ${OUTPUT_FORMATS.join(', ')} (export: the archive file)`,
+      ).default('table'),
+    )
     .showHelpAfterError()
     .configureOutput({ outputError: (str, write) => write(str) });
-  const globals = () => program.opts() as GlobalOptions;
+  const globals = () => {
+    const o = program.opts() as GlobalOptions;
+    if (!(OUTPUT_FORMATS as readonly string[]).includes(o.output))
+      throw new CliError(
+        `option '-o, --output <format>' argument '${o.output}' is invalid. Allowed choices are ${OUTPUT_FORMATS.join(', ')}.`,
+      );
+    return o;
+  };
   serverCommand(program);
   loginCommands(program, globals);
   getCommands(program, globals);
@@ -57,6 +71,7 @@ export function buildProgram(): Command {
   devCommand(program);
   explainCommand(program, globals);
   reportCommand(program, globals);
+  exportCommands(program, () => program.opts() as GlobalOptions);
   drainCommands(program, globals);
   simCommand(program, globals);
   program.addHelpText(

@@ -17,12 +17,15 @@ import {
   AgentGateway,
   type AgentLimits,
   CA_KEY_FILE,
+  type CertificateAuthority,
   Enrolment,
+  fetchDisk,
   issueServingCertificate,
   loadOrCreateCa,
   localNames,
 } from '../gateway/index.js';
 import { loadFramework, useFramework } from '../model/index.js';
+import { ExportService } from '../resources/export.js';
 import { IdentityService } from '../resources/index.js';
 import { engineOf, Store } from '../store/index.js';
 import { VERSION } from '../version.js';
@@ -156,9 +159,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ctx.health = health;
     let gateway: AgentGateway | undefined;
     let caFingerprint: string | undefined;
+    let gatewayCa: CertificateAuthority | undefined;
     const agentListen = opts.agentListen ?? DEFAULT_AGENT_LISTEN;
     if (agentListen) {
       const ca = await loadOrCreateCa(store, opts.caKeyFile ?? join(opts.dataDir, CA_KEY_FILE));
+      gatewayCa = ca;
       caFingerprint = ca.fingerprint;
       const cert = await issueServingCertificate(ca, [...localNames(), ...(opts.agentNames ?? [])]);
       const enrolment = new Enrolment(store, () => ca.fingerprint);
@@ -234,6 +239,24 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       ctx.enrolment = enrolment;
       ctx.gatewayUrl = await gateway.start();
     }
+    // Exports sign with the CA; one made without the gateway (no nodes) loads it on first use.
+    let caForExports = gatewayCa;
+    ctx.exports = new ExportService({
+      store,
+      dir: join(opts.dataDir, 'exports'),
+      imagePath: (sha) => ctx.images.pathOf(sha),
+      ca: async () => {
+        caForExports ??= await loadOrCreateCa(store, opts.caKeyFile ?? join(opts.dataDir, CA_KEY_FILE));
+        return caForExports;
+      },
+      ...(gateway && gatewayCa
+        ? {
+            fetchDisk: (at, file, onProgress) =>
+              fetchDisk(gateway!, gatewayCa!.certPem, at, file, onProgress),
+          }
+        : {}),
+    });
+    ctx.importDir = join(opts.dataDir, 'imports');
     migrations = new MigrationController({
       store,
       cache,

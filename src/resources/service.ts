@@ -234,7 +234,13 @@ export class ResourceService {
    * written. Documents are written in the order given; a Problem carries the index of
    * the document at fault.
    */
-  async apply(p: Principal, documents: readonly unknown[], dryRun = false): Promise<WriteResult[]> {
+  async apply(
+    p: Principal,
+    documents: readonly unknown[],
+    dryRun = false,
+    /** More writes in the same transaction, after the documents (an import's image files). */
+    then?: (tx: Store) => Promise<void>,
+  ): Promise<WriteResult[]> {
     return this.transact(dryRun, async (tx) => {
       const results: WriteResult[] = [];
       for (const [i, doc] of documents.entries()) {
@@ -246,6 +252,7 @@ export class ResourceService {
           throw err;
         }
       }
+      await then?.(tx);
       return results;
     });
   }

@@ -12,10 +12,41 @@ import {
   validCertifications,
   validGaiaX,
 } from '../../model/index.js';
+import { EXPORT_FORMATS } from '../../resources/export.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBody } from './shared.js';
 
 export function publicRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.get('/public/export-formats', {
+    schema: {
+      tags: ['Published'],
+      summary:
+        'The register of export formats and standards (EU Data Act, Art. 26): what an export of a project holds, and in which open formats; no token needed',
+      security: [],
+      response: {
+        200: Type.Object({
+          archive: Type.String(),
+          entries: Type.Array(
+            Type.Object({
+              paths: Type.Array(Type.String()),
+              what: Type.String(),
+              format: Type.String(),
+              standards: Type.Array(Type.String()),
+            }),
+          ),
+          charges: Type.String(),
+        }),
+      },
+    },
+    handler: async () => ({
+      archive:
+        'one tar archive with a folder continuum-export-PROJECT/ (continuum export project P -o FILE, or GET /v1/projects/P/exports/ID/bundle)',
+      entries: EXPORT_FORMATS,
+      charges:
+        'none: exports and switching are never charged; the bytes of every download are recorded in the audit trail',
+    }),
+  });
+
   app.get('/public/providers/:provider/data-act-statement', {
     schema: {
       tags: ['Published'],

@@ -8,32 +8,12 @@ import { ApiClient } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
 import type { GlobalOptions } from '../program.js';
+import { progress } from '../progress.js';
 
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
-}
-
-function progress(label: string, total: number) {
-  let done = 0;
-  let last = 0;
-  const tty = process.stderr.isTTY;
-  return {
-    add(n: number) {
-      done += n;
-      const now = Date.now();
-      if (tty && (now - last > 200 || done === total)) {
-        last = now;
-        const pct = total ? Math.floor((done / total) * 100) : 100;
-        const bar = '#'.repeat(Math.floor(pct / 5)).padEnd(20, '.');
-        process.stderr.write(`\r${label} [${bar}] ${pct}% ${(done / 1048576).toFixed(1)} MiB`);
-      }
-    },
-    end() {
-      process.stderr.write(tty ? '\n' : `${label}: ${(done / 1048576).toFixed(1)} MiB uploaded\n`);
-    },
-  };
 }
 
 export function imageCommands(program: Command, globals: () => GlobalOptions): void {
