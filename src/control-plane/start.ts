@@ -256,7 +256,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
           }
         : {}),
     });
+    await ctx.exports.clean();
     ctx.importDir = join(opts.dataDir, 'imports');
+    await fs.rm(ctx.importDir, { recursive: true, force: true });
     migrations = new MigrationController({
       store,
       cache,

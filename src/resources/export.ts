@@ -99,6 +99,11 @@ export class ExportService {
 
   constructor(private readonly deps: ExportDeps) {}
 
+  /** Removes exports a previous run left (their list lived in its memory). */
+  async clean(): Promise<void> {
+    await fs.rm(this.deps.dir, { recursive: true, force: true });
+  }
+
   /** Starts gathering an export of the project; the job is returned at once. */
   async start(p: Principal, project: string): Promise<ExportJob> {
     if (!(await this.deps.store.get('projects', '', project)))
