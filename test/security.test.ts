@@ -118,6 +118,16 @@ const MATRIX: Record<string, Role[] | typeof PUBLIC> = {
   'GET /v1/projects/{project}/migrations/{name}': PROJECT_A,
   'PUT /v1/projects/{project}/migrations/{name}': PROJECT_A,
   'DELETE /v1/projects/{project}/migrations/{name}': PROJECT_A,
+  'GET /v1/switchings': SIGNED_IN,
+  'GET /v1/projects/{project}/switchings': PROJECT_A,
+  'POST /v1/projects/{project}/switchings': PROJECT_A_ADMIN,
+  'GET /v1/projects/{project}/switchings/{name}': PROJECT_A,
+  'PUT /v1/projects/{project}/switchings/{name}': PROJECT_A_ADMIN,
+  'DELETE /v1/projects/{project}/switchings/{name}': PROJECT_A_ADMIN,
+  // The provider the project leaves declares a longer transition; the customer extends.
+  'POST /v1/projects/{project}/switchings/{name}/declaration': PROVIDER_A,
+  'POST /v1/projects/{project}/switchings/{name}/extension': PROJECT_A_ADMIN,
+  'GET /v1/projects/{project}/switchings/{name}/erasure-certificate': PROJECT_A,
   'POST /v1/apply': PROJECT_A,
   'GET /v1/instances': SIGNED_IN,
   'GET /v1/projects/{project}/instances': PROJECT_A,
@@ -150,6 +160,7 @@ const SEES: Record<string, [name: string, who: Role[]]> = {
   'GET /v1/images': ['img-a', PROJECT_A],
   'GET /v1/workloads': ['wl-a', PROJECT_A],
   'GET /v1/migrations': ['mig-a', PROJECT_A],
+  'GET /v1/switchings': ['sw-a', PROJECT_A],
   'GET /v1/instances': ['inst-a', INSTANCE_A],
 };
 
@@ -158,6 +169,7 @@ const PRIVATE = [
   'proj-a',
   'wl-a',
   'mig-a',
+  'sw-a',
   'img-a',
   'node-a',
   'user-a',
@@ -175,6 +187,7 @@ const TARGETS: Record<string, [kind: string, name: string]> = {
   users: ['User', 'user-t'],
   workloads: ['Workload', 'wl-a'],
   migrations: ['Migration', 'mig-a'],
+  switchings: ['SwitchingRequest', 'sw-a'],
   images: ['Image', 'img-a'],
   instances: ['Instance', 'inst-a'],
 };
@@ -194,6 +207,13 @@ const MIGRATION_A = {
   spec: { instance: 'inst-a' },
 };
 
+/** Project A leaving provider A for provider B (in its notice period throughout). */
+const SWITCHING_A = {
+  kind: 'SwitchingRequest',
+  metadata: { name: 'sw-a', project: 'proj-a' },
+  spec: { from: 'prov-a', to: { provider: 'prov-b' }, noticeDays: 60 },
+};
+
 /** Fixture documents of both sides, re-applied after every write an allowed role made. */
 const FIXTURES = [
   provider('prov-a'),
@@ -206,6 +226,7 @@ const FIXTURES = [
   workload('proj-a', 'wl-a', { image: 'img-a', userData: USER_DATA }),
   image('proj-b', 'img-b', SHA),
   workload('proj-b', 'wl-b', { image: 'img-b' }),
+  SWITCHING_A,
   // The user the user endpoints act on: a member of project A.
   {
     kind: 'User',
@@ -224,6 +245,8 @@ function bodyFor(template: string, method: string): { body?: unknown; headers?: 
     return { body: DISK, headers: { 'content-type': 'application/octet-stream' } };
   if (/\/(join-)?tokens$/.test(template)) return { body: { description: 'from the walk' } };
   if (/\/(start|stop|reboot|revoke|drain|uncordon)$/.test(template)) return { body: {} };
+  if (template.endsWith('/declaration')) return { body: { transitionDays: 60, justification: 'the walk' } };
+  if (template.endsWith('/extension')) return { body: { days: 5 } };
   const [kind] = targetOf(template);
   const docs: Record<string, any> = {
     Provider: provider('prov-a', { displayName: 'changed' }),
@@ -237,6 +260,7 @@ function bodyFor(template: string, method: string): { body?: unknown; headers?: 
     User: FIXTURES.at(-1),
     Workload: workload('proj-a', 'wl-a', { replicas: 0 }),
     Migration: MIGRATION_A,
+    SwitchingRequest: SWITCHING_A,
     Image: image('proj-a', 'img-a', SHA),
   };
   const doc = docs[kind];

@@ -26,6 +26,7 @@ import {
   QemuRuntime,
   type Runtime,
 } from '../runtimes/index.js';
+import { eraseHere } from './erasure.js';
 import { ImageCache } from './image-cache.js';
 import { detectInventory } from './inventory.js';
 import { type AgentIdentity, type DesiredFile, LocalState } from './local-state.js';
@@ -127,6 +128,8 @@ export class Agent {
   readonly state: LocalState;
   readonly runtime: Runtime;
   private readonly images: ImageCache;
+  /** Instances an erasure deleted: never made again here, whatever the desired state says. */
+  private readonly erased = new Set<string>();
   private identity?: AgentIdentity;
   private desired!: DesiredFile;
   private inventory?: Inventory;
@@ -438,6 +441,22 @@ export class Agent {
         if (r.reclaimed) this.kick();
         return r;
       }
+      case 'erase': {
+        // From now on the reconcile leaves these alone (their rows go next).
+        for (const uid of msg.params.uids) this.erased.add(uid);
+        return eraseHere(
+          {
+            runtime: this.runtime,
+            imagePath: (sha) => this.images.pathOf(sha),
+            instances: () =>
+              Object.values(this.desired.instances).filter(
+                (d) => !this.erased.has(d.uid) && d.desired !== 'absent',
+              ),
+            log: (m) => this.log(m),
+          },
+          msg.params,
+        );
+      }
       case 'export-disk':
         return this.migrations.exportDisk(msg.params);
       case 'migrate-abort':
@@ -533,6 +552,7 @@ export class Agent {
     const changed: ObservedInstance[] = [];
     for (const uid of uids) {
       if (!d.instances[uid]) continue; // forgotten meanwhile (acknowledged as gone)
+      if (this.erased.has(uid) && d.instances[uid]!.desired !== 'absent') continue;
       const seen = await this.runtime.inspect(uid);
       // Migrated away or still arriving (not being sent: that one still runs here): not
       // this node's to report until its binding moves.
@@ -550,6 +570,8 @@ export class Agent {
 
   private async reconcile(uid: string): Promise<void> {
     const d = this.desired.instances[uid]!;
+    // Erased here: reported gone once its row says absent, never made again before that.
+    if (this.erased.has(uid) && d.desired !== 'absent') return;
     const obs = await this.runtime.inspect(uid);
     if (d.desired === 'absent') {
       if (obs.state !== 'absent') await this.runtime.delete(uid);

@@ -1,6 +1,7 @@
 // What every route handler needs, passed explicitly rather than hung on globals.
 import type { AuthFailureLimiter, Principal } from '../auth/index.js';
 import type { NodeHealthController } from '../controllers/index.js';
+import type { SwitchingActions, SwitchingController } from '../controllers/switching-controller.js';
 import type { AgentGateway, Enrolment } from '../gateway/index.js';
 import type { ExportService } from '../resources/export.js';
 import type { IdentityService, ImageFiles, ResourceService } from '../resources/index.js';
@@ -27,6 +28,8 @@ export interface ApiContext {
   health?: NodeHealthController;
   /** Exports of projects (set by the control plane, which knows its nodes and its CA). */
   exports?: ExportService;
+  /** Switching requests' controller and the steps it takes from the API. */
+  switching?: { controller: SwitchingController; actions: SwitchingActions; caPem(): Promise<string> };
   /** Where imported bundles are unpacked while they are checked. */
   importDir?: string;
 }

@@ -19,6 +19,7 @@ import { nodeRoutes } from './routes/nodes.js';
 import { publicRoutes } from './routes/public.js';
 import { reportRoutes } from './routes/reports.js';
 import { resourceRoutes } from './routes/resources.js';
+import { switchingRoutes } from './routes/switching.js';
 import { systemRoutes } from './routes/system.js';
 
 export interface ApiOptions {
@@ -119,6 +120,7 @@ export async function buildApi(opts: ApiOptions): Promise<{ app: FastifyInstance
   nodeRoutes(app, ctx);
   reportRoutes(app, ctx);
   exportRoutes(app, ctx);
+  switchingRoutes(app, ctx);
   publicRoutes(app, ctx);
   return { app, ctx };
 }

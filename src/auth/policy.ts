@@ -12,6 +12,8 @@
 //              covering every binding
 //   Image,     federation-admin, project members   federation-admin, project members
 //   Workload
+//   Switching- federation-admin, project members   federation-admin, the project's admins
+//   Request                                        (its provider declares through its own endpoint)
 //
 // Instances are read by project members and by the admins of the provider whose node
 // runs them (which instances, where, their resource use and state); consoles and user
@@ -100,6 +102,9 @@ export function canWrite(
       return adminOfProviders(p).includes(parent);
     case 'Project':
       return action === 'update' && adminOfProjects(p).includes(name);
+    // The customer's exit under the Data Act: the project's admins decide it.
+    case 'SwitchingRequest':
+      return adminOfProjects(p).includes(parent);
     case 'User': {
       const all = [...(roles?.before ?? []), ...(roles?.after ?? [])];
       return all.length > 0 && all.every((b) => coversBinding(p, b));

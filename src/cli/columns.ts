@@ -96,4 +96,27 @@ export const COLUMNS: Record<string, Column[]> = {
     ['DOWNTIME', (o) => (o.status.downtimeMs !== undefined ? `${o.status.downtimeMs}ms` : '-')],
     created,
   ],
+  SwitchingRequest: [
+    ['PROJECT', (o) => o.metadata.project],
+    name,
+    ['FROM', (o) => o.spec.from],
+    ['TO', (o) => o.spec.to.provider ?? `outside (${o.spec.to.outside})`],
+    ['PHASE', (o) => o.status.phase],
+    ['NEXT DEADLINE', (o) => nextDeadline(o.status)],
+    ['MISSED', (o) => list(o.status.missed)],
+    created,
+  ],
 };
+
+/** The deadline a switching request's phase runs to. */
+export function nextDeadline(st: any): string {
+  const at: Record<string, [string, string | undefined]> = {
+    Notice: ['transition starts', st.noticeEndsAt],
+    Transition: ['transition ends', st.transitionEndsAt],
+    Retrieval: ['erasure', st.retrievalEndsAt],
+    Erasure: ['erasing', undefined],
+    Completed: ['erased', st.erasedAt],
+  };
+  const [what, when] = at[st.phase] ?? ['-', undefined];
+  return when ? `${what} ${when.slice(0, 16).replace('T', ' ')}` : what;
+}

@@ -17,6 +17,7 @@ import { nodeCommands } from './commands/nodes.js';
 import { reportCommand } from './commands/report.js';
 import { serverCommand } from './commands/server.js';
 import { simCommand } from './commands/sim.js';
+import { switchingCommands } from './commands/switching.js';
 import { tokenCommands } from './commands/token.js';
 import { CliError } from './errors.js';
 import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
@@ -73,6 +74,7 @@ export function buildProgram(): Command {
   reportCommand(program, globals);
   exportCommands(program, () => program.opts() as GlobalOptions);
   drainCommands(program, globals);
+  switchingCommands(program, globals);
   simCommand(program, globals);
   program.addHelpText(
     'after',

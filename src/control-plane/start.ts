@@ -14,6 +14,11 @@ import {
   WorkloadController,
 } from '../controllers/index.js';
 import {
+  admitSwitching,
+  SwitchingActions,
+  SwitchingController,
+} from '../controllers/switching-controller.js';
+import {
   AgentGateway,
   type AgentLimits,
   CA_KEY_FILE,
@@ -25,7 +30,7 @@ import {
   localNames,
 } from '../gateway/index.js';
 import { loadFramework, useFramework } from '../model/index.js';
-import { ExportService } from '../resources/export.js';
+import { ExportService, eraseFile } from '../resources/export.js';
 import { IdentityService } from '../resources/index.js';
 import { engineOf, Store } from '../store/index.js';
 import { VERSION } from '../version.js';
@@ -61,6 +66,13 @@ export interface ControlPlaneOptions {
   authFailures?: FailureLimiterOptions;
   /** Per-connection limits of agent messages (default: DEFAULT_AGENT_LIMITS). */
   agentLimits?: AgentLimits;
+  /**
+   * The time switching requests run on (default: now). Tests move it through months in
+   * seconds; a production control plane never sets it.
+   */
+  clock?: () => Date;
+  /** How often the switching controller looks at open requests (default 5 s). */
+  switchingIntervalMs?: number;
 }
 
 export interface ControlPlane {
@@ -80,6 +92,7 @@ export interface ControlPlane {
   controller: WorkloadController;
   migrations: MigrationController;
   health: NodeHealthController;
+  switching: SwitchingController;
   close(): Promise<void>;
 }
 
@@ -133,6 +146,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     });
     const cache = new ClusterCache(store);
     ctx.resources.admission.set('Migration', admitMigration(cache));
+    const clock = opts.clock ?? (() => new Date());
+    ctx.resources.admission.set('SwitchingRequest', admitSwitching(clock));
     // Created first, started after the workload controller: each knows the other's part.
     let migrations: MigrationController | undefined;
     const controller = new WorkloadController({
@@ -239,16 +254,18 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       ctx.enrolment = enrolment;
       ctx.gatewayUrl = await gateway.start();
     }
-    // Exports sign with the CA; one made without the gateway (no nodes) loads it on first use.
-    let caForExports = gatewayCa;
+    // Exports and erasure certificates are signed with the CA; a control plane without the
+    // gateway (no nodes) loads it on first use.
+    let federationCa = gatewayCa;
+    const ca = async () => {
+      federationCa ??= await loadOrCreateCa(store, opts.caKeyFile ?? join(opts.dataDir, CA_KEY_FILE));
+      return federationCa;
+    };
     ctx.exports = new ExportService({
       store,
       dir: join(opts.dataDir, 'exports'),
       imagePath: (sha) => ctx.images.pathOf(sha),
-      ca: async () => {
-        caForExports ??= await loadOrCreateCa(store, opts.caKeyFile ?? join(opts.dataDir, CA_KEY_FILE));
-        return caForExports;
-      },
+      ca,
       ...(gateway && gatewayCa
         ? {
             fetchDisk: (at, file, onProgress) =>
@@ -256,6 +273,23 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
           }
         : {}),
     });
+    const exports = ctx.exports;
+    const switching = new SwitchingController({
+      store,
+      resources: ctx.resources,
+      ...(gateway ? { agents: gateway } : {}),
+      ca,
+      eraseExports: (project) => exports.eraseProject(project),
+      eraseImageFile: (sha) => eraseFile(ctx.images.pathOf(sha), 'image', sha),
+      clock,
+      ...(opts.switchingIntervalMs ? { intervalMs: opts.switchingIntervalMs } : {}),
+      log: (msg, err) => app.log.warn({ err }, msg),
+    });
+    ctx.switching = {
+      controller: switching,
+      actions: new SwitchingActions(store, clock),
+      caPem: async () => (await ca()).certPem,
+    };
     await ctx.exports.clean();
     ctx.importDir = join(opts.dataDir, 'imports');
     await fs.rm(ctx.importDir, { recursive: true, force: true });
@@ -268,6 +302,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     await controller.start();
     await migrations.start();
     await health.start();
+    await switching.start();
     await app.listen({ host, port });
     const addr = app.server.address();
     const boundPort = typeof addr === 'object' && addr ? addr.port : port;
@@ -287,7 +322,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       controller,
       migrations,
       health,
+      switching,
       async close() {
+        switching.stop();
         health.stop();
         migrations.stop();
         controller.stop();

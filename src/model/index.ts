@@ -10,6 +10,7 @@ export * from './kinds/node.js';
 export * from './kinds/project.js';
 export * from './kinds/provider.js';
 export * from './kinds/site.js';
+export * from './kinds/switching.js';
 export * from './kinds/user.js';
 export * from './kinds/workload.js';
 export {

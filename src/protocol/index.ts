@@ -192,10 +192,29 @@ export interface AgentRequests {
    * the export's key like a cold migration's disk; answers what was sent (no bytes: it
    * has no disk).
    */
+  /**
+   * A switching's erasure: the project's instances here (running or not) and its image
+   * files no other instance here uses are hashed and deleted; answers what was deleted
+   * (with checksum and time), what was already gone, and what was kept (shared).
+   */
+  erase: {
+    params: { project: string; uids: string[]; images: string[] };
+    result: { artefacts: ErasedArtefact[]; absent: string[]; kept: { sha256: string; reason: string }[] };
+  };
   'export-disk': {
     params: { export: string; uid: string; secret: MigrationSecret };
     result: { bytes: number; sha256: string };
   };
+}
+/** One thing a node deleted in an erasure, as the erasure certificate lists it. */
+export interface ErasedArtefact {
+  /** disk, cloud-init, console-log, metadata, image or file. */
+  kind: string;
+  /** The instance and the file, or the image file's checksum. */
+  name: string;
+  sha256: string;
+  bytes: number;
+  deletedAt: string;
 }
 export type AgentRequestMethod = keyof AgentRequests;
 

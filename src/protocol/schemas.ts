@@ -253,6 +253,11 @@ export const SERVER_MESSAGE_SCHEMAS = {
     request('migrate-state', { migration: MigrationId, uid: Uid }),
     request('migrate-abort', { migration: MigrationId, uid: Uid }),
     request('export-disk', { export: MigrationId, uid: Uid, secret: SecretSchema }),
+    request('erase', {
+      project: str(63),
+      uids: Type.Array(Uid, { maxItems: 100_000 }),
+      images: Type.Array(str(64, { pattern: '^[0-9a-f]{64}$' }), { maxItems: 10_000 }),
+    }),
   ]),
   ack: obj({
     type: Type.Literal('ack'),

@@ -45,6 +45,10 @@ export async function dependentsOf(tx: Store, def: KindDef, parent: string, name
       add(await tx.list('workloads', { parents: [name], limit: 6 }), 'workload(s)');
       add(await tx.list('images', { parents: [name], limit: 6 }), 'image(s)');
       add(
+        (await tx.list('switchings', { parents: [name] })).filter((r) => r.status.phase !== 'Completed'),
+        'open switching request(s)',
+      );
+      add(
         (await boundUsers(tx, 'project', name)).map((n) => ({ name: n })),
         'user(s) bound to it',
       );
@@ -58,6 +62,15 @@ export async function dependentsOf(tx: Store, def: KindDef, parent: string, name
         bound.map((i) => ({ name: `${i.project}/${i.name}` })),
         'instance(s) bound to it',
       );
+      break;
+    }
+    case 'SwitchingRequest': {
+      const row = await tx.get('switchings', parent, name);
+      const phase = (row?.status as { phase?: string } | undefined)?.phase;
+      if (row && phase !== 'Notice')
+        out.push(
+          `a course under way (${phase}): a switching request can be withdrawn during its notice period only`,
+        );
       break;
     }
     case 'Image': {

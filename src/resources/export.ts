@@ -145,6 +145,33 @@ export class ExportService {
     return [...this.jobs.values()].filter((j) => j.project === project);
   }
 
+  /** A switching's erasure: every export of the project goes, each file hashed first. */
+  async eraseProject(
+    project: string,
+  ): Promise<{ kind: string; name: string; sha256: string; bytes: number; deletedAt: string }[]> {
+    const out = [];
+    for (const job of [...this.jobs.values()].filter((j) => j.project === project)) {
+      this.jobs.delete(job.id);
+      const root = join(this.dirOf(job), 'bundle');
+      const entries = await fs.readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+      const hashed = [];
+      for (const e of entries.filter((x) => x.isFile())) {
+        const path = join(e.parentPath, e.name);
+        const { sha256, size } = await hashFile(path);
+        hashed.push({
+          kind: 'export',
+          name: `${job.id}/${path.slice(root.length + 1)}`,
+          sha256,
+          bytes: size,
+        });
+      }
+      await fs.rm(this.dirOf(job), { recursive: true, force: true });
+      const deletedAt = new Date().toISOString();
+      out.push(...hashed.map((h) => ({ ...h, deletedAt })));
+    }
+    return out;
+  }
+
   /** Removes an export and its files. */
   async remove(p: Principal, project: string, id: string): Promise<void> {
     const job = this.get(p, project, id);
@@ -455,6 +482,18 @@ function formatTable(): string {
     (f) => `| ${f.paths.map((p) => `\`${p}\``).join(', ')} | ${f.what} | ${f.format} |`,
   );
   return ['| path | what | format |', '|---|---|---|', ...rows].join('\n');
+}
+
+/** Hashes a file, then deletes it: what an erasure certificate lists (undefined: no such file). */
+export async function eraseFile(
+  path: string,
+  kind: string,
+  name: string,
+): Promise<{ kind: string; name: string; sha256: string; bytes: number; deletedAt: string } | undefined> {
+  const h = await hashFile(path).catch(() => undefined);
+  if (!h) return undefined;
+  await fs.rm(path, { force: true });
+  return { kind, name, sha256: h.sha256, bytes: h.size, deletedAt: new Date().toISOString() };
 }
 
 async function hashFile(file: string): Promise<{ sha256: string; size: number }> {

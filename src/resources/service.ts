@@ -5,6 +5,7 @@ import {
   type CheckContext,
   type FieldError,
   findKind,
+  KINDS,
   type KindDef,
   type Manifest,
   manifestSchema,
@@ -266,7 +267,7 @@ export class ResourceService {
     if (kind === undefined) throw Problem.invalid([{ path: 'kind', message: 'is required' }]);
     const def = typeof kind === 'string' ? findKind(kind) : undefined;
     if (!def || def.kind !== kind) {
-      const kinds = ['Provider', 'Site', 'Project', 'User', 'Image', 'Workload', 'Migration'];
+      const kinds = KINDS.map((k) => k.kind);
       throw Problem.invalid([
         { path: 'kind', message: `unknown kind ${JSON.stringify(kind)} (one of ${kinds.join(', ')})` },
       ]);

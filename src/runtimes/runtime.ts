@@ -57,6 +57,8 @@ export interface Runtime {
   inspect(id: string): Promise<InstanceObservation>;
   /** Instances present on this host, running or not (for adoption after a restart). */
   list(): Promise<string[]>;
+  /** The files an instance keeps on this host (its disk, seed, console log, metadata), by name. */
+  files?(id: string): Promise<{ name: string; path: string }[]>;
   /** Reads the serial console from a byte offset. */
   readConsole(id: string, offset?: number, limit?: number): Promise<{ data: string; next: number }>;
 }

@@ -186,6 +186,7 @@ export function migrationsFor(engine: Engine): Record<string, Migration> {
     '0003_join_token_replaces': joinTokenReplaces,
     '0004_node_intent': nodeIntent,
     '0005_migrations': { up: (db) => createResourceTable(db, engine, 'migrations') },
+    '0006_switchings': { up: (db) => createResourceTable(db, engine, 'switchings') },
   };
 }
 

@@ -27,6 +27,7 @@ export const FILTER_COLUMNS = {
   workloads: ['phase'],
   images: [],
   migrations: ['phase'],
+  switchings: ['phase'],
 } as const satisfies Record<string, readonly string[]>;
 
 export interface EventTable {
@@ -112,6 +113,7 @@ export const RESOURCE_TABLES = [
   'workloads',
   'images',
   'migrations',
+  'switchings',
 ] as const;
 export type ResourceTableName = (typeof RESOURCE_TABLES)[number];
 
@@ -124,6 +126,7 @@ export interface Database {
   workloads: ResourceTable & { phase: string };
   images: ResourceTable;
   migrations: ResourceTable & { phase: string };
+  switchings: ResourceTable & { phase: string };
   events: EventTable;
   tokens: TokenTable;
   meta: MetaTable;

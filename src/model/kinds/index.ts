@@ -5,6 +5,7 @@ import { nodeKind } from './node.js';
 import { projectKind } from './project.js';
 import { providerKind } from './provider.js';
 import { siteKind } from './site.js';
+import { switchingKind } from './switching.js';
 import { userKind } from './user.js';
 import { workloadKind } from './workload.js';
 
@@ -18,6 +19,7 @@ export const KINDS: readonly KindDef[] = [
   imageKind,
   workloadKind,
   migrationKind,
+  switchingKind,
 ];
 
 const byName = new Map<string, KindDef>();

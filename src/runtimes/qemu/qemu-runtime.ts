@@ -379,6 +379,18 @@ export class QemuRuntime implements Runtime, LiveMigration {
     return out;
   }
 
+  async files(id: string): Promise<{ name: string; path: string }[]> {
+    const dir = this.dirOf(id);
+    const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+    return entries
+      .filter((e) => e.isFile())
+      .map((e) => {
+        const path = join(e.parentPath, e.name);
+        return { name: path.slice(dir.length + 1), path };
+      })
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
   async snapshotDisk(id: string): Promise<string | undefined> {
     const meta = await this.readMeta(id);
     if (!meta) throw new Error(`instance ${id} does not exist on this node`);

@@ -1,0 +1,107 @@
+// A SwitchingRequest's steps that are not the customer's spec: the provider's
+// declaration of a longer transition, the customer's one extension, and the erasure
+// certificate at the end (with the CA certificate that verifies it).
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { isFederationAdmin, projectsOf } from '../../auth/index.js';
+import { Name, Problem, type SwitchingStatus } from '../../model/index.js';
+import type { ApiContext } from '../context.js';
+import { ErrorBody, principalOf } from './shared.js';
+
+const Params = Type.Object({ project: Name, name: Name });
+const Status = Type.Object(
+  {},
+  { additionalProperties: true, description: "the request's status, its timeline recomputed" },
+);
+
+export function switchingRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const sw = () => {
+    if (!ctx.switching) throw new Problem('conflict', 'this control plane runs no switching controller');
+    return ctx.switching;
+  };
+
+  app.post('/v1/projects/:project/switchings/:name/declaration', {
+    schema: {
+      tags: ['Switching'],
+      summary:
+        "The provider's declaration that a 30-day transition is technically unfeasible: within 14 working days of the request, with its justification, for at most seven months (Data Act Art. 25(4))",
+      params: Params,
+      body: Type.Object(
+        {
+          transitionDays: Type.Optional(
+            Type.Unknown({ description: 'days of transition, above 30, at most seven months' }),
+          ),
+          justification: Type.Optional(
+            Type.Unknown({ description: 'why 30 days are technically unfeasible' }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+      response: {
+        200: Status,
+        400: ErrorBody,
+        401: ErrorBody,
+        404: ErrorBody,
+        409: ErrorBody,
+        422: ErrorBody,
+      },
+    },
+    handler: async (req: any) =>
+      sw().actions.declare(principalOf(req), req.params.project, req.params.name, req.body ?? {}),
+  });
+
+  app.post('/v1/projects/:project/switchings/:name/extension', {
+    schema: {
+      tags: ['Switching'],
+      summary: "The customer's extension of the transition: once (Data Act Art. 25(5))",
+      params: Params,
+      body: Type.Object(
+        { days: Type.Optional(Type.Unknown({ description: 'days added to the transition' })) },
+        { additionalProperties: false },
+      ),
+      response: {
+        200: Status,
+        400: ErrorBody,
+        401: ErrorBody,
+        404: ErrorBody,
+        409: ErrorBody,
+        422: ErrorBody,
+      },
+    },
+    handler: async (req: any) =>
+      sw().actions.extend(principalOf(req), req.params.project, req.params.name, req.body ?? {}),
+  });
+
+  app.get('/v1/projects/:project/switchings/:name/erasure-certificate', {
+    schema: {
+      tags: ['Switching'],
+      summary:
+        "The erasure certificate of a completed switching: every artefact with its checksum and deletion time (canonical JSON), its signature with the federation's CA (ECDSA P-256 / SHA-256, DER, base64) and the CA certificate",
+      params: Params,
+      response: {
+        200: Type.Object({
+          certificate: Type.String(),
+          signature: Type.String(),
+          caCertificate: Type.String(),
+        }),
+        401: ErrorBody,
+        404: ErrorBody,
+        409: ErrorBody,
+      },
+    },
+    handler: async (req: any) => {
+      const p = principalOf(req);
+      const { project, name } = req.params;
+      const row = await ctx.store.get('switchings', project, name);
+      if (!row || !(isFederationAdmin(p) || projectsOf(p).includes(project)))
+        throw new Problem('not_found', `switching request '${project}/${name}' not found`);
+      const cert = await sw().controller.certificate(row.uid);
+      if (!cert)
+        throw new Problem(
+          'conflict',
+          `no erasure certificate yet: the request is in ${(row.status as SwitchingStatus).phase}`,
+        );
+      return { certificate: cert.document, signature: cert.signature, caCertificate: await sw().caPem() };
+    },
+  });
+}
