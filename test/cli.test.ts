@@ -203,8 +203,11 @@ describe('continuum CLI', () => {
     for (const c of ['server', 'login', 'get', 'describe', 'apply', 'delete', 'token', 'image', 'events'])
       assert.match(h.stdout, new RegExp(`^\\s+${c}\\b`, 'm'));
     const unknown = await cli('get', 'spaceships');
-    assert.match(unknown.stderr, /unknown kind 'spaceships' \(one of providers, .*, migrations, instances\)/);
-    assert.match((await cli('get', '--help')).stdout, /kinds: [^)]*migrations, instances\)/);
+    assert.match(
+      unknown.stderr,
+      /unknown kind 'spaceships' \(one of providers, .*, migrations, switchings, instances\)/,
+    );
+    assert.match((await cli('get', '--help')).stdout, /kinds: [^)]*migrations, switchings, instances\)/);
     // describe shows nothing empty as {}.
     const d = await cli('describe', 'site', 'sovcloud/fra-1');
     assert.equal(d.code, 0, d.stderr);

@@ -1,6 +1,7 @@
 // `continuum get` and `continuum describe`.
 import type { Command } from 'commander';
 import YAML from 'yaml';
+import { KINDS } from '../../model/index.js';
 import { ApiClient } from '../client.js';
 import { COLUMNS } from '../columns.js';
 import { resolveConnection } from '../config.js';
@@ -16,7 +17,7 @@ export function getCommands(program: Command, globals: () => GlobalOptions): voi
   const get = program
     .command('get')
     .description(
-      'list objects of a kind, or show one (kinds: providers, sites, nodes, projects, users, images, workloads, migrations, instances)',
+      `list objects of a kind, or show one (kinds: ${[...KINDS.map((k) => k.plural), 'instances'].join(', ')})`,
     )
     .argument('<kind>', 'kind, plural or short name (e.g. sites, wl)')
     .argument('[name]', 'one object; OWNER/NAME for sites, nodes, images and workloads')
