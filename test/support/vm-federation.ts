@@ -31,12 +31,15 @@ export async function startVmFederation(
   prefix: string,
   documents: object[],
   project: string,
+  /** More options of the control plane (a test's clock …). */
+  extra: Partial<Parameters<typeof startControlPlane>[0]> = {},
 ): Promise<VmFederation> {
   const dir = mkdtempSync(join(tmpdir(), `continuum-${prefix}-`));
   const cp = await startControlPlane({
     listen: `127.0.0.1:${await freePort()}`,
     agentListen: `127.0.0.1:${await freePort()}`,
     dataDir: join(dir, 'cp'),
+    ...extra,
   });
   const admin = http(cp.url, cp.adminToken!);
   const agents: AgentProcess[] = [];
