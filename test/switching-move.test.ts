@@ -119,4 +119,94 @@ describe('switching to another provider of the federation', () => {
     assert.equal((await instance()).status.phase, 'Running');
     assert.ok(readdirSync(join(f.dir, 'node-b', 'images', 'sha256')).length >= 1);
   });
+
+  test('out of the federation: after the export and retrieval, the running VM is erased on its node and its rows go', async () => {
+    const r = await f.admin.post('/v1/apply', {
+      documents: [
+        project('lab'),
+        {
+          kind: 'Image',
+          metadata: { name: 'testvm', project: 'lab' },
+          spec: (await f.admin.get('/v1/projects/shop/images/testvm')).body.spec,
+        },
+      ],
+    });
+    assert.equal(r.status, 200, r.text);
+    // The same content as shop's image: uploaded again under lab.
+    for (const file of ['kernel', 'initrd']) {
+      const body = Buffer.from(
+        await (
+          await fetch(`${f.cp.url}/v1/projects/shop/images/testvm/files/${file}`, {
+            headers: { authorization: `Bearer ${f.cp.adminToken}` },
+          })
+        ).arrayBuffer(),
+      );
+      assert.equal((await f.admin.put(`/v1/projects/lab/images/testvm/files/${file}`, body)).status, 200);
+    }
+    const w = await f.admin.post('/v1/apply', {
+      documents: [workload('lab', 'job', { placement: { providers: { allow: ['edge-b'] } } })],
+    });
+    assert.equal(w.status, 200, w.text);
+    const job = async () => (await f.admin.get('/v1/projects/lab/instances/job-0')).body;
+    await waitFor('job-0 running', async () => (await job())?.status?.phase === 'Running', 120_000);
+    const uid = (await job()).metadata.uid;
+    const made = await f.admin.post('/v1/apply', {
+      documents: [
+        {
+          kind: 'SwitchingRequest',
+          metadata: { name: 'out', project: 'lab' },
+          spec: { from: 'edge-b', to: { outside: 'elsewhere' } },
+        },
+      ],
+    });
+    assert.equal(made.status, 200, made.text);
+    const sw = async () => (await f.admin.get('/v1/projects/lab/switchings/out')).body;
+    await waitFor('the transition', async () => (await sw()).status.phase === 'Transition');
+    // The export, downloaded through the API, ends the transition.
+    const job0 = (await f.admin.post('/v1/projects/lab/exports', {})).body;
+    await waitFor(
+      'the export',
+      async () => (await f.admin.get(`/v1/projects/lab/exports/${job0.id}`)).body.phase === 'Ready',
+    );
+    const res = await fetch(`${f.cp.url}/v1/projects/lab/exports/${job0.id}/bundle`, {
+      headers: { authorization: `Bearer ${f.cp.adminToken}` },
+    });
+    await res.arrayBuffer();
+    await waitFor('the retrieval period', async () => {
+      await f.cp.switching.tick();
+      return (await sw()).status.phase === 'Retrieval';
+    });
+    assert.equal((await job()).status.phase, 'Running', 'it runs on during retrieval');
+    now = new Date(now.getTime() + 31 * DAY);
+    await waitFor(
+      'the erasure',
+      async () => {
+        await f.cp.switching.tick();
+        return (await sw()).status.phase === 'Completed';
+      },
+      60_000,
+    );
+    const doc = JSON.parse(
+      (await f.admin.get('/v1/projects/lab/switchings/out/erasure-certificate')).body.certificate,
+    );
+    const there = doc.artefacts.filter(
+      (a: any) => a.where === 'edge-b/node-b' && a.name.startsWith(`${uid}/`),
+    );
+    const kinds = new Set(there.map((a: any) => a.kind));
+    for (const k of ['cloud-init', 'console-log', 'metadata'])
+      assert.ok(kinds.has(k), `the certificate lists its ${k}: ${[...kinds]}`);
+    assert.ok(there.every((a: any) => /^[0-9a-f]{64}$/.test(a.sha256) && a.deletedAt));
+    // The image files stay on node-b: shop's instance there uses the same content.
+    assert.ok(doc.kept.some((k: any) => k.where === 'edge-b/node-b'));
+    assert.ok(doc.artefacts.some((a: any) => a.kind === 'manifest' && a.name === 'Workload/lab/job'));
+    assert.ok(!existsSync(join(f.dir, 'node-b', 'instances', uid)), 'gone from the node');
+    await waitFor(
+      'its row to go',
+      async () => (await f.admin.get('/v1/projects/lab/instances/job-0')).status === 404,
+    );
+    // Not made again: nothing of lab runs on node-b after a while.
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.ok(!existsSync(join(f.dir, 'node-b', 'instances', uid)));
+    assert.equal((await instance()).status.phase, 'Running', "shop's VM is untouched");
+  });
 });
