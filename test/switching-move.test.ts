@@ -15,8 +15,21 @@ import { startVmFederation, type VmFederation } from './support/vm-federation.js
 
 const DAY = 86_400_000;
 
+/** Passes of the switching controller until the request is in `phase`. */
+async function reaches(sw: () => Promise<any>, phase: string, what: string, timeoutMs = 60_000) {
+  await waitFor(
+    what,
+    async () => {
+      await f.cp.switching.tick();
+      return (await sw()).status.phase === phase;
+    },
+    timeoutMs,
+  );
+}
+
+let f: VmFederation;
+
 describe('switching to another provider of the federation', () => {
-  let f: VmFederation;
   let now = new Date('2027-02-01T08:00:00Z');
   const instance = async () => (await f.admin.get('/v1/projects/shop/instances/web-0')).body;
 
@@ -69,14 +82,7 @@ describe('switching to another provider of the federation', () => {
     await waitFor('the transition', async () => (await sw()).status.phase !== 'Notice');
     const w = (await f.admin.get('/v1/projects/shop/workloads/web')).body;
     assert.deepEqual(w.spec.placement.providers, { allow: ['edge-b'], deny: ['edge-a'] });
-    await waitFor(
-      'the VM to run on edge-b and the transition to end',
-      async () => {
-        await f.cp.switching.tick();
-        return (await sw()).status.phase === 'Retrieval';
-      },
-      180_000,
-    );
+    await reaches(sw, 'Retrieval', 'the VM to run on edge-b and the transition to end', 180_000);
     const i = await instance();
     assert.equal(i.spec.node, 'edge-b/node-b');
     assert.equal(i.metadata.uid, uid, 'the same instance, moved (not recreated)');
@@ -91,14 +97,7 @@ describe('switching to another provider of the federation', () => {
 
     // Retrieval over: erasure on edge-a's node.
     now = new Date(now.getTime() + 31 * DAY);
-    await waitFor(
-      'the erasure',
-      async () => {
-        await f.cp.switching.tick();
-        return (await sw()).status.phase === 'Completed';
-      },
-      60_000,
-    );
+    await reaches(sw, 'Completed', 'the erasure', 60_000);
     const cert = (await f.admin.get('/v1/projects/shop/switchings/move/erasure-certificate')).body;
     const doc = JSON.parse(cert.certificate);
     const images = doc.artefacts.filter((a: any) => a.kind === 'image' && a.where === 'edge-a/node-a');
@@ -172,20 +171,10 @@ describe('switching to another provider of the federation', () => {
       headers: { authorization: `Bearer ${f.cp.adminToken}` },
     });
     await res.arrayBuffer();
-    await waitFor('the retrieval period', async () => {
-      await f.cp.switching.tick();
-      return (await sw()).status.phase === 'Retrieval';
-    });
+    await reaches(sw, 'Retrieval', 'the retrieval period');
     assert.equal((await job()).status.phase, 'Running', 'it runs on during retrieval');
     now = new Date(now.getTime() + 31 * DAY);
-    await waitFor(
-      'the erasure',
-      async () => {
-        await f.cp.switching.tick();
-        return (await sw()).status.phase === 'Completed';
-      },
-      60_000,
-    );
+    await reaches(sw, 'Completed', 'the erasure', 60_000);
     const doc = JSON.parse(
       (await f.admin.get('/v1/projects/lab/switchings/out/erasure-certificate')).body.certificate,
     );

@@ -2,23 +2,13 @@
 // instances' disks, cloud-init seeds, console logs and metadata, and its image files that
 // no other instance here uses — each hashed before it is deleted, so that the control
 // plane can list it in the erasure certificate with its checksum and deletion time.
-import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
+import { hashFile } from '../protocol/file-hash.js';
 import type { AgentRequests, DesiredInstance, ErasedArtefact } from '../protocol/index.js';
 import type { Runtime } from '../runtimes/index.js';
 
 type Params = AgentRequests['erase']['params'];
 type Result = AgentRequests['erase']['result'];
-
-async function sha256Of(path: string): Promise<{ sha256: string; bytes: number }> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const d of createReadStream(path)) {
-    hash.update(d as Buffer);
-    bytes += (d as Buffer).length;
-  }
-  return { sha256: hash.digest('hex'), bytes };
-}
 
 function kindOf(file: string): string {
   if (/^disk\.qcow2$|disk/.test(file)) return 'disk';
@@ -50,7 +40,7 @@ export async function eraseHere(
     const files = (await deps.runtime.files?.(uid)) ?? [];
     const hashed: Omit<ErasedArtefact, 'deletedAt'>[] = [];
     for (const f of files) {
-      const h = await sha256Of(f.path).catch(() => undefined);
+      const h = await hashFile(f.path).catch(() => undefined);
       if (h) hashed.push({ kind: kindOf(f.name), name: `${uid}/${f.name}`, ...h });
     }
     await deps.runtime.delete(uid);
@@ -64,7 +54,7 @@ export async function eraseHere(
   const kept: Result['kept'] = [];
   for (const sha of p.images) {
     const path = deps.imagePath(sha);
-    const h = await sha256Of(path).catch(() => undefined);
+    const h = await hashFile(path).catch(() => undefined);
     if (!h) continue;
     if (inUse.has(sha)) {
       kept.push({ sha256: sha, reason: 'used by another instance on this node (shared content)' });

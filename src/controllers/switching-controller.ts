@@ -36,6 +36,7 @@ import { canonical } from '../resources/render.js';
 import type { ResourceService } from '../resources/service.js';
 import { signDetached } from '../resources/signing.js';
 import type { Store, StoredResource } from '../store/index.js';
+import type { AgentLink } from './migration-controller.js';
 
 const ACTOR = 'controller:switching';
 /** How the controller acts on the project's objects: as the federation. */
@@ -84,15 +85,7 @@ export interface CertificateArtefact extends ErasedArtefact {
 export interface SwitchingControllerOptions {
   store: Store;
   resources: ResourceService;
-  agents?: {
-    request<M extends keyof AgentRequests>(
-      provider: string,
-      node: string,
-      method: M,
-      params: AgentRequests[M]['params'],
-      timeoutMs?: number,
-    ): Promise<AgentRequests[M]['result']>;
-  };
+  agents?: Pick<AgentLink, 'request'>;
   /** The federation's CA: it signs erasure certificates. */
   ca(): Promise<{ certPem: string; keyPem: string; fingerprint: string }>;
   /** The project's exports (erased out of the federation), and the content of image files. */

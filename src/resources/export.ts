@@ -26,6 +26,7 @@ import {
   projectKind,
   workloadKind,
 } from '../model/index.js';
+import { hashFile } from '../protocol/file-hash.js';
 import type { Store, StoredResource } from '../store/index.js';
 import { residencyReport } from './residency.js';
 import { signDetached } from './signing.js';
@@ -157,12 +158,10 @@ export class ExportService {
       const hashed = [];
       for (const e of entries.filter((x) => x.isFile())) {
         const path = join(e.parentPath, e.name);
-        const { sha256, size } = await hashFile(path);
         hashed.push({
           kind: 'export',
           name: `${job.id}/${path.slice(root.length + 1)}`,
-          sha256,
-          bytes: size,
+          ...(await hashFile(path)),
         });
       }
       await fs.rm(this.dirOf(job), { recursive: true, force: true });
@@ -379,9 +378,9 @@ export class ExportService {
     const sums: string[] = [];
     const entries: Entry[] = [];
     for (const path of files.sort()) {
-      const { sha256, size } = await hashFile(join(root, path));
+      const { sha256, bytes } = await hashFile(join(root, path));
       sums.push(`${sha256}  ${path}`);
-      entries.push({ path, size });
+      entries.push({ path, size: bytes });
     }
     const manifest = `${sums.join('\n')}\n`;
     await write(MANIFEST, manifest);
@@ -493,17 +492,7 @@ export async function eraseFile(
   const h = await hashFile(path).catch(() => undefined);
   if (!h) return undefined;
   await fs.rm(path, { force: true });
-  return { kind, name, sha256: h.sha256, bytes: h.size, deletedAt: new Date().toISOString() };
-}
-
-async function hashFile(file: string): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const d of createReadStream(file)) {
-    hash.update(d as Buffer);
-    size += (d as Buffer).length;
-  }
-  return { sha256: hash.digest('hex'), size };
+  return { kind, name, ...h, deletedAt: new Date().toISOString() };
 }
 
 /** The README of an export: what is in it, how to check it, how to boot each VM with plain QEMU. */

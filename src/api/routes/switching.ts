@@ -20,57 +20,52 @@ export function switchingRoutes(app: FastifyInstance, ctx: ApiContext): void {
     return ctx.switching;
   };
 
-  app.post('/v1/projects/:project/switchings/:name/declaration', {
-    schema: {
-      tags: ['Switching'],
-      summary:
-        "The provider's declaration that a 30-day transition is technically unfeasible: within 14 working days of the request, with its justification, for at most seven months (Data Act Art. 25(4))",
-      params: Params,
-      body: Type.Object(
-        {
-          transitionDays: Type.Optional(
-            Type.Unknown({ description: 'days of transition, above 30, at most seven months' }),
+  /** A step of the timeline taken by a POST: its body's fields checked by the controller, which names them. */
+  const step = (
+    path: string,
+    summary: string,
+    fields: Record<string, string>,
+    take: (p: ReturnType<typeof principalOf>, project: string, name: string, body: any) => Promise<unknown>,
+  ) =>
+    app.post(`/v1/projects/:project/switchings/:name/${path}`, {
+      schema: {
+        tags: ['Switching'],
+        summary,
+        params: Params,
+        body: Type.Object(
+          Object.fromEntries(
+            Object.entries(fields).map(([k, d]) => [k, Type.Optional(Type.Unknown({ description: d }))]),
           ),
-          justification: Type.Optional(
-            Type.Unknown({ description: 'why 30 days are technically unfeasible' }),
-          ),
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Status,
+          400: ErrorBody,
+          401: ErrorBody,
+          404: ErrorBody,
+          409: ErrorBody,
+          422: ErrorBody,
         },
-        { additionalProperties: false },
-      ),
-      response: {
-        200: Status,
-        400: ErrorBody,
-        401: ErrorBody,
-        404: ErrorBody,
-        409: ErrorBody,
-        422: ErrorBody,
       },
-    },
-    handler: async (req: any) =>
-      sw().actions.declare(principalOf(req), req.params.project, req.params.name, req.body ?? {}),
-  });
+      handler: async (req: any) =>
+        take(principalOf(req), req.params.project, req.params.name, req.body ?? {}),
+    });
 
-  app.post('/v1/projects/:project/switchings/:name/extension', {
-    schema: {
-      tags: ['Switching'],
-      summary: "The customer's extension of the transition: once (Data Act Art. 25(5))",
-      params: Params,
-      body: Type.Object(
-        { days: Type.Optional(Type.Unknown({ description: 'days added to the transition' })) },
-        { additionalProperties: false },
-      ),
-      response: {
-        200: Status,
-        400: ErrorBody,
-        401: ErrorBody,
-        404: ErrorBody,
-        409: ErrorBody,
-        422: ErrorBody,
-      },
+  step(
+    'declaration',
+    "The provider's declaration that a 30-day transition is technically unfeasible: within 14 working days of the request, with its justification, for at most seven months (Data Act Art. 25(4))",
+    {
+      transitionDays: 'days of transition, above 30, at most seven months',
+      justification: 'why 30 days are technically unfeasible',
     },
-    handler: async (req: any) =>
-      sw().actions.extend(principalOf(req), req.params.project, req.params.name, req.body ?? {}),
-  });
+    (p, project, name, body) => sw().actions.declare(p, project, name, body),
+  );
+  step(
+    'extension',
+    "The customer's extension of the transition: once (Data Act Art. 25(5))",
+    { days: 'days added to the transition' },
+    (p, project, name, body) => sw().actions.extend(p, project, name, body),
+  );
 
   app.get('/v1/projects/:project/switchings/:name/erasure-certificate', {
     schema: {
