@@ -255,7 +255,11 @@ export class SwitchingController {
       const p = ws.placement ?? {};
       const deny = [...new Set([...(p.providers?.deny ?? []), spec.from])];
       const allow = [to];
+      // A pin to a node of the provider it leaves goes too (a pinned replica never moves).
+      const pinnedThere = p.node?.startsWith(`${spec.from}/`);
+      const { node: _pin, ...unpinned } = p;
       if (
+        !pinnedThere &&
         canonical(p.providers?.allow) === canonical(allow) &&
         canonical(p.providers?.deny) === canonical(deny)
       )
@@ -264,7 +268,7 @@ export class SwitchingController {
         {
           kind: workloadKind.kind,
           metadata: { name: w.name, project, labels: w.labels },
-          spec: { ...ws, placement: { ...p, providers: { allow, deny } } },
+          spec: { ...ws, placement: { ...(pinnedThere ? unpinned : p), providers: { allow, deny } } },
         },
       ]);
     }
@@ -365,10 +369,16 @@ export class SwitchingController {
     const verifiedAbsent: { where: string; instances: string[] }[] = [];
     const kept: { where: string; sha256: string; reason: string }[] = [];
     const waiting: string[] = [];
+    const unverified: { where: string; reason: string }[] = [];
     for (const [where, uids] of placed) {
       const [provider, node] = where.split('/') as [string, string];
       if (!outside && provider !== spec.from) continue;
       let result = await store.getMeta(nodeResultKey(row.uid, where));
+      if (!result && !(await store.get('nodes', provider, node))) {
+        // Removed from the federation since: nothing to ask; the certificate says so.
+        unverified.push({ where, reason: 'the node left the federation before the erasure' });
+        continue;
+      }
       if (!result) {
         if (!this.opts.agents) return 'no agent gateway: the nodes cannot be asked to erase';
         try {
@@ -408,6 +418,7 @@ export class SwitchingController {
       artefacts,
       verifiedAbsent,
       kept,
+      unverified,
     });
     const signature = signDetached(Buffer.from(document), ca.keyPem).toString('base64');
     await store.setMeta(certificateKey(row.uid), JSON.stringify({ document, signature }));
