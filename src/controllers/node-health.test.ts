@@ -148,6 +148,7 @@ test('a node stored as draining by an older version is upgraded to a drain in it
     const db = new Database(url);
     db.prepare("DELETE FROM kysely_migration WHERE name >= '0004_node_intent'").run();
     db.prepare('DROP TABLE migrations').run();
+    db.prepare('DROP TABLE switchings').run();
     db.close();
     const upgraded = await Store.open({ url });
     const row = (await upgraded.get('nodes', 'p', 'old'))!;
