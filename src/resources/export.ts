@@ -97,6 +97,8 @@ export function canExport(p: Principal, project: string): boolean {
 
 export class ExportService {
   private readonly jobs = new Map<string, ExportJob>();
+  /** Exports being gathered now, by id. */
+  private readonly gathering = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: ExportDeps) {}
 
@@ -124,11 +126,13 @@ export class ExportService {
       bytesServed: 0,
     };
     this.jobs.set(job.id, job);
-    void this.gather(job).catch(async (err) => {
+    const gathering = this.gather(job).catch(async (err) => {
       job.phase = 'Failed';
       job.message = err instanceof Error ? err.message : String(err);
       await fs.rm(this.dirOf(job), { recursive: true, force: true }).catch(() => undefined);
     });
+    this.gathering.set(job.id, gathering);
+    void gathering.finally(() => this.gathering.delete(job.id));
     return job;
   }
 
@@ -153,6 +157,7 @@ export class ExportService {
     const out = [];
     for (const job of [...this.jobs.values()].filter((j) => j.project === project)) {
       this.jobs.delete(job.id);
+      await this.gathering.get(job.id);
       const root = join(this.dirOf(job), 'bundle');
       const entries = await fs.readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
       const hashed = [];
@@ -175,6 +180,8 @@ export class ExportService {
   async remove(p: Principal, project: string, id: string): Promise<void> {
     const job = this.get(p, project, id);
     this.jobs.delete(id);
+    // One still gathering is let finish first: its files would land after the removal.
+    await this.gathering.get(id);
     await fs.rm(this.dirOf(job), { recursive: true, force: true });
   }
 
