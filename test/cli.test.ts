@@ -70,7 +70,7 @@ describe('continuum CLI', () => {
     assert.match(first.stdout, /^user\/alice created$/m);
     const second = await cli('apply', '-f', join(EXAMPLES, 'federation.yaml'));
     assert.doesNotMatch(second.stdout, /created|updated/);
-    assert.match(second.stdout, /site\/iberia-edge\/mad-1 unchanged/);
+    assert.match(second.stdout, /site\/lusitania-cloud\/lis-1 unchanged/);
 
     const table = await cli('get', 'sites', '--country', 'DE');
     const lines = table.stdout.trim().split('\n');
@@ -85,7 +85,7 @@ describe('continuum CLI', () => {
     const json = JSON.parse((await cli('get', 'providers', '-o', 'json')).stdout);
     assert.deepEqual(
       json.items.map((p: any) => p.metadata.name),
-      ['iberia-edge', 'sovcloud'],
+      ['lusitania-cloud', 'sovcloud'],
     );
     const yaml = YAML.parse((await cli('get', 'site', 'sovcloud/fra-1', '-o', 'yaml')).stdout);
     assert.equal(yaml.spec.location.latitude, 50.11);
@@ -184,18 +184,18 @@ describe('continuum CLI', () => {
   });
 
   test('delete removes objects by name or by manifest, and refuses while others depend on them', async () => {
-    const blocked = await cli('delete', 'provider', 'iberia-edge');
+    const blocked = await cli('delete', 'provider', 'lusitania-cloud');
     assert.equal(blocked.code, 1);
-    assert.match(blocked.stderr, /still has 1 site\(s\) \(mad-1\)/);
-    const r = await cli('delete', 'site', 'iberia-edge/mad-1');
-    assert.equal(r.stdout.trim(), 'site/iberia-edge/mad-1 deleted');
-    const gone = await cli('get', 'site', 'iberia-edge/mad-1');
-    assert.match(gone.stderr, /Site 'iberia-edge\/mad-1' not found/);
-    const again = await cli('delete', 'site', 'iberia-edge/mad-1', '--ignore-not-found');
+    assert.match(blocked.stderr, /still has 1 site\(s\) \(lis-1\)/);
+    const r = await cli('delete', 'site', 'lusitania-cloud/lis-1');
+    assert.equal(r.stdout.trim(), 'site/lusitania-cloud/lis-1 deleted');
+    const gone = await cli('get', 'site', 'lusitania-cloud/lis-1');
+    assert.match(gone.stderr, /Site 'lusitania-cloud\/lis-1' not found/);
+    const again = await cli('delete', 'site', 'lusitania-cloud/lis-1', '--ignore-not-found');
     assert.equal(again.code, 0);
     const events = await cli('events', '--kind', 'Site');
     assert.match(events.stdout, /^SEQ\tTIME\tACTOR\tACTION\tOBJECT\n/, 'a header row');
-    assert.match(events.stdout, /admin\tdelete\tsite\/iberia-edge\/mad-1/);
+    assert.match(events.stdout, /admin\tdelete\tsite\/lusitania-cloud\/lis-1/);
   });
 
   test('--help explains the commands', async () => {

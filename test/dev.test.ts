@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CLI } from './support/cli.js';
+import { CLI, runCli } from './support/cli.js';
 import { http } from './support/control-plane.js';
 import { pidsMatching } from './support/processes.js';
 import { waitFor } from './support/test-image.js';
@@ -21,11 +21,13 @@ const links = () => execFileSync('ip', ['link', 'show'], { encoding: 'utf8' });
 /** `continuum dev` through a shell (in a process group of its own, as a terminal runs it). */
 async function startDev(
   pipeTo?: string,
+  env: Record<string, string> = {},
 ): Promise<{ child: ChildProcess; output: () => string; info: Record<string, string> }> {
   const cmd = `exec ${process.execPath} ${CLI} dev --listen 127.0.0.1:0 --agent-port 0`;
   const child = spawn('bash', ['-c', pipeTo ? `${cmd.slice(5)} | tee ${pipeTo}` : cmd], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -65,9 +67,16 @@ async function nothingLeftOf(info: Record<string, string>): Promise<void> {
 }
 
 test('continuum dev runs a federation with a demo VM, and Ctrl-C removes every VM, process and namespace', async () => {
-  const dev = await startDev();
+  // Where it says it runs, for `continuum login --dev`; the CLI's config file beside it.
+  const state = mkdtempSync(join(tmpdir(), 'continuum-dev-state-'));
+  const cliEnv = { XDG_STATE_HOME: state, CONTINUUM_CONFIG: join(state, 'config.yaml') };
+  const dev = await startDev(undefined, { XDG_STATE_HOME: state });
   const { api, token, demo, dataDir } = dev.info;
   try {
+    const login = await runCli(['login', '--dev'], cliEnv);
+    assert.equal(login.code, 0, login.stderr);
+    assert.equal(login.stdout, `Logged in to ${api} as admin; saved to ${cliEnv.CONTINUUM_CONFIG}\n`);
+    assert.match((await runCli(['-p', 'demo', 'get', 'instances'], cliEnv)).stdout, /hello-0\s/);
     const admin = http(api!, token!);
     const providers = (await admin.get('/v1/providers')).body.items;
     assert.equal(providers.length, 3);
@@ -92,6 +101,10 @@ test('continuum dev runs a federation with a demo VM, and Ctrl-C removes every V
   assert.deepEqual(pidsMatching(dataDir!), [], 'no agent or QEMU process left');
   assert.ok(!existsSync(dataDir!), 'temporary data removed');
   await nothingLeftOf(dev.info);
+  const gone = await runCli(['login', '--dev'], cliEnv);
+  assert.notEqual(gone.code, 0);
+  assert.match(gone.stderr, /no `continuum dev` runs on this machine .*: start it with npm start/);
+  rmSync(state, { recursive: true, force: true });
 });
 
 test('two runs side by side; Ctrl-C with the output in tee, and a run killed outright cleaned up by the next', {

@@ -251,13 +251,17 @@ describe('export and import of a project', () => {
     const bundle = readFileSync(join(work, 'shop.tar'));
     // One byte of the disk changed (its content starts after the tar header of its entry).
     const at = headerOf(bundle, 'continuum-export-shop/disks/db-0.qcow2');
+    const size = Number.parseInt(bundle.subarray(at + 124, at + 136).toString('latin1'), 8);
+    assert.ok(size > 65536, `the disk's entry at ${at} holds ${size} bytes`);
+    // A byte in the middle of the disk's content.
+    const middle = at + 512 + Math.floor(size / 2);
     const corrupt = Buffer.from(bundle);
-    corrupt[at + 512 + 4096] = corrupt[at + 512 + 4096]! ^ 0xff;
+    corrupt[middle] = corrupt[middle]! ^ 0xff;
     const tries: [string, Buffer, RegExp][] = [
       ['corrupt.tar', corrupt, /'disks\/db-0\.qcow2' fails its checksum/],
       [
         'truncated.tar',
-        bundle.subarray(0, at + 512 + 8192),
+        bundle.subarray(0, middle),
         /the bundle is truncated \(it ends inside 'continuum-export-shop\/disks\/db-0\.qcow2'\)/,
       ],
       ['notatar.tar', Buffer.from('hello'), /not a readable tar archive|the bundle is (empty|truncated)/],

@@ -14,6 +14,7 @@ import { ApiClient } from '../cli/index.js';
 import { type ControlPlane, startControlPlane } from '../control-plane/index.js';
 import { findCity } from '../model/index.js';
 import { QemuRuntime } from '../runtimes/index.js';
+import { forgetCurrentDev, writeCurrentDev } from './current.js';
 import { canUseNamespaces, createNetwork, type DevNetwork, destroyNetwork, freeSubnet } from './netns.js';
 import { forgetRun, newPrefix, recordRun, sweepDeadRuns } from './runs.js';
 
@@ -231,6 +232,10 @@ export class DevFederation {
       'the demo VM to boot',
     );
     const port = inst.status.ports[0];
+    // `continuum login --dev` finds this run here.
+    await writeCurrentDev({ pid: process.pid, api: cp.url, tokenFile: cp.adminTokenFile }).catch((err) =>
+      this.say(`could not record this run for \`continuum login --dev\`: ${(err as Error).message}`),
+    );
     return { demoUrl: `http://${port.address}:${port.host}/` };
   }
 
@@ -306,6 +311,7 @@ export class DevFederation {
       if (this.prefix) await destroyNetwork(this.prefix, this.network?.hosts.length ?? 0);
       if (!this.opts.keep && !this.opts.dataDir) await fs.rm(this.dataDir, { recursive: true, force: true });
       if (this.prefix) await forgetRun(this.prefix);
+      await forgetCurrentDev(process.pid).catch(() => undefined);
     })();
     return this.stopping;
   }

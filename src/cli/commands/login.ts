@@ -1,6 +1,7 @@
 // `continuum login` and `continuum whoami`.
 import { promises as fs } from 'node:fs';
 import type { Command } from 'commander';
+import { currentDevPath, readCurrentDev } from '../../dev/current.js';
 import { ApiClient } from '../client.js';
 import { configPath, loadConfig, resolveConnection, saveConfig } from '../config.js';
 import { CliError } from '../errors.js';
@@ -11,15 +12,29 @@ export function loginCommands(program: Command, globals: () => GlobalOptions): v
     .command('login')
     .description('check a server and token, and save them in the config file')
     .option('--token-file <file>', 'read the token from a file (e.g. the data directory’s admin-token)')
+    .option(
+      '--dev',
+      'log in to the federation `continuum dev` (npm start) runs on this machine, as its admin',
+    )
     .addHelpText(
       'after',
       `
 Uses the global --server, --token and --project options:
   continuum login --server http://127.0.0.1:7400 --token-file ~/.local/share/continuum/admin-token
-  continuum login --server https://cp.example.eu --token ctm_… --project shop`,
+  continuum login --server https://cp.example.eu --token ctm_… --project shop
+  continuum login --dev          # the federation npm start (continuum dev) runs here`,
     )
     .action(async (opts) => {
       const g = globals();
+      if (opts.dev) {
+        const dev = await readCurrentDev();
+        if (!dev)
+          throw new CliError(
+            `no \`continuum dev\` runs on this machine (${currentDevPath()} names none alive): start it with npm start`,
+          );
+        g.server ??= dev.api;
+        opts.tokenFile ??= dev.tokenFile;
+      }
       if (!g.server)
         throw new CliError(
           'give --server URL, e.g. continuum login --server http://127.0.0.1:7400 --token-file FILE',
