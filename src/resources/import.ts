@@ -263,6 +263,7 @@ export async function importBundle(deps: ImportDeps, p: Principal, body: Readabl
     await deps.resources.apply(p, documents, true).catch((err) => {
       throw blame(err);
     });
+    const placed: string[] = [];
     for (const f of files) {
       const to = deps.imagePath(f.sha256);
       if (
@@ -276,8 +277,11 @@ export async function importBundle(deps: ImportDeps, p: Principal, body: Readabl
       // Checked content, kept by its checksum (a copy where the unpacked file is needed twice).
       await fs.copyFile(f.path, `${to}.${process.pid}.tmp`);
       await fs.rename(`${to}.${process.pid}.tmp`, to);
+      placed.push(to);
     }
-    const results = await deps.resources.apply(p, documents, false, setFiles).catch((err) => {
+    const results = await deps.resources.apply(p, documents, false, setFiles).catch(async (err) => {
+      // Nothing half-imported: the files put in place for it go too.
+      for (const f of placed) await fs.rm(f, { force: true });
       throw blame(err);
     });
     return {
