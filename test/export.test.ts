@@ -81,7 +81,8 @@ describe('export and import of a project', () => {
     const applied = await a.admin.post('/v1/apply', {
       documents: [
         workload('shop', 'web', { userData: '#cloud-config\nhostname: web\n' }),
-        workload('shop', 'db', { image: 'data' }),
+        // Placed by a provider of this federation, which the second one does not have.
+        workload('shop', 'db', { image: 'data', placement: { providers: { allow: ['edge-de'] } } }),
       ],
     });
     assert.equal(applied.status, 200, applied.text);
@@ -220,6 +221,10 @@ describe('export and import of a project', () => {
     assert.equal(imported.code, 0, imported.stderr);
     assert.match(imported.stdout, /project\/shop imported/);
     assert.match(imported.stdout, /workload db: db-0's disk is image db-0-disk/);
+    assert.match(
+      imported.stdout,
+      /workload db: providers\.allow named edge-de, which this federation does not have: left out/,
+    );
     const img = (await b.admin.get('/v1/projects/shop/images/db-0-disk')).body;
     assert.equal(img.status.phase, 'Available');
     const db = await waitFor(
@@ -233,7 +238,16 @@ describe('export and import of a project', () => {
     assert.equal(db.spec.node, 'edge-fr/node-fr');
     // The guest's disk there holds the same contents: the pattern, through the imported image.
     const there = join(b.dir, 'node-fr', 'instances', db.metadata.uid, 'disk.qcow2');
-    assert.match(reads(there, 'qcow2', '0x5a', '0', '1M'), /read 1048576\/1048576 bytes/);
+    // Read beside the running guest (-U); its first reads of the image may still be under way.
+    let seen = '';
+    await waitFor(
+      `the pattern in ${there} (last read: ${seen})`,
+      async () => {
+        seen = reads(there, 'qcow2', '0x5a', '0', '1M');
+        return /read 1048576\/1048576 bytes/.test(seen);
+      },
+      30_000,
+    );
     const x = join(work, 'x', 'continuum-export-shop', 'disks', 'db-0.qcow2');
     execFileSync('qemu-img', ['compare', '-U', x, there]);
     // And the kernel VM boots there too, with its cloud-init data.

@@ -476,7 +476,7 @@ export const EXPORT_FORMATS: readonly {
     standards: ['FIPS 180-4 SHA-256', 'FIPS 186 ECDSA', 'RFC 5280 X.509'],
   },
   {
-    paths: ['the archive'],
+    paths: ['continuum-export-PROJECT/'],
     what: 'all of the above in one folder',
     format: 'tar',
     standards: ['POSIX.1-1988 ustar'],
@@ -549,6 +549,7 @@ Made by Continuum on ${job.createdAt} for ${job.createdBy} (export ${job.id}). E
 here is in open formats and needs no Continuum to use.
 
 ${formatTable()}
+
 ## Check it
 
 \`\`\`sh

@@ -33,6 +33,8 @@ export interface ImportResult {
   created: { kind: string; name: string }[];
   /** Workloads whose VMs boot from an exported disk: the disk image each now uses. */
   disks: { workload: string; instance: string; image: string }[];
+  /** What of a workload's placement named the other federation's providers or nodes, and was left out. */
+  adjusted: { workload: string; message: string }[];
 }
 
 const MAX_FILES = 100_000;
@@ -145,6 +147,43 @@ async function check(hashes: Map<string, string>, paths: Map<string, string>): P
   return cert.fingerprint256.replace(/:/g, '').toLowerCase();
 }
 
+/**
+ * A workload's placement names providers and nodes of the federation it came from: those
+ * this one does not have are left out (a pin, allowed or denied providers), each said.
+ */
+async function localise(store: Store, doc: any): Promise<{ workload: string; message: string }[]> {
+  const out: { workload: string; message: string }[] = [];
+  const p = doc?.spec?.placement;
+  const workload = String(doc?.metadata?.name);
+  if (!p || typeof p !== 'object') return out;
+  if (typeof p.node === 'string') {
+    const [provider, node] = p.node.split('/');
+    if (!(await store.get('nodes', provider ?? '', node ?? ''))) {
+      delete p.node;
+      out.push({
+        workload,
+        message: `its pin to node ${provider}/${node}, which this federation does not have, is left out`,
+      });
+    }
+  }
+  for (const key of ['allow', 'deny'] as const) {
+    const names = p.providers?.[key];
+    if (!Array.isArray(names)) continue;
+    const here: string[] = [];
+    for (const n of names) if (typeof n === 'string' && (await store.get('providers', '', n))) here.push(n);
+    const gone = names.filter((n: unknown) => !here.includes(n as string));
+    if (!gone.length) continue;
+    out.push({
+      workload,
+      message: `providers.${key} named ${gone.join(', ')}, which this federation does not have: left out`,
+    });
+    if (here.length) p.providers[key] = here;
+    else delete p.providers[key];
+  }
+  if (p.providers && !Object.keys(p.providers).length) delete p.providers;
+  return out;
+}
+
 /** The name of the image made of an instance's exported disk. */
 const diskImage = (instance: string) => `${instance}-disk`;
 
@@ -192,6 +231,7 @@ export async function importBundle(deps: ImportDeps, p: Principal, body: Readabl
     // replicas from the disk of its first one: the others' are imported as images too).
     const instances = paths.has('instances.json') ? (JSON.parse(await read('instances.json')) as any[]) : [];
     const disks: ImportResult['disks'] = [];
+    const adjusted: ImportResult['adjusted'] = [];
     const workloadDisk = new Map<string, string>();
     for (const i of [...instances].sort((a, b) => a.ordinal - b.ordinal)) {
       const rel = i?.disk?.file;
@@ -218,6 +258,7 @@ export async function importBundle(deps: ImportDeps, p: Principal, body: Readabl
       const doc = await yamlOf(rel);
       const image = workloadDisk.get(doc?.metadata?.name);
       if (image && doc?.spec) doc.spec.image = image;
+      adjusted.push(...(await localise(deps.store, doc)));
       docs.push({ from: rel, doc });
     }
     for (const d of docs) if (d.doc?.metadata && d.doc.kind !== 'Project') d.doc.metadata.project = project;
@@ -290,6 +331,7 @@ export async function importBundle(deps: ImportDeps, p: Principal, body: Readabl
       bytes,
       created: results.map((r) => ({ kind: r.object.kind, name: r.object.metadata.name })),
       disks,
+      adjusted,
     };
   } finally {
     await fs.rm(work, { recursive: true, force: true });

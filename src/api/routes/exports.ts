@@ -116,6 +116,10 @@ export function exportRoutes(app: FastifyInstance, ctx: ApiContext): void {
           disks: Type.Array(
             Type.Object({ workload: Type.String(), instance: Type.String(), image: Type.String() }),
           ),
+          adjusted: Type.Array(Type.Object({ workload: Type.String(), message: Type.String() }), {
+            description:
+              "what of a workload's placement named the other federation's providers or nodes, and was left out",
+          }),
         }),
         400: ErrorBody,
         401: ErrorBody,

@@ -90,7 +90,7 @@ removed by the next start.`,
           `  curl ${demoUrl}`,
           '  bin/continuum -p demo migrate hello-0 --to rhine-cloud/fra-1-node-1 --wait   # live, to Germany',
           '  bin/continuum -p demo report residency',
-          '  bin/continuum export project demo -o demo.tar   # the project in open formats (tar tf demo.tar)',
+          '  bin/continuum export project demo -o /tmp/demo.tar   # the project in open formats (tar tf /tmp/demo.tar)',
           '',
           'Press Ctrl-C to stop and remove everything.',
         ];

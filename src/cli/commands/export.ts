@@ -125,7 +125,8 @@ Example:
           r.created.map((o: any) => `  ${o.kind.toLowerCase()}/${o.name} created\n`).join('') +
           r.disks
             .map((d: any) => `  workload ${d.workload}: ${d.instance}'s disk is image ${d.image}\n`)
-            .join(''),
+            .join('') +
+          r.adjusted.map((a: any) => `  workload ${a.workload}: ${a.message}\n`).join(''),
       );
     });
 }
