@@ -239,12 +239,12 @@ describe('export and import of a project', () => {
     // The guest's disk there holds the same contents: the pattern, through the imported image.
     const there = join(b.dir, 'node-fr', 'instances', db.metadata.uid, 'disk.qcow2');
     // Read beside the running guest (-U); its first reads of the image may still be under way.
-    let seen = '';
     await waitFor(
-      `the pattern in ${there} (last read: ${seen})`,
+      `the pattern in ${there}`,
       async () => {
-        seen = reads(there, 'qcow2', '0x5a', '0', '1M');
-        return /read 1048576\/1048576 bytes/.test(seen);
+        const seen = reads(there, 'qcow2', '0x5a', '0', '1M');
+        if (!/read 1048576\/1048576 bytes/.test(seen)) throw new Error(seen);
+        return true;
       },
       30_000,
     );
