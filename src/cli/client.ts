@@ -1,6 +1,7 @@
 // A small HTTP client for the Continuum API. Server errors come back as CliErrors
 // carrying the server's code and message.
 import type { Readable } from 'node:stream';
+import { type ApiClientTyped, typedClient } from '../api/client/index.js';
 import type { Connection } from './config.js';
 import { CliError } from './errors.js';
 
@@ -117,4 +118,32 @@ export class ApiClient {
     } while (cursor);
     return items;
   }
+}
+
+/** The typed API client for a connection (see src/api/client). */
+export function apiOf(conn: Connection): ApiClientTyped {
+  return typedClient(conn.server, conn.token);
+}
+
+/**
+ * The answer of a typed call, or the server's error as an ApiError (a connection that
+ * fails as a CliError naming the server), as ApiClient.request does.
+ */
+export async function answer<T>(
+  conn: Connection,
+  call: Promise<{ data?: T; error?: unknown; response: Response }>,
+): Promise<T> {
+  let r: { data?: T; error?: unknown; response: Response };
+  try {
+    r = await call;
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new CliError(
+      `cannot reach ${conn.server}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
+    );
+  }
+  if (r.response.ok) return r.data as T;
+  const body = r.error as Partial<ApiErrorBody> | undefined;
+  if (body?.error?.message) throw new ApiError(r.response.status, body.error);
+  throw new CliError(`${r.response.url}: HTTP ${r.response.status}`);
 }

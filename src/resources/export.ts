@@ -9,7 +9,7 @@
 // visible) into the data directory, then as many downloads as the user wants. Every
 // download's bytes are recorded in the audit trail; no switching or egress charge is
 // ever applied.
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type Readable, Transform } from 'node:stream';

@@ -16,7 +16,9 @@ const Stay = Type.Object({
   country: Type.String(),
   from: Type.String({ description: 'when the instance was bound to the node' }),
   to: Type.Optional(Type.String({ description: 'when it left; absent: it is there now' })),
-  how: Type.String({ description: 'placed, re-placed or migrated' }),
+  how: Type.Union([Type.Literal('placed'), Type.Literal('re-placed'), Type.Literal('migrated')], {
+    description: 'placed, re-placed (its node failed, a rule changed, a drain) or migrated',
+  }),
 });
 
 export function reportRoutes(app: FastifyInstance, ctx: ApiContext): void {

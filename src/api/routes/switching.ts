@@ -4,15 +4,13 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { isFederationAdmin, projectsOf } from '../../auth/index.js';
-import { Name, Problem, type SwitchingStatus } from '../../model/index.js';
+import { Name, Problem, type SwitchingStatus, switchingKind } from '../../model/index.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBody, principalOf } from './shared.js';
 
 const Params = Type.Object({ project: Name, name: Name });
-const Status = Type.Object(
-  {},
-  { additionalProperties: true, description: "the request's status, its timeline recomputed" },
-);
+/** The request's status, its timeline recomputed. */
+const Status = switchingKind.status;
 
 export function switchingRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const sw = () => {

@@ -2,7 +2,7 @@
 // (and their disks) have been on, with time ranges — a table, JSON, YAML or CSV.
 import type { Command } from 'commander';
 import { residencyCsv } from '../../resources/residency.js';
-import { ApiClient } from '../client.js';
+import { answer, apiOf } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
 import { formatData, table } from '../output.js';
@@ -40,9 +40,18 @@ Examples:
       }
       if (!project) throw new CliError('which project? pass -p PROJECT (or PROJECT/INSTANCE)');
       if (instance && opts.workload) throw new CliError('give an instance or --workload, not both');
-      const c = new ApiClient(conn);
-      const path = `/v1/projects/${project}/residency`;
-      const r = await c.get(path, { workload: opts.workload, instance });
+      const r = await answer(
+        conn,
+        apiOf(conn).GET('/v1/projects/{project}/residency', {
+          params: {
+            path: { project },
+            query: {
+              ...(opts.workload ? { workload: opts.workload } : {}),
+              ...(instance ? { instance } : {}),
+            },
+          },
+        }),
+      );
       if (opts.csv) return void process.stdout.write(residencyCsv(r.stays));
       if (g.output === 'json' || g.output === 'yaml')
         return void process.stdout.write(`${formatData(g.output, r)}\n`);
@@ -51,7 +60,7 @@ Examples:
       process.stdout.write(
         `${table(
           ['INSTANCE', 'COUNTRY', 'PROVIDER', 'SITE', 'NODE', 'FROM', 'TO', 'HOW'],
-          r.stays.map((s: any) => [
+          r.stays.map((s) => [
             s.instance,
             s.country,
             s.provider,

@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ApiClient } from '../client.js';
+import { answer, apiOf } from '../client.js';
 import { nextDeadline } from '../columns.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
@@ -79,7 +79,10 @@ Examples:
       const g = globals();
       const conn = await resolveConnection(g);
       const t = target(arg, g, conn.project);
-      const o = await new ApiClient(conn).get(`/v1/projects/${t.project}/switchings/${t.name}`);
+      const o = await answer(
+        conn,
+        apiOf(conn).GET('/v1/projects/{project}/switchings/{name}', { params: { path: t } }),
+      );
       if (g.output === 'json' || g.output === 'yaml')
         return void process.stdout.write(`${formatData(g.output, o)}\n`);
       process.stdout.write(timeline(o));
@@ -96,12 +99,12 @@ Examples:
       const g = globals();
       const conn = await resolveConnection(g);
       const t = target(arg, g, conn.project);
-      const st = await new ApiClient(conn).request(
-        'POST',
-        `/v1/projects/${t.project}/switchings/${t.name}/declaration`,
-        {
+      const st = await answer(
+        conn,
+        apiOf(conn).POST('/v1/projects/{project}/switchings/{name}/declaration', {
+          params: { path: t },
           body: { transitionDays: Number(opts.days), justification: opts.justification },
-        },
+        }),
       );
       process.stdout.write(
         `declared: the transition of ${t.project}/${t.name} ends ${st.transitionEndsAt}\n`,
@@ -116,12 +119,12 @@ Examples:
       const g = globals();
       const conn = await resolveConnection(g);
       const t = target(arg, g, conn.project);
-      const st = await new ApiClient(conn).request(
-        'POST',
-        `/v1/projects/${t.project}/switchings/${t.name}/extension`,
-        {
+      const st = await answer(
+        conn,
+        apiOf(conn).POST('/v1/projects/{project}/switchings/{name}/extension', {
+          params: { path: t },
           body: { days: Number(opts.days) },
-        },
+        }),
       );
       process.stdout.write(
         `extended: the transition of ${t.project}/${t.name} ends ${st.transitionEndsAt}\n`,
@@ -141,8 +144,11 @@ Examples:
       const g = globals();
       const conn = await resolveConnection(g);
       const t = target(arg, g, conn.project);
-      const c = await new ApiClient(conn).get(
-        `/v1/projects/${t.project}/switchings/${t.name}/erasure-certificate`,
+      const c = await answer(
+        conn,
+        apiOf(conn).GET('/v1/projects/{project}/switchings/{name}/erasure-certificate', {
+          params: { path: t },
+        }),
       );
       await fs.mkdir(opts.dir, { recursive: true });
       await fs.writeFile(join(opts.dir, 'erasure-certificate.json'), c.certificate);
