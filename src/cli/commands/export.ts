@@ -5,7 +5,7 @@ import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { ApiClient } from '../client.js';
+import { ApiClient, answer, apiOf } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
 import { formatData } from '../output.js';
@@ -46,7 +46,11 @@ Examples:
           `cannot export '${kind}': only a project is exported (continuum export project NAME)`,
         );
       const c = new ApiClient(await resolveConnection(globals()));
-      let job = await c.request('POST', `/v1/projects/${name}/exports`);
+      const api = apiOf(c.conn);
+      let job = await answer(
+        c.conn,
+        api.POST('/v1/projects/{project}/exports', { params: { path: { project: name } } }),
+      );
       const log = (s: string) => process.stderr.write(s);
       let shown = '';
       while (job.phase === 'Gathering') {
@@ -57,7 +61,10 @@ Examples:
         if (line !== shown && process.stderr.isTTY) log(`\r${line.padEnd(70)}`);
         shown = line;
         await sleep(500);
-        job = await c.get(`/v1/projects/${name}/exports/${job.id}`);
+        job = await answer(
+          c.conn,
+          api.GET('/v1/projects/{project}/exports/{id}', { params: { path: { project: name, id: job.id } } }),
+        );
       }
       if (process.stderr.isTTY && shown) log('\n');
       if (job.phase === 'Failed') throw new CliError(`the export failed: ${job.message}`);
