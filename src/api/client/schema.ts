@@ -17425,7 +17425,14 @@ export interface paths {
                     content: {
                         "application/json": {
                             federationAdmin: boolean;
-                            roles: unknown[];
+                            roles: {
+                                /** @description lower-case letters, digits and dashes; 1–63 characters; starts and ends alphanumeric */
+                                project?: string;
+                                /** @description lower-case letters, digits and dashes; 1–63 characters; starts and ends alphanumeric */
+                                provider?: string;
+                                /** @enum {string} */
+                                role: "federation-admin" | "provider-admin" | "project-admin" | "project-member" | "metrics-reader";
+                            }[];
                             tokenId: string;
                             user: string;
                         };

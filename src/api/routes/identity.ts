@@ -1,7 +1,7 @@
 // Who am I, and API tokens: issue (shown once), list, revoke.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
-import { Name } from '../../model/index.js';
+import { Name, RoleBindingSchema } from '../../model/index.js';
 import type { ApiContext } from '../context.js';
 import { ErrorBody, principalOf } from './shared.js';
 
@@ -23,7 +23,7 @@ export function identityRoutes(app: FastifyInstance, ctx: ApiContext): void {
       response: {
         200: Type.Object({
           user: Type.String(),
-          roles: Type.Array(Type.Any()),
+          roles: Type.Array(RoleBindingSchema),
           tokenId: Type.String(),
           federationAdmin: Type.Boolean(),
         }),

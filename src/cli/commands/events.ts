@@ -1,6 +1,6 @@
 // `continuum events`: the audit log, optionally followed live.
 import type { Command } from 'commander';
-import { ApiClient } from '../client.js';
+import { answer, apiOf } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
 import type { GlobalOptions } from '../program.js';
@@ -33,7 +33,11 @@ export function eventsCommand(program: Command, globals: () => GlobalOptions): v
       const print = (e: any) => process.stdout.write(`${json ? JSON.stringify(e) : line(e)}\n`);
       if (!json) process.stdout.write('SEQ\tTIME\tACTOR\tACTION\tOBJECT\n');
       if (!opts.follow) {
-        const { items } = await new ApiClient(conn).get('/v1/events', { ...query, limit: opts.limit });
+        const defined = Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined));
+        const { items } = await answer(
+          conn,
+          apiOf(conn).GET('/v1/events', { params: { query: { ...defined, limit: opts.limit } } }),
+        );
         for (const e of items) print(e);
         return;
       }

@@ -1,6 +1,6 @@
 // `continuum logs`, and power actions on instances.
 import type { Command } from 'commander';
-import { ApiClient } from '../client.js';
+import { answer, apiOf } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
 import type { GlobalOptions } from '../program.js';
@@ -23,20 +23,26 @@ export function instanceCommands(program: Command, globals: () => GlobalOptions)
       const g = globals();
       const conn = await resolveConnection(g);
       const { project, name } = instanceOf(arg, g.project ?? conn.project);
-      const c = new ApiClient(conn);
-      const path = `/v1/projects/${project}/instances/${name}/console`;
+      const api = apiOf(conn);
+      const read = (from: number) =>
+        answer(
+          conn,
+          api.GET('/v1/projects/{project}/instances/{name}/console', {
+            params: { path: { project, name }, query: { offset: from, limit: 1048576 } },
+          }),
+        );
       let offset = 0;
       if (opts.tail !== undefined) {
         let end = 0;
         for (;;) {
-          const r = await c.get(path, { offset: end, limit: 1048576 });
+          const r = await read(end);
           if (r.next === end) break;
           end = r.next;
         }
         offset = Math.max(0, end - opts.tail);
       }
       for (;;) {
-        const r = await c.get(path, { offset, limit: 1048576 });
+        const r = await read(offset);
         if (r.data) process.stdout.write(r.data);
         const moved = r.next !== offset;
         offset = r.next;
@@ -56,7 +62,15 @@ export function instanceCommands(program: Command, globals: () => GlobalOptions)
         const g = globals();
         const conn = await resolveConnection(g);
         const { project, name } = instanceOf(arg, g.project ?? conn.project);
-        await new ApiClient(conn).request('POST', `/v1/projects/${project}/instances/${name}/${action}`);
+        await answer(
+          conn,
+          apiOf(conn).POST(
+            `/v1/projects/{project}/instances/{name}/${action as 'start' | 'stop' | 'reboot'}`,
+            {
+              params: { path: { project, name } },
+            },
+          ),
+        );
         process.stdout.write(`instance/${project}/${name} ${action} requested\n`);
       });
   }

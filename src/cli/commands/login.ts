@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import type { Command } from 'commander';
 import { currentDevPath, readCurrentDev } from '../../dev/current.js';
-import { ApiClient } from '../client.js';
+import { answer, apiOf } from '../client.js';
 import { configPath, loadConfig, resolveConnection, saveConfig } from '../config.js';
 import { CliError } from '../errors.js';
 import type { GlobalOptions } from '../program.js';
@@ -49,7 +49,8 @@ Uses the global --server, --token and --project options:
       }
       if (!token) throw new CliError('give --token or --token-file');
       const server = g.server.replace(/\/+$/, '');
-      const me = await new ApiClient({ server, token }).get('/v1/whoami');
+      const conn = { server, token };
+      const me = await answer(conn, apiOf(conn).GET('/v1/whoami'));
       const config = await loadConfig();
       await saveConfig({ ...config, server, token, ...(g.project ? { project: g.project } : {}) });
       process.stdout.write(`Logged in to ${server} as ${me.user}; saved to ${configPath()}\n`);
@@ -60,13 +61,14 @@ Uses the global --server, --token and --project options:
     .description('show the user behind the configured token and its roles')
     .action(async () => {
       const g = globals();
-      const me = await new ApiClient(await resolveConnection(g)).get('/v1/whoami');
+      const conn = await resolveConnection(g);
+      const me = await answer(conn, apiOf(conn).GET('/v1/whoami'));
       if (g.output === 'json' || g.output === 'yaml') {
         const { formatData } = await import('../output.js');
         process.stdout.write(`${formatData(g.output, me)}\n`);
         return;
       }
-      const roles = me.roles.map((b: any) => [b.role, b.provider ?? b.project].filter(Boolean).join(':'));
+      const roles = me.roles.map((b) => [b.role, b.provider ?? b.project].filter(Boolean).join(':'));
       process.stdout.write(`${me.user}\t${roles.join(', ') || '(no roles)'}\n`);
     });
 }

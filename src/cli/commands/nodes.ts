@@ -1,6 +1,6 @@
 // `continuum join-token …` and `continuum node revoke`.
 import type { Command } from 'commander';
-import { ApiClient } from '../client.js';
+import { answer, apiOf } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
 import { formatData, table } from '../output.js';
@@ -28,11 +28,17 @@ export function nodeCommands(program: Command, globals: () => GlobalOptions): vo
     .action(async (site: string, opts) => {
       const g = globals();
       const s = siteOf(site, g.provider);
-      const c = new ApiClient(await resolveConnection(g));
+      const conn = await resolveConnection(g);
       const body: Record<string, unknown> = { expiresInHours: opts.expiresInHours, maxUses: opts.maxUses };
       if (opts.description) body.description = opts.description;
       if (opts.replaces) body.replaces = opts.replaces;
-      const t = await c.request('POST', `/v1/providers/${s.provider}/sites/${s.site}/join-tokens`, { body });
+      const t = await answer(
+        conn,
+        apiOf(conn).POST('/v1/providers/{provider}/sites/{site}/join-tokens', {
+          params: { path: { provider: s.provider, site: s.site } },
+          body,
+        }),
+      );
       if (g.output === 'json' || g.output === 'yaml')
         return void process.stdout.write(`${formatData(g.output, t)}\n`);
       process.stdout.write(`${t.token}\n`);
@@ -46,8 +52,12 @@ export function nodeCommands(program: Command, globals: () => GlobalOptions): vo
     .action(async (site: string) => {
       const g = globals();
       const s = siteOf(site, g.provider);
-      const { items } = await new ApiClient(await resolveConnection(g)).get(
-        `/v1/providers/${s.provider}/sites/${s.site}/join-tokens`,
+      const conn = await resolveConnection(g);
+      const { items } = await answer(
+        conn,
+        apiOf(conn).GET('/v1/providers/{provider}/sites/{site}/join-tokens', {
+          params: { path: { provider: s.provider, site: s.site } },
+        }),
       );
       if (g.output === 'json' || g.output === 'yaml')
         return void process.stdout.write(`${formatData(g.output, items)}\n`);
@@ -67,9 +77,12 @@ export function nodeCommands(program: Command, globals: () => GlobalOptions): vo
     .action(async (site: string, id: string) => {
       const g = globals();
       const s = siteOf(site, g.provider);
-      await new ApiClient(await resolveConnection(g)).request(
-        'DELETE',
-        `/v1/providers/${s.provider}/sites/${s.site}/join-tokens/${id}`,
+      const conn = await resolveConnection(g);
+      await answer(
+        conn,
+        apiOf(conn).DELETE('/v1/providers/{provider}/sites/{site}/join-tokens/{id}', {
+          params: { path: { provider: s.provider, site: s.site, id } },
+        }),
       );
       process.stdout.write(`join token ${id} revoked\n`);
     });
@@ -83,9 +96,12 @@ export function nodeCommands(program: Command, globals: () => GlobalOptions): vo
       const g = globals();
       const [provider, name] = arg.includes('/') ? arg.split('/') : [g.provider, arg];
       if (!provider || !name) throw new CliError('write PROVIDER/NODE');
-      const r = await new ApiClient(await resolveConnection(g)).request(
-        'POST',
-        `/v1/providers/${provider}/nodes/${name}/revoke`,
+      const conn = await resolveConnection(g);
+      const r = await answer(
+        conn,
+        apiOf(conn).POST('/v1/providers/{provider}/nodes/{name}/revoke', {
+          params: { path: { provider, name } },
+        }),
       );
       process.stdout.write(`node ${provider}/${name}: ${r.revoked} credential(s) revoked\n`);
     });

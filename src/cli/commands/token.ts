@@ -1,6 +1,6 @@
 // `continuum token create|list|revoke`.
 import type { Command } from 'commander';
-import { ApiClient } from '../client.js';
+import { answer, apiOf } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { formatData, table } from '../output.js';
 import type { GlobalOptions } from '../program.js';
@@ -8,8 +8,12 @@ import type { GlobalOptions } from '../program.js';
 export function tokenCommands(program: Command, globals: () => GlobalOptions): void {
   const token = program.command('token').description('issue, list and revoke API tokens');
 
-  const client = async () => new ApiClient(await resolveConnection(globals()));
-  const self = async (c: ApiClient) => (await c.get('/v1/whoami')).user as string;
+  const client = async () => {
+    const conn = await resolveConnection(globals());
+    return { conn, api: apiOf(conn) };
+  };
+  type Client = Awaited<ReturnType<typeof client>>;
+  const self = async (c: Client) => (await answer(c.conn, c.api.GET('/v1/whoami'))).user;
 
   token
     .command('create')
@@ -23,7 +27,10 @@ export function tokenCommands(program: Command, globals: () => GlobalOptions): v
       const body: Record<string, unknown> = {};
       if (opts.description) body.description = opts.description;
       if (opts.expiresInDays !== undefined) body.expiresInDays = opts.expiresInDays;
-      const t = await c.request('POST', `/v1/users/${encodeURIComponent(user)}/tokens`, { body });
+      const t = await answer(
+        c.conn,
+        c.api.POST('/v1/users/{name}/tokens', { params: { path: { name: user } }, body }),
+      );
       const g = globals();
       if (g.output === 'json' || g.output === 'yaml') process.stdout.write(`${formatData(g.output, t)}\n`);
       else process.stdout.write(`${t.token}\n`);
@@ -39,7 +46,10 @@ export function tokenCommands(program: Command, globals: () => GlobalOptions): v
     .action(async (opts) => {
       const c = await client();
       const user = opts.user ?? (await self(c));
-      const { items } = await c.get(`/v1/users/${encodeURIComponent(user)}/tokens`);
+      const { items } = await answer(
+        c.conn,
+        c.api.GET('/v1/users/{name}/tokens', { params: { path: { name: user } } }),
+      );
       const g = globals();
       if (g.output === 'json' || g.output === 'yaml')
         return void process.stdout.write(`${formatData(g.output, items)}\n`);
@@ -59,7 +69,7 @@ export function tokenCommands(program: Command, globals: () => GlobalOptions): v
     .argument('<id>', 'token id (the part after ctm_)')
     .action(async (id: string) => {
       const c = await client();
-      await c.request('DELETE', `/v1/tokens/${encodeURIComponent(id)}`);
+      await answer(c.conn, c.api.DELETE('/v1/tokens/{id}', { params: { path: { id } } }));
       process.stdout.write(`token ${id} revoked\n`);
     });
 }
