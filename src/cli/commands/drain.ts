@@ -2,8 +2,8 @@
 // every replica away (live where it can) and places nothing new there; `--wait` follows
 // it until no replica is left, or those left have nowhere to go.
 import type { Command } from 'commander';
-import { ApiClient } from '../client.js';
-import { resolveConnection } from '../config.js';
+import { answer, apiOf } from '../client.js';
+import { type Connection, resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
 import type { GlobalOptions } from '../program.js';
 
@@ -60,32 +60,49 @@ async function drainAction(
   const [what, arg] = nameArg === undefined ? ['node', whatArg] : [whatArg, nameArg];
   if (!(DRAIN_TARGETS as readonly string[]).includes(what))
     throw new CliError(`cannot ${action} a '${what}': give node, site or provider`);
-  const c = new ApiClient(await resolveConnection(g));
+  const conn = await resolveConnection(g);
+  const api = apiOf(conn);
   const verb = action === 'drain' ? 'draining' : 'schedulable';
   const body = action === 'drain' ? { body: parallel ? { parallel } : {} } : {};
   let nodes: string[];
   if (what === 'provider') {
-    const r = await c.request('POST', `/v1/providers/${arg}/${action}`, body);
+    const r = await answer(
+      conn,
+      api.POST(`/v1/providers/{provider}/${action}`, { params: { path: { provider: arg } }, ...body }),
+    );
     nodes = r.nodes;
     process.stdout.write(`provider ${arg}: ${nodes.length} node(s) ${verb}\n`);
   } else {
     const [provider, name] = arg.includes('/') ? arg.split('/') : [g.provider, arg];
     if (!provider || !name) throw new CliError(`write PROVIDER/${what.toUpperCase()}`);
     if (what === 'site') {
-      const r = await c.request('POST', `/v1/providers/${provider}/sites/${name}/${action}`, body);
+      const r = await answer(
+        conn,
+        api.POST(`/v1/providers/{provider}/sites/{site}/${action}`, {
+          params: { path: { provider, site: name } },
+          ...body,
+        }),
+      );
       nodes = r.nodes;
       process.stdout.write(`site ${provider}/${name}: ${nodes.length} node(s) ${verb}\n`);
     } else {
-      const r = await c.request('POST', `/v1/providers/${provider}/nodes/${name}/${action}`, body);
+      const r = await answer(
+        conn,
+        api.POST(`/v1/providers/{provider}/nodes/{name}/${action}`, {
+          params: { path: { provider, name } },
+          ...body,
+        }),
+      );
       nodes = [r.node];
       process.stdout.write(`node ${r.node} ${r.state}\n`);
     }
   }
-  if (wait && action === 'drain') await followDrain(c, nodes);
+  if (wait && action === 'drain') await followDrain(conn, nodes);
 }
 
 /** Until no replica is left on the nodes, or every one left waits for a node to go to. */
-async function followDrain(c: ApiClient, nodes: readonly string[]): Promise<void> {
+async function followDrain(conn: Connection, nodes: readonly string[]): Promise<void> {
+  const api = apiOf(conn);
   const tty = process.stderr.isTTY;
   let start: number | undefined;
   let last = '';
@@ -94,20 +111,32 @@ async function followDrain(c: ApiClient, nodes: readonly string[]): Promise<void
   for (;;) {
     const left: any[] = [];
     for (const n of nodes)
-      left.push(
-        ...(await c.listAll('/v1/instances', { node: n })).filter((i) => i.spec.desired !== 'absent'),
-      );
+      for (let cursor: string | undefined, first = true; first || cursor; first = false) {
+        const page = await answer(
+          conn,
+          api.GET('/v1/instances', {
+            params: { query: { node: n, limit: 1000, ...(cursor ? { cursor } : {}) } },
+          }),
+        );
+        left.push(...page.items.filter((i: any) => i.spec.desired !== 'absent'));
+        cursor = page.nextCursor;
+      }
     start ??= left.length;
     // Why those left stay, from their workloads (a provider-admin does not see tenants'
     // workloads: then only the count is known).
     const stuck = new Map<string, string>();
     const workloads = new Map<string, Promise<any>>();
     for (const i of left) {
-      const path = `/v1/projects/${i.metadata.project}/workloads/${i.spec.workload}`;
+      const path = `${i.metadata.project}/${i.spec.workload}`;
       if (!workloads.has(path))
         workloads.set(
           path,
-          c.get(path).catch(() => undefined),
+          answer(
+            conn,
+            api.GET('/v1/projects/{project}/workloads/{name}', {
+              params: { path: { project: i.metadata.project, name: i.spec.workload } },
+            }),
+          ).catch(() => undefined),
         );
       const msg: string | undefined = (await workloads.get(path))?.status?.message;
       if (msg && /waits for a node to replace|out of policy/.test(msg))

@@ -2,8 +2,8 @@
 // `--wait` follows it with a progress bar. `continuum migrate cancel NAME` cancels one
 // before its switch-over.
 import type { Command } from 'commander';
-import { ApiClient } from '../client.js';
-import { resolveConnection } from '../config.js';
+import { answer, apiOf } from '../client.js';
+import { type Connection, resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
 import type { GlobalOptions } from '../program.js';
 
@@ -51,11 +51,19 @@ export function outcome(m: any): string {
   return `migration ${m.metadata.name} ${s.phase.toLowerCase()}: ${s.message ?? 'no reason given'}`;
 }
 
-async function follow(c: ApiClient, path: string): Promise<any> {
+/** A migration of the project, as the API has it now. */
+function migrationOf(conn: Connection, project: string, name: string) {
+  return answer(
+    conn,
+    apiOf(conn).GET('/v1/projects/{project}/migrations/{name}', { params: { path: { project, name } } }),
+  );
+}
+
+async function follow(conn: Connection, project: string, name: string) {
   const tty = process.stderr.isTTY;
   let last = '';
   for (;;) {
-    const m = await c.get(path);
+    const m = await migrationOf(conn, project, name);
     const line = progressLine(m.status);
     if (line !== last) {
       process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
@@ -105,21 +113,23 @@ Examples:
     .action(async (arg: string, second: string | undefined, opts) => {
       const g = globals();
       const conn = await resolveConnection(g);
-      const c = new ApiClient(conn);
       const defaultProject = g.project ?? conn.project;
       if (arg === 'cancel') {
         if (!second) throw new CliError('which migration? continuum migrate cancel MIGRATION');
         const { project, name } = split(second, defaultProject, 'the migration');
-        const path = `/v1/projects/${project}/migrations/${name}`;
-        const m = await c.get(path);
+        const m = await migrationOf(conn, project, name);
         if (DONE.includes(m.status.phase))
           throw new CliError(`migration ${project}/${name} has ended (${m.status.phase}); nothing to cancel`);
-        await c.request('PUT', path, {
-          body: { kind: 'Migration', metadata: { name, project }, spec: { ...m.spec, cancel: true } },
-        });
+        await answer(
+          conn,
+          apiOf(conn).PUT('/v1/projects/{project}/migrations/{name}', {
+            params: { path: { project, name } },
+            body: { kind: 'Migration', metadata: { name, project }, spec: { ...m.spec, cancel: true } },
+          }),
+        );
         process.stdout.write(`migration/${project}/${name} cancel requested\n`);
         if (opts.wait) {
-          const end = await follow(c, path);
+          const end = await follow(conn, project, name);
           process.stdout.write(`${outcome(end)}\n`);
         }
         return;
@@ -138,16 +148,20 @@ Examples:
           : opts.toProvider
             ? { provider: opts.toProvider }
             : undefined;
-      const created = await c.request('POST', `/v1/projects/${project}/migrations`, {
-        body: {
-          kind: 'Migration',
-          metadata: { name, project },
-          spec: { instance, ...(to ? { to } : {}), ...(mode ? { mode } : {}) },
-        },
-      });
+      const created = await answer(
+        conn,
+        apiOf(conn).POST('/v1/projects/{project}/migrations', {
+          params: { path: { project } },
+          body: {
+            kind: 'Migration',
+            metadata: { name, project },
+            spec: { instance, ...(to ? { to } : {}), ...(mode ? { mode } : {}) },
+          },
+        }),
+      );
       process.stdout.write(`migration/${project}/${created.metadata.name} created\n`);
       if (!opts.wait) return;
-      const end = await follow(c, `/v1/projects/${project}/migrations/${name}`);
+      const end = await follow(conn, project, name);
       process.stdout.write(`${outcome(end)}\n`);
       if (end.status.phase !== 'Succeeded') process.exitCode = 1;
     });
