@@ -160,7 +160,10 @@ describe('live migration through the relay', () => {
         },
         60_000,
       );
-      assert.ok(!next.includes('continuum-test-image ready'), 'no second boot');
+      assert.ok(
+        !next.includes('continuum-test-image ready'),
+        `no second boot; node-b's console:\n${next.slice(-3000)}`,
+      );
       const served = await waitFor('http on node-b', async () => {
         const p = (await instance()).status.ports?.[0];
         return (
