@@ -6,7 +6,7 @@
 import { createHash, randomUUID, X509Certificate } from 'node:crypto';
 import { createWriteStream, promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract } from 'tar-stream';
 import { parse } from 'yaml';
@@ -73,12 +73,15 @@ async function unpack(body: Readable, into: string) {
     if (hashes.has(rel)) return fail(`the bundle holds '${rel}' twice`);
     const file = join(into, 'files', randomUUID());
     const hash = createHash('sha256');
-    stream.on('data', (chunk: unknown) => {
-      const d = chunk as Buffer;
-      hash.update(d);
-      bytes += d.length;
+    // Hashed as it passes on to the file (no second reader of the entry).
+    const hashing = new Transform({
+      transform(d: Buffer, _enc, done) {
+        hash.update(d);
+        bytes += d.length;
+        done(null, d);
+      },
     });
-    pipeline(stream, createWriteStream(file, { mode: 0o600 })).then(
+    pipeline(stream, hashing, createWriteStream(file, { mode: 0o600 })).then(
       () => {
         hashes.set(rel, hash.digest('hex'));
         paths.set(rel, file);

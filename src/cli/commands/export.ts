@@ -1,7 +1,7 @@
 // `continuum export project P -o bundle.tar` and `continuum import bundle.tar`: a
 // project out of the federation in open formats (EU Data Act, chapter VI) and into
 // another one, with progress on both.
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { createWriteStream, promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
@@ -10,7 +10,7 @@ import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
 import { formatData } from '../output.js';
 import type { GlobalOptions } from '../program.js';
-import { progress } from '../progress.js';
+import { countedFile, counting, progress } from '../progress.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
@@ -72,10 +72,14 @@ Examples:
       const total = Number(res.headers.get('content-length') ?? job.size);
       const bar = progress(`export ${name}`, total, 'downloaded');
       const body = Readable.fromWeb(res.body as any);
-      body.on('data', (d: Buffer) => bar.add(d.length));
+
       const out = output === '-' ? process.stdout : createWriteStream(`${output}.partial`);
       try {
-        await pipeline(body, out);
+        await pipeline(
+          body,
+          counting((n) => bar.add(n)),
+          out,
+        );
       } catch (err) {
         if (output !== '-') await fs.rm(`${output}.partial`, { force: true });
         throw new CliError(`the download broke off: ${(err as Error).message}`);
@@ -117,8 +121,7 @@ Example:
         },
       );
       const bar = progress(`import ${file}`, size);
-      const stream = createReadStream(file);
-      stream.on('data', (d) => bar.add(d.length));
+      const stream = countedFile(file, (n) => bar.add(n));
       const r = await c.request('POST', '/v1/imports', {
         raw: stream,
         rawSize: size,

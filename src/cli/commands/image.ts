@@ -8,7 +8,7 @@ import { ApiClient } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
 import type { GlobalOptions } from '../program.js';
-import { progress } from '../progress.js';
+import { countedFile, progress } from '../progress.js';
 
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -67,8 +67,7 @@ export function imageCommands(program: Command, globals: () => GlobalOptions): v
       let result: any;
       for (const [k, path] of Object.entries(files)) {
         const bar = progress(`${k} ${basename(path)}`, sizes[k]!);
-        const stream = createReadStream(path);
-        stream.on('data', (c) => bar.add(c.length));
+        const stream = countedFile(path, (n) => bar.add(n));
         result = await client.request('PUT', `/v1/projects/${project}/images/${name}/files/${k}`, {
           raw: stream,
           rawSize: sizes[k],
