@@ -10,7 +10,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ApiClient } from '../cli/index.js';
+import { ApiClient, answer, apiOf } from '../cli/client.js';
 import { type ControlPlane, startControlPlane } from '../control-plane/index.js';
 import { findCity } from '../model/index.js';
 import { QemuRuntime } from '../runtimes/index.js';
@@ -80,12 +80,6 @@ const PROVIDERS: DevProvider[] = [
 ];
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-
-/** The dev federation's admin, through the same client the CLI uses. */
-function api(cp: ControlPlane, method: string, path: string, body?: unknown): Promise<any> {
-  const client = new ApiClient({ server: cp.url, token: cp.adminToken });
-  return client.request(method, path, Buffer.isBuffer(body) ? { raw: body } : { body });
-}
 
 export class DevFederation {
   cp?: ControlPlane;
@@ -169,15 +163,19 @@ export class DevFederation {
       metadata: { name: 'demo' },
       spec: { displayName: 'Demo project', quota: { vcpus: 16, memoryMiB: 16384, instances: 16 } },
     });
-    await api(cp, 'POST', '/v1/apply', { documents: docs });
+    const conn = { server: cp.url, token: cp.adminToken };
+    const typed = apiOf(conn);
+    await answer(conn, typed.POST('/v1/apply', { body: { documents: docs } }));
 
     let host = 0;
     for (const p of PROVIDERS) {
-      const jt = await api(cp, 'POST', `/v1/providers/${p.name}/sites/${p.site}/join-tokens`, {
-        maxUses: p.nodes,
-        expiresInHours: 1,
-        description: 'continuum dev',
-      });
+      const jt = await answer(
+        conn,
+        typed.POST('/v1/providers/{provider}/sites/{site}/join-tokens', {
+          params: { path: { provider: p.name, site: p.site } },
+          body: { maxUses: p.nodes, expiresInHours: 1, description: 'continuum dev' },
+        }),
+      );
       for (let n = 1; n <= p.nodes; n++) {
         const node = `${p.site}-node-${n}`;
         const h = this.network?.hosts[host++];
@@ -186,7 +184,9 @@ export class DevFederation {
     }
     this.say(`waiting for ${nodeCount} nodes to enrol`);
     await this.until(
-      async () => (await api(cp, 'GET', '/v1/nodes?state=ready')).items.length === nodeCount,
+      async () =>
+        (await answer(conn, typed.GET('/v1/nodes', { params: { query: { state: 'ready' } } }))).items
+          .length === nodeCount,
       60_000,
       'nodes to enrol',
     );
@@ -195,43 +195,63 @@ export class DevFederation {
     const kernel = readFileSync(join(o.imageDir, 'vmlinuz'));
     const initrd = readFileSync(join(o.imageDir, 'initrd.img'));
     const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-    await api(cp, 'POST', '/v1/projects/demo/images', {
-      metadata: { name: 'testvm' },
-      spec: {
-        format: 'kernel-initrd',
-        description: 'Continuum test image: busybox, HTTP on port 80, a counter on the console',
-        files: { kernel: { sha256: sha(kernel) }, initrd: { sha256: sha(initrd) } },
-        cmdline: readFileSync(join(o.imageDir, 'cmdline'), 'utf8').trim(),
-      },
-    });
-    await api(cp, 'PUT', '/v1/projects/demo/images/testvm/files/kernel', kernel);
-    await api(cp, 'PUT', '/v1/projects/demo/images/testvm/files/initrd', initrd);
+    await answer(
+      conn,
+      typed.POST('/v1/projects/{project}/images', {
+        params: { path: { project: 'demo' } },
+        body: {
+          metadata: { name: 'testvm' },
+          spec: {
+            format: 'kernel-initrd',
+            description: 'Continuum test image: busybox, HTTP on port 80, a counter on the console',
+            files: { kernel: { sha256: sha(kernel) }, initrd: { sha256: sha(initrd) } },
+            cmdline: readFileSync(join(o.imageDir, 'cmdline'), 'utf8').trim(),
+          },
+        },
+      }),
+    );
+    // Raw uploads go through the streaming client.
+    const raw = new ApiClient(conn);
+    await raw.request('PUT', '/v1/projects/demo/images/testvm/files/kernel', { raw: kernel });
+    await raw.request('PUT', '/v1/projects/demo/images/testvm/files/initrd', { raw: initrd });
 
     // Not pinned: for users in Madrid, within 60 ms — Madrid's node is the closest, and
     // every node of the federation qualifies, so it can be migrated or drained anywhere.
     this.say(
       'deploying the demo workload "hello" for users in Madrid (within 60 ms: placed on iberia-edge/mad-1-node-1)',
     );
-    await api(cp, 'POST', '/v1/projects/demo/workloads', {
-      metadata: { name: 'hello' },
-      spec: {
-        kind: 'vm',
-        image: 'testvm',
-        replicas: 1,
-        resources: { vcpus: 1, memoryMiB: 256 },
-        ports: [{ guest: 80 }],
-        placement: { latency: [{ city: 'Madrid', maxRttMs: 60 }], weights: { latency: 100 } },
-      },
-    });
+    await answer(
+      conn,
+      typed.POST('/v1/projects/{project}/workloads', {
+        params: { path: { project: 'demo' } },
+        body: {
+          metadata: { name: 'hello' },
+          spec: {
+            kind: 'vm',
+            image: 'testvm',
+            replicas: 1,
+            resources: { vcpus: 1, memoryMiB: 256 },
+            ports: [{ guest: 80 }],
+            placement: { latency: [{ city: 'Madrid', maxRttMs: 60 }], weights: { latency: 100 } },
+          },
+        },
+      }),
+    );
     const inst = await this.until(
       async () => {
-        const i = await api(cp, 'GET', '/v1/projects/demo/instances/hello-0');
+        // The instance's status is loose in the OpenAPI document (not typed yet).
+        const i = (await answer(
+          conn,
+          typed.GET('/v1/projects/{project}/instances/{name}', {
+            params: { path: { project: 'demo', name: 'hello-0' } },
+          }),
+        )) as { status: { phase: string; ports: { address: string; host: number }[] } };
         return i.status.phase === 'Running' && i.status.ports.length ? i : undefined;
       },
       120_000,
       'the demo VM to boot',
     );
-    const port = inst.status.ports[0];
+    const port = inst.status.ports[0]!;
     // `continuum login --dev` finds this run here.
     await writeCurrentDev({ pid: process.pid, api: cp.url, tokenFile: cp.adminTokenFile }).catch((err) =>
       this.say(`could not record this run for \`continuum login --dev\`: ${(err as Error).message}`),

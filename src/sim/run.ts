@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiClient } from '../cli/index.js';
+import { answer, apiOf } from '../cli/client.js';
 import { generateFederation } from './federation.js';
 import { type SimNode, startSimNode } from './fleet.js';
 
@@ -22,19 +22,21 @@ export interface FleetOptions {
 }
 
 export async function runFleet(o: FleetOptions): Promise<{ nodes: SimNode[]; stop(): Promise<void> }> {
-  const client = new ApiClient({ server: o.api, token: o.token });
-  const call = (method: string, path: string, body: unknown) => client.request(method, path, { body });
+  const conn = { server: o.api, token: o.token };
+  const api = apiOf(conn);
   const fed = generateFederation({ providers: o.providers, nodes: o.nodes, seed: o.seed });
   const docs = [...fed.providers, ...fed.sites.map((s) => s.manifest)];
   for (let i = 0; i < docs.length; i += 500)
-    await call('POST', '/v1/apply', { documents: docs.slice(i, i + 500) });
+    await answer(conn, api.POST('/v1/apply', { body: { documents: docs.slice(i, i + 500) } }));
   const work: { provider: string; name: string; token: string; gateway: string; inventory: object }[] = [];
   for (const s of fed.sites) {
-    const jt = await call('POST', `/v1/providers/${s.provider}/sites/${s.name}/join-tokens`, {
-      maxUses: s.nodes.length,
-      expiresInHours: 1,
-      description: 'continuum sim',
-    });
+    const jt = await answer(
+      conn,
+      api.POST('/v1/providers/{provider}/sites/{site}/join-tokens', {
+        params: { path: { provider: s.provider, site: s.name } },
+        body: { maxUses: s.nodes.length, expiresInHours: 1, description: 'continuum sim' },
+      }),
+    );
     for (const n of s.nodes)
       work.push({
         provider: s.provider,
