@@ -1,7 +1,8 @@
 // What every route handler needs, passed explicitly rather than hung on globals.
 import type { AuthFailureLimiter, Principal } from '../auth/index.js';
 import type { NodeHealthController } from '../controllers/index.js';
-import type { SwitchingActions, SwitchingController } from '../controllers/switching-controller.js';
+import type { SwitchingActions } from '../controllers/switching-actions.js';
+import type { SwitchingController } from '../controllers/switching-controller.js';
 import type { AgentGateway, Enrolment } from '../gateway/index.js';
 import type { ExportService } from '../resources/export.js';
 import type { IdentityService, ImageFiles, ResourceService } from '../resources/index.js';

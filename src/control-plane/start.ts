@@ -13,11 +13,8 @@ import {
   NodeHealthController,
   WorkloadController,
 } from '../controllers/index.js';
-import {
-  admitSwitching,
-  SwitchingActions,
-  SwitchingController,
-} from '../controllers/switching-controller.js';
+import { admitSwitching, SwitchingActions } from '../controllers/switching-actions.js';
+import { SwitchingController } from '../controllers/switching-controller.js';
 import {
   AgentGateway,
   type AgentLimits,
@@ -30,7 +27,8 @@ import {
   localNames,
 } from '../gateway/index.js';
 import { loadFramework, useFramework } from '../model/index.js';
-import { ExportService, eraseFile } from '../resources/export.js';
+import { eraseFile } from '../protocol/file-hash.js';
+import { ExportService } from '../resources/export.js';
 import { IdentityService } from '../resources/index.js';
 import { engineOf, Store } from '../store/index.js';
 import { VERSION } from '../version.js';

@@ -27,6 +27,7 @@ import {
   workloadKind,
 } from '../model/index.js';
 import { hashFile } from '../protocol/file-hash.js';
+import type { ErasedArtefact } from '../protocol/index.js';
 import type { Store, StoredResource } from '../store/index.js';
 import { residencyReport } from './residency.js';
 import { signDetached } from './signing.js';
@@ -151,9 +152,7 @@ export class ExportService {
   }
 
   /** A switching's erasure: every export of the project goes, each file hashed first. */
-  async eraseProject(
-    project: string,
-  ): Promise<{ kind: string; name: string; sha256: string; bytes: number; deletedAt: string }[]> {
+  async eraseProject(project: string): Promise<ErasedArtefact[]> {
     const out = [];
     for (const job of [...this.jobs.values()].filter((j) => j.project === project)) {
       this.jobs.delete(job.id);
@@ -488,18 +487,6 @@ function formatTable(): string {
     (f) => `| ${f.paths.map((p) => `\`${p}\``).join(', ')} | ${f.what} | ${f.format} |`,
   );
   return ['| path | what | format |', '|---|---|---|', ...rows].join('\n');
-}
-
-/** Hashes a file, then deletes it: what an erasure certificate lists (undefined: no such file). */
-export async function eraseFile(
-  path: string,
-  kind: string,
-  name: string,
-): Promise<{ kind: string; name: string; sha256: string; bytes: number; deletedAt: string } | undefined> {
-  const h = await hashFile(path).catch(() => undefined);
-  if (!h) return undefined;
-  await fs.rm(path, { force: true });
-  return { kind, name, ...h, deletedAt: new Date().toISOString() };
 }
 
 /** The README of an export: what is in it, how to check it, how to boot each VM with plain QEMU. */

@@ -1,20 +1,14 @@
 // `continuum image upload`: declare an image from local files (their sha256 computed
 // here) and upload them, with progress.
-import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
+import { hashFile } from '../../protocol/file-hash.js';
 import { ApiClient } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
 import type { GlobalOptions } from '../program.js';
 import { countedFile, progress } from '../progress.js';
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
 
 export function imageCommands(program: Command, globals: () => GlobalOptions): void {
   const image = program.command('image').description('manage VM images');
@@ -55,7 +49,7 @@ export function imageCommands(program: Command, globals: () => GlobalOptions): v
           throw new CliError(`${path}: no such file`);
         }
         process.stderr.write(`hashing ${basename(path)}…\n`);
-        specFiles[k] = { sha256: await sha256File(path) };
+        specFiles[k] = { sha256: (await hashFile(path)).sha256 };
       }
       const spec: Record<string, unknown> = { format, architecture: opts.arch, files: specFiles };
       if (opts.cmdline) spec.cmdline = opts.cmdline;
