@@ -29,6 +29,8 @@ need cpio cpio
 need ip iproute2
 # The initramfs needs the static busybox.
 dpkg -s busybox-static >/dev/null 2>&1 || apt_packages+=(busybox-static)
+# The web console's browser tests drive Debian's Chromium (with playwright-core).
+need chromium chromium
 
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
@@ -58,6 +60,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_hash" ]; then
 fi
 
 # --- build -------------------------------------------------------------------
-npx --no-install tsc -p tsconfig.json
+npm run --silent build
 # The bootable test image used by the tests and `continuum dev` (cached; rebuilt on change).
 bash scripts/build-test-image.sh .cache/testvm

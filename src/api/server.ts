@@ -1,5 +1,9 @@
 // Builds the HTTP API: Fastify with strict validation, bearer-token authentication, the
 // generated OpenAPI document, metrics, and every route group.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { AuthFailureLimiter } from '../auth/index.js';
@@ -15,6 +19,7 @@ import { exportRoutes } from './routes/exports.js';
 import { identityRoutes } from './routes/identity.js';
 import { imageRoutes } from './routes/images.js';
 import { instanceRoutes } from './routes/instances.js';
+import { liveRoutes } from './routes/live.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { publicRoutes } from './routes/public.js';
 import { reportRoutes } from './routes/reports.js';
@@ -35,7 +40,13 @@ export interface ApiOptions {
   authLimiter?: AuthFailureLimiter;
   /** Serve /metrics without a token (default: a federation-admin's or metrics-reader's). */
   metricsPublic?: boolean;
+  /** The web console's built files (default: dist/console of the installation). */
+  consoleDir?: string;
 }
+
+/** The console loads nothing from elsewhere, and runs no script it did not ship with. */
+const CONSOLE_CSP =
+  "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 const PUBLIC_PATHS = new Set(['/healthz', '/openapi.json']);
 
@@ -122,5 +133,37 @@ export async function buildApi(opts: ApiOptions): Promise<{ app: FastifyInstance
   exportRoutes(app, ctx);
   switchingRoutes(app, ctx);
   publicRoutes(app, ctx);
+  liveRoutes(app, ctx);
+  await consoleRoutes(app, opts.consoleDir ?? fileURLToPath(new URL('../../console/', import.meta.url)));
   return { app, ctx };
+}
+
+/** The web console at `/`: the files `npm run build` made, or a page saying how to make them. */
+async function consoleRoutes(app: FastifyInstance, dir: string): Promise<void> {
+  if (!existsSync(join(dir, 'index.html'))) {
+    app.get('/', { schema: { hide: true } }, async (_req, reply) =>
+      reply
+        .type('text/plain; charset=utf-8')
+        .send(
+          'The web console is not built here: run `npm run build` (or `bash scripts/setup.sh`) and restart.\n',
+        ),
+    );
+    return;
+  }
+  await app.register(fastifyStatic, {
+    root: dir,
+    prefix: '/',
+    // One route per built file (no catch-all): an unknown path stays the API's JSON 404.
+    wildcard: false,
+    setHeaders: (res, path) => {
+      res.header('content-security-policy', CONSOLE_CSP);
+      res.header('x-content-type-options', 'nosniff');
+      res.header('referrer-policy', 'no-referrer');
+      // Hashed asset names never change content; the page itself is always re-checked.
+      res.header(
+        'cache-control',
+        path.includes('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',
+      );
+    },
+  });
 }

@@ -25,9 +25,11 @@ import {
   issueServingCertificate,
   loadOrCreateCa,
   localNames,
+  MetricsHistory,
 } from '../gateway/index.js';
 import { loadFramework, useFramework } from '../model/index.js';
 import { eraseFile } from '../protocol/file-hash.js';
+import type { NodeMetrics } from '../protocol/index.js';
 import { ExportService } from '../resources/export.js';
 import { IdentityService } from '../resources/index.js';
 import { engineOf, Store } from '../store/index.js';
@@ -193,8 +195,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       gateway.on('error', (err) => app.log.error({ err }, 'agent gateway'));
       // Node health queues the node and retries a failed write itself (onError logs it).
       gateway.on('connected', (p: string, n: string) => void health.connected(p, n));
-      gateway.on('heartbeat', (p: string, n: string) => {
+      const history = new MetricsHistory();
+      ctx.nodeMetrics = history;
+      gateway.on('heartbeat', (p: string, n: string, msg: { metrics: NodeMetrics }) => {
         ctx.metrics.agentHeartbeats.inc();
+        history.record(p, n, msg.metrics);
         void health.seen(p, n);
       });
       const rejected = new Counter({

@@ -1,6 +1,7 @@
 export { fetchDisk } from './disk-fetch.js';
 export { Enrolment, type JoinTokenInfo, nodeNameFrom } from './enrolment.js';
 export { AgentGateway, type GatewayOptions } from './gateway.js';
+export { MetricsHistory, type MetricsSample } from './metrics-history.js';
 export {
   CA_KEY_FILE,
   type CertificateAuthority,

@@ -84,6 +84,8 @@ export interface EventQuery {
   kind?: string;
   parent?: string;
   name?: string;
+  /** The latest `limit` events (still returned oldest first) instead of the first after `afterSeq`. */
+  newest?: boolean;
 }
 
 export interface TokenRecord {
@@ -510,8 +512,9 @@ export class Store {
         return eb.or(ors);
       });
     }
-    query = query.orderBy('seq').limit(q.limit ?? 100);
-    return (await query.execute()).map(toEvent);
+    query = query.orderBy('seq', q.newest ? 'desc' : 'asc').limit(q.limit ?? 100);
+    const events = (await query.execute()).map(toEvent);
+    return q.newest ? events.reverse() : events;
   }
 
   async lastEventSeq(): Promise<number> {

@@ -358,6 +358,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/changes/watch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Stream which objects you can see were created, changed or deleted, as Server-Sent Events (`changes`: a batch of {kind, parent, name, part}); re-read them for their content */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events": {
         parameters: {
             query?: never;
@@ -374,6 +408,8 @@ export interface paths {
                     kind?: string;
                     limit?: number;
                     name?: string;
+                    /** @description the latest `limit` events (oldest first) instead of the first ones */
+                    newest?: boolean;
                     /** @description lower-case letters, digits and dashes; 1–63 characters; starts and ends alphanumeric */
                     project?: string;
                     /** @description lower-case letters, digits and dashes; 1–63 characters; starts and ends alphanumeric */
@@ -11957,6 +11993,137 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/providers/{provider}/node-metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Recent heartbeat metrics of a provider's nodes (kept in memory, the last minutes): per node, samples of [unix seconds, CPU %, memory %] */
+        get: {
+            parameters: {
+                query: {
+                    /** @description comma-separated node names (at most 500) */
+                    names: string;
+                };
+                header?: never;
+                path: {
+                    /** @description lower-case letters, digits and dashes; 1–63 characters; starts and ends alphanumeric */
+                    provider: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                node: string;
+                                samples: [
+                                    number,
+                                    number,
+                                    number
+                                ][];
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: {
+                                    message: string;
+                                    path: string;
+                                }[];
+                                /** @description apply: 0-based index of the document at fault */
+                                document?: number;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: {
+                                    message: string;
+                                    path: string;
+                                }[];
+                                /** @description apply: 0-based index of the document at fault */
+                                document?: number;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: {
+                                    message: string;
+                                    path: string;
+                                }[];
+                                /** @description apply: 0-based index of the document at fault */
+                                document?: number;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: {
+                                    message: string;
+                                    path: string;
+                                }[];
+                                /** @description apply: 0-based index of the document at fault */
+                                document?: number;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;

@@ -70,7 +70,15 @@ export function eventRoutes(app: FastifyInstance, ctx: ApiContext): void {
       tags: ['Events'],
       summary: 'The audit log: who changed what, when, with before/after',
       querystring: Type.Object(
-        { ...Filters, limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) },
+        {
+          ...Filters,
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+          newest: Type.Optional(
+            Type.Boolean({
+              description: 'the latest `limit` events (oldest first) instead of the first ones',
+            }),
+          ),
+        },
         { additionalProperties: false },
       ),
       response: {
@@ -80,9 +88,11 @@ export function eventRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     handler: async (req: any) => {
       const q = queryFor(principalOf(req), { ...req.query, limit: req.query.limit ?? 100 });
-      const items = await ctx.store.listEvents(q);
+      const items = await ctx.store.listEvents({ ...q, newest: req.query.newest === true });
       const last = items[items.length - 1];
-      return items.length === q.limit && last ? { items, nextAfter: last.seq } : { items };
+      return items.length === q.limit && last && !req.query.newest
+        ? { items, nextAfter: last.seq }
+        : { items };
     },
   });
 
