@@ -40,12 +40,12 @@ export function MapPage({ fleet }: { fleet: Fleet }) {
   const countries = [...new Set(all.map((st) => st.site.spec.country as string))].sort();
   const site = selected ? d.sites.get(selected) : undefined;
   const select = (name: keyof typeof filter, label: string, options: [string, string][]) => (
-    <label>
-      {label}
+    <div className="filter">
+      <label htmlFor={`filter-${name}`}>{label}</label>
       <select
+        id={`filter-${name}`}
         value={filter[name]}
         onChange={(e) => setFilter({ ...filter, [name]: e.target.value })}
-        name={name}
       >
         <option value="">any</option>
         {options.map(([v, l]) => (
@@ -54,9 +54,8 @@ export function MapPage({ fleet }: { fleet: Fleet }) {
           </option>
         ))}
       </select>
-    </label>
+    </div>
   );
-
   return (
     <div className="map-page">
       <section className="filters" aria-label="Filters">

@@ -487,15 +487,17 @@ export function WorkloadDetail({ fleet, project, name }: { fleet: Fleet; project
     const st = siteKey ? d.sites.get(siteKey) : undefined;
     if (st) replicaSites.set(st.key, st.site);
   }
-  const markers: SiteMarker[] = [...d.sites.values()].map((st) => ({
-    key: st.key,
-    label: st.site.spec.displayName ?? st.key,
-    latitude: st.site.spec.location.latitude,
-    longitude: st.site.spec.location.longitude,
-    capacity: 0,
-    health: healthOf(st, fleet.seesNodes),
-    highlight: replicaSites.has(st.key),
-  }));
+  const markers: SiteMarker[] = [...d.sites.values()]
+    .filter((st) => replicaSites.has(st.key))
+    .map((st) => ({
+      key: st.key,
+      label: st.site.spec.displayName ?? st.key,
+      latitude: st.site.spec.location.latitude,
+      longitude: st.site.spec.location.longitude,
+      capacity: 0,
+      health: healthOf(st, fleet.seesNodes),
+      highlight: replicaSites.has(st.key),
+    }));
   const targets = (w.spec.placement?.latency ?? []) as {
     name?: string;
     city?: string;
@@ -577,6 +579,7 @@ export function WorkloadDetail({ fleet, project, name }: { fleet: Fleet; project
       <div className="detail-grid">
         <section aria-label="Replicas on the map">
           <EuropeMap
+            fit={[...markers, ...points]}
             sites={markers}
             lines={lines}
             points={points}

@@ -7,6 +7,7 @@ import {
   type KeyboardEvent,
   type PointerEvent,
   type ReactNode,
+  useEffect,
   useMemo,
   useRef,
   useState,
@@ -99,9 +100,16 @@ export function EuropeMap(props: {
   selected?: string;
   onSelect?: (key: string) => void;
   label: string;
+  /** Zoom to show these places (when they change), instead of all of Europe. */
+  fit?: { latitude: number; longitude: number }[];
   children?: ReactNode;
 }) {
   const [view, setView] = useState<View>({ k: 1, x: 0, y: 0 });
+  const fitKey = (props.fit ?? []).map((p) => `${p.latitude},${p.longitude}`).join(';');
+  // biome-ignore lint/correctness/useExhaustiveDependencies: fitKey stands for props.fit
+  useEffect(() => {
+    if (props.fit?.length) setView(fitView(props.fit));
+  }, [fitKey]);
   const svg = useRef<SVGSVGElement>(null);
   const drag = useRef<{ x: number; y: number; moved: boolean } | undefined>(undefined);
 
@@ -261,6 +269,7 @@ export function EuropeMap(props: {
               tabIndex={0}
               aria-label={name}
               data-site={one?.key}
+              data-sites={c.sites.map((s) => s.key).join(' ')}
               data-cluster={one ? undefined : c.sites.length}
               onClick={() => clickCluster(c)}
               onKeyDown={(e) => {
@@ -295,6 +304,22 @@ export function EuropeMap(props: {
       {props.children}
     </div>
   );
+}
+
+/** The view that shows every place with a margin (a single place: a regional zoom). */
+function fitView(places: { latitude: number; longitude: number }[]): View {
+  const pts: [number, number][] = places.map((p) => projection([p.longitude, p.latitude]) ?? [0, 0]);
+  const xs = pts.map((p) => p[0]);
+  const ys = pts.map((p) => p[1]);
+  const x0 = Math.min(...xs);
+  const x1 = Math.max(...xs);
+  const y0 = Math.min(...ys);
+  const y1 = Math.max(...ys);
+  const k = Math.max(
+    1,
+    Math.min(12, (WIDTH * 0.7) / Math.max(x1 - x0, 40), (HEIGHT * 0.7) / Math.max(y1 - y0, 30)),
+  );
+  return clamp({ k, x: WIDTH / 2 - ((x0 + x1) / 2) * k, y: HEIGHT / 2 - ((y0 + y1) / 2) * k });
 }
 
 function clamp(v: View): View {

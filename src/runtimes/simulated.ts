@@ -20,6 +20,18 @@ export class SimulatedRuntime implements Runtime {
     return this.instances.size;
   }
 
+  /** What the running instances use: the simulated node's load. */
+  running(): { vcpus: number; memoryMiB: number } {
+    let vcpus = 0;
+    let memoryMiB = 0;
+    for (const i of this.instances.values())
+      if (i.state === 'running') {
+        vcpus += i.spec.vcpus;
+        memoryMiB += i.spec.memoryMiB;
+      }
+    return { vcpus, memoryMiB };
+  }
+
   async create(spec: InstanceRuntimeSpec): Promise<void> {
     const old = this.instances.get(spec.id);
     this.instances.set(spec.id, { spec, state: old?.state ?? 'stopped', console: old?.console ?? '' });

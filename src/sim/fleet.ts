@@ -46,27 +46,38 @@ export async function startSimNode(
   } = {},
 ): Promise<SimNode> {
   const dataDir = join(baseDir, spec.name);
+  const inventory = simInventory(spec.name, spec.inventory);
+  // Load that follows what runs here, with a slow wave of its own so that graphs move.
+  const phase = [...spec.name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 997, 7);
+  const metrics = async () => {
+    const used = runtime.running();
+    const wave = 4 * Math.sin(Date.now() / 60_000 + phase);
+    const cpuPercent = Math.min(100, Math.max(0, 6 + wave + (100 * used.vcpus) / (2 * inventory.cpus)));
+    const memoryUsedMiB = Math.min(inventory.memoryMiB, 1024 + used.memoryMiB);
+    const load = (cpuPercent / 100) * inventory.cpus;
+    return {
+      cpuPercent,
+      memoryUsedMiB,
+      memoryTotalMiB: inventory.memoryMiB,
+      load1: load,
+      load5: load,
+      load15: load,
+    };
+  };
   const agent = new Agent({
     dataDir,
     server: gateway,
     joinToken: spec.joinToken,
     name: spec.name,
     runtime,
-    inventory: simInventory(spec.name, spec.inventory),
+    inventory,
     skipImages: true,
     persistDesired: false,
     ...(opts.resendAfterMs ? { resendAfterMs: opts.resendAfterMs } : {}),
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 1000,
     // Desired-state messages trigger a pass at once; the periodic pass only heals.
     reconcileIntervalMs: opts.reconcileIntervalMs ?? 5000,
-    metrics: async () => ({
-      cpuPercent: 20,
-      memoryUsedMiB: 4096,
-      memoryTotalMiB: 32768,
-      load1: 1,
-      load5: 1,
-      load15: 1,
-    }),
+    metrics,
     probeIntervalMs: opts.probeIntervalMs ?? 30_000,
     log: () => {},
   });
