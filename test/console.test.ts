@@ -260,3 +260,53 @@ test("a tenant's token sees only its own project", async () => {
   noProblems(problems);
   await page.close();
 });
+
+test('the change stream tells each user only of objects it may read', async () => {
+  const ac = new AbortController();
+  const res = await fetch(`${t.url}/v1/changes/watch`, {
+    headers: { authorization: `Bearer ${aliceToken}` },
+    signal: ac.signal,
+  });
+  assert.equal(res.status, 200);
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = '';
+  const spec = { kind: 'vm', image: 'img', replicas: 0, resources: { vcpus: 1, memoryMiB: 128 } };
+  assert.equal(
+    (await t.admin.post('/v1/projects/other/workloads', { metadata: { name: 'hidden' }, spec })).status,
+    201,
+  );
+  assert.equal(
+    (await t.admin.post('/v1/projects/shop/workloads', { metadata: { name: 'seen' }, spec })).status,
+    201,
+  );
+  while (!text.includes('"seen"')) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  ac.abort();
+  assert.match(
+    text,
+    /event: changes\ndata: \[.*\{"kind":"Workload","parent":"shop","name":"seen","part":"created"\}/,
+  );
+  assert.doesNotMatch(text, /hidden|"other"/);
+});
+
+test("nodes' recent heartbeat metrics, for their provider's admins", async () => {
+  const node = (await all(t.admin, '/v1/nodes'))[0];
+  const provider = node.metadata.provider as string;
+  const r = await waitFor('a sample', async () => {
+    const m = await t.admin.get(`/v1/providers/${provider}/node-metrics?names=${node.metadata.name}`);
+    return m.body.items[0].samples.length > 0 && m;
+  });
+  const [time, cpu, memory] = r.body.items[0].samples[0];
+  assert.ok(Math.abs(time - Date.now() / 1000) < 120);
+  assert.ok(cpu >= 0 && cpu <= 100 && memory > 0 && memory <= 100, `${cpu} ${memory}`);
+  const everyNode = await t.admin.get(`/v1/providers/${provider}/node-metrics`);
+  assert.ok(everyNode.body.items.some((i: any) => i.node === node.metadata.name));
+  assert.equal((await t.as(aliceToken).get(`/v1/providers/${provider}/node-metrics`)).status, 403);
+  const many = Array.from({ length: 501 }, (_, i) => `n${i}`).join(',');
+  const tooMany = await t.admin.get(`/v1/providers/${provider}/node-metrics?names=${many}`);
+  assert.equal(tooMany.status, 422);
+  assert.match(tooMany.body.error.details[0].message, /at most 500/);
+});

@@ -139,6 +139,9 @@ const MATRIX: Record<string, Role[] | typeof PUBLIC> = {
   'GET /v1/projects/{project}/instances/{name}/console': PROJECT_A,
   'GET /v1/events': SIGNED_IN,
   'GET /v1/events/watch': SIGNED_IN,
+  // Which objects changed (each filtered by who may read it: test/console.test.ts).
+  'GET /v1/changes/watch': SIGNED_IN,
+  'GET /v1/providers/{provider}/node-metrics': PROVIDER_A,
   'GET /v1/projects/{project}/residency': PROJECT_A,
   'GET /public/providers/{provider}/data-act-statement': PUBLIC,
   'GET /public/export-formats': PUBLIC,
@@ -421,7 +424,7 @@ for (const engine of TEST_ENGINES) {
 
           let status: number;
           let reply: { text: string; body: any } = { text: '', body: undefined };
-          if (template === '/v1/events/watch') {
+          if (template === '/v1/events/watch' || template === '/v1/changes/watch') {
             const ac = new AbortController();
             const res = await fetch(`${t.url}${path}?after=0`, {
               headers: token ? { authorization: `Bearer ${token}` } : {},

@@ -12009,9 +12009,9 @@ export interface paths {
         /** Recent heartbeat metrics of a provider's nodes (kept in memory, the last minutes): per node, samples of [unix seconds, CPU %, memory %] */
         get: {
             parameters: {
-                query: {
-                    /** @description comma-separated node names (at most 500) */
-                    names: string;
+                query?: {
+                    /** @description comma-separated node names (at most 500); absent: every node of the provider's */
+                    names?: string;
                 };
                 header?: never;
                 path: {

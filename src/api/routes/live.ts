@@ -61,8 +61,9 @@ export function liveRoutes(app: FastifyInstance, ctx: ApiContext): void {
           if (!kind) continue;
           const key = `${kind}/${c.parent}/${c.name}`;
           const before = pending.get(key);
-          // A deletion or creation says more than a later status write of the same object.
-          if (!before || c.part === 'deleted' || before.part !== 'deleted')
+          // A creation or deletion says more than a later spec or status write of the object.
+          const ends = (part: string) => part === 'created' || part === 'deleted';
+          if (!before || ends(c.part) || !ends(before.part))
             pending.set(key, { kind, parent: c.parent, name: c.name, part: c.part });
         }
         if (pending.size && !timer) timer = setTimeout(flush, BATCH_MS);
@@ -85,11 +86,13 @@ export function liveRoutes(app: FastifyInstance, ctx: ApiContext): void {
       params: Type.Object({ provider: Name }),
       querystring: Type.Object(
         {
-          names: Type.String({
-            minLength: 1,
-            maxLength: 20_000,
-            description: 'comma-separated node names (at most 500)',
-          }),
+          names: Type.Optional(
+            Type.String({
+              minLength: 1,
+              maxLength: 20_000,
+              description: "comma-separated node names (at most 500); absent: every node of the provider's",
+            }),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -113,8 +116,11 @@ export function liveRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const provider: string = req.params.provider;
       if (!canReadParent(p, nodeKind, provider))
         throw new Problem('forbidden', `user '${p.user}' may not read the nodes of provider '${provider}'`);
-      const names = String(req.query.names).split(',').filter(Boolean);
-      if (names.length > 500)
+      const names: string[] =
+        req.query.names === undefined
+          ? (await ctx.store.list('nodes', { parents: [provider] })).map((n) => n.name)
+          : String(req.query.names).split(',').filter(Boolean);
+      if (req.query.names !== undefined && names.length > 500)
         throw Problem.invalid([
           { path: 'names', message: `at most 500 nodes at a time (got ${names.length})` },
         ]);
