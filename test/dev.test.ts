@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { launchChromium } from './support/browser.js';
 import { CLI, runCli } from './support/cli.js';
 import { http } from './support/control-plane.js';
 import { pidsMatching } from './support/processes.js';
@@ -48,6 +49,7 @@ async function startDev(
       api: field(/API:\s+(\S+)/),
       token: field(/admin token:\s+(\S+)/),
       demo: field(/demo VM:\s+(\S+)/),
+      console: field(/console:\s+(\S+)/),
       dataDir: field(/data:\s+(\S+)/),
       prefix: asRoot ? field(/in namespace (cd[0-9a-f]{4})-\d/) : '',
     },
@@ -85,7 +87,19 @@ test('continuum dev runs a federation with a demo VM, and Ctrl-C removes every V
     const nodes = (await admin.get('/v1/nodes')).body.items;
     assert.equal(nodes.length, 4);
     assert.ok(nodes.every((n: any) => n.status.state === 'ready'));
-    const page = await (await fetch(demo!)).text();
+    // The console link it prints opens the web console, signed in.
+    assert.equal(dev.info.console, `${api}/#token=${token}`);
+    const browser = await launchChromium();
+    try {
+      const tab = await browser.newPage();
+      await tab.goto(dev.info.console!);
+      await tab.getByTestId('who').filter({ hasText: 'admin · federation admin' }).waitFor();
+      await tab.locator('[data-sites]').first().waitFor();
+    } finally {
+      await browser.close();
+    }
+    // The guest's web server may still be starting when its instance reports Running.
+    const page = await waitFor('the demo VM to answer', async () => (await fetch(demo!)).text(), 60_000);
     assert.match(page, /^hello from hello-0 \(/);
     if (asRoot) {
       assert.match(dev.output(), /agent iberia-edge\/mad-1-node-1 in namespace cd[0-9a-f]{4}-3/);

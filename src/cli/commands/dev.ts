@@ -75,6 +75,7 @@ removed by the next start.`,
         const out = [
           '',
           'Continuum dev federation is up.',
+          `  console:      ${cp.url}/#token=${cp.adminToken}   (the web console, signed in as admin)`,
           `  API:          ${cp.url}   (OpenAPI ${cp.url}/openapi.json, metrics ${cp.url}/metrics)`,
           `  agents:       ${cp.gatewayUrl}`,
           `  admin token:  ${cp.adminToken}`,

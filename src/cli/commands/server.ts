@@ -79,12 +79,13 @@ export function serverCommand(program: Command): void {
       const out = process.stdout;
       out.write(`Continuum control plane listening on ${cp.url}\n`);
       out.write(
-        `  store:    ${cp.storeDescription}\n  data dir: ${cp.dataDir}\n  API:      ${cp.url}/openapi.json\n`,
+        `  console:  ${cp.url}/\n  store:    ${cp.storeDescription}\n  data dir: ${cp.dataDir}\n  API:      ${cp.url}/openapi.json\n`,
       );
       if (cp.gatewayUrl) out.write(`  agents:   ${cp.gatewayUrl} (CA sha256 ${cp.caFingerprint})\n`);
       if (cp.adminToken) {
         out.write(`\nFirst start: created user 'admin' (federation-admin). Its token is shown only now\n`);
         out.write(`and saved to ${cp.adminTokenFile} (mode 0600):\n\n  ${cp.adminToken}\n\n`);
+        out.write(`The web console, signed in as admin:\n  ${cp.url}/#token=${cp.adminToken}\n\n`);
       }
       out.write(`Log in with:\n  continuum login --server ${cp.url} --token-file ${cp.adminTokenFile}\n`);
       // An unhandled rejection is a bug to log and count, not a reason to drop every agent.
