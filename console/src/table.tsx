@@ -1,7 +1,7 @@
 // A virtualised table: only the rows in view are in the page, so a list of 10,000 nodes
 // scrolls as smoothly as one of ten. Click a heading to sort; type to filter.
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { type ReactNode, useMemo, useRef, useState } from 'react';
+import { memo, type ReactNode, useMemo, useRef, useState } from 'react';
 
 export interface Column<T> {
   key: string;
@@ -108,16 +108,14 @@ export function VirtualTable<T>(props: {
           {items.map((i) => {
             const row = rows[i.index]!;
             return (
-              <tr
+              <Row
                 key={props.rowKey(row)}
-                aria-rowindex={i.index + 2}
-                className="vrow"
-                style={{ gridTemplateColumns: template, transform: `translateY(${i.start}px)` }}
-              >
-                {props.columns.map((c) => (
-                  <td key={c.key}>{c.render ? c.render(row) : c.value(row)}</td>
-                ))}
-              </tr>
+                row={row}
+                index={i.index}
+                start={i.start}
+                columns={props.columns}
+                template={template}
+              />
             );
           })}
         </tbody>
@@ -125,6 +123,33 @@ export function VirtualTable<T>(props: {
     </div>
   );
 }
+
+/** A row renders again only when its object, its place or the columns change (not on every scrolled frame). */
+const Row = memo(function Row<T>(props: {
+  row: T;
+  index: number;
+  start: number;
+  columns: Column<T>[];
+  template: string;
+}) {
+  return (
+    <tr
+      aria-rowindex={props.index + 2}
+      className="vrow"
+      style={{ gridTemplateColumns: props.template, transform: `translateY(${props.start}px)` }}
+    >
+      {props.columns.map((c) => (
+        <td key={c.key}>{c.render ? c.render(props.row) : c.value(props.row)}</td>
+      ))}
+    </tr>
+  );
+}) as <T>(props: {
+  row: T;
+  index: number;
+  start: number;
+  columns: Column<T>[];
+  template: string;
+}) => ReactNode;
 
 /** CPU (solid) and memory (dashed) use over the last minutes, 0–100 %. */
 export function Sparkline({
