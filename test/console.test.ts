@@ -254,6 +254,12 @@ test("a tenant's token sees only its own project", async () => {
   await page.getByRole('link', { name: 'Map' }).click();
   await page.locator('.marker').first().waitFor();
   assert.equal(await page.locator('.marker:not(.unknown)').count(), 0);
+  // Her replicas on the map, though she does not see nodes (their sites come from her residency report).
+  await page.goto(`${t.url}/#/workloads/shop/web`);
+  const stays = (await t.as(aliceToken).get('/v1/projects/shop/residency?workload=web')).body.stays;
+  const now = [...new Set(stays.filter((s: any) => !s.to).map((s: any) => `${s.provider}/${s.site}`))].sort();
+  assert.ok(now.length > 0);
+  await waitFor('her replicas on the map', async () => (await mapSites(page)).join() === now.join());
   // Another project's workload is not there for her, even by its address.
   await page.goto(`${t.url}/#/workloads/other/batch`);
   await page.getByText('No workload other/batch').waitFor();

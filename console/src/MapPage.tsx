@@ -115,6 +115,8 @@ function Legend() {
 function SitePanel({ fleet, st, onClose }: { fleet: Fleet; st: SiteStats; onClose: () => void }) {
   const s = st.site;
   const provider = fleet.objects.Provider.get(s.metadata.provider!);
+  // vCPUs offered per physical CPU (the scheduler's default when the site sets none).
+  const overcommit: number = s.spec.cpuOvercommit ?? 4;
   const pct = (a: number, b: number) => (b ? `${Math.round((100 * a) / b)} %` : '—');
   const workloads = new Map<string, number>();
   for (const i of st.instances) {
@@ -159,8 +161,9 @@ function SitePanel({ fleet, st, onClose }: { fleet: Fleet; st: SiteStats; onClos
             </dd>
             <dt>Load</dt>
             <dd>
-              vCPUs {st.usedVcpus} of {st.cpus} physical ({pct(st.usedVcpus, st.cpus)}) · memory{' '}
-              {mib(st.usedMemoryMiB)} of {mib(st.memoryMiB)} ({pct(st.usedMemoryMiB, st.memoryMiB)})
+              {st.usedVcpus} of {st.cpus * overcommit} vCPUs ({pct(st.usedVcpus, st.cpus * overcommit)};{' '}
+              {st.cpus} CPUs × {overcommit}) · memory {mib(st.usedMemoryMiB)} of {mib(st.memoryMiB)} (
+              {pct(st.usedMemoryMiB, st.memoryMiB)})
             </dd>
           </>
         )}

@@ -188,6 +188,10 @@ function CreateForm({ fleet, projects }: { fleet: Fleet; projects: string[] }) {
       })
       .catch(() => setImages([]));
   }, [fleet, v.project]);
+  // Opened by its address before the projects loaded: the first one, once they are here.
+  useEffect(() => {
+    if (!v.project && projects[0]) setV((old) => ({ ...old, project: projects[0]! }));
+  }, [v.project, projects]);
   const set = (k: keyof typeof v) => (e: { target: { value: string } }) =>
     setV({ ...v, [k]: e.target.value });
   // Numbers go as numbers when they are numbers; anything else goes as typed, for the server to judge.
@@ -443,6 +447,11 @@ export function WorkloadDetail({ fleet, project, name }: { fleet: Fleet; project
   const w = fleet.objects.Workload.get(`${project}/${name}`);
   const [error, setError] = useState<string>();
   const [openConsole, setOpenConsole] = useState<string>();
+  const instances = fleet
+    .list('Instance')
+    .filter((i) => i.metadata.project === project && i.spec.workload === name)
+    .sort((a, b) => a.spec.ordinal - b.spec.ordinal);
+  const tenantSites = useReplicaSites(fleet, project, name, instances);
   if (!w)
     return fleet.loaded.has('Workload') ? (
       <p className="error">
@@ -451,10 +460,6 @@ export function WorkloadDetail({ fleet, project, name }: { fleet: Fleet; project
     ) : (
       <p>Loading…</p>
     );
-  const instances = fleet
-    .list('Instance')
-    .filter((i) => i.metadata.project === project && i.spec.workload === name)
-    .sort((a, b) => a.spec.ordinal - b.spec.ordinal);
   const migrations = fleet
     .list('Migration')
     .filter(
@@ -482,10 +487,13 @@ export function WorkloadDetail({ fleet, project, name }: { fleet: Fleet; project
 
   // The replicas' sites on the map, with a line from each user location to each of them.
   const replicaSites = new Map<string, Obj>();
+  const replicasAt = new Map<string, number>();
   for (const i of instances) {
-    const siteKey = d.siteOfNode.get(i.spec.node) ?? i.status?.site;
+    const siteKey = d.siteOfNode.get(i.spec.node) ?? tenantSites.get(i.metadata.name);
     const st = siteKey ? d.sites.get(siteKey) : undefined;
-    if (st) replicaSites.set(st.key, st.site);
+    if (!st) continue;
+    replicaSites.set(st.key, st.site);
+    replicasAt.set(st.key, (replicasAt.get(st.key) ?? 0) + 1);
   }
   const markers: SiteMarker[] = [...d.sites.values()]
     .filter((st) => replicaSites.has(st.key))
@@ -621,50 +629,52 @@ export function WorkloadDetail({ fleet, project, name }: { fleet: Fleet; project
                   <span className={`phase ${PHASE_CLASS[i.status?.phase] ?? ''}`}>{i.status?.phase}</span>
                   {i.spec.desired === 'absent' && ' (being removed)'}
                 </td>
-                <td className="actions">
-                  <button
-                    type="button"
-                    onClick={() =>
-                      setOpenConsole(openConsole === i.metadata.name ? undefined : i.metadata.name)
-                    }
-                  >
-                    {openConsole === i.metadata.name ? 'Hide console' : 'Console'}
-                  </button>
-                  {writable &&
-                    (['start', 'stop', 'reboot'] as const).map((a) => (
-                      <button
-                        key={a}
-                        type="button"
-                        onClick={() =>
-                          act(a, () =>
-                            fleet.api.send(
-                              'POST',
-                              `/v1/projects/${project}/instances/${i.metadata.name}/${a}`,
-                              {},
-                            ),
-                          )
-                        }
-                      >
-                        {a[0]!.toUpperCase() + a.slice(1)}
-                      </button>
-                    ))}
-                  {writable && (
+                <td>
+                  <span className="actions">
                     <button
                       type="button"
                       onClick={() =>
-                        act('migrate', () =>
-                          fleet.api.send('POST', `/v1/projects/${project}/migrations`, {
-                            apiVersion: 'continuum/v1',
-                            kind: 'Migration',
-                            metadata: { name: `${i.metadata.name}-${Date.now().toString(36)}` },
-                            spec: { instance: i.metadata.name },
-                          }),
-                        )
+                        setOpenConsole(openConsole === i.metadata.name ? undefined : i.metadata.name)
                       }
                     >
-                      Migrate
+                      {openConsole === i.metadata.name ? 'Hide console' : 'Console'}
                     </button>
-                  )}
+                    {writable &&
+                      (['start', 'stop', 'reboot'] as const).map((a) => (
+                        <button
+                          key={a}
+                          type="button"
+                          onClick={() =>
+                            act(a, () =>
+                              fleet.api.send(
+                                'POST',
+                                `/v1/projects/${project}/instances/${i.metadata.name}/${a}`,
+                                {},
+                              ),
+                            )
+                          }
+                        >
+                          {a[0]!.toUpperCase() + a.slice(1)}
+                        </button>
+                      ))}
+                    {writable && (
+                      <button
+                        type="button"
+                        onClick={() =>
+                          act('migrate', () =>
+                            fleet.api.send('POST', `/v1/projects/${project}/migrations`, {
+                              apiVersion: 'continuum/v1',
+                              kind: 'Migration',
+                              metadata: { name: `${i.metadata.name}-${Date.now().toString(36)}` },
+                              spec: { instance: i.metadata.name },
+                            }),
+                          )
+                        }
+                      >
+                        Migrate
+                      </button>
+                    )}
+                  </span>
                 </td>
               </tr>
             ))}
@@ -674,6 +684,27 @@ export function WorkloadDetail({ fleet, project, name }: { fleet: Fleet; project
       </section>
     </div>
   );
+}
+
+/**
+ * Where each replica of a workload is now (instance → PROVIDER/SITE), from the project's
+ * residency report: for users who do not see nodes (a tenant), whose sites the node list
+ * cannot give. Read again when a replica moves.
+ */
+function useReplicaSites(fleet: Fleet, project: string, name: string, instances: Obj[]): Map<string, string> {
+  const [sites, setSites] = useState(new Map<string, string>());
+  const key = instances.map((i) => `${i.metadata.name}@${i.spec.node}`).join();
+  // biome-ignore lint/correctness/useExhaustiveDependencies: key stands for the replicas' places
+  useEffect(() => {
+    if (fleet.seesNodes || !key) return;
+    fleet.api
+      .get(`/v1/projects/${project}/residency`, { workload: name })
+      .then((r: { stays: { instance: string; provider: string; site: string; to?: string }[] }) =>
+        setSites(new Map(r.stays.filter((s) => !s.to).map((s) => [s.instance, `${s.provider}/${s.site}`]))),
+      )
+      .catch(() => setSites(new Map()));
+  }, [fleet, project, name, key]);
+  return sites;
 }
 
 function MigrationProgress({ m }: { m: Obj }) {

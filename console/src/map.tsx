@@ -281,6 +281,11 @@ export function EuropeMap(props: {
             >
               <title>{name}</title>
               <circle r={r} />
+              {one?.highlight && (
+                <text className="site-label" x={r + 4} dy="0.35em">
+                  {one.label}
+                </text>
+              )}
               {!one && (
                 <text className="count" dy="0.35em">
                   {c.sites.length}

@@ -120,6 +120,20 @@ export class ApiClient {
   }
 }
 
+/** Every item of a paged list: `page` fetches one page from a cursor (none: the first). */
+export async function allPages<T>(
+  page: (cursor?: string) => Promise<{ items: T[]; nextCursor?: string }>,
+): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const p = await page(cursor);
+    items.push(...p.items);
+    cursor = p.nextCursor;
+  } while (cursor);
+  return items;
+}
+
 /** The typed API client for a connection (see src/api/client). */
 export function apiOf(conn: Connection): ApiClientTyped {
   return typedClient(conn.server, conn.token);

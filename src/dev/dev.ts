@@ -239,13 +239,12 @@ export class DevFederation {
     );
     const inst = await this.until(
       async () => {
-        // The instance's status is loose in the OpenAPI document (not typed yet).
-        const i = (await answer(
+        const i = await answer(
           conn,
           typed.GET('/v1/projects/{project}/instances/{name}', {
             params: { path: { project: 'demo', name: 'hello-0' } },
           }),
-        )) as { status: { phase: string; ports: { address: string; host: number }[] } };
+        );
         return i.status.phase === 'Running' && i.status.ports.length ? i : undefined;
       },
       120_000,

@@ -965,19 +965,41 @@ export interface paths {
                                     diskGiB: number;
                                     fence: number;
                                     hostname: string;
-                                    image: unknown;
+                                    image: {
+                                        name: string;
+                                        project: string;
+                                    };
                                     memoryMiB: number;
                                     /** @description PROVIDER/NODE the instance is bound to */
                                     node: string;
                                     ordinal: number;
-                                    ports: unknown[];
+                                    ports: {
+                                        guest: number;
+                                        name?: string;
+                                        protocol?: "tcp" | "udp";
+                                    }[];
                                     revision: number;
                                     /** @description cloud-init user data: shown to the project's members, and to its provider's admins when the project grants providerAccess.userData */
                                     userData?: string;
                                     vcpus: number;
                                     workload: string;
                                 };
-                                status: unknown;
+                                status: {
+                                    accelerator?: string;
+                                    message?: string;
+                                    observedRevision: number;
+                                    phase: "Pending" | "Creating" | "Running" | "Stopped" | "Failed" | "Deleting";
+                                    ports: {
+                                        /** @description where the node forwards it */
+                                        address: string;
+                                        guest: number;
+                                        /** @description the port on the node */
+                                        host: number;
+                                        protocol: "tcp" | "udp";
+                                    }[];
+                                    restarts: number;
+                                    startedAt?: string;
+                                };
                             }[];
                             /** @description pass as cursor for the next page */
                             nextCursor?: string;
@@ -4438,19 +4460,41 @@ export interface paths {
                                     diskGiB: number;
                                     fence: number;
                                     hostname: string;
-                                    image: unknown;
+                                    image: {
+                                        name: string;
+                                        project: string;
+                                    };
                                     memoryMiB: number;
                                     /** @description PROVIDER/NODE the instance is bound to */
                                     node: string;
                                     ordinal: number;
-                                    ports: unknown[];
+                                    ports: {
+                                        guest: number;
+                                        name?: string;
+                                        protocol?: "tcp" | "udp";
+                                    }[];
                                     revision: number;
                                     /** @description cloud-init user data: shown to the project's members, and to its provider's admins when the project grants providerAccess.userData */
                                     userData?: string;
                                     vcpus: number;
                                     workload: string;
                                 };
-                                status: unknown;
+                                status: {
+                                    accelerator?: string;
+                                    message?: string;
+                                    observedRevision: number;
+                                    phase: "Pending" | "Creating" | "Running" | "Stopped" | "Failed" | "Deleting";
+                                    ports: {
+                                        /** @description where the node forwards it */
+                                        address: string;
+                                        guest: number;
+                                        /** @description the port on the node */
+                                        host: number;
+                                        protocol: "tcp" | "udp";
+                                    }[];
+                                    restarts: number;
+                                    startedAt?: string;
+                                };
                             }[];
                             /** @description pass as cursor for the next page */
                             nextCursor?: string;
@@ -4571,19 +4615,41 @@ export interface paths {
                                 diskGiB: number;
                                 fence: number;
                                 hostname: string;
-                                image: unknown;
+                                image: {
+                                    name: string;
+                                    project: string;
+                                };
                                 memoryMiB: number;
                                 /** @description PROVIDER/NODE the instance is bound to */
                                 node: string;
                                 ordinal: number;
-                                ports: unknown[];
+                                ports: {
+                                    guest: number;
+                                    name?: string;
+                                    protocol?: "tcp" | "udp";
+                                }[];
                                 revision: number;
                                 /** @description cloud-init user data: shown to the project's members, and to its provider's admins when the project grants providerAccess.userData */
                                 userData?: string;
                                 vcpus: number;
                                 workload: string;
                             };
-                            status: unknown;
+                            status: {
+                                accelerator?: string;
+                                message?: string;
+                                observedRevision: number;
+                                phase: "Pending" | "Creating" | "Running" | "Stopped" | "Failed" | "Deleting";
+                                ports: {
+                                    /** @description where the node forwards it */
+                                    address: string;
+                                    guest: number;
+                                    /** @description the port on the node */
+                                    host: number;
+                                    protocol: "tcp" | "udp";
+                                }[];
+                                restarts: number;
+                                startedAt?: string;
+                            };
                         };
                     };
                 };
@@ -4830,19 +4896,41 @@ export interface paths {
                                 diskGiB: number;
                                 fence: number;
                                 hostname: string;
-                                image: unknown;
+                                image: {
+                                    name: string;
+                                    project: string;
+                                };
                                 memoryMiB: number;
                                 /** @description PROVIDER/NODE the instance is bound to */
                                 node: string;
                                 ordinal: number;
-                                ports: unknown[];
+                                ports: {
+                                    guest: number;
+                                    name?: string;
+                                    protocol?: "tcp" | "udp";
+                                }[];
                                 revision: number;
                                 /** @description cloud-init user data: shown to the project's members, and to its provider's admins when the project grants providerAccess.userData */
                                 userData?: string;
                                 vcpus: number;
                                 workload: string;
                             };
-                            status: unknown;
+                            status: {
+                                accelerator?: string;
+                                message?: string;
+                                observedRevision: number;
+                                phase: "Pending" | "Creating" | "Running" | "Stopped" | "Failed" | "Deleting";
+                                ports: {
+                                    /** @description where the node forwards it */
+                                    address: string;
+                                    guest: number;
+                                    /** @description the port on the node */
+                                    host: number;
+                                    protocol: "tcp" | "udp";
+                                }[];
+                                restarts: number;
+                                startedAt?: string;
+                            };
                         };
                     };
                 };
@@ -5000,19 +5088,41 @@ export interface paths {
                                 diskGiB: number;
                                 fence: number;
                                 hostname: string;
-                                image: unknown;
+                                image: {
+                                    name: string;
+                                    project: string;
+                                };
                                 memoryMiB: number;
                                 /** @description PROVIDER/NODE the instance is bound to */
                                 node: string;
                                 ordinal: number;
-                                ports: unknown[];
+                                ports: {
+                                    guest: number;
+                                    name?: string;
+                                    protocol?: "tcp" | "udp";
+                                }[];
                                 revision: number;
                                 /** @description cloud-init user data: shown to the project's members, and to its provider's admins when the project grants providerAccess.userData */
                                 userData?: string;
                                 vcpus: number;
                                 workload: string;
                             };
-                            status: unknown;
+                            status: {
+                                accelerator?: string;
+                                message?: string;
+                                observedRevision: number;
+                                phase: "Pending" | "Creating" | "Running" | "Stopped" | "Failed" | "Deleting";
+                                ports: {
+                                    /** @description where the node forwards it */
+                                    address: string;
+                                    guest: number;
+                                    /** @description the port on the node */
+                                    host: number;
+                                    protocol: "tcp" | "udp";
+                                }[];
+                                restarts: number;
+                                startedAt?: string;
+                            };
                         };
                     };
                 };
@@ -5170,19 +5280,41 @@ export interface paths {
                                 diskGiB: number;
                                 fence: number;
                                 hostname: string;
-                                image: unknown;
+                                image: {
+                                    name: string;
+                                    project: string;
+                                };
                                 memoryMiB: number;
                                 /** @description PROVIDER/NODE the instance is bound to */
                                 node: string;
                                 ordinal: number;
-                                ports: unknown[];
+                                ports: {
+                                    guest: number;
+                                    name?: string;
+                                    protocol?: "tcp" | "udp";
+                                }[];
                                 revision: number;
                                 /** @description cloud-init user data: shown to the project's members, and to its provider's admins when the project grants providerAccess.userData */
                                 userData?: string;
                                 vcpus: number;
                                 workload: string;
                             };
-                            status: unknown;
+                            status: {
+                                accelerator?: string;
+                                message?: string;
+                                observedRevision: number;
+                                phase: "Pending" | "Creating" | "Running" | "Stopped" | "Failed" | "Deleting";
+                                ports: {
+                                    /** @description where the node forwards it */
+                                    address: string;
+                                    guest: number;
+                                    /** @description the port on the node */
+                                    host: number;
+                                    protocol: "tcp" | "udp";
+                                }[];
+                                restarts: number;
+                                startedAt?: string;
+                            };
                         };
                     };
                 };
@@ -8519,7 +8651,31 @@ export interface paths {
                                     /** @description the last placement attempt: nodes evaluated, filtered by reason, exhausted by dimension, top scores */
                                     placement?: {
                                         attemptedAt: string;
-                                        explanation?: unknown;
+                                        explanation?: {
+                                            /** @description nodes out of room, by dimension (vcpus, memoryMiB, diskGiB, accelerators) */
+                                            exhausted: {
+                                                [key: string]: number;
+                                            };
+                                            /** @description nodes that met every rule and had room */
+                                            feasible: number;
+                                            /** @description nodes ruled out, by reason (e.g. "country not allowed": 12) */
+                                            filtered: {
+                                                [key: string]: number;
+                                            };
+                                            nodesEvaluated: number;
+                                            topScores: {
+                                                /** @description PROVIDER/NODE */
+                                                node: string;
+                                                /** @description its capacity in words before this replica */
+                                                room?: string;
+                                                /** @description per objective, 0–100 */
+                                                scores: {
+                                                    [key: string]: number;
+                                                };
+                                                /** @description score 0–100 */
+                                                total: number;
+                                            }[];
+                                        };
                                         message?: string;
                                         pending: number;
                                         placed: number;
@@ -8963,7 +9119,31 @@ export interface paths {
                                 /** @description the last placement attempt: nodes evaluated, filtered by reason, exhausted by dimension, top scores */
                                 placement?: {
                                     attemptedAt: string;
-                                    explanation?: unknown;
+                                    explanation?: {
+                                        /** @description nodes out of room, by dimension (vcpus, memoryMiB, diskGiB, accelerators) */
+                                        exhausted: {
+                                            [key: string]: number;
+                                        };
+                                        /** @description nodes that met every rule and had room */
+                                        feasible: number;
+                                        /** @description nodes ruled out, by reason (e.g. "country not allowed": 12) */
+                                        filtered: {
+                                            [key: string]: number;
+                                        };
+                                        nodesEvaluated: number;
+                                        topScores: {
+                                            /** @description PROVIDER/NODE */
+                                            node: string;
+                                            /** @description its capacity in words before this replica */
+                                            room?: string;
+                                            /** @description per objective, 0–100 */
+                                            scores: {
+                                                [key: string]: number;
+                                            };
+                                            /** @description score 0–100 */
+                                            total: number;
+                                        }[];
+                                    };
                                     message?: string;
                                     pending: number;
                                     placed: number;
@@ -9280,7 +9460,31 @@ export interface paths {
                                 /** @description the last placement attempt: nodes evaluated, filtered by reason, exhausted by dimension, top scores */
                                 placement?: {
                                     attemptedAt: string;
-                                    explanation?: unknown;
+                                    explanation?: {
+                                        /** @description nodes out of room, by dimension (vcpus, memoryMiB, diskGiB, accelerators) */
+                                        exhausted: {
+                                            [key: string]: number;
+                                        };
+                                        /** @description nodes that met every rule and had room */
+                                        feasible: number;
+                                        /** @description nodes ruled out, by reason (e.g. "country not allowed": 12) */
+                                        filtered: {
+                                            [key: string]: number;
+                                        };
+                                        nodesEvaluated: number;
+                                        topScores: {
+                                            /** @description PROVIDER/NODE */
+                                            node: string;
+                                            /** @description its capacity in words before this replica */
+                                            room?: string;
+                                            /** @description per objective, 0–100 */
+                                            scores: {
+                                                [key: string]: number;
+                                            };
+                                            /** @description score 0–100 */
+                                            total: number;
+                                        }[];
+                                    };
                                     message?: string;
                                     pending: number;
                                     placed: number;
@@ -9725,7 +9929,31 @@ export interface paths {
                                 /** @description the last placement attempt: nodes evaluated, filtered by reason, exhausted by dimension, top scores */
                                 placement?: {
                                     attemptedAt: string;
-                                    explanation?: unknown;
+                                    explanation?: {
+                                        /** @description nodes out of room, by dimension (vcpus, memoryMiB, diskGiB, accelerators) */
+                                        exhausted: {
+                                            [key: string]: number;
+                                        };
+                                        /** @description nodes that met every rule and had room */
+                                        feasible: number;
+                                        /** @description nodes ruled out, by reason (e.g. "country not allowed": 12) */
+                                        filtered: {
+                                            [key: string]: number;
+                                        };
+                                        nodesEvaluated: number;
+                                        topScores: {
+                                            /** @description PROVIDER/NODE */
+                                            node: string;
+                                            /** @description its capacity in words before this replica */
+                                            room?: string;
+                                            /** @description per objective, 0–100 */
+                                            scores: {
+                                                [key: string]: number;
+                                            };
+                                            /** @description score 0–100 */
+                                            total: number;
+                                        }[];
+                                    };
                                     message?: string;
                                     pending: number;
                                     placed: number;
@@ -10030,7 +10258,31 @@ export interface paths {
                                 /** @description the last placement attempt: nodes evaluated, filtered by reason, exhausted by dimension, top scores */
                                 placement?: {
                                     attemptedAt: string;
-                                    explanation?: unknown;
+                                    explanation?: {
+                                        /** @description nodes out of room, by dimension (vcpus, memoryMiB, diskGiB, accelerators) */
+                                        exhausted: {
+                                            [key: string]: number;
+                                        };
+                                        /** @description nodes that met every rule and had room */
+                                        feasible: number;
+                                        /** @description nodes ruled out, by reason (e.g. "country not allowed": 12) */
+                                        filtered: {
+                                            [key: string]: number;
+                                        };
+                                        nodesEvaluated: number;
+                                        topScores: {
+                                            /** @description PROVIDER/NODE */
+                                            node: string;
+                                            /** @description its capacity in words before this replica */
+                                            room?: string;
+                                            /** @description per objective, 0–100 */
+                                            scores: {
+                                                [key: string]: number;
+                                            };
+                                            /** @description score 0–100 */
+                                            total: number;
+                                        }[];
+                                    };
                                     message?: string;
                                     pending: number;
                                     placed: number;
@@ -17878,7 +18130,31 @@ export interface paths {
                                     /** @description the last placement attempt: nodes evaluated, filtered by reason, exhausted by dimension, top scores */
                                     placement?: {
                                         attemptedAt: string;
-                                        explanation?: unknown;
+                                        explanation?: {
+                                            /** @description nodes out of room, by dimension (vcpus, memoryMiB, diskGiB, accelerators) */
+                                            exhausted: {
+                                                [key: string]: number;
+                                            };
+                                            /** @description nodes that met every rule and had room */
+                                            feasible: number;
+                                            /** @description nodes ruled out, by reason (e.g. "country not allowed": 12) */
+                                            filtered: {
+                                                [key: string]: number;
+                                            };
+                                            nodesEvaluated: number;
+                                            topScores: {
+                                                /** @description PROVIDER/NODE */
+                                                node: string;
+                                                /** @description its capacity in words before this replica */
+                                                room?: string;
+                                                /** @description per objective, 0–100 */
+                                                scores: {
+                                                    [key: string]: number;
+                                                };
+                                                /** @description score 0–100 */
+                                                total: number;
+                                            }[];
+                                        };
                                         message?: string;
                                         pending: number;
                                         placed: number;

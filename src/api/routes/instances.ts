@@ -11,6 +11,7 @@ import {
   projectsOf,
 } from '../../auth/index.js';
 import { NAME_PATTERN, Name, Problem, type ProjectSpec } from '../../model/index.js';
+import { INSTANCE_PHASES } from '../../protocol/index.js';
 import { decodeCursor, encodeCursor } from '../../resources/index.js';
 import type { InstanceRecord, Store } from '../../store/index.js';
 import type { ApiContext } from '../context.js';
@@ -37,8 +38,14 @@ export const InstanceObject = Type.Object({
     memoryMiB: Type.Integer(),
     diskGiB: Type.Integer(),
     hostname: Type.String(),
-    image: Type.Any(),
-    ports: Type.Array(Type.Any()),
+    image: Type.Object({ project: Type.String(), name: Type.String() }),
+    ports: Type.Array(
+      Type.Object({
+        guest: Type.Integer(),
+        protocol: Type.Optional(Type.Union([Type.Literal('tcp'), Type.Literal('udp')])),
+        name: Type.Optional(Type.String()),
+      }),
+    ),
     userData: Type.Optional(
       Type.String({
         description:
@@ -46,7 +53,22 @@ export const InstanceObject = Type.Object({
       }),
     ),
   }),
-  status: Type.Any(),
+  status: Type.Object({
+    phase: Type.Union(INSTANCE_PHASES.map((p) => Type.Literal(p))),
+    ports: Type.Array(
+      Type.Object({
+        guest: Type.Integer(),
+        protocol: Type.Union([Type.Literal('tcp'), Type.Literal('udp')]),
+        host: Type.Integer({ description: 'the port on the node' }),
+        address: Type.String({ description: 'where the node forwards it' }),
+      }),
+    ),
+    restarts: Type.Integer(),
+    message: Type.Optional(Type.String()),
+    observedRevision: Type.Integer(),
+    startedAt: Type.Optional(Type.String()),
+    accelerator: Type.Optional(Type.String()),
+  }),
 });
 
 export function renderInstance(i: InstanceRecord, access?: Pick<InstanceAccess, 'userData'>) {

@@ -1,6 +1,6 @@
 // `continuum apply -f` and `continuum delete`.
 import type { Command } from 'commander';
-import { ApiClient, ApiError } from '../client.js';
+import { ApiClient, ApiError, answer, apiOf } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
 import { itemPath, kindArg, target } from '../kinds.js';
@@ -61,13 +61,13 @@ Images and workloads without metadata.project go to --project (or the configured
           return { ...body, metadata: { ...body.metadata, project } };
         return body;
       });
-      const client = new ApiClient(conn);
-      const res = await client
-        .request('POST', '/v1/apply', {
+      const res = await answer(
+        conn,
+        apiOf(conn).POST('/v1/apply', {
           body: { documents },
-          query: { dryRun: opts.dryRun ? true : undefined },
-        })
-        .catch((err) => explain(err, docs));
+          params: { query: opts.dryRun ? { dryRun: true } : {} },
+        }),
+      ).catch((err) => explain(err, docs));
       for (const r of res.results) {
         const owner = r.provider ?? r.project;
         process.stdout.write(

@@ -1,6 +1,6 @@
 // `continuum explain WORKLOAD`: why each replica is where it is, or why it is not placed.
 import type { Command } from 'commander';
-import { ApiClient } from '../client.js';
+import { allPages, answer, apiOf } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
 import { formatData } from '../output.js';
@@ -16,11 +16,19 @@ export function explainCommand(program: Command, globals: () => GlobalOptions): 
       const conn = await resolveConnection(g);
       const [a, b] = arg.split('/');
       const project = b ? a : (g.project ?? conn.project);
-      const name = b ?? a;
+      const name = (b ?? a)!;
       if (!project) throw new CliError(`which project? write PROJECT/${arg} or pass -p PROJECT`);
-      const c = new ApiClient(conn);
-      const w = await c.get(`/v1/projects/${project}/workloads/${name}`);
-      const items = await c.listAll('/v1/instances', { project, workload: name });
+      const api = apiOf(conn);
+      const w = await answer(
+        conn,
+        api.GET('/v1/projects/{project}/workloads/{name}', { params: { path: { project, name } } }),
+      );
+      const items = await allPages((cursor) =>
+        answer(
+          conn,
+          api.GET('/v1/instances', { params: { query: { project, workload: name, limit: 1000, cursor } } }),
+        ),
+      );
       if (g.output === 'json' || g.output === 'yaml')
         return void process.stdout.write(`${formatData(g.output, { workload: w, instances: items })}\n`);
       const s = w.status;

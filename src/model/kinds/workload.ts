@@ -202,7 +202,28 @@ export const WorkloadStatus = strictObject({
         placed: Type.Integer(),
         pending: Type.Integer(),
         message: Type.Optional(Type.String()),
-        explanation: Type.Optional(Type.Any()),
+        explanation: Type.Optional(
+          Type.Object({
+            nodesEvaluated: Type.Integer(),
+            feasible: Type.Integer({ description: 'nodes that met every rule and had room' }),
+            filtered: Type.Record(Type.String(), Type.Integer(), {
+              description: 'nodes ruled out, by reason (e.g. "country not allowed": 12)',
+            }),
+            exhausted: Type.Record(Type.String(), Type.Integer(), {
+              description: 'nodes out of room, by dimension (vcpus, memoryMiB, diskGiB, accelerators)',
+            }),
+            topScores: Type.Array(
+              Type.Object({
+                node: Type.String({ description: 'PROVIDER/NODE' }),
+                total: Type.Number({ description: 'score 0–100' }),
+                scores: Type.Record(Type.String(), Type.Number(), { description: 'per objective, 0–100' }),
+                room: Type.Optional(
+                  Type.String({ description: 'its capacity in words before this replica' }),
+                ),
+              }),
+            ),
+          }),
+        ),
       },
       {
         description:
