@@ -46,8 +46,12 @@ export function NodeActions({ fleet, node }: { fleet: Fleet; node: Obj }) {
           Uncordon
         </button>
       ) : (
-        <button type="button" onClick={() => act('drain')}>
-          Drain
+        <button
+          type="button"
+          onClick={() => act('drain')}
+          title={`Drain node ${provider}/${node.metadata.name}`}
+        >
+          Drain node
         </button>
       )}
       {error && (

@@ -11,6 +11,7 @@ import { cities, derive, healthOf, mib } from './derive.js';
 import { Explanation } from './Explanation.js';
 import type { Fleet, Obj } from './fleet.js';
 import { EuropeMap, type MapLine, type MapPoint, type SiteMarker } from './map.js';
+import { NodeActions } from './Nodes.js';
 import { VirtualTable } from './table.js';
 
 const PHASE_CLASS: Record<string, string> = { Running: 'ok', Degraded: 'warn', Failed: 'bad' };
@@ -673,6 +674,10 @@ export function WorkloadDetail({ fleet, project, name }: { fleet: Fleet; project
                       >
                         Migrate
                       </button>
+                    )}
+                    {/* Its node's admins (and federation admins) may drain the node from here. */}
+                    {fleet.objects.Node.get(i.spec.node) && (
+                      <NodeActions fleet={fleet} node={fleet.objects.Node.get(i.spec.node)!} />
                     )}
                   </span>
                 </td>
