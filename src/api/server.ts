@@ -26,6 +26,7 @@ import { reportRoutes } from './routes/reports.js';
 import { resourceRoutes } from './routes/resources.js';
 import { switchingRoutes } from './routes/switching.js';
 import { systemRoutes } from './routes/system.js';
+import type { TypeBoxProvider } from './type-provider.js';
 
 export interface ApiOptions {
   store: Store;
@@ -55,7 +56,7 @@ export async function buildApi(opts: ApiOptions): Promise<{ app: FastifyInstance
     logger: opts.logger ?? false,
     bodyLimit: 16 * 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false } },
-  });
+  }).withTypeProvider<TypeBoxProvider>();
   // Bodies are validated strictly (no "45" for 45); query strings and params are strings
   // on the wire and are coerced.
   app.setValidatorCompiler(({ schema, httpPart }) =>

@@ -1,10 +1,8 @@
-// POST /v1/apply: create-or-update many documents in one transaction (what
-// `continuum apply -f` sends). Either every document is written or none.
-import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { oneOf } from '../../model/index.js';
 import { APPLY_ACTIONS } from '../../resources/index.js';
 import type { ApiContext } from '../context.js';
+import type { Api } from '../type-provider.js';
 import { ErrorBody, principalOf } from './shared.js';
 
 const ApplyBody = Type.Object(
@@ -32,7 +30,7 @@ const ApplyResult = Type.Object({
   dryRun: Type.Boolean(),
 });
 
-export function applyRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export function applyRoutes(app: Api, ctx: ApiContext): void {
   app.post('/v1/apply', {
     schema: {
       tags: ['Apply'],
@@ -48,7 +46,7 @@ export function applyRoutes(app: FastifyInstance, ctx: ApiContext): void {
         422: ErrorBody,
       },
     },
-    handler: async (req: any) => {
+    handler: async (req) => {
       const dryRun = req.query.dryRun ?? false;
       const results = await ctx.resources.apply(principalOf(req), req.body.documents, dryRun);
       return {

@@ -1,11 +1,12 @@
 // The audit trail: a paginated list, and a Server-Sent Events stream that replays from
 // a sequence number (Last-Event-ID) and then follows new events as they commit.
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { eventScope, type Principal } from '../../auth/index.js';
 import { Name } from '../../model/index.js';
 import type { AuditEvent, EventQuery } from '../../store/index.js';
 import type { ApiContext } from '../context.js';
+import type { Api } from '../type-provider.js';
 import { ErrorBody, principalOf } from './shared.js';
 
 const EventObject = Type.Object({
@@ -64,7 +65,7 @@ function matches(e: AuditEvent, q: EventQuery): boolean {
 
 const KEEPALIVE_MS = 15_000;
 
-export function eventRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export function eventRoutes(app: Api, ctx: ApiContext): void {
   app.get('/v1/events', {
     schema: {
       tags: ['Events'],
@@ -86,7 +87,7 @@ export function eventRoutes(app: FastifyInstance, ctx: ApiContext): void {
         401: ErrorBody,
       },
     },
-    handler: async (req: any) => {
+    handler: async (req) => {
       const q = queryFor(principalOf(req), { ...req.query, limit: req.query.limit ?? 100 });
       const items = await ctx.store.listEvents({ ...q, newest: req.query.newest === true });
       const last = items[items.length - 1];
@@ -103,7 +104,7 @@ export function eventRoutes(app: FastifyInstance, ctx: ApiContext): void {
       querystring: Type.Object(Filters, { additionalProperties: false }),
       produces: ['text/event-stream'],
     },
-    handler: async (req: any, reply: FastifyReply) => {
+    handler: async (req, reply) => {
       // HEAD (Fastify answers it with this handler): the headers, at once, and no stream.
       if (req.method === 'HEAD') return reply.header('content-type', 'text/event-stream').send();
       const lastId = Number(req.headers['last-event-id']);

@@ -2,12 +2,14 @@
 // export is gathered (its disks come from the nodes, with progress), then downloaded as
 // one tar archive as many times as needed; an import takes such an archive into this
 // federation. Downloads are streamed, their bytes recorded, and never charged.
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Readable } from 'node:stream';
+import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { Name, Problem } from '../../model/index.js';
 import { EXPORT_PHASES, type ExportService } from '../../resources/export.js';
 import { importBundle } from '../../resources/import.js';
 import type { ApiContext } from '../context.js';
+import type { Api } from '../type-provider.js';
 import { ErrorBody, principalOf } from './shared.js';
 
 const Job = Type.Object({
@@ -28,7 +30,7 @@ const Job = Type.Object({
 });
 const Params = Type.Object({ project: Name, id: Type.String({ maxLength: 64 }) });
 
-export function exportRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export function exportRoutes(app: Api, ctx: ApiContext): void {
   const exports = (): ExportService => {
     if (!ctx.exports)
       throw new Problem('conflict', 'this control plane makes no exports (it runs no agent gateway)');
@@ -43,7 +45,7 @@ export function exportRoutes(app: FastifyInstance, ctx: ApiContext): void {
       params: Type.Object({ project: Name }),
       response: { 202: Job, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody },
     },
-    handler: async (req: any, reply: FastifyReply) => {
+    handler: async (req, reply) => {
       const job = await exports().start(principalOf(req), req.params.project);
       return reply.status(202).send(job);
     },
@@ -56,7 +58,7 @@ export function exportRoutes(app: FastifyInstance, ctx: ApiContext): void {
       params: Type.Object({ project: Name }),
       response: { 200: Type.Object({ items: Type.Array(Job) }), 401: ErrorBody },
     },
-    handler: async (req: any) => ({ items: exports().list(principalOf(req), req.params.project) }),
+    handler: async (req) => ({ items: exports().list(principalOf(req), req.params.project) }),
   });
 
   app.get('/v1/projects/:project/exports/:id', {
@@ -66,7 +68,7 @@ export function exportRoutes(app: FastifyInstance, ctx: ApiContext): void {
       params: Params,
       response: { 200: Job, 401: ErrorBody, 404: ErrorBody },
     },
-    handler: async (req: any) => exports().get(principalOf(req), req.params.project, req.params.id),
+    handler: async (req) => exports().get(principalOf(req), req.params.project, req.params.id),
   });
 
   app.delete('/v1/projects/:project/exports/:id', {
@@ -76,7 +78,7 @@ export function exportRoutes(app: FastifyInstance, ctx: ApiContext): void {
       params: Params,
       response: { 204: Type.Null(), 401: ErrorBody, 404: ErrorBody },
     },
-    handler: async (req: any, reply: FastifyReply) => {
+    handler: async (req, reply) => {
       await exports().remove(principalOf(req), req.params.project, req.params.id);
       return reply.status(204).send();
     },
@@ -89,7 +91,7 @@ export function exportRoutes(app: FastifyInstance, ctx: ApiContext): void {
       params: Params,
       response: { 401: ErrorBody, 404: ErrorBody, 409: ErrorBody },
     },
-    handler: async (req: any, reply: FastifyReply) => {
+    handler: async (req, reply) => {
       const { project, id } = req.params;
       const d = await exports().download(principalOf(req), project, id);
       return reply
@@ -129,7 +131,7 @@ export function exportRoutes(app: FastifyInstance, ctx: ApiContext): void {
         422: ErrorBody,
       },
     },
-    handler: async (req: any, reply: FastifyReply) => {
+    handler: async (req, reply) => {
       if (!String(req.headers['content-type'] ?? '').startsWith('application/x-tar'))
         throw new Problem('unsupported_media_type', 'send the bundle with Content-Type: application/x-tar');
       if (!ctx.importDir) throw new Problem('conflict', 'this control plane takes no imports');
@@ -141,7 +143,8 @@ export function exportRoutes(app: FastifyInstance, ctx: ApiContext): void {
           imagePath: (sha) => ctx.images.pathOf(sha),
         },
         principalOf(req),
-        req.body,
+        // The archive is the request stream itself (the tar parser hands it on unread).
+        req.body as Readable,
       );
       return reply.status(201).send(result);
     },

@@ -1,8 +1,9 @@
 // Who am I, and API tokens: issue (shown once), list, revoke.
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { Name, RoleBindingSchema } from '../../model/index.js';
 import type { ApiContext } from '../context.js';
+import type { Api } from '../type-provider.js';
 import { ErrorBody, principalOf } from './shared.js';
 
 const TokenInfo = Type.Object({
@@ -15,7 +16,7 @@ const TokenInfo = Type.Object({
 });
 const errors = { 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 422: ErrorBody };
 
-export function identityRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export function identityRoutes(app: Api, ctx: ApiContext): void {
   app.get('/v1/whoami', {
     schema: {
       tags: ['Identity'],
@@ -47,7 +48,7 @@ export function identityRoutes(app: FastifyInstance, ctx: ApiContext): void {
       ),
       response: { 201: Type.Object({ ...TokenInfo.properties, token: Type.String() }), ...errors },
     },
-    handler: async (req: any, reply: FastifyReply) =>
+    handler: async (req, reply) =>
       reply
         .status(201)
         .send(await ctx.identity.createToken(principalOf(req), req.params.name, req.body ?? {})),
@@ -60,7 +61,7 @@ export function identityRoutes(app: FastifyInstance, ctx: ApiContext): void {
       params: Type.Object({ name: Name }),
       response: { 200: Type.Object({ items: Type.Array(TokenInfo) }), ...errors },
     },
-    handler: async (req: any) => ({
+    handler: async (req) => ({
       items: await ctx.identity.listTokens(principalOf(req), req.params.name),
     }),
   });
@@ -72,6 +73,6 @@ export function identityRoutes(app: FastifyInstance, ctx: ApiContext): void {
       params: Type.Object({ id: Type.String() }),
       response: { 200: TokenInfo, ...errors },
     },
-    handler: async (req: any) => ctx.identity.revokeToken(principalOf(req), req.params.id),
+    handler: async (req) => ctx.identity.revokeToken(principalOf(req), req.params.id),
   });
 }

@@ -1,15 +1,16 @@
 // Image file upload and download. Uploads are raw bodies (application/octet-stream),
 // streamed to disk and verified against the sha256 the image declares.
 import type { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { IMAGE_FILES, imageKind, Name, objectSchema, oneOf } from '../../model/index.js';
 import type { ApiContext } from '../context.js';
+import type { Api } from '../type-provider.js';
 import { ErrorBody, principalOf } from './shared.js';
 
 const Params = Type.Object({ project: Name, name: Name, file: oneOf(IMAGE_FILES) });
 
-export function imageRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export function imageRoutes(app: Api, ctx: ApiContext): void {
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
 
   app.put('/v1/projects/:project/images/:name/files/:file', {
@@ -26,7 +27,7 @@ export function imageRoutes(app: FastifyInstance, ctx: ApiContext): void {
         422: ErrorBody,
       },
     },
-    handler: async (req: any, reply: FastifyReply) => {
+    handler: async (req, reply) => {
       if (!String(req.headers['content-type'] ?? '').startsWith('application/octet-stream'))
         return reply.status(415).send({
           error: {
@@ -46,7 +47,7 @@ export function imageRoutes(app: FastifyInstance, ctx: ApiContext): void {
       params: Params,
       response: { 404: ErrorBody },
     },
-    handler: async (req: any, reply: FastifyReply) => {
+    handler: async (req, reply) => {
       const { project, name, file } = req.params;
       const f = await ctx.images.open(principalOf(req), project, name, file);
       return reply

@@ -1,6 +1,6 @@
 // Instances (read-only: the system creates them from workloads) and their serial
 // consoles, read from the node's agent through the gateway.
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import {
   adminOfProviders,
@@ -15,6 +15,7 @@ import { INSTANCE_PHASES } from '../../protocol/index.js';
 import { decodeCursor, encodeCursor } from '../../resources/index.js';
 import type { InstanceRecord, Store } from '../../store/index.js';
 import type { ApiContext } from '../context.js';
+import type { Api } from '../type-provider.js';
 import { ErrorBody, PageQuery, principalOf } from './shared.js';
 
 export const InstanceObject = Type.Object({
@@ -172,7 +173,7 @@ async function powerAction(
   });
 }
 
-export function instanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export function instanceRoutes(app: Api, ctx: ApiContext): void {
   const tags = ['Instance'];
   const errors = { 401: ErrorBody, 404: ErrorBody, 503: ErrorBody };
   const List = Type.Object({
@@ -237,7 +238,7 @@ export function instanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
       querystring: listQuery,
       response: { 200: List, ...errors },
     },
-    handler: async (req: any) => list(principalOf(req), req.query),
+    handler: async (req) => list(principalOf(req), req.query),
   });
 
   app.get('/v1/projects/:project/instances', {
@@ -251,7 +252,7 @@ export function instanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
       ),
       response: { 200: List, ...errors },
     },
-    handler: async (req: any) => {
+    handler: async (req) => {
       const p = principalOf(req);
       // Provider-admins see instances on their nodes through /v1/instances?node=.
       if (!isFederationAdmin(p) && !projectsOf(p).includes(req.params.project))
@@ -267,7 +268,7 @@ export function instanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
       params: Type.Object({ project: Name, name: Name }),
       response: { 200: InstanceObject, ...errors },
     },
-    handler: async (req: any) => {
+    handler: async (req) => {
       const { instance, access } = await findVisible(
         ctx.store,
         principalOf(req),
@@ -286,8 +287,7 @@ export function instanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
         params: Type.Object({ project: Name, name: Name }),
         response: { 200: InstanceObject, ...errors, 403: ErrorBody, 409: ErrorBody },
       },
-      handler: async (req: any) =>
-        powerAction(ctx, principalOf(req), req.params.project, req.params.name, action),
+      handler: async (req) => powerAction(ctx, principalOf(req), req.params.project, req.params.name, action),
     });
   }
 
@@ -309,7 +309,7 @@ export function instanceRoutes(app: FastifyInstance, ctx: ApiContext): void {
         403: ErrorBody,
       },
     },
-    handler: async (req: any, _reply: FastifyReply) => {
+    handler: async (req, _reply) => {
       const p = principalOf(req);
       const { instance: i, access } = await findVisible(ctx.store, p, req.params.project, req.params.name);
       if (!access.console)

@@ -1,11 +1,12 @@
 // What the web console follows: a Server-Sent Events stream of which objects changed
 // (the console re-reads them), and nodes' recent heartbeat metrics for its sparklines.
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { adminOfProviders, canRead, canReadParent, isFederationAdmin, projectsOf } from '../../auth/index.js';
 import { KINDS, Name, nodeKind, Problem } from '../../model/index.js';
 import type { Change } from '../../store/index.js';
 import type { ApiContext } from '../context.js';
+import type { Api } from '../type-provider.js';
 import { ErrorBody, principalOf } from './shared.js';
 
 const KIND_OF_TABLE = new Map(KINDS.map((d) => [d.plural as string, d]));
@@ -13,7 +14,7 @@ const KIND_OF_TABLE = new Map(KINDS.map((d) => [d.plural as string, d]));
 const BATCH_MS = 250;
 const KEEPALIVE_MS = 15_000;
 
-export function liveRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export function liveRoutes(app: Api, ctx: ApiContext): void {
   app.get('/v1/changes/watch', {
     schema: {
       tags: ['Events'],
@@ -21,7 +22,7 @@ export function liveRoutes(app: FastifyInstance, ctx: ApiContext): void {
         'Stream which objects you can see were created, changed or deleted, as Server-Sent Events (`changes`: a batch of {kind, parent, name, part}); re-read them for their content',
       produces: ['text/event-stream'],
     },
-    handler: async (req: any, reply: FastifyReply) => {
+    handler: async (req, reply) => {
       if (req.method === 'HEAD') return reply.header('content-type', 'text/event-stream').send();
       const p = principalOf(req);
       const admin = isFederationAdmin(p);
@@ -111,7 +112,7 @@ export function liveRoutes(app: FastifyInstance, ctx: ApiContext): void {
         422: ErrorBody,
       },
     },
-    handler: async (req: any) => {
+    handler: async (req) => {
       const p = principalOf(req);
       const provider: string = req.params.provider;
       if (!canReadParent(p, nodeKind, provider))

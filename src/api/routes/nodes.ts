@@ -1,10 +1,9 @@
-// Enrolment: join tokens for a site, and revoking a node's credentials.
-import type { FastifyInstance } from 'fastify';
-import { Type } from 'typebox';
-import { canReadParent, canWrite } from '../../auth/index.js';
+import { type Static, Type } from 'typebox';
+import { canReadParent, canWrite, type Principal } from '../../auth/index.js';
 import { setNodeIntent } from '../../controllers/index.js';
 import { Name, nodeKind, Problem } from '../../model/index.js';
 import type { ApiContext } from '../context.js';
+import type { Api } from '../type-provider.js';
 import { ErrorBody, principalOf } from './shared.js';
 
 const JoinTokenInfo = Type.Object({
@@ -20,7 +19,7 @@ const JoinTokenInfo = Type.Object({
   replaces: Type.Optional(Type.String({ description: 'the node this token enrols anew' })),
 });
 
-export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export function nodeRoutes(app: Api, ctx: ApiContext): void {
   const tags = ['Node'];
   const errors = { 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody };
   const enrolment = () => {
@@ -57,7 +56,7 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
         ...errors,
       },
     },
-    handler: async (req: any, reply) => {
+    handler: async (req, reply) => {
       const t = await enrolment().createJoinToken(
         principalOf(req),
         req.params.provider,
@@ -78,7 +77,7 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
       params: SiteParams,
       response: { 200: Type.Object({ items: Type.Array(JoinTokenInfo) }), ...errors },
     },
-    handler: async (req: any) => ({
+    handler: async (req) => ({
       items: await enrolment().listJoinTokens(principalOf(req), req.params.provider, req.params.site),
     }),
   });
@@ -90,7 +89,7 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
       params: Type.Object({ provider: Name, site: Name, id: Type.String() }),
       response: { 200: JoinTokenInfo, ...errors },
     },
-    handler: async (req: any) =>
+    handler: async (req) =>
       enrolment().revokeJoinToken(principalOf(req), req.params.provider, req.params.site, req.params.id),
   });
 
@@ -101,7 +100,7 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
       params: Type.Object({ provider: Name, name: Name }),
       response: { 200: Type.Object({ revoked: Type.Integer() }), ...errors },
     },
-    handler: async (req: any) => {
+    handler: async (req) => {
       const revoked = await enrolment().revokeNode(principalOf(req), req.params.provider, req.params.name);
       ctx.gateway?.disconnect(req.params.provider, req.params.name);
       return { revoked };
@@ -120,6 +119,7 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     { additionalProperties: false },
   );
+  type DrainOptions = Static<typeof DrainBody>;
   // Intent goes into the node's spec; its status keeps only health, so a heartbeat blip
   // cannot end a drain.
   for (const [action, drain] of [
@@ -145,7 +145,7 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
           ...errors,
         },
       },
-      handler: async (req: any) => {
+      handler: async (req) => {
         const p = principalOf(req);
         const { provider, name } = req.params;
         if (!canReadParent(p, nodeKind, provider) || !canWrite(p, nodeKind, 'update', provider, name))
@@ -153,7 +153,8 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
             'forbidden',
             `user '${p.user}' may not ${action} nodes of provider '${provider}'`,
           );
-        const parallel = drain ? req.body?.parallel : undefined;
+        // Only a drain takes a body (the schema says so); its type is the schema's.
+        const parallel = drain ? (req.body as DrainOptions | undefined)?.parallel : undefined;
         const row = await setNodeIntent(ctx.store, provider, name, action, p.user, {
           unschedulable: drain,
           drain,
@@ -171,9 +172,14 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
     drain: Type.Boolean(),
     nodes: Type.Array(Type.String(), { description: 'the nodes whose intent changed or was already so' }),
   });
-  const drainAll = async (req: any, action: 'drain' | 'uncordon', site?: string) => {
-    const p = principalOf(req);
-    const provider: string = req.params.provider;
+  /** `body`: the drain's options (the routes take a body only for drains). */
+  const drainAll = async (
+    p: Principal,
+    provider: string,
+    body: DrainOptions | undefined,
+    action: 'drain' | 'uncordon',
+    site?: string,
+  ) => {
     if (!canReadParent(p, nodeKind, provider) || !canWrite(p, nodeKind, 'update', provider, '*'))
       throw new Problem('forbidden', `user '${p.user}' may not ${action} nodes of provider '${provider}'`);
     const what = site ? `site '${provider}/${site}'` : `provider '${provider}'`;
@@ -182,7 +188,7 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
       : await ctx.store.get('providers', '', provider);
     if (!owner) throw new Problem('not_found', `${what[0]!.toUpperCase()}${what.slice(1)} not found`);
     const drain = action === 'drain';
-    const parallel = drain ? req.body?.parallel : undefined;
+    const parallel = drain ? body?.parallel : undefined;
     const nodes = await ctx.store.list('nodes', {
       parents: [provider],
       ...(site ? { where: { site } } : {}),
@@ -206,7 +212,9 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
         ...body,
         response: { 200: Drained, ...errors },
       },
-      handler: (req: any) => drainAll(req, action, req.params.site),
+      // Only a drain takes a body (the schema says so); its type is the schema's.
+      handler: (req) =>
+        drainAll(principalOf(req), req.params.provider, req.body as DrainOptions, action, req.params.site),
     });
     app.post(`/v1/providers/:provider/${action}`, {
       schema: {
@@ -216,7 +224,7 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
         ...body,
         response: { 200: Drained, ...errors },
       },
-      handler: (req: any) => drainAll(req, action),
+      handler: (req) => drainAll(principalOf(req), req.params.provider, req.body as DrainOptions, action),
     });
   }
 }

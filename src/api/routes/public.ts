@@ -1,8 +1,3 @@
-// What a provider must publish under the EU Data Act (Art. 28): the jurisdiction of the
-// ICT infrastructure its services run on, and what it does against international
-// governmental access to its customers' non-personal data — generated from its
-// sovereignty record and its sites, served without a token at a stable URL.
-import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import {
   Name,
@@ -14,9 +9,10 @@ import {
 } from '../../model/index.js';
 import { EXPORT_FORMATS } from '../../resources/export.js';
 import type { ApiContext } from '../context.js';
+import type { Api } from '../type-provider.js';
 import { ErrorBody } from './shared.js';
 
-export function publicRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export function publicRoutes(app: Api, ctx: ApiContext): void {
   app.get('/public/export-formats', {
     schema: {
       tags: ['Published'],
@@ -78,7 +74,7 @@ export function publicRoutes(app: FastifyInstance, ctx: ApiContext): void {
         404: ErrorBody,
       },
     },
-    handler: async (req: any) => {
+    handler: async (req) => {
       const name = req.params.provider as string;
       const row = await ctx.store.get('providers', '', name);
       if (!row) throw new Problem('not_found', `Provider '${name}' not found`);

@@ -1,10 +1,9 @@
-// Reports built from the audit trail: where a project's VMs and disks have been.
-import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { eventScope } from '../../auth/index.js';
 import { Name, Problem } from '../../model/index.js';
 import { residencyCsv, residencyReport } from '../../resources/residency.js';
 import type { ApiContext } from '../context.js';
+import type { Api } from '../type-provider.js';
 import { ErrorBody, principalOf } from './shared.js';
 
 const Stay = Type.Object({
@@ -21,7 +20,7 @@ const Stay = Type.Object({
   }),
 });
 
-export function reportRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export function reportRoutes(app: Api, ctx: ApiContext): void {
   app.get('/v1/projects/:project/residency', {
     schema: {
       tags: ['Reports'],
@@ -48,7 +47,7 @@ export function reportRoutes(app: FastifyInstance, ctx: ApiContext): void {
         404: ErrorBody,
       },
     },
-    handler: async (req: any, reply) => {
+    handler: async (req, reply) => {
       const { project } = req.params as { project: string };
       const q = req.query as { workload?: string; instance?: string; format?: 'json' | 'csv' };
       const scope = eventScope(principalOf(req));

@@ -2,10 +2,11 @@
 //   global kinds:  /v1/{plural}            and /v1/{plural}/{name}
 //   owned kinds:   /v1/{plural}            (list across the owners one may see)
 //                  /v1/{owners}/{owner}/{plural} and …/{plural}/{name}
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { KINDS, type KindDef, manifestSchema, Name, objectSchema, Problem } from '../../model/index.js';
 import type { ApiContext } from '../context.js';
+import type { Api } from '../type-provider.js';
 import { ErrorBody, PageQuery, principalOf } from './shared.js';
 
 const ListResponse = (def: KindDef) =>
@@ -43,7 +44,7 @@ function send(reply: FastifyReply, status: number, obj: { metadata: { generation
   return reply.status(status).header('etag', `"${obj.metadata.generation}"`).send(obj);
 }
 
-export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export function resourceRoutes(app: Api, ctx: ApiContext): void {
   for (const def of KINDS) {
     const tags = [def.kind];
     const ownerPlural = def.parent === 'provider' ? 'providers' : 'projects';
@@ -61,11 +62,21 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
       422: ErrorBody,
     };
 
-    const list = async (req: any) => {
+    // A kind's schemas are built from its definition at run time: their static types are
+    // the shapes below (paging, the owner, the kind's filter columns).
+    const list = async (
+      req: FastifyRequest<{
+        Querystring: { limit?: number; cursor?: string } & Record<string, string | undefined>;
+        Params: Record<string, string>;
+      }>,
+    ) => {
       const { limit, cursor, ...rest } = req.query;
       const parent = def.parent ? (req.params[def.parent] ?? rest[def.parent]) : undefined;
       if (def.parent) delete rest[def.parent];
-      return ctx.resources.list(principalOf(req), def, { limit, cursor, parent, filters: rest });
+      const filters = Object.fromEntries(
+        Object.entries(rest).filter((e): e is [string, string] => e[1] !== undefined),
+      );
+      return ctx.resources.list(principalOf(req), def, { limit, cursor, parent, filters });
     };
 
     if (def.parent) {
@@ -97,7 +108,7 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
         params: ItemParams,
         response: { 200: objectSchema(def), ...errors },
       },
-      handler: async (req: any, reply: FastifyReply) =>
+      handler: async (req, reply) =>
         send(
           reply,
           200,
@@ -115,7 +126,7 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
           body: manifestSchema(def),
           response: { 201: objectSchema(def), ...errors },
         },
-        handler: async (req: any, reply: FastifyReply) => {
+        handler: async (req, reply) => {
           const parent = def.parent ? parentOf(req.params) : undefined;
           const res = await ctx.resources.create(principalOf(req), def, parent, req.body, req.query.dryRun);
           const path = `${base.replace(`:${def.parent}`, parent ?? '')}/${res.object.metadata.name}`;
@@ -135,7 +146,7 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
         body: manifestSchema(def),
         response: { 200: objectSchema(def), ...errors },
       },
-      handler: async (req: any, reply: FastifyReply) => {
+      handler: async (req, reply) => {
         const target = { parent: def.parent ? parentOf(req.params) : undefined, name: req.params.name };
         const res = await ctx.resources.update(
           principalOf(req),
@@ -156,7 +167,7 @@ export function resourceRoutes(app: FastifyInstance, ctx: ApiContext): void {
         params: ItemParams,
         response: { 200: objectSchema(def), ...errors },
       },
-      handler: async (req: any, reply: FastifyReply) =>
+      handler: async (req, reply) =>
         send(
           reply,
           200,

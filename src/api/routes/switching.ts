@@ -1,18 +1,15 @@
-// A SwitchingRequest's steps that are not the customer's spec: the provider's
-// declaration of a longer transition, the customer's one extension, and the erasure
-// certificate at the end (with the CA certificate that verifies it).
-import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { isFederationAdmin, projectsOf } from '../../auth/index.js';
 import { Name, Problem, type SwitchingStatus, switchingKind } from '../../model/index.js';
 import type { ApiContext } from '../context.js';
+import type { Api } from '../type-provider.js';
 import { ErrorBody, principalOf } from './shared.js';
 
 const Params = Type.Object({ project: Name, name: Name });
 /** The request's status, its timeline recomputed. */
 const Status = switchingKind.status;
 
-export function switchingRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export function switchingRoutes(app: Api, ctx: ApiContext): void {
   const sw = () => {
     if (!ctx.switching) throw new Problem('conflict', 'this control plane runs no switching controller');
     return ctx.switching;
@@ -45,8 +42,7 @@ export function switchingRoutes(app: FastifyInstance, ctx: ApiContext): void {
           422: ErrorBody,
         },
       },
-      handler: async (req: any) =>
-        take(principalOf(req), req.params.project, req.params.name, req.body ?? {}),
+      handler: async (req) => take(principalOf(req), req.params.project, req.params.name, req.body ?? {}),
     });
 
   step(
@@ -82,7 +78,7 @@ export function switchingRoutes(app: FastifyInstance, ctx: ApiContext): void {
         409: ErrorBody,
       },
     },
-    handler: async (req: any) => {
+    handler: async (req) => {
       const p = principalOf(req);
       const { project, name } = req.params;
       const row = await ctx.store.get('switchings', project, name);

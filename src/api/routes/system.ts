@@ -1,12 +1,9 @@
-// Operational endpoints: health and the API description (open), and the Prometheus
-// metrics — for a federation-admin's or a metrics-reader's token unless the server was
-// started with --metrics-public.
-import type { FastifyInstance } from 'fastify';
 import { isFederationAdmin } from '../../auth/index.js';
 import { Problem } from '../../model/index.js';
 import type { ApiContext } from '../context.js';
+import type { Api } from '../type-provider.js';
 
-export function systemRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export function systemRoutes(app: Api, ctx: ApiContext): void {
   app.get(
     '/healthz',
     { schema: { tags: ['System'], summary: 'Liveness and store reachability' } },
