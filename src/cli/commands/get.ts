@@ -1,10 +1,11 @@
 // `continuum get` and `continuum describe`.
 import type { Command } from 'commander';
 import YAML from 'yaml';
+import type { paths } from '../../api/client/index.js';
 import { KINDS } from '../../model/index.js';
-import { ApiClient } from '../client.js';
+import { ApiClient, allPages, answer, apiOf } from '../client.js';
 import { COLUMNS } from '../columns.js';
-import { resolveConnection } from '../config.js';
+import { type Connection, resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
 import { itemPath, kindArg, target } from '../kinds.js';
 import { age, formatData, table } from '../output.js';
@@ -105,8 +106,7 @@ Examples:
       const client = new ApiClient(conn);
       const t = target(def, name, { provider: g.provider, project: g.project ?? conn.project });
       const obj = await client.get(itemPath(def, t.parent, t.name));
-      const { items: events } = await client.get('/v1/events', { kind: def.kind, name: t.name, limit: 1000 });
-      const mine = events.filter((e: any) => e.parent === t.parent).slice(-10);
+      const events = await recentEvents(conn, def.kind, t.name, t.parent);
       const lines = [
         `Kind:        ${def.kind}`,
         `Name:        ${obj.metadata.name}`,
@@ -126,7 +126,7 @@ Examples:
         'Status:',
         block(obj.status),
         ...(def.kind === 'Provider' ? sovereigntySection(obj) : []),
-        ...eventLines(mine),
+        ...eventLines(events),
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
     });
@@ -134,33 +134,43 @@ Examples:
 
 const INSTANCE_ALIASES = ['instance', 'instances', 'inst', 'vm', 'vms'];
 
-const INSTANCE_COLUMNS: [string, (i: any) => string][] = [
+/** An instance as the API answers it (from the generated OpenAPI types). */
+type Instance =
+  paths['/v1/projects/{project}/instances/{name}']['get']['responses'][200]['content']['application/json'];
+
+const INSTANCE_COLUMNS: [string, (i: Instance) => string][] = [
   ['PROJECT', (i) => i.metadata.project],
   ['NAME', (i) => i.metadata.name],
   ['WORKLOAD', (i) => i.spec.workload],
   ['NODE', (i) => i.spec.node],
   ['DESIRED', (i) => i.spec.desired],
   ['PHASE', (i) => i.status.phase],
-  ['PORTS', (i) => i.status.ports.map((p: any) => `${p.address}:${p.host}->${p.guest}`).join(',') || '-'],
+  ['PORTS', (i) => i.status.ports.map((p) => `${p.address}:${p.host}->${p.guest}`).join(',') || '-'],
   ['RESTARTS', (i) => String(i.status.restarts)],
   ['AGE', (i) => age(i.metadata.createdAt)],
 ];
 
 async function getInstances(g: GlobalOptions, name: string | undefined, opts: Record<string, unknown>) {
   const conn = await resolveConnection(g);
-  const client = new ApiClient(conn);
+  const api = apiOf(conn);
   const project = g.project ?? conn.project;
-  let items: any[];
+  let items: Instance[];
   if (name) {
     const [a, b] = name.split('/');
     const p = b ? a : project;
-    const n = b ?? a;
+    const n = (b ?? a)!;
     if (!p) throw new CliError(`which project? write PROJECT/${name} or pass -p PROJECT`);
-    items = [await client.get(`/v1/projects/${p}/instances/${n}`)];
+    items = [
+      await answer(
+        conn,
+        api.GET('/v1/projects/{project}/instances/{name}', { params: { path: { project: p, name: n } } }),
+      ),
+    ];
   } else {
-    const query: Record<string, string | undefined> = {};
-    if (project && !opts.allProjects) query.project = project;
-    items = await client.listAll('/v1/instances', query);
+    const only = project && !opts.allProjects ? { project } : {};
+    items = await allPages((cursor) =>
+      answer(conn, api.GET('/v1/instances', { params: { query: { ...only, limit: 1000, cursor } } })),
+    );
   }
   if (g.output === 'json' || g.output === 'yaml') {
     process.stdout.write(`${formatData(g.output, name ? items[0] : { items })}\n`);
@@ -204,10 +214,11 @@ async function describeInstance(g: GlobalOptions, arg: string): Promise<void> {
   const project = slash >= 0 ? arg.slice(0, slash) : (g.project ?? conn.project);
   const name = slash >= 0 ? arg.slice(slash + 1) : arg;
   if (!project) throw new CliError(`which project? write PROJECT/${arg} or pass -p PROJECT`);
-  const client = new ApiClient(conn);
-  const i = await client.get(`/v1/projects/${project}/instances/${name}`);
-  const { items: events } = await client.get('/v1/events', { kind: 'Instance', name, limit: 1000 });
-  const mine = events.filter((e: any) => e.parent === project).slice(-10);
+  const i = await answer(
+    conn,
+    apiOf(conn).GET('/v1/projects/{project}/instances/{name}', { params: { path: { project, name } } }),
+  );
+  const events = await recentEvents(conn, 'Instance', name, project);
   const lines = [
     'Kind:        Instance',
     `Name:        ${i.metadata.name}`,
@@ -218,9 +229,18 @@ async function describeInstance(g: GlobalOptions, arg: string): Promise<void> {
     block(i.spec),
     'Status:',
     block(i.status),
-    ...eventLines(mine),
+    ...eventLines(events),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** The last ten events of one object (the log is asked for its kind and name; the owner is matched here). */
+async function recentEvents(conn: Connection, kind: string, name: string, parent: string) {
+  const { items } = await answer(
+    conn,
+    apiOf(conn).GET('/v1/events', { params: { query: { kind, name, limit: 1000 } } }),
+  );
+  return items.filter((e) => e.parent === parent).slice(-10);
 }
 
 function indent(text: string): string {

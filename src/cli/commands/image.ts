@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { hashFile } from '../../protocol/file-hash.js';
-import { ApiClient } from '../client.js';
+import { ApiClient, answer, apiOf } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
 import type { GlobalOptions } from '../program.js';
@@ -54,10 +54,14 @@ export function imageCommands(program: Command, globals: () => GlobalOptions): v
       const spec: Record<string, unknown> = { format, architecture: opts.arch, files: specFiles };
       if (opts.cmdline) spec.cmdline = opts.cmdline;
       if (opts.description) spec.description = opts.description;
+      await answer(
+        conn,
+        apiOf(conn).POST('/v1/apply', {
+          body: { documents: [{ kind: 'Image', metadata: { name, project }, spec }] },
+        }),
+      );
+      // The files stream from disk (GiBs): through the streaming client, not a serialised body.
       const client = new ApiClient(conn);
-      await client.request('POST', '/v1/apply', {
-        body: { documents: [{ kind: 'Image', metadata: { name, project }, spec }] },
-      });
       let result: any;
       for (const [k, path] of Object.entries(files)) {
         const bar = progress(`${k} ${basename(path)}`, sizes[k]!);
