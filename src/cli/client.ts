@@ -98,26 +98,6 @@ export class ApiClient {
     }
     return res;
   }
-
-  get<T = any>(path: string, query?: Record<string, string | number | boolean | undefined>) {
-    return this.request<T>('GET', path, { query });
-  }
-
-  /** Follows nextCursor until every page is read. */
-  async listAll(path: string, query: Record<string, string | undefined> = {}): Promise<any[]> {
-    const items: any[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await this.get<{ items: any[]; nextCursor?: string }>(path, {
-        ...query,
-        limit: 1000,
-        cursor,
-      });
-      items.push(...page.items);
-      cursor = page.nextCursor;
-    } while (cursor);
-    return items;
-  }
 }
 
 /** Every item of a paged list: `page` fetches one page from a cursor (none: the first). */

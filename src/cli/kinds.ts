@@ -32,9 +32,3 @@ export function target(def: KindDef, nameArg: string, scope: Scope): { parent: s
     );
   return { parent, name: nameArg };
 }
-
-export function itemPath(def: KindDef, parent: string, name: string): string {
-  const enc = encodeURIComponent;
-  if (!def.parent) return `/v1/${def.plural}/${enc(name)}`;
-  return `/v1/${def.parent === 'provider' ? 'providers' : 'projects'}/${enc(parent)}/${def.plural}/${enc(name)}`;
-}

@@ -1,9 +1,10 @@
 // `continuum apply -f` and `continuum delete`.
 import type { Command } from 'commander';
-import { ApiClient, ApiError, answer, apiOf } from '../client.js';
+import { ApiError, answer, apiOf } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
-import { itemPath, kindArg, target } from '../kinds.js';
+import { deleteObject } from '../kind-api.js';
+import { kindArg, target } from '../kinds.js';
 import { describeDoc, type ManifestDoc, readManifests } from '../manifest.js';
 import type { GlobalOptions } from '../program.js';
 
@@ -86,7 +87,6 @@ Images and workloads without metadata.project go to --project (or the configured
     .action(async (kind: string | undefined, name: string | undefined, opts) => {
       const g = globals();
       const conn = await resolveConnection(g);
-      const client = new ApiClient(conn);
       const scope = { provider: g.provider, project: g.project ?? conn.project };
       const targets: { def: ReturnType<typeof kindArg>; parent: string; name: string; where?: string }[] = [];
       if (opts.filename) {
@@ -110,7 +110,7 @@ Images and workloads without metadata.project go to --project (or the configured
       for (const t of targets) {
         const label = `${t.def.kind.toLowerCase()}/${t.def.parent ? `${t.parent}/` : ''}${t.name}`;
         try {
-          await client.request('DELETE', itemPath(t.def, t.parent, t.name));
+          await deleteObject(conn, t.def, t.parent, t.name);
           process.stdout.write(`${label} deleted\n`);
         } catch (err) {
           if (opts.ignoreNotFound && err instanceof ApiError && err.status === 404) {

@@ -3,11 +3,12 @@ import type { Command } from 'commander';
 import YAML from 'yaml';
 import type { paths } from '../../api/client/index.js';
 import { KINDS } from '../../model/index.js';
-import { ApiClient, allPages, answer, apiOf } from '../client.js';
+import { allPages, answer, apiOf } from '../client.js';
 import { COLUMNS } from '../columns.js';
 import { type Connection, resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
-import { itemPath, kindArg, target } from '../kinds.js';
+import { getObject, listObjects } from '../kind-api.js';
+import { kindArg, target } from '../kinds.js';
 import { age, formatData, table } from '../output.js';
 import type { GlobalOptions } from '../program.js';
 import { sovereigntySection } from '../provider-record.js';
@@ -41,9 +42,8 @@ Examples:
     if (INSTANCE_ALIASES.includes(kind.toLowerCase())) return getInstances(g, name, opts);
     const def = kindArg(kind);
     const conn = await resolveConnection(g);
-    const client = new ApiClient(conn);
     const scope = { provider: g.provider, project: g.project ?? conn.project };
-    const query: Record<string, string | undefined> = {};
+    const query: Record<string, string> = {};
     for (const f of FILTER_FLAGS) {
       if (opts[f] === undefined) continue;
       if (!def.filters.includes(f)) {
@@ -57,9 +57,7 @@ Examples:
     if (def.parent === 'project' && !opts.allProjects && scope.project) query.project = scope.project;
     const one = name ? target(def, name, scope) : undefined;
     const load = async () =>
-      one
-        ? [await client.get(itemPath(def, one.parent, one.name))]
-        : await client.listAll(`/v1/${def.plural}`, query);
+      one ? [await getObject(conn, def, one.parent, one.name)] : await listObjects(conn, def, query);
     const out = g.output;
     const render = (items: any[]): string => {
       if (out === 'json' || out === 'yaml') return `${formatData(out, name ? items[0] : { items })}\n`;
@@ -103,9 +101,8 @@ Examples:
       if (INSTANCE_ALIASES.includes(kind.toLowerCase())) return describeInstance(g, name);
       const def = kindArg(kind);
       const conn = await resolveConnection(g);
-      const client = new ApiClient(conn);
       const t = target(def, name, { provider: g.provider, project: g.project ?? conn.project });
-      const obj = await client.get(itemPath(def, t.parent, t.name));
+      const obj = await getObject(conn, def, t.parent, t.name);
       const events = await recentEvents(conn, def.kind, t.name, t.parent);
       const lines = [
         `Kind:        ${def.kind}`,
