@@ -1,7 +1,8 @@
 // The typed API client's types, generated from the OpenAPI document the API itself
 // serves (built here in-process on a throwaway SQLite store, as `/openapi.json` would
-// give it), with openapi-typescript. `npm run gen:client` writes them to
-// src/api/client/schema.ts; a test fails when that file is not what this generates.
+// give it), with openapi-typescript. `npm run build` writes them to
+// src/api/client/schema.ts when the routes changed; a test (and the build under CI)
+// fails when that file is not what this generates.
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,8 +39,18 @@ export async function clientTypes(): Promise<string> {
 /** Where the generated types live in the source tree. */
 export const SCHEMA_FILE = fileURLToPath(new URL('../../../../src/api/client/schema.ts', import.meta.url));
 
+// Run by `npm run build` (and `npm run gen:client`): writes the types when they changed.
+// Under CI (CI set) a stale file is an error instead: what is checked in must be current.
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const text = await clientTypes();
+  const current = await fs.readFile(SCHEMA_FILE, 'utf8').catch(() => '');
+  if (current === text) process.exit(0);
+  if (process.env.CI) {
+    process.stderr.write(
+      'src/api/client/schema.ts is stale: run `npm run build` (or `npm run gen:client`) and commit it\n',
+    );
+    process.exit(1);
+  }
   await fs.writeFile(SCHEMA_FILE, text);
-  process.stdout.write(`wrote ${SCHEMA_FILE} (${text.length} characters)\n`);
+  process.stdout.write(`wrote ${SCHEMA_FILE} (${text.length} characters): the API's routes changed\n`);
 }
