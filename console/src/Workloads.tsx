@@ -156,6 +156,37 @@ function Field(props: {
   );
 }
 
+/** A one-line text field with its label, hint and the server's error for its path. */
+function TextField(props: {
+  path: string;
+  label: string;
+  errors: Map<string, string>;
+  hint?: string;
+  inputMode?: 'numeric' | 'decimal';
+  value: string;
+  onChange: (e: { target: { value: string } }) => void;
+}) {
+  return (
+    <Field
+      path={props.path}
+      label={props.label}
+      errors={props.errors}
+      {...(props.hint ? { hint: props.hint } : {})}
+    >
+      {(id, d) => (
+        <input
+          id={id}
+          inputMode={props.inputMode}
+          value={props.value}
+          onChange={props.onChange}
+          aria-describedby={d}
+          aria-invalid={!!d}
+        />
+      )}
+    </Field>
+  );
+}
+
 function CreateForm({ fleet, projects }: { fleet: Fleet; projects: string[] }) {
   const [v, setV] = useState({
     project: projects[0] ?? '',
@@ -252,11 +283,14 @@ function CreateForm({ fleet, projects }: { fleet: Fleet; projects: string[] }) {
           </select>
         )}
       </Field>
-      <Field path="metadata.name" label="Name" errors={f} hint="lower-case letters, digits and '-'">
-        {(id, d) => (
-          <input id={id} value={v.name} onChange={set('name')} aria-describedby={d} aria-invalid={!!d} />
-        )}
-      </Field>
+      <TextField
+        path="metadata.name"
+        label="Name"
+        errors={f}
+        hint="lower-case letters, digits and '-'"
+        value={v.name}
+        onChange={set('name')}
+      />
       <Field path="spec.image" label="Image" errors={f}>
         {(id, d) => (
           <>
@@ -276,67 +310,48 @@ function CreateForm({ fleet, projects }: { fleet: Fleet; projects: string[] }) {
           </>
         )}
       </Field>
-      <Field path="spec.replicas" label="Replicas" errors={f}>
-        {(id, d) => (
-          <input
-            id={id}
-            inputMode="numeric"
-            value={v.replicas}
-            onChange={set('replicas')}
-            aria-describedby={d}
-            aria-invalid={!!d}
-          />
-        )}
-      </Field>
-      <Field path="spec.resources.vcpus" label="vCPUs" errors={f}>
-        {(id, d) => (
-          <input
-            id={id}
-            inputMode="numeric"
-            value={v.vcpus}
-            onChange={set('vcpus')}
-            aria-describedby={d}
-            aria-invalid={!!d}
-          />
-        )}
-      </Field>
-      <Field path="spec.resources.memoryMiB" label="Memory (MiB)" errors={f}>
-        {(id, d) => (
-          <input
-            id={id}
-            inputMode="numeric"
-            value={v.memoryMiB}
-            onChange={set('memoryMiB')}
-            aria-describedby={d}
-            aria-invalid={!!d}
-          />
-        )}
-      </Field>
-      <Field path="spec.resources.diskGiB" label="Disk (GiB, optional)" errors={f}>
-        {(id, d) => (
-          <input
-            id={id}
-            inputMode="numeric"
-            value={v.diskGiB}
-            onChange={set('diskGiB')}
-            aria-describedby={d}
-            aria-invalid={!!d}
-          />
-        )}
-      </Field>
+      <TextField
+        path="spec.replicas"
+        label="Replicas"
+        errors={f}
+        inputMode="numeric"
+        value={v.replicas}
+        onChange={set('replicas')}
+      />
+      <TextField
+        path="spec.resources.vcpus"
+        label="vCPUs"
+        errors={f}
+        inputMode="numeric"
+        value={v.vcpus}
+        onChange={set('vcpus')}
+      />
+      <TextField
+        path="spec.resources.memoryMiB"
+        label="Memory (MiB)"
+        errors={f}
+        inputMode="numeric"
+        value={v.memoryMiB}
+        onChange={set('memoryMiB')}
+      />
+      <TextField
+        path="spec.resources.diskGiB"
+        label="Disk (GiB, optional)"
+        errors={f}
+        inputMode="numeric"
+        value={v.diskGiB}
+        onChange={set('diskGiB')}
+      />
       <fieldset>
         <legend>Placement rules (optional)</legend>
-        <Field path="spec.placement.countries" label="Only in countries" errors={f} hint="e.g. DE, FR">
-          {(id, d) => (
-            <input
-              id={id}
-              value={v.countries}
-              onChange={set('countries')}
-              aria-describedby={d}
-              aria-invalid={!!d}
-            />
-          )}
-        </Field>
+        <TextField
+          path="spec.placement.countries"
+          label="Only in countries"
+          errors={f}
+          hint="e.g. DE, FR"
+          value={v.countries}
+          onChange={set('countries')}
+        />
         <Field path="spec.placement.minSovereignty" label="Provider sovereignty at least" errors={f}>
           {(id) => (
             <select id={id} value={v.minSovereignty} onChange={set('minSovereignty')}>
@@ -347,23 +362,22 @@ function CreateForm({ fleet, projects }: { fleet: Fleet; projects: string[] }) {
             </select>
           )}
         </Field>
-        <Field path="spec.placement.latency.0.city" label="Users in (city)" errors={f} hint="e.g. Madrid">
-          {(id, d) => (
-            <input id={id} value={v.city} onChange={set('city')} aria-describedby={d} aria-invalid={!!d} />
-          )}
-        </Field>
-        <Field path="spec.placement.latency.0.maxRttMs" label="… within (ms round trip)" errors={f}>
-          {(id, d) => (
-            <input
-              id={id}
-              inputMode="decimal"
-              value={v.maxRttMs}
-              onChange={set('maxRttMs')}
-              aria-describedby={d}
-              aria-invalid={!!d}
-            />
-          )}
-        </Field>
+        <TextField
+          path="spec.placement.latency.0.city"
+          label="Users in (city)"
+          errors={f}
+          hint="e.g. Madrid"
+          value={v.city}
+          onChange={set('city')}
+        />
+        <TextField
+          path="spec.placement.latency.0.maxRttMs"
+          label="… within (ms round trip)"
+          errors={f}
+          inputMode="decimal"
+          value={v.maxRttMs}
+          onChange={set('maxRttMs')}
+        />
         <Field path="spec.placement.spread.across" label="Spread replicas across" errors={f}>
           {(id) => (
             <select id={id} value={v.spread} onChange={set('spread')}>

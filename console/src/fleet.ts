@@ -2,6 +2,7 @@
 // loaded once and then kept current from the change stream (each changed object is
 // re-read; a burst of one kind reloads that kind). Components subscribe and re-render
 // on a version number, so 10,000 nodes cost one render per batch, not one per node.
+import type { paths } from '../../src/api/client/index.js';
 import { type Api, follow } from './api.js';
 
 export interface Meta {
@@ -19,22 +20,10 @@ export interface Obj<S = any, T = any> {
   spec: S;
   status: T;
 }
-export interface Whoami {
-  user: string;
-  roles: { role: string; provider?: string; project?: string }[];
-  federationAdmin: boolean;
-}
-export interface AuditEvent {
-  seq: number;
-  time: string;
-  actor: string;
-  action: string;
-  kind: string;
-  parent: string;
-  name: string;
-  provider: string | null;
-  project: string | null;
-}
+/** The signed-in user, and an entry of the audit log, as the API answers them (generated types). */
+export type Whoami = paths['/v1/whoami']['get']['responses'][200]['content']['application/json'];
+export type AuditEvent =
+  paths['/v1/events']['get']['responses'][200]['content']['application/json']['items'][number];
 
 /** The kinds the console follows, where each lives in the API, and who owns it. */
 const KINDS = {

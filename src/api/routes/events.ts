@@ -7,7 +7,7 @@ import { Name } from '../../model/index.js';
 import type { AuditEvent, EventQuery } from '../../store/index.js';
 import type { ApiContext } from '../context.js';
 import type { Api } from '../type-provider.js';
-import { ErrorBody, principalOf } from './shared.js';
+import { ErrorBody, openEventStream, principalOf } from './shared.js';
 
 const EventObject = Type.Object({
   seq: Type.Integer(),
@@ -110,14 +110,7 @@ export function eventRoutes(app: Api, ctx: ApiContext): void {
       const lastId = Number(req.headers['last-event-id']);
       const after = Number.isInteger(lastId) && lastId >= 0 ? lastId : req.query.after;
       const q = queryFor(principalOf(req), { ...req.query, after });
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
+      const res = openEventStream(reply);
       let replaying = true;
       const buffered: AuditEvent[] = [];
       let sent = after ?? 0;

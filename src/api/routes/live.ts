@@ -7,7 +7,7 @@ import { KINDS, Name, nodeKind, Problem } from '../../model/index.js';
 import type { Change } from '../../store/index.js';
 import type { ApiContext } from '../context.js';
 import type { Api } from '../type-provider.js';
-import { ErrorBody, principalOf } from './shared.js';
+import { ErrorBody, openEventStream, principalOf } from './shared.js';
 
 const KIND_OF_TABLE = new Map(KINDS.map((d) => [d.plural as string, d]));
 /** Changes are gathered this long and sent as one message, each object once. */
@@ -39,14 +39,7 @@ export function liveRoutes(app: Api, ctx: ApiContext): void {
         const def = KIND_OF_TABLE.get(c.table);
         return def && canRead(p, def, c.parent, c.name) ? def.kind : undefined;
       };
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
+      const res = openEventStream(reply);
       const pending = new Map<string, { kind: string; parent: string; name: string; part: string }>();
       let timer: NodeJS.Timeout | undefined;
       const flush = () => {

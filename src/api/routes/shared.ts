@@ -1,4 +1,5 @@
-import type { FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Principal } from '../../auth/index.js';
 import { Problem } from '../../model/index.js';
@@ -21,4 +22,18 @@ export const PageQuery = {
 export function principalOf(req: FastifyRequest): Principal {
   if (!req.principal) throw new Problem('unauthenticated', 'this endpoint needs a bearer token');
   return req.principal;
+}
+
+/** Takes the response over for a Server-Sent Events stream: its headers are sent now. */
+export function openEventStream(reply: FastifyReply): ServerResponse {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    // No proxy buffering: each event goes out when it happens.
+    'x-accel-buffering': 'no',
+  });
+  return res;
 }
