@@ -27,8 +27,15 @@ export function useFleet(fleet: Fleet): number {
 function useTheme(): [string, () => void] {
   const [theme, setTheme] = useState(() => localStorage.getItem('continuum.theme') ?? 'auto');
   useEffect(() => {
-    document.documentElement.dataset.theme = theme;
     localStorage.setItem('continuum.theme', theme);
+    const system = matchMedia('(prefers-color-scheme: dark)');
+    const apply = () => {
+      const dark = theme === 'dark' || (theme === 'auto' && system.matches);
+      document.documentElement.dataset.theme = dark ? 'dark' : 'light';
+    };
+    apply();
+    system.addEventListener('change', apply);
+    return () => system.removeEventListener('change', apply);
   }, [theme]);
   const next = () => setTheme((t) => (t === 'auto' ? 'dark' : t === 'dark' ? 'light' : 'auto'));
   return [theme, next];

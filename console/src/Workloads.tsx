@@ -187,6 +187,14 @@ function TextField(props: {
   );
 }
 
+/** The form's number fields for the workload's size: its key, the manifest path, the label. */
+const SIZE_FIELDS = [
+  ['replicas', 'spec.replicas', 'Replicas'],
+  ['vcpus', 'spec.resources.vcpus', 'vCPUs'],
+  ['memoryMiB', 'spec.resources.memoryMiB', 'Memory (MiB)'],
+  ['diskGiB', 'spec.resources.diskGiB', 'Disk (GiB, optional)'],
+] as const;
+
 function CreateForm({ fleet, projects }: { fleet: Fleet; projects: string[] }) {
   const [v, setV] = useState({
     project: projects[0] ?? '',
@@ -310,38 +318,17 @@ function CreateForm({ fleet, projects }: { fleet: Fleet; projects: string[] }) {
           </>
         )}
       </Field>
-      <TextField
-        path="spec.replicas"
-        label="Replicas"
-        errors={f}
-        inputMode="numeric"
-        value={v.replicas}
-        onChange={set('replicas')}
-      />
-      <TextField
-        path="spec.resources.vcpus"
-        label="vCPUs"
-        errors={f}
-        inputMode="numeric"
-        value={v.vcpus}
-        onChange={set('vcpus')}
-      />
-      <TextField
-        path="spec.resources.memoryMiB"
-        label="Memory (MiB)"
-        errors={f}
-        inputMode="numeric"
-        value={v.memoryMiB}
-        onChange={set('memoryMiB')}
-      />
-      <TextField
-        path="spec.resources.diskGiB"
-        label="Disk (GiB, optional)"
-        errors={f}
-        inputMode="numeric"
-        value={v.diskGiB}
-        onChange={set('diskGiB')}
-      />
+      {SIZE_FIELDS.map(([key, path, label]) => (
+        <TextField
+          key={key}
+          path={path}
+          label={label}
+          errors={f}
+          inputMode="numeric"
+          value={v[key]}
+          onChange={set(key)}
+        />
+      ))}
       <fieldset>
         <legend>Placement rules (optional)</legend>
         <TextField
