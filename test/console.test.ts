@@ -238,6 +238,32 @@ test('the pages follow changes live, and the activity feed shows them as they ha
   await page.close();
 });
 
+test('an export started from the activity page shows its progress and ends Ready', async () => {
+  const disk = Buffer.from('archived image');
+  const sha = createHash('sha256').update(disk).digest('hex');
+  const r = await t.admin.post('/v1/apply', {
+    documents: [project('archive'), image('archive', 'img', sha)],
+  });
+  assert.equal(r.status, 200, r.text);
+  assert.equal((await t.admin.put('/v1/projects/archive/images/img/files/disk', disk)).status, 200);
+  const { page, problems } = await consolePage(browser, t.url);
+  await page.goto(`${t.url}/#token=${t.adminToken}`);
+  await page.getByTestId('who').waitFor();
+  await page.getByRole('link', { name: 'Activity' }).click();
+  await page.getByRole('button', { name: 'Export archive' }).click();
+  const row = page.getByTestId('exports').locator('li', { hasText: 'archive · Ready' });
+  await row.waitFor({ timeout: 60_000 });
+  const jobs = (await t.admin.get('/v1/projects/archive/exports')).body.items;
+  assert.equal(jobs.length, 1);
+  assert.equal(jobs[0].phase, 'Ready');
+  assert.match(
+    await row.innerText(),
+    new RegExp(`${jobs[0].files} files — GET /v1/projects/archive/exports/${jobs[0].id}/bundle`),
+  );
+  noProblems(problems);
+  await page.close();
+});
+
 test("a tenant's token sees only its own project", async () => {
   const { page, problems } = await consolePage(browser, t.url);
   await signIn(page, t.url, aliceToken);

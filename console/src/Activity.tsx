@@ -1,8 +1,59 @@
 // The audit log as it happens (from the event stream), and the long operations under way:
 // node drains and migrations, with their progress.
+import { useEffect, useState } from 'react';
+import type { paths } from '../../src/api/client/index.js';
 import { useFleet } from './App.js';
+import { answer } from './api.js';
+import { mib } from './derive.js';
 import type { Fleet } from './fleet.js';
 import { NodeDrain } from './Nodes.js';
+
+type ExportJob =
+  paths['/v1/projects/{project}/exports']['get']['responses'][200]['content']['application/json']['items'][number];
+
+/** Projects whose exports this user may see and start: those it administers. */
+function adminProjects(fleet: Fleet): string[] {
+  return fleet
+    .list('Project')
+    .map((p) => p.metadata.name)
+    .filter(
+      (p) =>
+        fleet.me.federationAdmin || fleet.me.roles.some((r) => r.role === 'project-admin' && r.project === p),
+    );
+}
+
+/**
+ * Exports of the projects one administers, read every 3 s while the page is open (exports
+ * live in the control plane's memory, not in the change stream).
+ */
+function useExports(fleet: Fleet, projects: string[]): [ExportJob[], () => void] {
+  const [jobs, setJobs] = useState<ExportJob[]>([]);
+  const [tick, setTick] = useState(0);
+  const key = projects.join();
+  // biome-ignore lint/correctness/useExhaustiveDependencies: key stands for projects; tick asks for a read now
+  useEffect(() => {
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout>;
+    const read = async () => {
+      const all = await Promise.all(
+        projects.map((project) =>
+          answer(fleet.api.client.GET('/v1/projects/{project}/exports', { params: { path: { project } } }))
+            .then((r) => r.items)
+            .catch(() => [] as ExportJob[]),
+        ),
+      );
+      if (stopped) return;
+      setJobs(all.flat().sort((a, b) => b.createdAt.localeCompare(a.createdAt)));
+      timer = setTimeout(read, 3000);
+    };
+    void read();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }, [fleet, key, tick]);
+  return [jobs, () => setTick((t) => t + 1)];
+}
 
 export function Activity({ fleet }: { fleet: Fleet }) {
   useFleet(fleet);
@@ -11,6 +62,20 @@ export function Activity({ fleet }: { fleet: Fleet }) {
     .list('Migration')
     .filter((m) => !['Succeeded', 'Failed', 'Cancelled'].includes(m.status?.phase));
   const events = [...fleet.events].reverse();
+  const projects = adminProjects(fleet);
+  const [jobs, reread] = useExports(fleet, projects);
+  const [exportError, setExportError] = useState<string>();
+  const startExport = async (project: string) => {
+    setExportError(undefined);
+    try {
+      await answer(
+        fleet.api.client.POST('/v1/projects/{project}/exports', { params: { path: { project } } }),
+      );
+      reread();
+    } catch (err) {
+      setExportError(`export of ${project}: ${(err as Error).message}`);
+    }
+  };
   return (
     <div className="activity">
       <section aria-labelledby="ops">
@@ -35,6 +100,55 @@ export function Activity({ fleet }: { fleet: Fleet }) {
           })}
         </ul>
       </section>
+      {projects.length > 0 && (
+        <section aria-labelledby="exports">
+          <h2 id="exports">Exports</h2>
+          <p>
+            A project in open formats (Data Act): its disks, images, manifests and history in one signed
+            archive. Download a ready one with <code>continuum export project NAME -o FILE</code>, or from the
+            API path shown.
+          </p>
+          <p className="actions">
+            {projects.map((p) => (
+              <button key={p} type="button" onClick={() => startExport(p)}>
+                Export {p}
+              </button>
+            ))}
+          </p>
+          {exportError && (
+            <p className="error" role="alert">
+              {exportError}
+            </p>
+          )}
+          <ul data-testid="exports">
+            {jobs.map((j) => (
+              <li key={j.id}>
+                {j.project} · {j.phase}{' '}
+                {j.phase === 'Gathering' && (
+                  <>
+                    <progress
+                      max={Math.max(1, j.progress.disksTotal)}
+                      value={j.progress.disksDone}
+                      aria-label={`export ${j.id} of ${j.project}`}
+                    />{' '}
+                    disks {j.progress.disksDone} of {j.progress.disksTotal} (
+                    {mib(Math.round(j.progress.bytesDone / 1048576))} of the current one)
+                  </>
+                )}
+                {j.phase === 'Ready' && (
+                  <>
+                    {mib(Math.round((j.size ?? 0) / 1048576))}, {j.files} files —{' '}
+                    <code>
+                      GET /v1/projects/{j.project}/exports/{j.id}/bundle
+                    </code>
+                  </>
+                )}
+                {j.phase === 'Failed' && <span className="error"> {j.message}</span>}
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
       <section aria-labelledby="feed">
         <h2 id="feed">Activity</h2>
         <ol className="feed" aria-live="polite" data-testid="feed">
