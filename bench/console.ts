@@ -197,7 +197,7 @@ export async function measureConsole(opts: {
       .sort()
       .at(-1)!;
     // Sorted by name, the last node is the last row.
-    await list.getByRole('button', { name: 'Node' }).click();
+    await list.getByRole('button', { name: 'Node', exact: true }).click();
     await list.evaluate(() => {
       const body = (globalThis as any).document.querySelector('[data-testid="vbody"]');
       body.scrollTop = body.scrollHeight;
