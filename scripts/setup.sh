@@ -31,6 +31,9 @@ need ip iproute2
 dpkg -s busybox-static >/dev/null 2>&1 || apt_packages+=(busybox-static)
 # The web console's browser tests drive Debian's Chromium (with playwright-core).
 need chromium chromium
+# OCI containers: runc runs them, umoci unpacks their images (and builds the test image).
+need runc runc
+need umoci umoci
 
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
@@ -63,3 +66,5 @@ fi
 npm run --silent build
 # The bootable test image used by the tests and `continuum dev` (cached; rebuilt on change).
 bash scripts/build-test-image.sh .cache/testvm
+# The containers' test image: busybox in an OCI layout (cached; rebuilt on change).
+bash scripts/build-test-oci.sh .cache/testoci

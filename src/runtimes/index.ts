@@ -9,7 +9,9 @@ export {
 } from './qemu/migration.js';
 export { QemuRuntime, type QemuRuntimeOptions } from './qemu/qemu-runtime.js';
 export { QmpClient, qmp } from './qemu/qmp.js';
+export { type RestartPolicy, RuncRuntime, type RuncRuntimeOptions } from './runc/runc-runtime.js';
 export {
+  type ContainerSpec,
   canMigrate,
   type InstanceObservation,
   type InstanceRuntimeSpec,

@@ -1,11 +1,26 @@
-// The boundary between the agent and whatever runs instances: QEMU for real VMs, a
-// simulated runtime for the fleet simulator. One contract for all implementations.
+// The boundary between the agent and whatever runs instances: QEMU for real VMs, runc
+// for OCI containers, a simulated runtime for the fleet simulator. One contract for all
+// implementations (test/runtime-contract.test.ts).
 
 export interface RuntimeImage {
-  format: 'qcow2' | 'raw' | 'kernel-initrd';
+  /** VM images for QEMU; `oci` (an OCI image layout as a tar archive) for containers. */
+  format: 'qcow2' | 'raw' | 'kernel-initrd' | 'oci';
   /** Local paths of the verified, cached image files. */
-  files: { disk?: string; kernel?: string; initrd?: string };
+  files: { disk?: string; kernel?: string; initrd?: string; oci?: string };
   cmdline?: string;
+  /** An OCI image: the tag in its layout (default `latest`). */
+  ref?: string;
+}
+
+/** What a container runs, beyond its image's defaults. */
+export interface ContainerSpec {
+  /** Replaces the image's entrypoint and command. */
+  command?: string[];
+  /** Replaces the image's command (its arguments), after the entrypoint. */
+  args?: string[];
+  env?: Record<string, string>;
+  /** When the supervisor runs it again after it exits (default always). */
+  restart?: 'always' | 'on-failure' | 'never';
 }
 
 export interface InstanceRuntimeSpec {
@@ -18,6 +33,8 @@ export interface InstanceRuntimeSpec {
   image: RuntimeImage;
   userData?: string;
   ports: { guest: number; protocol?: 'tcp' | 'udp' }[];
+  /** Containers only. */
+  container?: ContainerSpec;
 }
 
 export const RUNTIME_STATES = ['running', 'stopped', 'crashed', 'absent'] as const;

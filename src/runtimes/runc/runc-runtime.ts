@@ -1,0 +1,342 @@
+// OCI containers with runc: each instance is a bundle (its image unpacked by umoci, a
+// config.json with the workload's command, environment and CPU/memory limits in
+// cgroups) and one small supervisor — a shell loop, detached from the agent — that runs
+// it, appends its output to a log, records each exit code and restarts it by the
+// restart policy. Containers and supervisors outlive an agent restart; a fresh runtime
+// object adopts them from their directories. (Networking and forwarded ports: next.)
+import { execFile, spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { InstanceObservation, InstanceRuntimeSpec, Runtime } from '../runtime.js';
+
+const run = promisify(execFile);
+const ID_PATTERN = /^[a-zA-Z0-9-]{1,64}$/;
+const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
+export type RestartPolicy = (typeof RESTART_POLICIES)[number];
+
+export interface RuncRuntimeOptions {
+  /** Directory holding one sub-directory per container. */
+  dir: string;
+  runc?: string;
+  umoci?: string;
+  /** Grace period between SIGTERM and SIGKILL when a container is stopped. */
+  stopTimeoutMs?: number;
+}
+
+interface Meta {
+  spec: InstanceRuntimeSpec;
+  /** When the current (or last) run started. */
+  startedAt?: string;
+}
+
+/**
+ * The supervisor: runs the container in the foreground, appends its output to
+ * output.log, writes `exit` (code and time) and `restarts`, and runs it again unless
+ * the file `stop` exists or the policy says no. SIGTERM to the supervisor stops it and
+ * its container. Written into each container's directory at create.
+ */
+const SUPERVISOR = `#!/bin/sh
+# Continuum container supervisor: $1 runc binary, $2 container id, $3 restart policy.
+RUNC="$1"; ID="$2"; POLICY="$3"
+cd "$(dirname "$0")" || exit 1
+echo $$ > supervisor.pid
+child=
+stop_container() {
+  touch stop
+  "$RUNC" kill "$ID" TERM 2>/dev/null
+}
+trap stop_container TERM INT
+trap '' HUP
+delay=1
+while [ ! -e stop ]; do
+  "$RUNC" delete --force "$ID" >/dev/null 2>&1
+  date -u +%Y-%m-%dT%H:%M:%SZ > started
+  "$RUNC" run --bundle bundle "$ID" >> output.log 2>&1 < /dev/null &
+  child=$!
+  # wait returns early when a trapped signal arrives: wait again for the real exit.
+  while kill -0 "$child" 2>/dev/null; do wait "$child"; code=$?; done
+  echo "$code $(date -u +%Y-%m-%dT%H:%M:%SZ)" > exit
+  if [ -e restart ]; then rm -f restart; delay=1; continue; fi
+  [ -e stop ] && break
+  case "$POLICY" in
+    never) break ;;
+    on-failure) [ "$code" = 0 ] && break ;;
+  esac
+  echo $(( $(cat restarts 2>/dev/null || echo 0) + 1 )) > restarts
+  echo "[continuum] exited with $code; restarting in \${delay}s" >> output.log
+  sleep "$delay"
+  delay=$(( delay * 2 )); [ "$delay" -gt 30 ] && delay=30
+done
+"$RUNC" delete --force "$ID" >/dev/null 2>&1
+rm -f supervisor.pid
+`;
+
+export class RuncRuntime implements Runtime {
+  readonly name = 'runc';
+  private readonly runc: string;
+  private readonly umoci: string;
+  private readonly stopTimeoutMs: number;
+
+  constructor(private readonly opts: RuncRuntimeOptions) {
+    this.runc = opts.runc ?? 'runc';
+    this.umoci = opts.umoci ?? 'umoci';
+    this.stopTimeoutMs = opts.stopTimeoutMs ?? 10_000;
+  }
+
+  private dirOf(id: string): string {
+    if (!ID_PATTERN.test(id)) throw new Error(`invalid instance id ${id}`);
+    return join(this.opts.dir, id);
+  }
+
+  private async readMeta(id: string): Promise<Meta | undefined> {
+    try {
+      return JSON.parse(await fs.readFile(join(this.dirOf(id), 'meta.json'), 'utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+
+  async create(spec: InstanceRuntimeSpec): Promise<void> {
+    const img = spec.image;
+    if (img.format !== 'oci' || !img.files.oci)
+      throw new Error(`a container needs an OCI image (got a ${img.format} image)`);
+    const dir = this.dirOf(spec.id);
+    await fs.mkdir(dir, { recursive: true });
+    const bundle = join(dir, 'bundle');
+    const unpacked = await fs.stat(join(bundle, 'rootfs')).then(
+      () => true,
+      () => false,
+    );
+    // The root filesystem is made once (it keeps what the container wrote); the
+    // configuration follows the spec at every create.
+    if (!unpacked) await this.unpack(img.files.oci, img.ref ?? 'latest', dir);
+    const config = JSON.parse(await fs.readFile(join(bundle, 'config.json'), 'utf8'));
+    await fs.writeFile(join(bundle, 'config.json'), JSON.stringify(containerConfig(config, spec), null, 1));
+    await fs.writeFile(join(dir, 'supervise.sh'), SUPERVISOR, { mode: 0o755 });
+    // Not running: stopped until started (a running one keeps running with its new configuration next time).
+    if (!(await this.supervisorPid(spec.id))) await fs.writeFile(join(dir, 'stop'), '');
+    await fs.writeFile(join(dir, 'meta.json'), JSON.stringify({ spec } satisfies Meta, null, 2));
+  }
+
+  /** The image (an OCI layout as a tar archive) unpacked into `dir/bundle` by umoci. */
+  private async unpack(archive: string, ref: string, dir: string): Promise<void> {
+    const layout = join(dir, 'image');
+    await fs.rm(layout, { recursive: true, force: true });
+    await fs.mkdir(layout);
+    try {
+      await run('tar', ['-xf', archive, '-C', layout]);
+      await fs.rm(join(dir, 'bundle'), { recursive: true, force: true });
+      await run(this.umoci, ['unpack', '--image', `${layout}:${ref}`, join(dir, 'bundle')]);
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`unpacking the image failed: ${(e.stderr || e.message).trim()}`);
+    } finally {
+      await fs.rm(layout, { recursive: true, force: true });
+    }
+  }
+
+  /** The supervisor's pid, if it is alive and really supervises this container. */
+  private async supervisorPid(id: string): Promise<number | undefined> {
+    const dir = this.dirOf(id);
+    try {
+      const pid = Number((await fs.readFile(join(dir, 'supervisor.pid'), 'utf8')).trim());
+      if (!Number.isInteger(pid) || pid <= 0) return undefined;
+      const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+      if (/^\d+ \(.*\) Z/.test(stat)) return undefined;
+      const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8');
+      return cmdline.includes(join(dir, 'supervise.sh')) ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** runc's view of the container: its state and init pid, or undefined when it has none. */
+  private async runcState(id: string): Promise<{ status: string; pid: number } | undefined> {
+    try {
+      const { stdout } = await run(this.runc, ['state', id]);
+      const s = JSON.parse(stdout) as { status: string; pid: number };
+      return s;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async start(id: string): Promise<InstanceObservation> {
+    const meta = await this.readMeta(id);
+    if (!meta) throw new Error(`instance ${id} does not exist on this node`);
+    const dir = this.dirOf(id);
+    if (!(await this.supervisorPid(id))) {
+      // A new run: what the last one left says nothing about this one.
+      for (const f of ['stop', 'exit', 'started', 'restart']) await fs.rm(join(dir, f), { force: true });
+      const policy = meta.spec.container?.restart ?? 'always';
+      const child = spawn('/bin/sh', [join(dir, 'supervise.sh'), this.runc, id, policy], {
+        detached: true,
+        stdio: 'ignore',
+        cwd: dir,
+      });
+      child.unref();
+      // Running once runc says so (or once it has exited, for a command that ends at once).
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline) {
+        const s = await this.runcState(id);
+        if (s?.status === 'running') break;
+        if (await this.exited(id)) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    return this.inspect(id);
+  }
+
+  /** The last exit the supervisor recorded since it was started. */
+  private async exited(id: string): Promise<{ code: number; at: string } | undefined> {
+    try {
+      const [code, at] = (await fs.readFile(join(this.dirOf(id), 'exit'), 'utf8')).trim().split(' ');
+      return { code: Number(code), at: at ?? '' };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async stop(id: string, timeoutMs = this.stopTimeoutMs): Promise<void> {
+    const dir = this.dirOf(id);
+    await fs.writeFile(join(dir, 'stop'), '');
+    if (!(await this.supervisorPid(id))) return;
+    const s = await this.runcState(id);
+    if (s) await this.terminate(id, s.pid, timeoutMs);
+    // The supervisor sees `stop` and ends once the container has.
+    const deadline = Date.now() + timeoutMs + 5000;
+    while (Date.now() < deadline && (await this.supervisorPid(id))) await sleep(100);
+  }
+
+  /**
+   * Ends the container (SIGTERM, SIGKILL after the grace period: a shell as PID 1
+   * ignores SIGTERM) and has the supervisor start it again at once.
+   */
+  async reboot(id: string): Promise<void> {
+    const s = await this.runcState(id);
+    if (s?.status !== 'running') throw new Error(`instance ${id} is not running`);
+    await fs.writeFile(join(this.dirOf(id), 'restart'), '');
+    await this.terminate(id, s.pid, this.stopTimeoutMs);
+  }
+
+  /** SIGTERM to the container, SIGKILL to all its processes if `pid` still runs after the timeout. */
+  private async terminate(id: string, pid: number, timeoutMs: number): Promise<void> {
+    await run(this.runc, ['kill', id, 'TERM']).catch(() => {});
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && (await this.runcState(id))?.pid === pid) await sleep(100);
+    if ((await this.runcState(id))?.pid === pid)
+      await run(this.runc, ['kill', '--all', id, 'KILL']).catch(() => {});
+  }
+
+  async delete(id: string): Promise<void> {
+    const dir = this.dirOf(id);
+    if (!(await this.readMeta(id))) {
+      await fs.rm(dir, { recursive: true, force: true });
+      return;
+    }
+    await this.stop(id, 2000);
+    await run(this.runc, ['delete', '--force', id]).catch(() => {});
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+
+  async inspect(id: string): Promise<InstanceObservation> {
+    const meta = await this.readMeta(id);
+    if (!meta) return { id, state: 'absent', ports: [] };
+    const dir = this.dirOf(id);
+    const supervisor = await this.supervisorPid(id);
+    const s = supervisor ? await this.runcState(id) : undefined;
+    const startedAt = (await fs.readFile(join(dir, 'started'), 'utf8').catch(() => '')).trim() || undefined;
+    if (s?.status === 'running')
+      return { id, state: 'running', pid: s.pid, ports: [], ...(startedAt ? { startedAt } : {}) };
+    const stopped = await fs.stat(join(dir, 'stop')).then(
+      () => true,
+      () => false,
+    );
+    if (stopped) return { id, state: 'stopped', ports: [] };
+    // Waiting to be restarted, or its supervisor gone without being asked: not running.
+    const exit = await this.exited(id);
+    if (!supervisor && exit?.code === 0 && meta.spec.container?.restart !== 'always')
+      return { id, state: 'stopped', ports: [] };
+    return { id, state: 'crashed', ports: [] };
+  }
+
+  async list(): Promise<string[]> {
+    try {
+      const names = await fs.readdir(this.opts.dir);
+      const ids: string[] = [];
+      for (const n of names) if (ID_PATTERN.test(n) && (await this.readMeta(n))) ids.push(n);
+      return ids;
+    } catch {
+      return [];
+    }
+  }
+
+  async files(id: string): Promise<{ name: string; path: string }[]> {
+    const dir = this.dirOf(id);
+    return [
+      { name: 'bundle', path: join(dir, 'bundle') },
+      { name: 'output.log', path: join(dir, 'output.log') },
+      { name: 'meta.json', path: join(dir, 'meta.json') },
+    ];
+  }
+
+  /** The container's output (stdout and stderr, with the supervisor's restart notes). */
+  async readConsole(id: string, offset = 0, limit = 65536): Promise<{ data: string; next: number }> {
+    const path = join(this.dirOf(id), 'output.log');
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(path, 'r');
+    } catch {
+      return { data: '', next: offset };
+    }
+    try {
+      const buf = Buffer.alloc(limit);
+      const { bytesRead } = await handle.read(buf, 0, limit, offset);
+      return { data: buf.subarray(0, bytesRead).toString('utf8'), next: offset + bytesRead };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** How often the supervisor restarted the container. */
+  async restarts(id: string): Promise<number> {
+    const text = await fs.readFile(join(this.dirOf(id), 'restarts'), 'utf8').catch(() => '0');
+    return Number(text.trim()) || 0;
+  }
+}
+
+/**
+ * The OCI runtime configuration for a spec, from the one umoci made of the image: the
+ * command (the spec's, else the image's), environment, hostname, no terminal, CPU and
+ * memory limits in cgroups (memory without swap, so exceeding it kills the process).
+ */
+export function containerConfig(base: any, spec: InstanceRuntimeSpec): any {
+  const c = structuredClone(base);
+  const ctr = spec.container ?? {};
+  c.process ??= {};
+  c.process.terminal = false;
+  const imageArgs: string[] = c.process.args ?? [];
+  if (ctr.command?.length) c.process.args = [...ctr.command, ...(ctr.args ?? [])];
+  else if (ctr.args?.length) c.process.args = [...imageArgs.slice(0, 1), ...ctr.args];
+  const env = new Map<string, string>(
+    (c.process.env ?? []).map((e: string) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
+  );
+  for (const [k, v] of Object.entries(ctr.env ?? {})) env.set(k, v);
+  c.process.env = [...env].map(([k, v]) => `${k}=${v}`);
+  c.hostname = spec.hostname;
+  c.linux ??= {};
+  const bytes = spec.memoryMiB * 1024 * 1024;
+  c.linux.resources = {
+    ...(c.linux.resources ?? {}),
+    memory: { limit: bytes, swap: bytes },
+    cpu: { period: 100_000, quota: spec.vcpus * 100_000 },
+  };
+  return c;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export { RESTART_POLICIES };

@@ -1,0 +1,86 @@
+// The runc runtime with real containers, beyond the shared contract: the memory limit is
+// enforced by the kernel (a container that exceeds it is killed, and its supervisor
+// restarts it and counts), the command and environment come from the spec, restart
+// policies, and a broken image is refused with a reason.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { type InstanceRuntimeSpec, RuncRuntime } from '../src/runtimes/index.js';
+import { testContainerImage } from './support/test-container.js';
+import { waitFor } from './support/test-image.js';
+
+describe('runc runtime', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'continuum-runc-'));
+  const rt = new RuncRuntime({ dir, stopTimeoutMs: 1000 });
+  const image = testContainerImage();
+  const spec = (id: string, over: Partial<InstanceRuntimeSpec> = {}): InstanceRuntimeSpec => ({
+    id,
+    hostname: id,
+    vcpus: 1,
+    memoryMiB: 32,
+    image: { format: 'oci', files: { oci: image } },
+    ports: [],
+    ...over,
+  });
+  const output = async (id: string) => (await rt.readConsole(id, 0, 1024 * 1024)).data;
+  after(async () => {
+    for (const i of await rt.list()) await rt.delete(i);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a container that exceeds its memory is killed by the kernel and restarted by its supervisor', async () => {
+    // 32 MiB allowed; the shell tries to hold 100 MiB in a variable.
+    const hog =
+      'echo start; x=$(dd if=/dev/zero bs=1M count=100 2>/dev/null | tr "\\0" a); echo survived ${#x}';
+    await rt.create(spec('hog', { container: { command: ['/bin/sh', '-c', hog] } }));
+    await rt.start('hog');
+    await waitFor('two restarts', async () => (await rt.restarts('hog')) >= 2, 60_000);
+    const out = await output('hog');
+    assert.match(out, /exited with 137/, 'SIGKILL from the out-of-memory killer');
+    assert.doesNotMatch(out, /survived/);
+    assert.ok(out.split('start\n').length >= 3, out);
+    const config = JSON.parse(readFileSync(join(dir, 'hog', 'bundle', 'config.json'), 'utf8'));
+    assert.equal(config.linux.resources.memory.limit, 32 * 1024 * 1024);
+    assert.deepEqual(config.linux.resources.cpu, { period: 100_000, quota: 100_000 });
+    await rt.delete('hog');
+  });
+
+  test('the command and environment come from the spec; on-failure leaves a clean exit alone', async () => {
+    await rt.create(
+      spec('once', {
+        container: {
+          command: ['/bin/sh', '-c', 'echo "greeting=$GREETING host=$(hostname)"'],
+          env: { GREETING: 'hallo' },
+          restart: 'on-failure',
+        },
+      }),
+    );
+    await rt.start('once');
+    await waitFor('its line', async () => (await output('once')).includes('greeting=hallo host=once'));
+    await waitFor('it stays ended', async () => (await rt.inspect('once')).state === 'stopped');
+    assert.equal(await rt.restarts('once'), 0);
+    await rt.delete('once');
+  });
+
+  test("the image's own command runs when the spec gives none", async () => {
+    await rt.create(spec('default'));
+    await rt.start('default');
+    await waitFor('ticks', async () => (await output('default')).includes('tick 2 on default'));
+    await rt.delete('default');
+  });
+
+  test('an image that is not an OCI layout is refused with the reason, and nothing runs', async () => {
+    const bad = join(dir, 'bad.tar');
+    writeFileSync(bad, 'not a tar archive');
+    await assert.rejects(
+      rt.create(spec('bad', { image: { format: 'oci', files: { oci: bad } } })),
+      /unpacking the image failed/,
+    );
+    await assert.rejects(
+      rt.create(spec('vm', { image: { format: 'raw', files: {} } })),
+      /needs an OCI image/,
+    );
+  });
+});
