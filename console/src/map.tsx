@@ -322,7 +322,7 @@ function fitView(places: { latitude: number; longitude: number }[]): View {
   const y1 = Math.max(...ys);
   const k = Math.max(
     1,
-    Math.min(12, (WIDTH * 0.7) / Math.max(x1 - x0, 40), (HEIGHT * 0.7) / Math.max(y1 - y0, 30)),
+    Math.min(12, (WIDTH * 0.7) / Math.max(x1 - x0, 200), (HEIGHT * 0.7) / Math.max(y1 - y0, 150)),
   );
   return clamp({ k, x: WIDTH / 2 - ((x0 + x1) / 2) * k, y: HEIGHT / 2 - ((y0 + y1) / 2) * k });
 }
