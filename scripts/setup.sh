@@ -31,9 +31,11 @@ need ip iproute2
 dpkg -s busybox-static >/dev/null 2>&1 || apt_packages+=(busybox-static)
 # The web console's browser tests drive Debian's Chromium (with playwright-core).
 need chromium chromium
-# OCI containers: runc runs them, umoci unpacks their images (and builds the test image).
+# OCI containers: runc runs them, umoci unpacks their images (and builds the test image),
+# socat forwards their ports.
 need runc runc
 need umoci umoci
+need socat socat
 
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then

@@ -3,6 +3,7 @@
 // restarts it and counts), the command and environment come from the spec, restart
 // policies, and a broken image is refused with a reason.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { waitFor } from './support/test-image.js';
 
 describe('runc runtime', () => {
   const dir = mkdtempSync(join(tmpdir(), 'continuum-runc-'));
-  const rt = new RuncRuntime({ dir, stopTimeoutMs: 1000 });
+  const rt = new RuncRuntime({ dir, stopTimeoutMs: 1000, portBindAddress: '127.0.0.1' });
   const image = testContainerImage();
   const spec = (id: string, over: Partial<InstanceRuntimeSpec> = {}): InstanceRuntimeSpec => ({
     id,
@@ -64,11 +65,32 @@ describe('runc runtime', () => {
     await rt.delete('once');
   });
 
-  test("the image's own command runs when the spec gives none", async () => {
-    await rt.create(spec('default'));
-    await rt.start('default');
-    await waitFor('ticks', async () => (await output('default')).includes('tick 2 on default'));
-    await rt.delete('default');
+  test("the image's own command runs in a network namespace of its own, its port forwarded from the host", async () => {
+    await rt.create(spec('web', { ports: [{ guest: 8080 }] }));
+    const obs = await rt.start('web');
+    assert.equal(obs.ports.length, 1);
+    const port = obs.ports[0]!.host;
+    await waitFor('ticks', async () => (await output('web')).includes('tick 2 on web'));
+    const page = await waitFor('HTTP through the forwarded port', async () =>
+      (await fetch(`http://127.0.0.1:${port}/`)).text(),
+    );
+    assert.equal(page, 'hello from the test container\n');
+    const meta = JSON.parse(readFileSync(join(dir, 'web', 'meta.json'), 'utf8'));
+    const links = execFileSync('ip', ['-n', meta.net.ns, '-o', 'addr', 'show', 'eth0'], { encoding: 'utf8' });
+    assert.match(links, new RegExp(`inet ${meta.net.ctrIp.replaceAll('.', '\\.')}/30`));
+    // The same port after a restart of the container, and after a new runtime object adopts it.
+    await rt.stop('web');
+    assert.equal((await rt.start('web')).ports[0]!.host, port);
+    const fresh = new RuncRuntime({ dir, portBindAddress: '127.0.0.1' });
+    assert.equal((await fresh.inspect('web')).ports[0]!.host, port);
+    await waitFor('HTTP again', async () => (await fetch(`http://127.0.0.1:${port}/`)).ok);
+    // Deleted: its namespace and its host side go with it.
+    await rt.delete('web');
+    assert.doesNotMatch(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }), new RegExp(meta.net.ns));
+    assert.doesNotMatch(
+      execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }),
+      new RegExp(meta.net.hostIf),
+    );
   });
 
   test('an image that is not an OCI layout is refused with the reason, and nothing runs', async () => {

@@ -3,9 +3,9 @@
 // daemonized, so VMs outlive the agent and a restarted agent adopts them from disk.
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort, portFree } from '../ports.js';
 import type {
   InstanceObservation,
   InstanceRuntimeSpec,
@@ -66,25 +66,6 @@ const RECEIVED_DISK = 'received-disk.qcow2';
 const SNAPSHOT_DISK = 'snapshot-disk.qcow2';
 
 const ID_PATTERN = /^[a-zA-Z0-9-]{1,64}$/;
-
-async function freePort(address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, address, () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function portFree(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, address, () => srv.close(() => resolve(true)));
-  });
-}
 
 /** QEMU option values separate keys with commas; a literal comma is written twice. */
 const opt = (value: string) => value.replace(/,/g, ',,');

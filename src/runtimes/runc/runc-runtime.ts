@@ -2,13 +2,17 @@
 // config.json with the workload's command, environment and CPU/memory limits in
 // cgroups) and one small supervisor — a shell loop, detached from the agent — that runs
 // it, appends its output to a log, records each exit code and restarts it by the
-// restart policy. Containers and supervisors outlive an agent restart; a fresh runtime
-// object adopts them from their directories. (Networking and forwarded ports: next.)
+// restart policy. Each container has a network namespace of its own, joined to the host
+// by a veth pair on a /30 of 10.241.0.0/16; its ports are forwarded from the host by
+// socat processes the supervisor keeps. Containers, supervisors and forwarders outlive
+// an agent restart; a fresh runtime object adopts them from their directories.
 import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { InstanceObservation, InstanceRuntimeSpec, Runtime } from '../runtime.js';
+import { freePort, portFree } from '../ports.js';
+import type { InstanceObservation, InstanceRuntimeSpec, PortMapping, Runtime } from '../runtime.js';
 
 const run = promisify(execFile);
 const ID_PATTERN = /^[a-zA-Z0-9-]{1,64}$/;
@@ -22,12 +26,34 @@ export interface RuncRuntimeOptions {
   umoci?: string;
   /** Grace period between SIGTERM and SIGKILL when a container is stopped. */
   stopTimeoutMs?: number;
+  /** Address that forwarded ports listen on (0.0.0.0 to be reachable from others). */
+  portBindAddress?: string;
+}
+
+/** A container's network: its namespace, the host's veth end, and the /30 they share. */
+interface Net {
+  ns: string;
+  hostIf: string;
+  hostIp: string;
+  ctrIp: string;
 }
 
 interface Meta {
   spec: InstanceRuntimeSpec;
-  /** When the current (or last) run started. */
-  startedAt?: string;
+  net: Net;
+  ports: PortMapping[];
+}
+
+const NETNS_DIR = '/var/run/netns';
+/** /30 blocks of 10.241.0.0/16: 16,384 containers per host. */
+const BLOCKS = 16_384;
+
+/** The network of block `i`: names from the block, so that they are unique on the host. */
+function netOf(i: number): Net {
+  const base = i * 4;
+  const ip = (n: number) => `10.241.${(base + n) >> 8}.${(base + n) & 255}`;
+  const tag = i.toString(16).padStart(4, '0');
+  return { ns: `ctr-${tag}`, hostIf: `ctr${tag}h`, hostIp: ip(1), ctrIp: ip(2) };
 }
 
 /**
@@ -48,6 +74,19 @@ stop_container() {
 }
 trap stop_container TERM INT
 trap '' HUP
+# The forwarded ports (lines "protocol host-address host-port container-address port"),
+# kept while the supervisor lives.
+forwarders=
+if [ -s forwards ]; then
+  while read -r proto bind hport cip gport; do
+    if [ "$proto" = udp ]; then
+      socat "UDP4-RECVFROM:$hport,bind=$bind,fork,reuseaddr" "UDP4-SENDTO:$cip:$gport" &
+    else
+      socat "TCP4-LISTEN:$hport,bind=$bind,fork,reuseaddr" "TCP4:$cip:$gport" &
+    fi
+    forwarders="$forwarders $!"
+  done < forwards
+fi
 delay=1
 while [ ! -e stop ]; do
   "$RUNC" delete --force "$ID" >/dev/null 2>&1
@@ -68,6 +107,7 @@ while [ ! -e stop ]; do
   sleep "$delay"
   delay=$(( delay * 2 )); [ "$delay" -gt 30 ] && delay=30
 done
+[ -n "$forwarders" ] && kill $forwarders 2>/dev/null
 "$RUNC" delete --force "$ID" >/dev/null 2>&1
 rm -f supervisor.pid
 `;
@@ -77,8 +117,12 @@ export class RuncRuntime implements Runtime {
   private readonly runc: string;
   private readonly umoci: string;
   private readonly stopTimeoutMs: number;
+  private readonly bind: string;
+  /** Creates one at a time: each picks a free network block. */
+  private creating: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: RuncRuntimeOptions) {
+    this.bind = opts.portBindAddress ?? '0.0.0.0';
     this.runc = opts.runc ?? 'runc';
     this.umoci = opts.umoci ?? 'umoci';
     this.stopTimeoutMs = opts.stopTimeoutMs ?? 10_000;
@@ -98,6 +142,12 @@ export class RuncRuntime implements Runtime {
   }
 
   async create(spec: InstanceRuntimeSpec): Promise<void> {
+    const done = this.creating.then(() => this.createOne(spec));
+    this.creating = done.catch(() => {});
+    return done;
+  }
+
+  private async createOne(spec: InstanceRuntimeSpec): Promise<void> {
     const img = spec.image;
     if (img.format !== 'oci' || !img.files.oci)
       throw new Error(`a container needs an OCI image (got a ${img.format} image)`);
@@ -111,12 +161,84 @@ export class RuncRuntime implements Runtime {
     // The root filesystem is made once (it keeps what the container wrote); the
     // configuration follows the spec at every create.
     if (!unpacked) await this.unpack(img.files.oci, img.ref ?? 'latest', dir);
+    const old = await this.readMeta(spec.id);
+    const net = old?.net ?? (await this.freeNet(spec.id));
+    const ports = await this.allocatePorts(spec, old?.ports ?? []);
     const config = JSON.parse(await fs.readFile(join(bundle, 'config.json'), 'utf8'));
-    await fs.writeFile(join(bundle, 'config.json'), JSON.stringify(containerConfig(config, spec), null, 1));
+    await fs.writeFile(
+      join(bundle, 'config.json'),
+      JSON.stringify(containerConfig(config, spec, join(NETNS_DIR, net.ns)), null, 1),
+    );
+    await fs.writeFile(
+      join(dir, 'forwards'),
+      ports.map((p) => `${p.protocol} ${this.bind} ${p.host} ${net.ctrIp} ${p.guest}\n`).join(''),
+    );
     await fs.writeFile(join(dir, 'supervise.sh'), SUPERVISOR, { mode: 0o755 });
     // Not running: stopped until started (a running one keeps running with its new configuration next time).
     if (!(await this.supervisorPid(spec.id))) await fs.writeFile(join(dir, 'stop'), '');
-    await fs.writeFile(join(dir, 'meta.json'), JSON.stringify({ spec } satisfies Meta, null, 2));
+    await fs.writeFile(join(dir, 'meta.json'), JSON.stringify({ spec, net, ports } satisfies Meta, null, 2));
+  }
+
+  /**
+   * A network block no container of this host uses: from one derived from the
+   * directory and id (runtimes of several agents on one host rarely meet), the next free.
+   */
+  private async freeNet(id: string): Promise<Net> {
+    const taken = new Set(await fs.readdir(NETNS_DIR).catch(() => [] as string[]));
+    const { stdout } = await run('ip', ['-o', 'addr', 'show']);
+    const start = createHash('sha256').update(`${this.opts.dir}/${id}`).digest().readUInt32BE(0) % BLOCKS;
+    for (let k = 0; k < BLOCKS; k++) {
+      const net = netOf((start + k) % BLOCKS);
+      if (!taken.has(net.ns) && !stdout.includes(` ${net.hostIp}/`)) return net;
+    }
+    throw new Error('no free container network on this host (16,384 in use)');
+  }
+
+  /** Host ports for the spec's ports: the ones it had when still free, else new ones. */
+  private async allocatePorts(spec: InstanceRuntimeSpec, previous: PortMapping[]): Promise<PortMapping[]> {
+    const out: PortMapping[] = [];
+    for (const p of spec.ports) {
+      const protocol = p.protocol ?? 'tcp';
+      const prev = previous.find((m) => m.guest === p.guest && m.protocol === protocol);
+      const host = prev && (await portFree(this.bind, prev.host)) ? prev.host : await freePort(this.bind);
+      out.push({ guest: p.guest, protocol, host });
+    }
+    return out;
+  }
+
+  /** The container's namespace and veth pair, made if missing (after a host reboot, say). */
+  private async ensureNetwork(net: Net): Promise<void> {
+    const exists = await fs.stat(join(NETNS_DIR, net.ns)).then(
+      () => true,
+      () => false,
+    );
+    if (exists) return;
+    const ctrIf = `${net.hostIf.slice(0, -1)}c`;
+    const steps: string[][] = [
+      ['netns', 'add', net.ns],
+      ['link', 'add', net.hostIf, 'type', 'veth', 'peer', 'name', ctrIf],
+      ['link', 'set', ctrIf, 'netns', net.ns],
+      ['-n', net.ns, 'link', 'set', ctrIf, 'name', 'eth0'],
+      ['-n', net.ns, 'addr', 'add', `${net.ctrIp}/30`, 'dev', 'eth0'],
+      ['-n', net.ns, 'link', 'set', 'eth0', 'up'],
+      ['-n', net.ns, 'link', 'set', 'lo', 'up'],
+      ['-n', net.ns, 'route', 'add', 'default', 'via', net.hostIp],
+      ['addr', 'add', `${net.hostIp}/30`, 'dev', net.hostIf],
+      ['link', 'set', net.hostIf, 'up'],
+    ];
+    try {
+      for (const args of steps) await run('ip', args);
+    } catch (err) {
+      await this.removeNetwork(net);
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`setting up the container's network failed: ${(e.stderr || e.message).trim()}`);
+    }
+  }
+
+  /** Deleting the namespace deletes the veth pair with it. */
+  private async removeNetwork(net: Net): Promise<void> {
+    await run('ip', ['netns', 'del', net.ns]).catch(() => {});
+    await run('ip', ['link', 'del', net.hostIf]).catch(() => {});
   }
 
   /** The image (an OCI layout as a tar archive) unpacked into `dir/bundle` by umoci. */
@@ -167,6 +289,7 @@ export class RuncRuntime implements Runtime {
     if (!meta) throw new Error(`instance ${id} does not exist on this node`);
     const dir = this.dirOf(id);
     if (!(await this.supervisorPid(id))) {
+      await this.ensureNetwork(meta.net);
       // A new run: what the last one left says nothing about this one.
       for (const f of ['stop', 'exit', 'started', 'restart']) await fs.rm(join(dir, f), { force: true });
       const policy = meta.spec.container?.restart ?? 'always';
@@ -231,12 +354,14 @@ export class RuncRuntime implements Runtime {
 
   async delete(id: string): Promise<void> {
     const dir = this.dirOf(id);
-    if (!(await this.readMeta(id))) {
+    const meta = await this.readMeta(id);
+    if (!meta) {
       await fs.rm(dir, { recursive: true, force: true });
       return;
     }
     await this.stop(id, 2000);
     await run(this.runc, ['delete', '--force', id]).catch(() => {});
+    if (meta?.net) await this.removeNetwork(meta.net);
     await fs.rm(dir, { recursive: true, force: true });
   }
 
@@ -248,17 +373,17 @@ export class RuncRuntime implements Runtime {
     const s = supervisor ? await this.runcState(id) : undefined;
     const startedAt = (await fs.readFile(join(dir, 'started'), 'utf8').catch(() => '')).trim() || undefined;
     if (s?.status === 'running')
-      return { id, state: 'running', pid: s.pid, ports: [], ...(startedAt ? { startedAt } : {}) };
+      return { id, state: 'running', pid: s.pid, ports: meta.ports, ...(startedAt ? { startedAt } : {}) };
     const stopped = await fs.stat(join(dir, 'stop')).then(
       () => true,
       () => false,
     );
-    if (stopped) return { id, state: 'stopped', ports: [] };
+    if (stopped) return { id, state: 'stopped', ports: meta.ports };
     // Waiting to be restarted, or its supervisor gone without being asked: not running.
     const exit = await this.exited(id);
     if (!supervisor && exit?.code === 0 && meta.spec.container?.restart !== 'always')
-      return { id, state: 'stopped', ports: [] };
-    return { id, state: 'crashed', ports: [] };
+      return { id, state: 'stopped', ports: meta.ports };
+    return { id, state: 'crashed', ports: meta.ports };
   }
 
   async list(): Promise<string[]> {
@@ -277,6 +402,7 @@ export class RuncRuntime implements Runtime {
     return [
       { name: 'bundle', path: join(dir, 'bundle') },
       { name: 'output.log', path: join(dir, 'output.log') },
+      { name: 'forwards', path: join(dir, 'forwards') },
       { name: 'meta.json', path: join(dir, 'meta.json') },
     ];
   }
@@ -308,10 +434,11 @@ export class RuncRuntime implements Runtime {
 
 /**
  * The OCI runtime configuration for a spec, from the one umoci made of the image: the
- * command (the spec's, else the image's), environment, hostname, no terminal, CPU and
- * memory limits in cgroups (memory without swap, so exceeding it kills the process).
+ * command (the spec's, else the image's), environment, hostname, no terminal, the
+ * container's network namespace, CPU and memory limits in cgroups (memory without swap,
+ * so exceeding it kills the process).
  */
-export function containerConfig(base: any, spec: InstanceRuntimeSpec): any {
+export function containerConfig(base: any, spec: InstanceRuntimeSpec, netns: string): any {
   const c = structuredClone(base);
   const ctr = spec.container ?? {};
   c.process ??= {};
@@ -326,6 +453,11 @@ export function containerConfig(base: any, spec: InstanceRuntimeSpec): any {
   c.process.env = [...env].map(([k, v]) => `${k}=${v}`);
   c.hostname = spec.hostname;
   c.linux ??= {};
+  // Its own network namespace, made beforehand (joined by path).
+  c.linux.namespaces = [
+    ...(c.linux.namespaces ?? []).filter((n: { type: string }) => n.type !== 'network'),
+    { type: 'network', path: netns },
+  ];
   const bytes = spec.memoryMiB * 1024 * 1024;
   c.linux.resources = {
     ...(c.linux.resources ?? {}),
