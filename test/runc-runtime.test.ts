@@ -34,6 +34,7 @@ describe('runc runtime', () => {
   test('a container that exceeds its memory is killed by the kernel and restarted by its supervisor', async () => {
     // 32 MiB allowed; the shell tries to hold 100 MiB in a variable.
     const hog =
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell's ${#x}, not a template
       'echo start; x=$(dd if=/dev/zero bs=1M count=100 2>/dev/null | tr "\\0" a); echo survived ${#x}';
     await rt.create(spec('hog', { container: { command: ['/bin/sh', '-c', hog] } }));
     await rt.start('hog');

@@ -700,7 +700,6 @@ export function WorkloadDetail({ fleet, project, name }: { fleet: Fleet; project
 function useReplicaSites(fleet: Fleet, project: string, name: string, instances: Obj[]): Map<string, string> {
   const [sites, setSites] = useState(new Map<string, string>());
   const key = instances.map((i) => `${i.metadata.name}@${i.spec.node}`).join();
-  // biome-ignore lint/correctness/useExhaustiveDependencies: key stands for the replicas' places
   useEffect(() => {
     if (fleet.seesNodes || !key) return;
     fleet.api

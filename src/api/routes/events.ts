@@ -1,6 +1,3 @@
-// The audit trail: a paginated list, and a Server-Sent Events stream that replays from
-// a sequence number (Last-Event-ID) and then follows new events as they commit.
-import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { eventScope, type Principal } from '../../auth/index.js';
 import { Name } from '../../model/index.js';

@@ -3,7 +3,6 @@
 // one tar archive as many times as needed; an import takes such an archive into this
 // federation. Downloads are streamed, their bytes recorded, and never charged.
 import type { Readable } from 'node:stream';
-import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { Name, Problem } from '../../model/index.js';
 import { EXPORT_PHASES, type ExportService } from '../../resources/export.js';

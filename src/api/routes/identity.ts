@@ -1,5 +1,3 @@
-// Who am I, and API tokens: issue (shown once), list, revoke.
-import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { Name, RoleBindingSchema } from '../../model/index.js';
 import type { ApiContext } from '../context.js';

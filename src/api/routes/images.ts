@@ -1,7 +1,6 @@
 // Image file upload and download. Uploads are raw bodies (application/octet-stream),
 // streamed to disk and verified against the sha256 the image declares.
 import type { Readable } from 'node:stream';
-import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { IMAGE_FILES, imageKind, Name, objectSchema, oneOf } from '../../model/index.js';
 import type { ApiContext } from '../context.js';

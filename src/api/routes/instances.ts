@@ -1,6 +1,3 @@
-// Instances (read-only: the system creates them from workloads) and their serial
-// consoles, read from the node's agent through the gateway.
-import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import {
   adminOfProviders,

@@ -1,6 +1,3 @@
-// What the web console follows: a Server-Sent Events stream of which objects changed
-// (the console re-reads them), and nodes' recent heartbeat metrics for its sparklines.
-import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { adminOfProviders, canRead, canReadParent, isFederationAdmin, projectsOf } from '../../auth/index.js';
 import { KINDS, Name, nodeKind, Problem } from '../../model/index.js';
