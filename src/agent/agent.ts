@@ -21,9 +21,12 @@ import {
 } from '../protocol/index.js';
 import {
   canMigrate,
+  containersUnsupported,
   type InstanceObservation,
   type InstanceRuntimeSpec,
+  NodeRuntime,
   QemuRuntime,
+  RuncRuntime,
   type Runtime,
 } from '../runtimes/index.js';
 import { eraseHere } from './erasure.js';
@@ -158,14 +161,8 @@ export class Agent {
   constructor(private readonly opts: AgentOptions) {
     this.state = new LocalState(opts.dataDir, opts.persistDesired ?? true);
     this.images = new ImageCache(join(opts.dataDir, 'images'));
-    this.runtime =
-      opts.runtime ??
-      new QemuRuntime({
-        dir: join(opts.dataDir, 'instances'),
-        portBindAddress: opts.portBindAddress,
-        stopTimeoutMs: opts.stopTimeoutMs,
-      });
     this.log = opts.log ?? ((m) => process.stderr.write(`[agent] ${m}\n`));
+    this.runtime = opts.runtime ?? this.defaultRuntime();
     this.migrations = new MigrationHandler({
       runtime: this.runtime,
       specOf: (d) => this.specOf(d),
@@ -332,6 +329,7 @@ export class Agent {
           ...this.inventory,
           liveMigration: canMigrate(this.runtime) && (this.opts.liveMigration ?? true),
           coldMigration: canMigrate(this.runtime),
+          containers: this.runtime.kinds.includes('container'),
         },
         address,
         instances,
@@ -634,9 +632,21 @@ export class Agent {
     }
   }
 
+  /** QEMU for VMs, and runc for containers where this host can run them. */
+  private defaultRuntime(): Runtime {
+    const common = { portBindAddress: this.opts.portBindAddress, stopTimeoutMs: this.opts.stopTimeoutMs };
+    const vms = new QemuRuntime({ dir: join(this.opts.dataDir, 'instances'), ...common });
+    const why = containersUnsupported();
+    if (why) this.log(`this node runs VMs only: ${why}`);
+    return new NodeRuntime(
+      vms,
+      why ? undefined : new RuncRuntime({ dir: join(this.opts.dataDir, 'containers'), ...common }),
+    );
+  }
+
   /** The runtime spec of an instance, its image files fetched and verified first. */
   private async specOf(d: DesiredInstance): Promise<InstanceRuntimeSpec> {
-    const files: { disk?: string; kernel?: string; initrd?: string } = {};
+    const files: { disk?: string; kernel?: string; initrd?: string; oci?: string } = {};
     for (const [k, f] of Object.entries(d.spec.image.files)) {
       if (f)
         files[k as keyof typeof files] = this.opts.skipImages
@@ -653,8 +663,10 @@ export class Agent {
         format: d.spec.image.format,
         files,
         ...(d.spec.image.cmdline ? { cmdline: d.spec.image.cmdline } : {}),
+        ...(d.spec.image.ref ? { ref: d.spec.image.ref } : {}),
       },
       ...(d.spec.userData !== undefined ? { userData: d.spec.userData } : {}),
+      ...(d.spec.container ? { container: d.spec.container } : {}),
       ports: d.spec.ports,
     };
   }

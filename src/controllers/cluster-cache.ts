@@ -133,6 +133,7 @@ export class ClusterCache {
       draining: !!spec.drain,
       architecture: inv.architecture,
       virtualization: inv.virtualization,
+      containers: !!inv.containers,
       liveMigration: !!inv.liveMigration,
       coldMigration: !!inv.coldMigration,
       cpuSecurity: inv.cpuSecurity ?? [],

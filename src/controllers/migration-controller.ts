@@ -116,6 +116,8 @@ export class MigrationController {
    */
   live(inst: InstanceRecord): boolean {
     if (inst.desired !== 'running' || inst.status.phase !== 'Running') return false;
+    // A container moves by being started anew elsewhere (containers do not migrate yet).
+    if (inst.spec.image.format === 'oci') return false;
     const failed = this.failedLive.get(inst.uid);
     if (failed === undefined) return true;
     if (Date.now() - failed < 10 * 60_000) return false;

@@ -67,6 +67,11 @@ export async function chooseTarget(
   const w = await tx.get('workloads', project, inst.workload);
   if (!w) return refuse('spec.instance', `the workload of instance '${spec.instance}' is gone`);
   const ws = w.spec as WorkloadSpec;
+  if (ws.kind === 'container')
+    return refuse(
+      'spec.instance',
+      `instance '${spec.instance}' is a container: containers do not migrate (yet); a drain or a rule change re-places them (stopped there, started anew elsewhere)`,
+    );
   const here = `${inst.provider}/${inst.node}`;
   const to = spec.to ?? {};
   let pool: CandidateNode[];
@@ -120,6 +125,7 @@ export async function chooseTarget(
     }
   const req: PlacementRequest = {
     workload: `${project}/${inst.workload}`,
+    kind: ws.kind,
     policy: ws.placement ?? {},
     resources: {
       vcpus: inst.vcpus,

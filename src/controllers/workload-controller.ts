@@ -378,7 +378,7 @@ export class WorkloadController {
           ? { workload: { generation: w.generation, spec, status: w.status as PlannedStatus } }
           : {}),
         instances,
-        image: spec ? await this.image(tx, project, spec.image) : { unavailable: 'no workload' },
+        image: spec ? await this.image(tx, project, spec.image, spec.kind) : { unavailable: 'no workload' },
         now,
         migrating: this.migratingNow(),
         ...(this.opts.live ? { live: this.opts.live } : {}),
@@ -397,10 +397,22 @@ export class WorkloadController {
   }
 
   /** The workload's image as instances carry it, or why it cannot run yet. */
-  private async image(tx: Store, project: string, name: string): Promise<PlanInput['image']> {
+  private async image(
+    tx: Store,
+    project: string,
+    name: string,
+    kind: WorkloadSpec['kind'],
+  ): Promise<PlanInput['image']> {
     const img = await tx.get('images', project, name);
     if (!img) return { unavailable: `image '${name}' does not exist in project '${project}'` };
     const spec = img.spec as ImageSpec;
+    if ((spec.format === 'oci') !== (kind === 'container'))
+      return {
+        unavailable:
+          kind === 'container'
+            ? `image '${name}' is a ${spec.format} VM image: a container runs an oci image`
+            : `image '${name}' is an OCI image: a VM runs a qcow2, raw or kernel-initrd image`,
+      };
     if ((img.status as ImageStatus).phase !== 'Available')
       return { unavailable: `image '${name}' is not available yet (upload its files)` };
     return {
@@ -409,6 +421,7 @@ export class WorkloadController {
       format: spec.format,
       files: spec.files,
       ...(spec.cmdline !== undefined ? { cmdline: spec.cmdline } : {}),
+      ...(spec.ref !== undefined ? { ref: spec.ref } : {}),
     };
   }
 }

@@ -196,6 +196,7 @@ export function planWorkload(input: PlanInput, fleet: FleetView, opts: PlanOptio
         image,
         ports: (spec.ports ?? []).map((p) => ({ guest: p.guest, protocol: p.protocol ?? 'tcp' })),
         ...(spec.userData !== undefined ? { userData: spec.userData } : {}),
+        ...(spec.container ? { container: spec.container } : {}),
         ...(spec.resources.accelerators ? { accelerators: spec.resources.accelerators.count } : {}),
       },
     };
@@ -231,6 +232,7 @@ export function planWorkload(input: PlanInput, fleet: FleetView, opts: PlanOptio
   };
   const requestFor = (d: Desired, avoid?: string): PlacementRequest => ({
     workload: key,
+    kind: spec.kind,
     policy,
     resources: {
       vcpus: d.vcpus,

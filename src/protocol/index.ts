@@ -43,9 +43,19 @@ export type InstancePhase = (typeof INSTANCE_PHASES)[number];
 export interface InstanceImageRef {
   project: string;
   name: string;
-  format: 'qcow2' | 'raw' | 'kernel-initrd';
-  files: Partial<Record<'disk' | 'kernel' | 'initrd', { sha256: string }>>;
+  format: 'qcow2' | 'raw' | 'kernel-initrd' | 'oci';
+  files: Partial<Record<'disk' | 'kernel' | 'initrd' | 'oci', { sha256: string }>>;
   cmdline?: string;
+  /** oci: the tag in the image layout. */
+  ref?: string;
+}
+
+/** A container's command, environment and restart policy (workloads of kind container). */
+export interface InstanceContainer {
+  command?: string[];
+  args?: string[];
+  env?: Record<string, string>;
+  restart?: 'always' | 'on-failure' | 'never';
 }
 
 /** What an agent needs to run the instance (besides the sizes kept in columns). */
@@ -54,6 +64,8 @@ export interface InstanceSpec {
   image: InstanceImageRef;
   userData?: string;
   ports: { guest: number; protocol?: 'tcp' | 'udp' }[];
+  /** Containers only: what runs (the image is then an OCI image). */
+  container?: InstanceContainer;
   /** Accelerators the instance holds on its node (for capacity accounting). */
   accelerators?: number;
   /** Set by a user's `stop`; the instance stays stopped until `start`. */

@@ -47,6 +47,8 @@ export const InventorySchema = obj({
   liveMigration: Type.Optional(Type.Boolean()),
   /** The node's runtime can move a stopped instance's disk (cold migration). */
   coldMigration: Type.Optional(Type.Boolean()),
+  /** The node runs OCI containers (runc, umoci and socat there, as root). */
+  containers: Type.Optional(Type.Boolean()),
 });
 
 export const NodeMetricsSchema = obj({

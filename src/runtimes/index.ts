@@ -1,3 +1,4 @@
+export { NodeRuntime } from './node-runtime.js';
 export { type Accelerator, detectAccelerator } from './qemu/accel.js';
 export {
   type MigrationEndpoint,
@@ -9,7 +10,12 @@ export {
 } from './qemu/migration.js';
 export { QemuRuntime, type QemuRuntimeOptions } from './qemu/qemu-runtime.js';
 export { QmpClient, qmp } from './qemu/qmp.js';
-export { type RestartPolicy, RuncRuntime, type RuncRuntimeOptions } from './runc/runc-runtime.js';
+export {
+  containersUnsupported,
+  type RestartPolicy,
+  RuncRuntime,
+  type RuncRuntimeOptions,
+} from './runc/runc-runtime.js';
 export {
   type ContainerSpec,
   canMigrate,

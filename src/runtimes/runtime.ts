@@ -63,6 +63,8 @@ export interface InstanceObservation {
 
 export interface Runtime {
   readonly name: string;
+  /** What it runs: VMs, containers or both (the agent reports it; the scheduler filters on it). */
+  readonly kinds: readonly ('vm' | 'container')[];
   /** Prepares disks and seed; idempotent, keeps an existing instance's disk. */
   create(spec: InstanceRuntimeSpec): Promise<void>;
   start(id: string): Promise<InstanceObservation>;

@@ -12,6 +12,8 @@ interface SimInstance {
 
 export class SimulatedRuntime implements Runtime {
   readonly name = 'simulated';
+  /** The simulator's nodes "run" both. */
+  readonly kinds = ['vm', 'container'] as const;
   private readonly instances = new Map<string, SimInstance>();
   private nextPort = 20000;
 

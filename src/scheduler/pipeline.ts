@@ -1,7 +1,7 @@
 // The placement pipeline: filters in cost order (cheap checks first, each rejection
 // counted under its reason), then weighted scorers over the feasible nodes.
 import { acceleratorModel, exhaustedDimension, fits } from './filters/capacity.js';
-import { architecture, confidential, labels, virtualization } from './filters/hardware.js';
+import { architecture, confidential, containers, labels, virtualization } from './filters/hardware.js';
 import { latency as latencyFilter } from './filters/latency.js';
 import { avoided, pinned, ready, schedulable } from './filters/node.js';
 import {
@@ -46,6 +46,7 @@ export const FILTERS: readonly Filter[] = [
   gaiaX, // Gaia-X label level, valid today
   architecture, // x86_64, aarch64, riscv64
   virtualization, // KVM when the policy needs it
+  containers, // runc, for a container
   confidential, // SEV-SNP / TDX
   labels, // node selector
   acceleratorModel, // the right kind of accelerator at all
@@ -93,7 +94,7 @@ export class StaticClasses {
       this.classes.clear();
       this.version = version;
     }
-    const key = JSON.stringify([req.policy, req.resources.accelerators ?? null]);
+    const key = JSON.stringify([req.policy, req.resources.accelerators ?? null, req.kind ?? 'vm']);
     let c = this.classes.get(key);
     if (!c) {
       const nodes: CandidateNode[] = [];

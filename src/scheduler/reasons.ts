@@ -6,6 +6,7 @@ export const REASONS = {
   cordoned: 'node cordoned or draining',
   architecture: 'architecture mismatch',
   noKvm: 'missing kvm',
+  noContainers: 'runs no containers',
   confidential: 'no confidential computing',
   labels: 'node labels do not match',
   accelerator: 'no matching accelerator',

@@ -35,6 +35,8 @@ export interface CandidateNode {
   readonly draining?: boolean;
   readonly architecture: string;
   readonly virtualization: 'kvm' | 'emulation';
+  /** It runs OCI containers (runc on the node). */
+  readonly containers?: boolean;
   /** It sends and receives live migrations. */
   readonly liveMigration?: boolean;
   /** Its runtime can move a stopped instance's disk (cold migration). */
@@ -78,6 +80,8 @@ export interface CandidateNode {
 /** One replica to place. `spreadCounts` holds how many replicas of the workload each domain already has. */
 export interface PlacementRequest {
   readonly workload: string;
+  /** What runs: a VM (default) or a container, which needs a node that runs containers. */
+  readonly kind?: 'vm' | 'container';
   readonly policy: PlacementPolicy;
   readonly resources: Resources;
   readonly spreadCounts: ReadonlyMap<string, number>;

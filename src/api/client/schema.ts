@@ -589,9 +589,15 @@ export interface paths {
                                             /** @description lower-case hex SHA-256 of the content */
                                             sha256: string;
                                         };
+                                        oci?: {
+                                            /** @description lower-case hex SHA-256 of the content */
+                                            sha256: string;
+                                        };
                                     };
                                     /** @enum {string} */
-                                    format: "qcow2" | "raw" | "kernel-initrd";
+                                    format: "qcow2" | "raw" | "kernel-initrd" | "oci";
+                                    /** @description oci only: the tag in the image layout to run (default latest) */
+                                    ref?: string;
                                 };
                                 status: {
                                     files: {
@@ -3128,9 +3134,15 @@ export interface paths {
                                             /** @description lower-case hex SHA-256 of the content */
                                             sha256: string;
                                         };
+                                        oci?: {
+                                            /** @description lower-case hex SHA-256 of the content */
+                                            sha256: string;
+                                        };
                                     };
                                     /** @enum {string} */
-                                    format: "qcow2" | "raw" | "kernel-initrd";
+                                    format: "qcow2" | "raw" | "kernel-initrd" | "oci";
+                                    /** @description oci only: the tag in the image layout to run (default latest) */
+                                    ref?: string;
                                 };
                                 status: {
                                     files: {
@@ -3324,15 +3336,21 @@ export interface paths {
                                     /** @description lower-case hex SHA-256 of the content */
                                     sha256: string;
                                 };
+                                oci?: {
+                                    /** @description lower-case hex SHA-256 of the content */
+                                    sha256: string;
+                                };
                             };
                             /** @enum {string} */
-                            format: "qcow2" | "raw" | "kernel-initrd";
+                            format: "qcow2" | "raw" | "kernel-initrd" | "oci";
+                            /** @description oci only: the tag in the image layout to run (default latest) */
+                            ref?: string;
                         };
                     };
                 };
             };
             responses: {
-                /** @description A VM image: its files are uploaded separately and verified by sha256. */
+                /** @description A VM or container image: its files are uploaded separately and verified by sha256. */
                 201: {
                     headers: {
                         [name: string]: unknown;
@@ -3379,9 +3397,15 @@ export interface paths {
                                         /** @description lower-case hex SHA-256 of the content */
                                         sha256: string;
                                     };
+                                    oci?: {
+                                        /** @description lower-case hex SHA-256 of the content */
+                                        sha256: string;
+                                    };
                                 };
                                 /** @enum {string} */
-                                format: "qcow2" | "raw" | "kernel-initrd";
+                                format: "qcow2" | "raw" | "kernel-initrd" | "oci";
+                                /** @description oci only: the tag in the image layout to run (default latest) */
+                                ref?: string;
                             };
                             status: {
                                 files: {
@@ -3547,7 +3571,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description A VM image: its files are uploaded separately and verified by sha256. */
+                /** @description A VM or container image: its files are uploaded separately and verified by sha256. */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -3594,9 +3618,15 @@ export interface paths {
                                         /** @description lower-case hex SHA-256 of the content */
                                         sha256: string;
                                     };
+                                    oci?: {
+                                        /** @description lower-case hex SHA-256 of the content */
+                                        sha256: string;
+                                    };
                                 };
                                 /** @enum {string} */
-                                format: "qcow2" | "raw" | "kernel-initrd";
+                                format: "qcow2" | "raw" | "kernel-initrd" | "oci";
+                                /** @description oci only: the tag in the image layout to run (default latest) */
+                                ref?: string;
                             };
                             status: {
                                 files: {
@@ -3791,15 +3821,21 @@ export interface paths {
                                     /** @description lower-case hex SHA-256 of the content */
                                     sha256: string;
                                 };
+                                oci?: {
+                                    /** @description lower-case hex SHA-256 of the content */
+                                    sha256: string;
+                                };
                             };
                             /** @enum {string} */
-                            format: "qcow2" | "raw" | "kernel-initrd";
+                            format: "qcow2" | "raw" | "kernel-initrd" | "oci";
+                            /** @description oci only: the tag in the image layout to run (default latest) */
+                            ref?: string;
                         };
                     };
                 };
             };
             responses: {
-                /** @description A VM image: its files are uploaded separately and verified by sha256. */
+                /** @description A VM or container image: its files are uploaded separately and verified by sha256. */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -3846,9 +3882,15 @@ export interface paths {
                                         /** @description lower-case hex SHA-256 of the content */
                                         sha256: string;
                                     };
+                                    oci?: {
+                                        /** @description lower-case hex SHA-256 of the content */
+                                        sha256: string;
+                                    };
                                 };
                                 /** @enum {string} */
-                                format: "qcow2" | "raw" | "kernel-initrd";
+                                format: "qcow2" | "raw" | "kernel-initrd" | "oci";
+                                /** @description oci only: the tag in the image layout to run (default latest) */
+                                ref?: string;
                             };
                             status: {
                                 files: {
@@ -4002,7 +4044,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description A VM image: its files are uploaded separately and verified by sha256. */
+                /** @description A VM or container image: its files are uploaded separately and verified by sha256. */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -4049,9 +4091,15 @@ export interface paths {
                                         /** @description lower-case hex SHA-256 of the content */
                                         sha256: string;
                                     };
+                                    oci?: {
+                                        /** @description lower-case hex SHA-256 of the content */
+                                        sha256: string;
+                                    };
                                 };
                                 /** @enum {string} */
-                                format: "qcow2" | "raw" | "kernel-initrd";
+                                format: "qcow2" | "raw" | "kernel-initrd" | "oci";
+                                /** @description oci only: the tag in the image layout to run (default latest) */
+                                ref?: string;
                             };
                             status: {
                                 files: {
@@ -4208,7 +4256,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    file: "disk" | "kernel" | "initrd";
+                    file: "disk" | "kernel" | "initrd" | "oci";
                     /** @description lower-case letters, digits and dashes; 1–63 characters; starts and ends alphanumeric */
                     name: string;
                     /** @description lower-case letters, digits and dashes; 1–63 characters; starts and ends alphanumeric */
@@ -4246,7 +4294,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    file: "disk" | "kernel" | "initrd";
+                    file: "disk" | "kernel" | "initrd" | "oci";
                     /** @description lower-case letters, digits and dashes; 1–63 characters; starts and ends alphanumeric */
                     name: string;
                     /** @description lower-case letters, digits and dashes; 1–63 characters; starts and ends alphanumeric */
@@ -4256,7 +4304,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description A VM image: its files are uploaded separately and verified by sha256. */
+                /** @description A VM or container image: its files are uploaded separately and verified by sha256. */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -4303,9 +4351,15 @@ export interface paths {
                                         /** @description lower-case hex SHA-256 of the content */
                                         sha256: string;
                                     };
+                                    oci?: {
+                                        /** @description lower-case hex SHA-256 of the content */
+                                        sha256: string;
+                                    };
                                 };
                                 /** @enum {string} */
-                                format: "qcow2" | "raw" | "kernel-initrd";
+                                format: "qcow2" | "raw" | "kernel-initrd" | "oci";
+                                /** @description oci only: the tag in the image layout to run (default latest) */
+                                ref?: string;
                             };
                             status: {
                                 files: {
@@ -8522,10 +8576,26 @@ export interface paths {
                                     updatedAt: string;
                                 };
                                 spec: {
+                                    /** @description containers only: what runs, beyond the image’s defaults */
+                                    container?: {
+                                        /** @description replaces the image's command (the arguments of its entrypoint) */
+                                        args?: string[];
+                                        /** @description replaces the image's entrypoint and command */
+                                        command?: string[];
+                                        /** @description environment variables, added to the image’s */
+                                        env?: {
+                                            [key: string]: string;
+                                        };
+                                        /**
+                                         * @description when an exited container runs again (default always)
+                                         * @enum {string}
+                                         */
+                                        restart?: "always" | "on-failure" | "never";
+                                    };
                                     /** @description lower-case letters, digits and dashes; 1–63 characters; starts and ends alphanumeric */
                                     image: string;
                                     /** @enum {string} */
-                                    kind: "vm";
+                                    kind: "vm" | "container";
                                     placement?: {
                                         /** @enum {string} */
                                         architecture?: "x86_64" | "aarch64" | "riscv64";
@@ -8632,7 +8702,7 @@ export interface paths {
                                         memoryMiB: number;
                                         vcpus: number;
                                     };
-                                    /** @description cloud-init user data */
+                                    /** @description cloud-init user data (VMs) */
                                     userData?: string;
                                 };
                                 status: {
@@ -8844,10 +8914,26 @@ export interface paths {
                             project?: string;
                         };
                         spec: {
+                            /** @description containers only: what runs, beyond the image’s defaults */
+                            container?: {
+                                /** @description replaces the image's command (the arguments of its entrypoint) */
+                                args?: string[];
+                                /** @description replaces the image's entrypoint and command */
+                                command?: string[];
+                                /** @description environment variables, added to the image’s */
+                                env?: {
+                                    [key: string]: string;
+                                };
+                                /**
+                                 * @description when an exited container runs again (default always)
+                                 * @enum {string}
+                                 */
+                                restart?: "always" | "on-failure" | "never";
+                            };
                             /** @description lower-case letters, digits and dashes; 1–63 characters; starts and ends alphanumeric */
                             image: string;
                             /** @enum {string} */
-                            kind: "vm";
+                            kind: "vm" | "container";
                             placement?: {
                                 /** @enum {string} */
                                 architecture?: "x86_64" | "aarch64" | "riscv64";
@@ -8954,7 +9040,7 @@ export interface paths {
                                 memoryMiB: number;
                                 vcpus: number;
                             };
-                            /** @description cloud-init user data */
+                            /** @description cloud-init user data (VMs) */
                             userData?: string;
                         };
                     };
@@ -8990,10 +9076,26 @@ export interface paths {
                                 updatedAt: string;
                             };
                             spec: {
+                                /** @description containers only: what runs, beyond the image’s defaults */
+                                container?: {
+                                    /** @description replaces the image's command (the arguments of its entrypoint) */
+                                    args?: string[];
+                                    /** @description replaces the image's entrypoint and command */
+                                    command?: string[];
+                                    /** @description environment variables, added to the image’s */
+                                    env?: {
+                                        [key: string]: string;
+                                    };
+                                    /**
+                                     * @description when an exited container runs again (default always)
+                                     * @enum {string}
+                                     */
+                                    restart?: "always" | "on-failure" | "never";
+                                };
                                 /** @description lower-case letters, digits and dashes; 1–63 characters; starts and ends alphanumeric */
                                 image: string;
                                 /** @enum {string} */
-                                kind: "vm";
+                                kind: "vm" | "container";
                                 placement?: {
                                     /** @enum {string} */
                                     architecture?: "x86_64" | "aarch64" | "riscv64";
@@ -9100,7 +9202,7 @@ export interface paths {
                                     memoryMiB: number;
                                     vcpus: number;
                                 };
-                                /** @description cloud-init user data */
+                                /** @description cloud-init user data (VMs) */
                                 userData?: string;
                             };
                             status: {
@@ -9331,10 +9433,26 @@ export interface paths {
                                 updatedAt: string;
                             };
                             spec: {
+                                /** @description containers only: what runs, beyond the image’s defaults */
+                                container?: {
+                                    /** @description replaces the image's command (the arguments of its entrypoint) */
+                                    args?: string[];
+                                    /** @description replaces the image's entrypoint and command */
+                                    command?: string[];
+                                    /** @description environment variables, added to the image’s */
+                                    env?: {
+                                        [key: string]: string;
+                                    };
+                                    /**
+                                     * @description when an exited container runs again (default always)
+                                     * @enum {string}
+                                     */
+                                    restart?: "always" | "on-failure" | "never";
+                                };
                                 /** @description lower-case letters, digits and dashes; 1–63 characters; starts and ends alphanumeric */
                                 image: string;
                                 /** @enum {string} */
-                                kind: "vm";
+                                kind: "vm" | "container";
                                 placement?: {
                                     /** @enum {string} */
                                     architecture?: "x86_64" | "aarch64" | "riscv64";
@@ -9441,7 +9559,7 @@ export interface paths {
                                     memoryMiB: number;
                                     vcpus: number;
                                 };
-                                /** @description cloud-init user data */
+                                /** @description cloud-init user data (VMs) */
                                 userData?: string;
                             };
                             status: {
@@ -9654,10 +9772,26 @@ export interface paths {
                             project?: string;
                         };
                         spec: {
+                            /** @description containers only: what runs, beyond the image’s defaults */
+                            container?: {
+                                /** @description replaces the image's command (the arguments of its entrypoint) */
+                                args?: string[];
+                                /** @description replaces the image's entrypoint and command */
+                                command?: string[];
+                                /** @description environment variables, added to the image’s */
+                                env?: {
+                                    [key: string]: string;
+                                };
+                                /**
+                                 * @description when an exited container runs again (default always)
+                                 * @enum {string}
+                                 */
+                                restart?: "always" | "on-failure" | "never";
+                            };
                             /** @description lower-case letters, digits and dashes; 1–63 characters; starts and ends alphanumeric */
                             image: string;
                             /** @enum {string} */
-                            kind: "vm";
+                            kind: "vm" | "container";
                             placement?: {
                                 /** @enum {string} */
                                 architecture?: "x86_64" | "aarch64" | "riscv64";
@@ -9764,7 +9898,7 @@ export interface paths {
                                 memoryMiB: number;
                                 vcpus: number;
                             };
-                            /** @description cloud-init user data */
+                            /** @description cloud-init user data (VMs) */
                             userData?: string;
                         };
                     };
@@ -9800,10 +9934,26 @@ export interface paths {
                                 updatedAt: string;
                             };
                             spec: {
+                                /** @description containers only: what runs, beyond the image’s defaults */
+                                container?: {
+                                    /** @description replaces the image's command (the arguments of its entrypoint) */
+                                    args?: string[];
+                                    /** @description replaces the image's entrypoint and command */
+                                    command?: string[];
+                                    /** @description environment variables, added to the image’s */
+                                    env?: {
+                                        [key: string]: string;
+                                    };
+                                    /**
+                                     * @description when an exited container runs again (default always)
+                                     * @enum {string}
+                                     */
+                                    restart?: "always" | "on-failure" | "never";
+                                };
                                 /** @description lower-case letters, digits and dashes; 1–63 characters; starts and ends alphanumeric */
                                 image: string;
                                 /** @enum {string} */
-                                kind: "vm";
+                                kind: "vm" | "container";
                                 placement?: {
                                     /** @enum {string} */
                                     architecture?: "x86_64" | "aarch64" | "riscv64";
@@ -9910,7 +10060,7 @@ export interface paths {
                                     memoryMiB: number;
                                     vcpus: number;
                                 };
-                                /** @description cloud-init user data */
+                                /** @description cloud-init user data (VMs) */
                                 userData?: string;
                             };
                             status: {
@@ -10129,10 +10279,26 @@ export interface paths {
                                 updatedAt: string;
                             };
                             spec: {
+                                /** @description containers only: what runs, beyond the image’s defaults */
+                                container?: {
+                                    /** @description replaces the image's command (the arguments of its entrypoint) */
+                                    args?: string[];
+                                    /** @description replaces the image's entrypoint and command */
+                                    command?: string[];
+                                    /** @description environment variables, added to the image’s */
+                                    env?: {
+                                        [key: string]: string;
+                                    };
+                                    /**
+                                     * @description when an exited container runs again (default always)
+                                     * @enum {string}
+                                     */
+                                    restart?: "always" | "on-failure" | "never";
+                                };
                                 /** @description lower-case letters, digits and dashes; 1–63 characters; starts and ends alphanumeric */
                                 image: string;
                                 /** @enum {string} */
-                                kind: "vm";
+                                kind: "vm" | "container";
                                 placement?: {
                                     /** @enum {string} */
                                     architecture?: "x86_64" | "aarch64" | "riscv64";
@@ -10239,7 +10405,7 @@ export interface paths {
                                     memoryMiB: number;
                                     vcpus: number;
                                 };
-                                /** @description cloud-init user data */
+                                /** @description cloud-init user data (VMs) */
                                 userData?: string;
                             };
                             status: {
@@ -18001,10 +18167,26 @@ export interface paths {
                                     updatedAt: string;
                                 };
                                 spec: {
+                                    /** @description containers only: what runs, beyond the image’s defaults */
+                                    container?: {
+                                        /** @description replaces the image's command (the arguments of its entrypoint) */
+                                        args?: string[];
+                                        /** @description replaces the image's entrypoint and command */
+                                        command?: string[];
+                                        /** @description environment variables, added to the image’s */
+                                        env?: {
+                                            [key: string]: string;
+                                        };
+                                        /**
+                                         * @description when an exited container runs again (default always)
+                                         * @enum {string}
+                                         */
+                                        restart?: "always" | "on-failure" | "never";
+                                    };
                                     /** @description lower-case letters, digits and dashes; 1–63 characters; starts and ends alphanumeric */
                                     image: string;
                                     /** @enum {string} */
-                                    kind: "vm";
+                                    kind: "vm" | "container";
                                     placement?: {
                                         /** @enum {string} */
                                         architecture?: "x86_64" | "aarch64" | "riscv64";
@@ -18111,7 +18293,7 @@ export interface paths {
                                         memoryMiB: number;
                                         vcpus: number;
                                     };
-                                    /** @description cloud-init user data */
+                                    /** @description cloud-init user data (VMs) */
                                     userData?: string;
                                 };
                                 status: {

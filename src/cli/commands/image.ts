@@ -11,7 +11,7 @@ import type { GlobalOptions } from '../program.js';
 import { countedFile, progress } from '../progress.js';
 
 export function imageCommands(program: Command, globals: () => GlobalOptions): void {
-  const image = program.command('image').description('manage VM images');
+  const image = program.command('image').description('manage VM and container images');
   image
     .command('upload')
     .description('create or update an image from local files and upload them (verified by sha256)')
@@ -21,6 +21,11 @@ export function imageCommands(program: Command, globals: () => GlobalOptions): v
     .option('--kernel <file>', 'a kernel, for a kernel-initrd image')
     .option('--initrd <file>', 'an initrd, for a kernel-initrd image')
     .option('--cmdline <args>', 'kernel command line, for a kernel-initrd image')
+    .option(
+      '--oci <file>',
+      'an OCI image layout as a tar archive, for containers (umoci, skopeo copy oci-archive:)',
+    )
+    .option('--ref <tag>', 'the tag in the OCI layout to run (default latest)')
     .option('--arch <arch>', 'architecture', 'x86_64')
     .option('--description <text>', 'description')
     .action(async (name: string, opts) => {
@@ -33,13 +38,17 @@ export function imageCommands(program: Command, globals: () => GlobalOptions): v
       if (opts.disk) files.disk = opts.disk;
       if (opts.kernel) files.kernel = opts.kernel;
       if (opts.initrd) files.initrd = opts.initrd;
+      if (opts.oci) files.oci = opts.oci;
       if (!Object.keys(files).length)
-        throw new CliError('give --disk FILE, or --kernel FILE [--initrd FILE]');
-      if (files.disk && (files.kernel || files.initrd))
-        throw new CliError('an image is either a disk or a kernel + initrd');
-      const format = files.disk
-        ? (opts.format ?? (/\.qcow2$/.test(files.disk) ? 'qcow2' : 'raw'))
-        : 'kernel-initrd';
+        throw new CliError('give --disk FILE, --kernel FILE [--initrd FILE], or --oci FILE');
+      if ([files.disk, files.kernel ?? files.initrd, files.oci].filter(Boolean).length > 1)
+        throw new CliError('an image is a disk, a kernel + initrd, or an OCI archive: give one');
+      if (opts.ref && !files.oci) throw new CliError('--ref names a tag of an OCI image (--oci FILE)');
+      const format = files.oci
+        ? 'oci'
+        : files.disk
+          ? (opts.format ?? (/\.qcow2$/.test(files.disk) ? 'qcow2' : 'raw'))
+          : 'kernel-initrd';
       const specFiles: Record<string, { sha256: string }> = {};
       const sizes: Record<string, number> = {};
       for (const [k, path] of Object.entries(files)) {
@@ -53,6 +62,7 @@ export function imageCommands(program: Command, globals: () => GlobalOptions): v
       }
       const spec: Record<string, unknown> = { format, architecture: opts.arch, files: specFiles };
       if (opts.cmdline) spec.cmdline = opts.cmdline;
+      if (opts.ref) spec.ref = opts.ref;
       if (opts.description) spec.description = opts.description;
       await answer(
         conn,

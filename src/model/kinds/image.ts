@@ -5,9 +5,10 @@ import { ARCHITECTURES, type Architecture, oneOf, strictObject, Timestamp } from
 import type { KindDef } from '../kind.js';
 import type { FieldError } from '../problem.js';
 
-export const IMAGE_FORMATS = ['qcow2', 'raw', 'kernel-initrd'] as const;
+/** VM images (qcow2, raw, kernel-initrd), and OCI images for containers. */
+export const IMAGE_FORMATS = ['qcow2', 'raw', 'kernel-initrd', 'oci'] as const;
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];
-export const IMAGE_FILES = ['disk', 'kernel', 'initrd'] as const;
+export const IMAGE_FILES = ['disk', 'kernel', 'initrd', 'oci'] as const;
 export type ImageFile = (typeof IMAGE_FILES)[number];
 
 /** Which files each format needs; the others are not allowed. */
@@ -15,6 +16,8 @@ export const FORMAT_FILES: Record<ImageFormat, { required: ImageFile[]; optional
   qcow2: { required: ['disk'], optional: [] },
   raw: { required: ['disk'], optional: [] },
   'kernel-initrd': { required: ['kernel'], optional: ['initrd'] },
+  /** An OCI image layout as a tar archive (what `umoci`, `skopeo copy oci-archive:` and `docker save` make). */
+  oci: { required: ['oci'], optional: [] },
 };
 
 const FileRef = strictObject({
@@ -29,7 +32,14 @@ export const ImageSpec = strictObject({
     disk: Type.Optional(FileRef),
     kernel: Type.Optional(FileRef),
     initrd: Type.Optional(FileRef),
+    oci: Type.Optional(FileRef),
   }),
+  ref: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$',
+      description: 'oci only: the tag in the image layout to run (default latest)',
+    }),
+  ),
   cmdline: Type.Optional(
     Type.String({ maxLength: 4096, description: 'kernel command line (kernel-initrd only)' }),
   ),
@@ -40,6 +50,7 @@ export interface ImageSpec {
   architecture?: Architecture;
   files: Partial<Record<ImageFile, { sha256: string }>>;
   cmdline?: string;
+  ref?: string;
 }
 
 export const IMAGE_PHASES = ['AwaitingUpload', 'Available'] as const;
@@ -73,6 +84,8 @@ function imageErrors(spec: ImageSpec): FieldError[] {
       errors.push({ path: `spec.files.${f}`, message: `is not used by format ${spec.format}` });
   if (spec.cmdline !== undefined && spec.format !== 'kernel-initrd')
     errors.push({ path: 'spec.cmdline', message: 'only kernel-initrd images take a kernel command line' });
+  if (spec.ref !== undefined && spec.format !== 'oci')
+    errors.push({ path: 'spec.ref', message: 'only oci images name a tag in their layout' });
   return errors;
 }
 
@@ -81,7 +94,7 @@ export const imageKind: KindDef<ImageSpec, ImageStatus> = {
   plural: 'images',
   parent: 'project',
   aliases: ['image', 'images', 'img'],
-  description: 'A VM image: its files are uploaded separately and verified by sha256.',
+  description: 'A VM or container image: its files are uploaded separately and verified by sha256.',
   spec: ImageSpec,
   status: ImageStatus,
   creatable: true,

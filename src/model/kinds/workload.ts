@@ -19,7 +19,8 @@ import type { FieldError } from '../problem.js';
 import { MAX_SEAL, OBJECTIVES, type Objective } from '../sovereignty.js';
 import { SOVEREIGNTY_LEVELS, type SovereigntyLevel } from './provider.js';
 
-export const WORKLOAD_KINDS = ['vm'] as const;
+/** Virtual machines (QEMU) or OCI containers (runc). */
+export const WORKLOAD_KINDS = ['vm', 'container'] as const;
 export const SPREAD_DOMAINS = ['provider', 'site', 'country'] as const;
 export const OPTIMISE_FOR = ['latency', 'cost', 'carbon', 'balance'] as const;
 export const WORKLOAD_PHASES = ['Pending', 'Scheduling', 'Running', 'Degraded', 'Failed'] as const;
@@ -130,7 +131,42 @@ export const WorkloadSpec = strictObject({
       }),
     ),
   }),
-  userData: Type.Optional(Type.String({ maxLength: 65536, description: 'cloud-init user data' })),
+  userData: Type.Optional(Type.String({ maxLength: 65536, description: 'cloud-init user data (VMs)' })),
+  container: Type.Optional(
+    strictObject(
+      {
+        command: Type.Optional(
+          Type.Array(Type.String({ maxLength: 4096 }), {
+            minItems: 1,
+            maxItems: 256,
+            description: "replaces the image's entrypoint and command",
+          }),
+        ),
+        args: Type.Optional(
+          Type.Array(Type.String({ maxLength: 4096 }), {
+            maxItems: 256,
+            description: "replaces the image's command (the arguments of its entrypoint)",
+          }),
+        ),
+        env: Type.Optional(
+          Type.Record(
+            Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }),
+            Type.String({ maxLength: 32768 }),
+            {
+              description: 'environment variables, added to the image’s',
+            },
+          ),
+        ),
+        restart: Type.Optional(
+          oneOf(
+            ['always', 'on-failure', 'never'] as const,
+            'when an exited container runs again (default always)',
+          ),
+        ),
+      },
+      'containers only: what runs, beyond the image’s defaults',
+    ),
+  ),
   ports: Type.Optional(
     Type.Array(
       strictObject({
@@ -186,6 +222,12 @@ export interface WorkloadSpec {
     accelerators?: { vendor?: string; model?: string; minMemoryMiB?: number; count: number };
   };
   userData?: string;
+  container?: {
+    command?: string[];
+    args?: string[];
+    env?: Record<string, string>;
+    restart?: 'always' | 'on-failure' | 'never';
+  };
   ports?: { guest: number; protocol?: 'tcp' | 'udp'; name?: string }[];
   placement?: PlacementPolicy;
 }
@@ -308,8 +350,28 @@ export const workloadKind: KindDef<WorkloadSpec, WorkloadStatus> = {
   filters: ['phase'],
   columns: (_spec, status) => ({ phase: status.phase }),
   initialStatus: () => ({ phase: 'Pending', observedGeneration: 0, readyReplicas: 0 }),
-  check: (spec) => placementErrors(spec.placement, spec.replicas),
+  check: (spec) => [...kindErrors(spec), ...placementErrors(spec.placement, spec.replicas)],
 };
+
+/** What belongs to VMs only and what to containers only. */
+function kindErrors(spec: WorkloadSpec): FieldError[] {
+  const errors: FieldError[] = [];
+  if (spec.kind === 'container') {
+    if (spec.userData !== undefined)
+      errors.push({
+        path: 'spec.userData',
+        message: 'containers take no cloud-init user data (use spec.container.env)',
+      });
+    if (spec.resources.diskGiB !== undefined)
+      errors.push({ path: 'spec.resources.diskGiB', message: 'containers have no disk of their own' });
+    if (spec.resources.accelerators)
+      errors.push({
+        path: 'spec.resources.accelerators',
+        message: 'accelerators are for VMs only (for now)',
+      });
+  } else if (spec.container) errors.push({ path: 'spec.container', message: "only for kind 'container'" });
+  return errors;
+}
 
 /** What a workload consumes against its project's quota. */
 export function workloadUsage(spec: WorkloadSpec) {

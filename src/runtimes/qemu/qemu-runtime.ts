@@ -74,6 +74,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class QemuRuntime implements Runtime, LiveMigration {
   readonly name = 'qemu';
+  readonly kinds = ['vm'] as const;
   private readonly bind: string;
   private readonly qemu: string;
   private readonly stopTimeoutMs: number;

@@ -8,7 +8,7 @@
 // an agent restart; a fresh runtime object adopts them from their directories.
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { accessSync, constants, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, portFree } from '../ports.js';
@@ -114,6 +114,7 @@ rm -f supervisor.pid
 
 export class RuncRuntime implements Runtime {
   readonly name = 'runc';
+  readonly kinds = ['container'] as const;
   private readonly runc: string;
   private readonly umoci: string;
   private readonly stopTimeoutMs: number;
@@ -465,6 +466,24 @@ export function containerConfig(base: any, spec: InstanceRuntimeSpec, netns: str
     cpu: { period: 100_000, quota: spec.vcpus * 100_000 },
   };
   return c;
+}
+
+/** Why this host cannot run containers (a missing program, or not root); undefined: it can. */
+export function containersUnsupported(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (process.getuid?.() !== 0) return 'containers need root (runc, network namespaces)';
+  const dirs = (env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':');
+  const missing = ['runc', 'umoci', 'socat', 'ip'].filter(
+    (p) =>
+      !dirs.some((d) => {
+        try {
+          accessSync(join(d, p), constants.X_OK);
+          return true;
+        } catch {
+          return false;
+        }
+      }),
+  );
+  return missing.length ? `missing ${missing.join(', ')}` : undefined;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,4 +1,4 @@
-// Filters on the node's hardware: architecture, KVM, confidential computing, labels.
+// Filters on the node's hardware: architecture, KVM, containers, confidential computing, labels.
 import { REASONS } from '../reasons.js';
 import type { Filter } from '../types.js';
 
@@ -12,6 +12,11 @@ export const virtualization: Filter = {
   name: 'virtualization',
   check: (n, r) =>
     r.policy.virtualization === 'kvm' && n.virtualization !== 'kvm' ? REASONS.noKvm : undefined,
+};
+
+export const containers: Filter = {
+  name: 'containers',
+  check: (n, r) => (r.kind === 'container' && !n.containers ? REASONS.noContainers : undefined),
 };
 
 export const confidential: Filter = {
