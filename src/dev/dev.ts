@@ -282,8 +282,10 @@ export class DevFederation {
       '--stop-timeout',
       '2000',
     ];
+    // nsenter joins the node's network namespace only; `ip netns exec` would also mount a
+    // sysfs of its own, without the cgroup hierarchy that runc needs for containers.
     const child = netns
-      ? spawn('ip', ['netns', 'exec', netns, process.execPath, ...args], {
+      ? spawn('nsenter', [`--net=/var/run/netns/${netns}`, '--', process.execPath, ...args], {
           stdio: ['ignore', 'pipe', 'pipe'],
         })
       : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -8,7 +8,7 @@
 // an agent restart; a fresh runtime object adopts them from their directories.
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, promises as fs } from 'node:fs';
+import { accessSync, constants, promises as fs, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, portFree } from '../ports.js';
@@ -483,7 +483,15 @@ export function containersUnsupported(env: NodeJS.ProcessEnv = process.env): str
         }
       }),
   );
-  return missing.length ? `missing ${missing.join(', ')}` : undefined;
+  if (missing.length) return `missing ${missing.join(', ')}`;
+  // runc puts each container in cgroups: there must be a cgroup filesystem in sight.
+  try {
+    if (!/ - cgroup2? /.test(readFileSync('/proc/self/mountinfo', 'utf8')))
+      return 'no cgroup filesystem mounted';
+  } catch {
+    return 'no /proc/self/mountinfo';
+  }
+  return undefined;
 }
 
 function sleep(ms: number): Promise<void> {
