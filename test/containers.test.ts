@@ -5,16 +5,17 @@
 // with kill -9, and goes away with its workload; images of the wrong kind and VM-only
 // fields are refused with the reason.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { type ControlPlane, startControlPlane } from '../src/control-plane/index.js';
 import { RuncRuntime } from '../src/runtimes/index.js';
-import { runCli, startAgentProcess, type startCli } from './support/cli.js';
+import { CLI, runCli, startAgentProcess, type startCli } from './support/cli.js';
 import { type Http, http } from './support/control-plane.js';
 import { project, provider, site } from './support/fixtures.js';
 import { freePort } from './support/processes.js';
@@ -134,6 +135,19 @@ describe('containers on a real agent', () => {
       return r.code === 0 && /tick 2 on web-0/.test(r.stdout) && r.stdout;
     });
     assert.match(logs, /tick 1 on web-0/);
+    // Followed output piped into a reader that stops early ends quietly.
+    // (asynchronously: the control plane answering the CLI runs in this process)
+    const piped = await promisify(execFile)(
+      'bash',
+      ['-o', 'pipefail', '-c', `"${process.execPath}" "${CLI}" -p shop logs web-0 -f | head -n 2`],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, CONTINUUM_SERVER: cp.url, CONTINUUM_TOKEN: cp.adminToken! },
+        timeout: 30_000,
+      },
+    );
+    assert.equal(piped.stdout.split('\n').filter(Boolean).length, 2, piped.stdout);
+    assert.equal(piped.stderr, '');
     assert.match(runcList(), new RegExp(running.metadata.uid));
 
     assert.equal((await admin.post('/v1/projects/shop/instances/web-0/stop', {})).status, 200);

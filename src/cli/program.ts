@@ -89,6 +89,12 @@ Getting started:
 }
 
 export async function main(argv = process.argv): Promise<void> {
+  // Output piped into a reader that stops early (`logs -f | head`): a quiet end, as any
+  // command-line tool does, not a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {

@@ -13,10 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { ApiClient, answer, apiOf } from '../cli/client.js';
 import { type ControlPlane, startControlPlane } from '../control-plane/index.js';
 import { findCity } from '../model/index.js';
-import { QemuRuntime } from '../runtimes/index.js';
 import { forgetCurrentDev, writeCurrentDev } from './current.js';
 import { canUseNamespaces, createNetwork, type DevNetwork, destroyNetwork, freeSubnet } from './netns.js';
-import { forgetRun, newPrefix, recordRun, sweepDeadRuns } from './runs.js';
+import { forgetRun, newPrefix, recordRun, removeInstances, sweepDeadRuns } from './runs.js';
 
 export interface DevOptions {
   listen: string;
@@ -325,8 +324,7 @@ export class DevFederation {
           await Promise.race([once(a.child, 'exit'), new Promise((r) => setTimeout(r, 5000))]);
           if (a.child.exitCode === null) a.child.kill('SIGKILL');
         }
-        const rt = new QemuRuntime({ dir: join(a.dir, 'instances') });
-        for (const id of await rt.list()) await rt.delete(id).catch(() => undefined);
+        await removeInstances(a.dir);
       }
       await this.cp?.close().catch(() => undefined);
       if (this.prefix) await destroyNetwork(this.prefix, this.network?.hosts.length ?? 0);

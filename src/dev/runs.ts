@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { QemuRuntime } from '../runtimes/index.js';
+import { QemuRuntime, RuncRuntime } from '../runtimes/index.js';
 import { destroyNetwork } from './netns.js';
 
 const RUNS_DIR = '/run/continuum-dev';
@@ -79,14 +79,21 @@ export async function sweepDeadRuns(): Promise<string[]> {
     // its network and data.
     await killProcessesUsing(run.dataDir);
     const agents = join(run.dataDir, 'agents');
-    for (const node of await fs.readdir(agents).catch(() => [] as string[])) {
-      const rt = new QemuRuntime({ dir: join(agents, node, 'instances') });
-      for (const id of await rt.list()) await rt.delete(id).catch(() => undefined);
-    }
+    for (const node of await fs.readdir(agents).catch(() => [] as string[]))
+      await removeInstances(join(agents, node));
     await destroyNetwork(run.prefix, run.nodes);
     if (run.temporary) await fs.rm(run.dataDir, { recursive: true, force: true });
     await forgetRun(run.prefix);
     swept.push(run.prefix);
   }
   return swept;
+}
+
+/** Every VM and container an agent of a run left in its data directory, with their networks. */
+export async function removeInstances(agentDir: string): Promise<void> {
+  for (const rt of [
+    new QemuRuntime({ dir: join(agentDir, 'instances') }),
+    new RuncRuntime({ dir: join(agentDir, 'containers'), stopTimeoutMs: 1000 }),
+  ])
+    for (const id of await rt.list()) await rt.delete(id).catch(() => undefined);
 }
