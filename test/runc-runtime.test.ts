@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { type InstanceRuntimeSpec, RuncRuntime } from '../src/runtimes/index.js';
+import { portFree } from '../src/runtimes/ports.js';
 import { testContainerImage } from './support/test-container.js';
 import { waitFor } from './support/test-image.js';
 
@@ -85,8 +86,11 @@ describe('runc runtime', () => {
     const fresh = new RuncRuntime({ dir, portBindAddress: '127.0.0.1' });
     assert.equal((await fresh.inspect('web')).ports[0]!.host, port);
     await waitFor('HTTP again', async () => (await fetch(`http://127.0.0.1:${port}/`)).ok);
-    // Deleted: its namespace and its host side go with it.
+    // Its supervisor killed outright, then the container deleted: its namespace, its host
+    // side and its port forwarder go with it.
+    process.kill(Number(readFileSync(join(dir, 'web', 'supervisor.pid'), 'utf8')), 'SIGKILL');
     await rt.delete('web');
+    assert.ok(await portFree('127.0.0.1', port), 'the forwarded port is free again');
     assert.doesNotMatch(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }), new RegExp(meta.net.ns));
     assert.doesNotMatch(
       execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }),

@@ -86,6 +86,7 @@ if [ -s forwards ]; then
     fi
     forwarders="$forwarders $!"
   done < forwards
+  echo "$forwarders" > forwarders.pids
 fi
 delay=1
 while [ ! -e stop ]; do
@@ -236,6 +237,23 @@ export class RuncRuntime implements Runtime {
     }
   }
 
+  /** Port forwarders a supervisor killed outright (SIGKILL) could not end itself. */
+  private async killForwarders(id: string): Promise<void> {
+    const text = await fs.readFile(join(this.dirOf(id), 'forwarders.pids'), 'utf8').catch(() => '');
+    for (const pid of text
+      .split(/\s+/)
+      .map(Number)
+      .filter((n) => Number.isInteger(n) && n > 0)) {
+      const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (!cmdline.startsWith('socat')) continue;
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+  }
+
   /** Deleting the namespace deletes the veth pair with it. */
   private async removeNetwork(net: Net): Promise<void> {
     await run('ip', ['netns', 'del', net.ns]).catch(() => {});
@@ -362,6 +380,7 @@ export class RuncRuntime implements Runtime {
     }
     await this.stop(id, 2000);
     await run(this.runc, ['delete', '--force', id]).catch(() => {});
+    await this.killForwarders(id);
     if (meta?.net) await this.removeNetwork(meta.net);
     await fs.rm(dir, { recursive: true, force: true });
   }
