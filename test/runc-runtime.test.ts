@@ -98,6 +98,28 @@ describe('runc runtime', () => {
     );
   });
 
+  test('a supervisor sent SIGTERM (a shutdown) ends its container, though its shell ignores SIGTERM', async () => {
+    await rt.create(spec('term'));
+    const { pid } = await rt.start('term');
+    const supervisor = Number(readFileSync(join(dir, 'term', 'supervisor.pid'), 'utf8'));
+    process.kill(supervisor, 'SIGTERM');
+    await waitFor(
+      'the supervisor gone',
+      async () => {
+        try {
+          process.kill(supervisor, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      20_000,
+    );
+    assert.throws(() => process.kill(pid!, 0), 'the container process is gone too');
+    assert.equal((await rt.inspect('term')).state, 'stopped');
+    await rt.delete('term');
+  });
+
   test('an image that is not an OCI layout is refused with the reason, and nothing runs', async () => {
     const bad = join(dir, 'bad.tar');
     writeFileSync(bad, 'not a tar archive');

@@ -71,6 +71,8 @@ child=
 stop_container() {
   touch stop
   "$RUNC" kill "$ID" TERM 2>/dev/null
+  # A shell as PID 1 ignores SIGTERM: everything in the container gets SIGKILL after 5 s.
+  ( sleep 5; "$RUNC" kill --all "$ID" KILL 2>/dev/null ) &
 }
 trap stop_container TERM INT
 trap '' HUP
