@@ -309,7 +309,15 @@ export class RuncRuntime implements Runtime {
     const meta = await this.readMeta(id);
     if (!meta) throw new Error(`instance ${id} does not exist on this node`);
     const dir = this.dirOf(id);
-    if (!(await this.supervisorPid(id))) {
+    let supervisor = await this.supervisorPid(id);
+    // A supervisor whose container is not running is ending (its policy said no more) or
+    // waiting to run it again: see which for a moment.
+    const until = Date.now() + 3000;
+    while (supervisor && Date.now() < until && (await this.runcState(id))?.status !== 'running') {
+      await sleep(50);
+      supervisor = await this.supervisorPid(id);
+    }
+    if (!supervisor) {
       await this.ensureNetwork(meta.net);
       // A new run: what the last one left says nothing about this one.
       for (const f of ['stop', 'exit', 'started', 'restart']) await fs.rm(join(dir, f), { force: true });
