@@ -21,7 +21,8 @@ export class ApiError extends CliError {
 export class ApiClient {
   constructor(readonly conn: Connection) {}
 
-  async request<T = any>(
+  /** `T`: the answer's type, from the generated API types (`paths`) at each call. */
+  async request<T = unknown>(
     method: string,
     path: string,
     opts: {

@@ -5,6 +5,7 @@ import { createWriteStream, promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
+import type { paths } from '../../api/client/index.js';
 import { ApiClient, answer, apiOf } from '../client.js';
 import { resolveConnection } from '../config.js';
 import { CliError } from '../errors.js';
@@ -122,7 +123,9 @@ Example:
       );
       const bar = progress(`import ${file}`, size);
       const stream = countedFile(file, (n) => bar.add(n));
-      const r = await c.request('POST', '/v1/imports', {
+      const r = await c.request<
+        paths['/v1/imports']['post']['responses'][201]['content']['application/json']
+      >('POST', '/v1/imports', {
         raw: stream,
         rawSize: size,
         rawType: 'application/x-tar',
@@ -132,11 +135,11 @@ Example:
         return void process.stdout.write(`${formatData(g.output, r)}\n`);
       process.stdout.write(
         `project/${r.project} imported (${mib(r.bytes)}, signed by CA ${r.signedBy.slice(0, 16)}…)\n` +
-          r.created.map((o: any) => `  ${o.kind.toLowerCase()}/${o.name} created\n`).join('') +
+          r.created.map((o) => `  ${o.kind.toLowerCase()}/${o.name} created\n`).join('') +
           r.disks
-            .map((d: any) => `  workload ${d.workload}: ${d.instance}'s disk is image ${d.image}\n`)
+            .map((d) => `  workload ${d.workload}: ${d.instance}'s disk is image ${d.image}\n`)
             .join('') +
-          r.adjusted.map((a: any) => `  workload ${a.workload}: ${a.message}\n`).join(''),
+          r.adjusted.map((a) => `  workload ${a.workload}: ${a.message}\n`).join(''),
       );
     });
 }

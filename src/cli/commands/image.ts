@@ -3,6 +3,7 @@
 import { promises as fs } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
+import type { paths } from '../../api/client/index.js';
 import { hashFile } from '../../protocol/file-hash.js';
 import { ApiClient, answer, apiOf } from '../client.js';
 import { resolveConnection } from '../config.js';
@@ -72,16 +73,22 @@ export function imageCommands(program: Command, globals: () => GlobalOptions): v
       );
       // The files stream from disk (GiBs): through the streaming client, not a serialised body.
       const client = new ApiClient(conn);
-      let result: any;
+      let result:
+        | paths['/v1/projects/{project}/images/{name}/files/{file}']['put']['responses'][200]['content']['application/json']
+        | undefined;
       for (const [k, path] of Object.entries(files)) {
         const bar = progress(`${k} ${basename(path)}`, sizes[k]!);
         const stream = countedFile(path, (n) => bar.add(n));
-        result = await client.request('PUT', `/v1/projects/${project}/images/${name}/files/${k}`, {
-          raw: stream,
-          rawSize: sizes[k],
-        });
+        result = await client.request<NonNullable<typeof result>>(
+          'PUT',
+          `/v1/projects/${project}/images/${name}/files/${k}`,
+          {
+            raw: stream,
+            rawSize: sizes[k],
+          },
+        );
         bar.end();
       }
-      process.stdout.write(`image/${project}/${name} ${result.status.phase}\n`);
+      process.stdout.write(`image/${project}/${name} ${result?.status.phase}\n`);
     });
 }
