@@ -58,14 +58,20 @@ async function startDev(
 
 /** Nothing of a run is left: no process names its data, no namespace or link its prefix. */
 async function nothingLeftOf(info: Record<string, string>): Promise<void> {
-  await waitFor(
-    `nothing left of ${info.prefix || info.dataDir}`,
-    async () =>
-      pidsMatching(info.dataDir!).length === 0 &&
-      !existsSync(info.dataDir!) &&
-      (!asRoot || (!netns().includes(`${info.prefix}-`) && !links().includes(`${info.prefix}`))),
-    60_000,
-  );
+  const left = () => {
+    const what: string[] = [];
+    const pids = pidsMatching(info.dataDir!);
+    if (pids.length) what.push(`processes ${pids.join(', ')}`);
+    if (existsSync(info.dataDir!)) what.push(`the data directory ${info.dataDir}`);
+    if (asRoot && netns().includes(`${info.prefix}-`)) what.push('namespaces');
+    if (asRoot && links().includes(`${info.prefix}`)) what.push('links');
+    return what;
+  };
+  try {
+    await waitFor(`nothing left of ${info.prefix || info.dataDir}`, async () => left().length === 0, 60_000);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}: left ${left().join('; ')}`);
+  }
 }
 
 test('continuum dev runs a federation with a demo VM, and Ctrl-C removes every VM, process and namespace', async () => {

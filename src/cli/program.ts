@@ -90,11 +90,13 @@ Getting started:
 
 export async function main(argv = process.argv): Promise<void> {
   // Output piped into a reader that stops early (`logs -f | head`): a quiet end, as any
-  // command-line tool does, not a stack trace.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
+  // command-line tool does, not a stack trace. Not for the commands that run until
+  // stopped (dev, server, sim, agent): they clean up first and handle their output.
+  if (!argv.slice(2).some((a) => ['dev', 'server', 'sim'].includes(a)))
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(0);
+      throw err;
+    });
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {
