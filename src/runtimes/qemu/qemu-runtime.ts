@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, portFree } from '../ports.js';
+import { allocatePorts, freePort, ID_PATTERN, instanceDir, readMeta } from '../ports.js';
 import type {
   InstanceObservation,
   InstanceRuntimeSpec,
@@ -65,8 +65,6 @@ const RECEIVED_DISK = 'received-disk.qcow2';
 /** Where an export's copy of the disk is written until it is sent. */
 const SNAPSHOT_DISK = 'snapshot-disk.qcow2';
 
-const ID_PATTERN = /^[a-zA-Z0-9-]{1,64}$/;
-
 /** QEMU option values separate keys with commas; a literal comma is written twice. */
 const opt = (value: string) => value.replace(/,/g, ',,');
 
@@ -88,16 +86,11 @@ export class QemuRuntime implements Runtime, LiveMigration {
   }
 
   private dirOf(id: string): string {
-    if (!ID_PATTERN.test(id)) throw new Error(`invalid instance id ${id}`);
-    return join(this.opts.dir, id);
+    return instanceDir(this.opts.dir, id);
   }
 
-  private async readMeta(id: string): Promise<Meta | undefined> {
-    try {
-      return JSON.parse(await fs.readFile(join(this.dirOf(id), 'meta.json'), 'utf8'));
-    } catch {
-      return undefined;
-    }
+  private readMeta(id: string): Promise<Meta | undefined> {
+    return readMeta<Meta>(this.opts.dir, id);
   }
 
   private metaWrites = 0;
@@ -179,17 +172,6 @@ export class QemuRuntime implements Runtime, LiveMigration {
     });
   }
 
-  private async allocatePorts(meta: Meta): Promise<PortMapping[]> {
-    const out: PortMapping[] = [];
-    for (const p of meta.spec.ports) {
-      const protocol = p.protocol ?? 'tcp';
-      const prev = meta.ports.find((m) => m.guest === p.guest && m.protocol === protocol);
-      const host = prev && (await portFree(this.bind, prev.host)) ? prev.host : await freePort(this.bind);
-      out.push({ guest: p.guest, protocol, host });
-    }
-    return out;
-  }
-
   private qemuArgs(dir: string, meta: Meta, accel: Accelerator, incoming = false): string[] {
     const s = meta.spec;
     const args = [
@@ -246,7 +228,7 @@ export class QemuRuntime implements Runtime, LiveMigration {
   /** Starts QEMU for an instance (as a migration's destination: paused, waiting for it). */
   private async launch(id: string, meta: Meta, incoming: boolean): Promise<void> {
     const dir = this.dirOf(id);
-    meta.ports = await this.allocatePorts(meta);
+    meta.ports = await allocatePorts(this.bind, meta.spec.ports, meta.ports);
     const accel = await detectAccelerator(this.qemu);
     await fs.rm(join(dir, 'qmp.sock'), { force: true });
     await fs.rm(join(dir, 'qemu.pid'), { force: true });

@@ -11,11 +11,10 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants, promises as fs, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, portFree } from '../ports.js';
+import { allocatePorts, ID_PATTERN, instanceDir, readMeta } from '../ports.js';
 import type { InstanceObservation, InstanceRuntimeSpec, PortMapping, Runtime } from '../runtime.js';
 
 const run = promisify(execFile);
-const ID_PATTERN = /^[a-zA-Z0-9-]{1,64}$/;
 const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
 export type RestartPolicy = (typeof RESTART_POLICIES)[number];
 
@@ -133,16 +132,11 @@ export class RuncRuntime implements Runtime {
   }
 
   private dirOf(id: string): string {
-    if (!ID_PATTERN.test(id)) throw new Error(`invalid instance id ${id}`);
-    return join(this.opts.dir, id);
+    return instanceDir(this.opts.dir, id);
   }
 
-  private async readMeta(id: string): Promise<Meta | undefined> {
-    try {
-      return JSON.parse(await fs.readFile(join(this.dirOf(id), 'meta.json'), 'utf8'));
-    } catch {
-      return undefined;
-    }
+  private readMeta(id: string): Promise<Meta | undefined> {
+    return readMeta<Meta>(this.opts.dir, id);
   }
 
   async create(spec: InstanceRuntimeSpec): Promise<void> {
@@ -167,7 +161,7 @@ export class RuncRuntime implements Runtime {
     if (!unpacked) await this.unpack(img.files.oci, img.ref ?? 'latest', dir);
     const old = await this.readMeta(spec.id);
     const net = old?.net ?? (await this.freeNet(spec.id));
-    const ports = await this.allocatePorts(spec, old?.ports ?? []);
+    const ports = await allocatePorts(this.bind, spec.ports, old?.ports ?? []);
     const config = JSON.parse(await fs.readFile(join(bundle, 'config.json'), 'utf8'));
     await fs.writeFile(
       join(bundle, 'config.json'),
@@ -196,18 +190,6 @@ export class RuncRuntime implements Runtime {
       if (!taken.has(net.ns) && !stdout.includes(` ${net.hostIp}/`)) return net;
     }
     throw new Error('no free container network on this host (16,384 in use)');
-  }
-
-  /** Host ports for the spec's ports: the ones it had when still free, else new ones. */
-  private async allocatePorts(spec: InstanceRuntimeSpec, previous: PortMapping[]): Promise<PortMapping[]> {
-    const out: PortMapping[] = [];
-    for (const p of spec.ports) {
-      const protocol = p.protocol ?? 'tcp';
-      const prev = previous.find((m) => m.guest === p.guest && m.protocol === protocol);
-      const host = prev && (await portFree(this.bind, prev.host)) ? prev.host : await freePort(this.bind);
-      out.push({ guest: p.guest, protocol, host });
-    }
-    return out;
   }
 
   /** The container's namespace and veth pair, made if missing (after a host reboot, say). */
