@@ -7,6 +7,7 @@ import { answer } from './api.js';
 import { mib } from './derive.js';
 import type { Fleet } from './fleet.js';
 import { NodeDrain } from './Nodes.js';
+import { MigrationProgress } from './Workloads.js';
 
 type ExportJob =
   paths['/v1/projects/{project}/exports']['get']['responses'][200]['content']['application/json']['items'][number];
@@ -16,10 +17,7 @@ function adminProjects(fleet: Fleet): string[] {
   return fleet
     .list('Project')
     .map((p) => p.metadata.name)
-    .filter(
-      (p) =>
-        fleet.me.federationAdmin || fleet.me.roles.some((r) => r.role === 'project-admin' && r.project === p),
-    );
+    .filter((p) => fleet.adminsProject(p));
 }
 
 /**
@@ -87,17 +85,11 @@ export function Activity({ fleet }: { fleet: Fleet }) {
               Node {n.metadata.provider}/{n.metadata.name}:<NodeDrain fleet={fleet} node={n} />
             </li>
           ))}
-          {moving.map((m) => {
-            const p = m.status?.progress ?? {};
-            const total = p.ramTotal ?? p.diskTotal ?? 0;
-            const done = p.ramTotal !== undefined ? (p.ramTransferred ?? 0) : (p.diskDone ?? 0);
-            return (
-              <li key={`${m.metadata.project}/${m.metadata.name}`}>
-                Migration {m.metadata.project}/{m.metadata.name} ({m.spec.instance}): {m.status?.phase}{' '}
-                <progress max={Math.max(1, total)} value={done} aria-label={`migration ${m.metadata.name}`} />
-              </li>
-            );
-          })}
+          {moving.map((m) => (
+            <li key={`${m.metadata.project}/${m.metadata.name}`}>
+              Migration {m.metadata.project}/{m.metadata.name}: <MigrationProgress m={m} />
+            </li>
+          ))}
         </ul>
       </section>
       {projects.length > 0 && (

@@ -27,10 +27,7 @@ export function NodeDrain({ fleet, node }: { fleet: Fleet; node: Obj }) {
 export function NodeActions({ fleet, node }: { fleet: Fleet; node: Obj }) {
   const [error, setError] = useState<string>();
   const provider = node.metadata.provider!;
-  const allowed =
-    fleet.me.federationAdmin ||
-    fleet.me.roles.some((r) => r.role === 'provider-admin' && r.provider === provider);
-  if (!allowed) return null;
+  if (!fleet.adminsProvider(provider)) return null;
   const act = async (action: 'drain' | 'uncordon') => {
     setError(undefined);
     try {

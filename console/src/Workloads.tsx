@@ -607,7 +607,9 @@ export function WorkloadDetail({ fleet, project, name }: { fleet: Fleet; project
           {migrations
             .filter((m) => !['Succeeded', 'Failed', 'Cancelled'].includes(m.status?.phase))
             .map((m) => (
-              <MigrationProgress key={m.metadata.name} m={m} />
+              <p key={m.metadata.name}>
+                <MigrationProgress m={m} />
+              </p>
             ))}
         </section>
       )}
@@ -712,7 +714,8 @@ function useReplicaSites(fleet: Fleet, project: string, name: string, instances:
   return sites;
 }
 
-function MigrationProgress({ m }: { m: Obj }) {
+/** A migration's phase, where from and to, and how far its memory or disk copy is. */
+export function MigrationProgress({ m }: { m: Obj }) {
   const p = m.status?.progress ?? {};
   const [done, total] =
     p.ramTotal !== undefined
@@ -721,11 +724,11 @@ function MigrationProgress({ m }: { m: Obj }) {
         ? [p.diskDone ?? 0, p.diskTotal]
         : [0, 0];
   return (
-    <p className="migration">
+    <span className="migration">
       {m.spec.instance}: {m.status?.phase} {m.status?.from ?? ''} → {m.status?.target ?? '…'}{' '}
       <progress max={Math.max(1, total)} value={done} aria-label={`migration ${m.metadata.name}`} />{' '}
       {total ? `${Math.round((100 * done) / total)} %` : ''}
-    </p>
+    </span>
   );
 }
 

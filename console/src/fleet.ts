@@ -84,6 +84,21 @@ export class Fleet {
     );
   }
 
+  /** May this user manage this provider's nodes (drain, uncordon)? */
+  adminsProvider(provider: string): boolean {
+    return (
+      this.me.federationAdmin ||
+      this.me.roles.some((r) => r.role === 'provider-admin' && r.provider === provider)
+    );
+  }
+  /** May this user administer this project (exports, among others)? */
+  adminsProject(project: string): boolean {
+    return (
+      this.me.federationAdmin ||
+      this.me.roles.some((r) => r.role === 'project-admin' && r.project === project)
+    );
+  }
+
   subscribe = (fn: () => void): (() => void) => {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);

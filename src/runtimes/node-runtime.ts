@@ -66,8 +66,13 @@ export class NodeRuntime implements Runtime, LiveMigration {
   async inspect(id: string): Promise<InstanceObservation> {
     return (await this.of(id)).inspect(id);
   }
+  /** Also learns where each listed instance lives (an agent lists them when it starts). */
   async list(): Promise<string[]> {
-    return [...(await this.vms.list()), ...((await this.containers?.list()) ?? [])];
+    const vms = await this.vms.list();
+    const containers = (await this.containers?.list()) ?? [];
+    for (const id of vms) this.owner.set(id, this.vms);
+    for (const id of containers) if (this.containers) this.owner.set(id, this.containers);
+    return [...vms, ...containers];
   }
   async files(id: string): Promise<{ name: string; path: string }[]> {
     return (await (await this.of(id)).files?.(id)) ?? [];
