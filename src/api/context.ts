@@ -37,6 +37,8 @@ export interface ApiContext {
   switching?: { controller: SwitchingController; actions: SwitchingActions; caPem(): Promise<string> };
   /** Where imported bundles are unpacked while they are checked. */
   importDir?: string;
+  /** The Kubernetes API facade, when it runs: its URL and the CA that signed its certificate. */
+  kubernetes?: { url: string; caPem: string };
 }
 
 declare module 'fastify' {

@@ -11,6 +11,7 @@ import { exportCommands } from './commands/export.js';
 import { getCommands } from './commands/get.js';
 import { imageCommands } from './commands/image.js';
 import { instanceCommands } from './commands/instances.js';
+import { kubeconfigCommand } from './commands/kubeconfig.js';
 import { loginCommands } from './commands/login.js';
 import { migrateCommand } from './commands/migrate.js';
 import { nodeCommands } from './commands/nodes.js';
@@ -76,6 +77,7 @@ export function buildProgram(): Command {
   drainCommands(program, globals);
   switchingCommands(program, globals);
   simCommand(program, globals);
+  kubeconfigCommand(program, globals);
   program.addHelpText(
     'after',
     `

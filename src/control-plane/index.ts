@@ -5,5 +5,6 @@ export {
   type ControlPlane,
   type ControlPlaneOptions,
   DEFAULT_AGENT_LISTEN,
+  DEFAULT_KUBERNETES_LISTEN,
   startControlPlane,
 } from './start.js';

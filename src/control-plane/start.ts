@@ -27,6 +27,7 @@ import {
   localNames,
   MetricsHistory,
 } from '../gateway/index.js';
+import { buildKubernetesApi } from '../kubernetes/index.js';
 import { loadFramework, useFramework } from '../model/index.js';
 import { eraseFile } from '../protocol/file-hash.js';
 import type { NodeMetrics } from '../protocol/index.js';
@@ -73,6 +74,10 @@ export interface ControlPlaneOptions {
   clock?: () => Date;
   /** How often the switching controller looks at open requests (default 5 s). */
   switchingIntervalMs?: number;
+  /** Where the Kubernetes API facade listens (HTTPS, the federation CA's certificate); empty for none. */
+  kubernetesListen?: string;
+  /** How often a Kubernetes watch looks for changes (default 1 s). */
+  kubernetesWatchIntervalMs?: number;
 }
 
 export interface ControlPlane {
@@ -88,6 +93,8 @@ export interface ControlPlane {
   gateway?: AgentGateway;
   /** The agent gateway's URL, when it runs. */
   gatewayUrl?: string;
+  /** The Kubernetes API facade's URL, when it runs. */
+  kubernetesUrl?: string;
   caFingerprint?: string;
   controller: WorkloadController;
   migrations: MigrationController;
@@ -98,6 +105,7 @@ export interface ControlPlane {
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
 export const DEFAULT_AGENT_LISTEN = '127.0.0.1:7401';
+export const DEFAULT_KUBERNETES_LISTEN = '127.0.0.1:7402';
 
 /**
  * The data directory holds the database, its WAL, the CA key and the admin token: it is
@@ -306,6 +314,30 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     await migrations.start();
     await health.start();
     await switching.start();
+    let kube: FastifyInstance | undefined;
+    if (opts.kubernetesListen) {
+      const k = parseListen(opts.kubernetesListen);
+      const fedCa = await ca();
+      const cert = await issueServingCertificate(fedCa, [...localNames(), ...(opts.agentNames ?? [])]);
+      kube = await buildKubernetesApi({
+        store,
+        resources: ctx.resources,
+        identity: ctx.identity,
+        authLimiter,
+        ...(gateway ? { gateway } : {}),
+        version: VERSION,
+        tls: { key: cert.keyPem, cert: cert.certPem },
+        ...(opts.kubernetesWatchIntervalMs ? { watchIntervalMs: opts.kubernetesWatchIntervalMs } : {}),
+        ...(logger ? { logger } : {}),
+      });
+      await kube.listen({ host: k.host, port: k.port });
+      const a = kube.server.address();
+      const kHost = k.host.includes(':') ? `[${k.host}]` : k.host === '0.0.0.0' ? '127.0.0.1' : k.host;
+      ctx.kubernetes = {
+        url: `https://${kHost}:${typeof a === 'object' && a ? a.port : k.port}`,
+        caPem: fedCa.certPem,
+      };
+    }
     await app.listen({ host, port });
     const addr = app.server.address();
     const boundPort = typeof addr === 'object' && addr ? addr.port : port;
@@ -321,6 +353,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       adminTokenFile,
       gateway,
       gatewayUrl: ctx.gatewayUrl,
+      kubernetesUrl: ctx.kubernetes?.url,
       caFingerprint,
       controller,
       migrations,
@@ -332,6 +365,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         migrations.stop();
         controller.stop();
         await gateway?.close();
+        await kube?.close();
         await app.close();
         await store.close();
       },

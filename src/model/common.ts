@@ -20,6 +20,13 @@ export const Labels = Type.Record(
   { description: 'free-form key/value labels', maxProperties: 64 },
 );
 
+/** Tools' metadata (kubectl keeps its last-applied configuration here); 256 KiB in all. */
+export const Annotations = Type.Record(
+  Type.String({ pattern: '^[a-zA-Z0-9]([a-zA-Z0-9._/-]{0,250}[a-zA-Z0-9])?$' }),
+  Type.String({ maxLength: 262144 }),
+  { description: 'free-form key/value annotations of tools and people', maxProperties: 64 },
+);
+
 export const Timestamp = Type.String({ format: 'date-time' });
 
 export const SITE_TIERS = ['core', 'regional', 'edge', 'far-edge'] as const;

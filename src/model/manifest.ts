@@ -1,7 +1,7 @@
 // The wire shape of every resource: `{apiVersion, kind, metadata, spec, status}`.
 // Manifests (what users write) carry metadata and spec; the system adds status.
 import { Type } from 'typebox';
-import { Labels, Name, strictObject, Timestamp } from './common.js';
+import { Annotations, Labels, Name, strictObject, Timestamp } from './common.js';
 import type { KindDef } from './kind.js';
 
 export const API_VERSION = 'continuum/v1';
@@ -11,6 +11,7 @@ export interface Metadata {
   provider?: string;
   project?: string;
   labels?: Record<string, string>;
+  annotations?: Record<string, string>;
   generation?: number;
 }
 
@@ -25,7 +26,7 @@ export interface ResourceObject {
   apiVersion: string;
   kind: string;
   metadata: Required<Pick<Metadata, 'name' | 'labels' | 'generation'>> &
-    Pick<Metadata, 'provider' | 'project'> & {
+    Pick<Metadata, 'provider' | 'project' | 'annotations'> & {
       uid: string;
       createdAt: string;
       updatedAt: string;
@@ -55,6 +56,7 @@ function buildManifestSchema(def: KindDef) {
       name: Name,
       ...(def.parent ? { [def.parent]: Type.Optional(Name) } : {}),
       labels: Type.Optional(Labels),
+      annotations: Type.Optional(Annotations),
       generation: Type.Optional(
         Type.Integer({ minimum: 1, description: 'for updates: the generation the change is based on' }),
       ),
@@ -74,6 +76,7 @@ export function objectSchema(def: KindDef) {
         uid: Type.String(),
         generation: Type.Integer(),
         labels: Labels,
+        annotations: Type.Optional(Annotations),
         createdAt: Timestamp,
         updatedAt: Timestamp,
         createdBy: Type.String(),

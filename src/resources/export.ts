@@ -87,6 +87,7 @@ export function manifestOf(kind: string, r: StoredResource, parent?: 'project'):
       name: r.name,
       ...(parent ? { project: r.parent } : {}),
       ...(Object.keys(r.labels).length ? { labels: r.labels } : {}),
+      ...(Object.keys(r.annotations).length ? { annotations: r.annotations } : {}),
     },
     spec: r.spec,
   };

@@ -12,6 +12,7 @@ export function render(def: KindDef, r: StoredResource): ResourceObject {
       uid: r.uid,
       generation: r.generation,
       labels: { ...r.labels },
+      ...(Object.keys(r.annotations).length ? { annotations: { ...r.annotations } } : {}),
       createdAt: r.createdAt,
       updatedAt: r.updatedAt,
       createdBy: r.createdBy,

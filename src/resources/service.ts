@@ -327,16 +327,27 @@ export class ResourceService {
 
     const expected = target.expectedGeneration ?? m.metadata.generation;
     const labels = m.metadata.labels ?? {};
+    const annotations = m.metadata.annotations ?? {};
+    const size = Object.entries(annotations).reduce((n, [k, v]) => n + k.length + v.length, 0);
+    if (size > 262144)
+      throw Problem.invalid([
+        { path: 'metadata.annotations', message: `are ${size} bytes in all; at most 262144 (256 KiB)` },
+      ]);
     if (existing) {
       if (expected !== undefined && expected !== existing.generation)
         throw this.conflict(def, existing, expected);
-      if (canonical(existing.spec) === canonical(m.spec) && canonical(existing.labels) === canonical(labels))
+      if (
+        canonical(existing.spec) === canonical(m.spec) &&
+        canonical(existing.labels) === canonical(labels) &&
+        canonical(existing.annotations) === canonical(annotations)
+      )
         return { object: render(def, existing), action: 'unchanged' };
       if (def.kind === 'User') await this.guardLastAdmin(tx, name, m.spec.roles);
       const status = def.onSpecChange ? def.onSpecChange(m.spec, existing.status) : existing.status;
       const res = await tx.update(def.plural, existing.uid, existing.generation, {
         spec: m.spec,
         labels,
+        annotations,
         status,
         columns: def.columns(m.spec, status),
         bumpGeneration: true,
@@ -370,6 +381,7 @@ export class ResourceService {
         parent,
         name,
         labels,
+        annotations,
         spec: m.spec,
         status,
         createdBy: p.user,

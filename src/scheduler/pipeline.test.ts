@@ -32,6 +32,8 @@ const cases: [
   ['denied provider', {}, { providers: { deny: ['p1'] } }, REASONS.providerDenied],
   ['provider outside the allow list', {}, { providers: { allow: ['p2'] } }, REASONS.providerDenied],
   ['country not allowed', {}, { countries: ['ES', 'PT'] }, REASONS.country],
+  ['site not allowed', {}, { sites: ['p1/s2', 'p2/s1'] }, REASONS.site],
+  ['site allowed', {}, { sites: ['p2/s1', 'p1/s1'] }, undefined],
   [
     'non-EU jurisdiction',
     {

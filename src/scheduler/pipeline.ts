@@ -11,6 +11,7 @@ import {
   gaiaX,
   jurisdiction,
   providers,
+  sites,
   seal,
   sovereignty,
   sovereigntyScore,
@@ -36,6 +37,7 @@ export const FILTERS: readonly Filter[] = [
   schedulable, // not cordoned or draining
   providers, // tenant's allow and deny lists
   countries, // data residency
+  sites, // named sites only
   jurisdiction, // provider's legal jurisdiction
   euControl, // provider controlled from the EU
   sovereignty, // derived sovereignty level

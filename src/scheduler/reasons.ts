@@ -12,6 +12,7 @@ export const REASONS = {
   accelerator: 'no matching accelerator',
   resources: 'resources exhausted',
   country: 'country not allowed',
+  site: 'site not allowed',
   jurisdiction: 'provider jurisdiction not allowed',
   euControl: 'provider not EU-controlled',
   sovereignty: 'provider sovereignty too low',

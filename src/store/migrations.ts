@@ -179,6 +179,17 @@ const nodeIntent: Migration = {
   },
 };
 
+/** Annotations: free-form metadata of tools (kubectl keeps its last-applied configuration there). */
+const annotations: Migration = {
+  async up(db: Kysely<any>) {
+    for (const table of Object.keys(FILTER_COLUMNS))
+      await db.schema
+        .alterTable(table)
+        .addColumn('annotations', 'text', (c) => c.notNull().defaultTo('{}'))
+        .execute();
+  },
+};
+
 export function migrationsFor(engine: Engine): Record<string, Migration> {
   return {
     '0001_initial': initial(engine),
@@ -187,6 +198,7 @@ export function migrationsFor(engine: Engine): Record<string, Migration> {
     '0004_node_intent': nodeIntent,
     '0005_migrations': { up: (db) => createResourceTable(db, engine, 'migrations') },
     '0006_switchings': { up: (db) => createResourceTable(db, engine, 'switchings') },
+    '0007_annotations': annotations,
   };
 }
 

@@ -10,6 +10,7 @@ export interface ResourceTable {
   name: string;
   generation: number;
   labels: string;
+  annotations: Generated<string>;
   spec: string;
   status: string;
   created_at: string;

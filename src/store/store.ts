@@ -23,6 +23,7 @@ export interface StoredResource {
   readonly name: string;
   readonly generation: number;
   readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
   readonly spec: any;
   readonly status: any;
   readonly createdAt: string;
@@ -35,6 +36,7 @@ export interface NewResource {
   parent: string;
   name: string;
   labels: Record<string, string>;
+  annotations?: Record<string, string>;
   spec: unknown;
   status: unknown;
   createdBy: string;
@@ -44,6 +46,7 @@ export interface NewResource {
 
 export interface ResourceChange {
   labels?: Record<string, string>;
+  annotations?: Record<string, string>;
   spec?: unknown;
   status?: unknown;
   columns?: Record<string, string>;
@@ -158,6 +161,7 @@ function toResource(row: any): StoredResource {
     name: row.name,
     generation: Number(row.generation),
     labels: JSON.parse(row.labels),
+    annotations: row.annotations ? JSON.parse(row.annotations) : {},
     spec: JSON.parse(row.spec),
     status: JSON.parse(row.status),
     createdAt: row.created_at,
@@ -379,6 +383,7 @@ export class Store {
       name: r.name,
       generation: 1,
       labels: JSON.stringify(r.labels),
+      annotations: JSON.stringify(r.annotations ?? {}),
       spec: JSON.stringify(r.spec),
       status: JSON.stringify(r.status),
       created_at: now,
@@ -400,6 +405,7 @@ export class Store {
   ): Promise<UpdateResult> {
     const set: Record<string, unknown> = { updated_at: new Date().toISOString(), ...change.columns };
     if (change.labels !== undefined) set.labels = JSON.stringify(change.labels);
+    if (change.annotations !== undefined) set.annotations = JSON.stringify(change.annotations);
     if (change.spec !== undefined) set.spec = JSON.stringify(change.spec);
     if (change.status !== undefined) set.status = JSON.stringify(change.status);
     let query = this.any
@@ -413,7 +419,10 @@ export class Store {
       return { ok: false, code: exists ? 'conflict' : 'missing' };
     }
     const row = await this.any.selectFrom(table).selectAll().where('uid', '=', uid).executeTakeFirstOrThrow();
-    const part = change.spec !== undefined || change.labels !== undefined ? 'spec' : 'status';
+    const part =
+      change.spec !== undefined || change.labels !== undefined || change.annotations !== undefined
+        ? 'spec'
+        : 'status';
     this.changed({ table, parent: row.parent, name: row.name, part });
     return { ok: true, resource: toResource(row) };
   }

@@ -554,6 +554,10 @@ export interface paths {
                                 /** @enum {string} */
                                 kind: "Image";
                                 metadata: {
+                                    /** @description free-form key/value annotations of tools and people */
+                                    annotations?: {
+                                        [key: string]: string;
+                                    };
                                     /** Format: date-time */
                                     createdAt: string;
                                     createdBy: string;
@@ -1082,6 +1086,127 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/kubernetes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where the Kubernetes API facade listens and the CA of its certificate (for a kubeconfig: `continuum kubeconfig`) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description PEM of the federation CA that signed its certificate */
+                            certificateAuthority: string;
+                            /** @description https://HOST:PORT of the facade */
+                            server: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: {
+                                    message: string;
+                                    path: string;
+                                }[];
+                                /** @description apply: 0-based index of the document at fault */
+                                document?: number;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: {
+                                    message: string;
+                                    path: string;
+                                }[];
+                                /** @description apply: 0-based index of the document at fault */
+                                document?: number;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: {
+                                    message: string;
+                                    path: string;
+                                }[];
+                                /** @description apply: 0-based index of the document at fault */
+                                document?: number;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: {
+                                    message: string;
+                                    path: string;
+                                }[];
+                                /** @description apply: 0-based index of the document at fault */
+                                document?: number;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/migrations": {
         parameters: {
             query?: never;
@@ -1119,6 +1244,10 @@ export interface paths {
                                 /** @enum {string} */
                                 kind: "Migration";
                                 metadata: {
+                                    /** @description free-form key/value annotations of tools and people */
+                                    annotations?: {
+                                        [key: string]: string;
+                                    };
                                     /** Format: date-time */
                                     createdAt: string;
                                     createdBy: string;
@@ -1359,6 +1488,10 @@ export interface paths {
                                 /** @enum {string} */
                                 kind: "Node";
                                 metadata: {
+                                    /** @description free-form key/value annotations of tools and people */
+                                    annotations?: {
+                                        [key: string]: string;
+                                    };
                                     /** Format: date-time */
                                     createdAt: string;
                                     createdBy: string;
@@ -1599,6 +1732,10 @@ export interface paths {
                                 /** @enum {string} */
                                 kind: "Project";
                                 metadata: {
+                                    /** @description free-form key/value annotations of tools and people */
+                                    annotations?: {
+                                        [key: string]: string;
+                                    };
                                     /** Format: date-time */
                                     createdAt: string;
                                     createdBy: string;
@@ -1784,6 +1921,10 @@ export interface paths {
                         /** @enum {string} */
                         kind?: "Project";
                         metadata: {
+                            /** @description free-form key/value annotations of tools and people */
+                            annotations?: {
+                                [key: string]: string;
+                            };
                             /** @description for updates: the generation the change is based on */
                             generation?: number;
                             /** @description free-form key/value labels */
@@ -1826,6 +1967,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Project";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -2026,6 +2171,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Project";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -2213,6 +2362,10 @@ export interface paths {
                         /** @enum {string} */
                         kind?: "Project";
                         metadata: {
+                            /** @description free-form key/value annotations of tools and people */
+                            annotations?: {
+                                [key: string]: string;
+                            };
                             /** @description for updates: the generation the change is based on */
                             generation?: number;
                             /** @description free-form key/value labels */
@@ -2255,6 +2408,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Project";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -2443,6 +2600,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Project";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -3099,6 +3260,10 @@ export interface paths {
                                 /** @enum {string} */
                                 kind: "Image";
                                 metadata: {
+                                    /** @description free-form key/value annotations of tools and people */
+                                    annotations?: {
+                                        [key: string]: string;
+                                    };
                                     /** Format: date-time */
                                     createdAt: string;
                                     createdBy: string;
@@ -3306,6 +3471,10 @@ export interface paths {
                         /** @enum {string} */
                         kind?: "Image";
                         metadata: {
+                            /** @description free-form key/value annotations of tools and people */
+                            annotations?: {
+                                [key: string]: string;
+                            };
                             /** @description for updates: the generation the change is based on */
                             generation?: number;
                             /** @description free-form key/value labels */
@@ -3362,6 +3531,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Image";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -3583,6 +3756,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Image";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -3791,6 +3968,10 @@ export interface paths {
                         /** @enum {string} */
                         kind?: "Image";
                         metadata: {
+                            /** @description free-form key/value annotations of tools and people */
+                            annotations?: {
+                                [key: string]: string;
+                            };
                             /** @description for updates: the generation the change is based on */
                             generation?: number;
                             /** @description free-form key/value labels */
@@ -3847,6 +4028,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Image";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -4056,6 +4241,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Image";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -4316,6 +4505,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Image";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -5518,6 +5711,10 @@ export interface paths {
                                 /** @enum {string} */
                                 kind: "Migration";
                                 metadata: {
+                                    /** @description free-form key/value annotations of tools and people */
+                                    annotations?: {
+                                        [key: string]: string;
+                                    };
                                     /** Format: date-time */
                                     createdAt: string;
                                     createdBy: string;
@@ -5735,6 +5932,10 @@ export interface paths {
                         /** @enum {string} */
                         kind?: "Migration";
                         metadata: {
+                            /** @description free-form key/value annotations of tools and people */
+                            annotations?: {
+                                [key: string]: string;
+                            };
                             /** @description for updates: the generation the change is based on */
                             generation?: number;
                             /** @description free-form key/value labels */
@@ -5782,6 +5983,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Migration";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -6013,6 +6218,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Migration";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -6231,6 +6440,10 @@ export interface paths {
                         /** @enum {string} */
                         kind?: "Migration";
                         metadata: {
+                            /** @description free-form key/value annotations of tools and people */
+                            annotations?: {
+                                [key: string]: string;
+                            };
                             /** @description for updates: the generation the change is based on */
                             generation?: number;
                             /** @description free-form key/value labels */
@@ -6278,6 +6491,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Migration";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -6497,6 +6714,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Migration";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -6854,6 +7075,10 @@ export interface paths {
                                 /** @enum {string} */
                                 kind: "SwitchingRequest";
                                 metadata: {
+                                    /** @description free-form key/value annotations of tools and people */
+                                    annotations?: {
+                                        [key: string]: string;
+                                    };
                                     /** Format: date-time */
                                     createdAt: string;
                                     createdBy: string;
@@ -7075,6 +7300,10 @@ export interface paths {
                         /** @enum {string} */
                         kind?: "SwitchingRequest";
                         metadata: {
+                            /** @description free-form key/value annotations of tools and people */
+                            annotations?: {
+                                [key: string]: string;
+                            };
                             /** @description for updates: the generation the change is based on */
                             generation?: number;
                             /** @description free-form key/value labels */
@@ -7117,6 +7346,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "SwitchingRequest";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -7352,6 +7585,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "SwitchingRequest";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -7574,6 +7811,10 @@ export interface paths {
                         /** @enum {string} */
                         kind?: "SwitchingRequest";
                         metadata: {
+                            /** @description free-form key/value annotations of tools and people */
+                            annotations?: {
+                                [key: string]: string;
+                            };
                             /** @description for updates: the generation the change is based on */
                             generation?: number;
                             /** @description free-form key/value labels */
@@ -7616,6 +7857,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "SwitchingRequest";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -7839,6 +8084,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "SwitchingRequest";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -8559,6 +8808,10 @@ export interface paths {
                                 /** @enum {string} */
                                 kind: "Workload";
                                 metadata: {
+                                    /** @description free-form key/value annotations of tools and people */
+                                    annotations?: {
+                                        [key: string]: string;
+                                    };
                                     /** Format: date-time */
                                     createdAt: string;
                                     createdBy: string;
@@ -8656,6 +8909,8 @@ export interface paths {
                                             allow?: string[];
                                             deny?: string[];
                                         };
+                                        /** @description only these sites, each PROVIDER/SITE */
+                                        sites?: string[];
                                         spread?: {
                                             /** @enum {string} */
                                             across: "provider" | "site" | "country";
@@ -8902,6 +9157,10 @@ export interface paths {
                         /** @enum {string} */
                         kind?: "Workload";
                         metadata: {
+                            /** @description free-form key/value annotations of tools and people */
+                            annotations?: {
+                                [key: string]: string;
+                            };
                             /** @description for updates: the generation the change is based on */
                             generation?: number;
                             /** @description free-form key/value labels */
@@ -8994,6 +9253,8 @@ export interface paths {
                                     allow?: string[];
                                     deny?: string[];
                                 };
+                                /** @description only these sites, each PROVIDER/SITE */
+                                sites?: string[];
                                 spread?: {
                                     /** @enum {string} */
                                     across: "provider" | "site" | "country";
@@ -9059,6 +9320,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Workload";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -9156,6 +9421,8 @@ export interface paths {
                                         allow?: string[];
                                         deny?: string[];
                                     };
+                                    /** @description only these sites, each PROVIDER/SITE */
+                                    sites?: string[];
                                     spread?: {
                                         /** @enum {string} */
                                         across: "provider" | "site" | "country";
@@ -9416,6 +9683,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Workload";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -9513,6 +9784,8 @@ export interface paths {
                                         allow?: string[];
                                         deny?: string[];
                                     };
+                                    /** @description only these sites, each PROVIDER/SITE */
+                                    sites?: string[];
                                     spread?: {
                                         /** @enum {string} */
                                         across: "provider" | "site" | "country";
@@ -9760,6 +10033,10 @@ export interface paths {
                         /** @enum {string} */
                         kind?: "Workload";
                         metadata: {
+                            /** @description free-form key/value annotations of tools and people */
+                            annotations?: {
+                                [key: string]: string;
+                            };
                             /** @description for updates: the generation the change is based on */
                             generation?: number;
                             /** @description free-form key/value labels */
@@ -9852,6 +10129,8 @@ export interface paths {
                                     allow?: string[];
                                     deny?: string[];
                                 };
+                                /** @description only these sites, each PROVIDER/SITE */
+                                sites?: string[];
                                 spread?: {
                                     /** @enum {string} */
                                     across: "provider" | "site" | "country";
@@ -9917,6 +10196,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Workload";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -10014,6 +10297,8 @@ export interface paths {
                                         allow?: string[];
                                         deny?: string[];
                                     };
+                                    /** @description only these sites, each PROVIDER/SITE */
+                                    sites?: string[];
                                     spread?: {
                                         /** @enum {string} */
                                         across: "provider" | "site" | "country";
@@ -10262,6 +10547,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Workload";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -10359,6 +10648,8 @@ export interface paths {
                                         allow?: string[];
                                         deny?: string[];
                                     };
+                                    /** @description only these sites, each PROVIDER/SITE */
+                                    sites?: string[];
                                     spread?: {
                                         /** @enum {string} */
                                         across: "provider" | "site" | "country";
@@ -10621,6 +10912,10 @@ export interface paths {
                                 /** @enum {string} */
                                 kind: "Provider";
                                 metadata: {
+                                    /** @description free-form key/value annotations of tools and people */
+                                    annotations?: {
+                                        [key: string]: string;
+                                    };
                                     /** Format: date-time */
                                     createdAt: string;
                                     createdBy: string;
@@ -10900,6 +11195,10 @@ export interface paths {
                         /** @enum {string} */
                         kind?: "Provider";
                         metadata: {
+                            /** @description free-form key/value annotations of tools and people */
+                            annotations?: {
+                                [key: string]: string;
+                            };
                             /** @description for updates: the generation the change is based on */
                             generation?: number;
                             /** @description free-form key/value labels */
@@ -11024,6 +11323,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Provider";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -11318,6 +11621,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Provider";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -11599,6 +11906,10 @@ export interface paths {
                         /** @enum {string} */
                         kind?: "Provider";
                         metadata: {
+                            /** @description free-form key/value annotations of tools and people */
+                            annotations?: {
+                                [key: string]: string;
+                            };
                             /** @description for updates: the generation the change is based on */
                             generation?: number;
                             /** @description free-form key/value labels */
@@ -11723,6 +12034,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Provider";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -12005,6 +12320,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Provider";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -12587,6 +12906,10 @@ export interface paths {
                                 /** @enum {string} */
                                 kind: "Node";
                                 metadata: {
+                                    /** @description free-form key/value annotations of tools and people */
+                                    annotations?: {
+                                        [key: string]: string;
+                                    };
                                     /** Format: date-time */
                                     createdAt: string;
                                     createdBy: string;
@@ -12826,6 +13149,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Node";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -13048,6 +13375,10 @@ export interface paths {
                         /** @enum {string} */
                         kind?: "Node";
                         metadata: {
+                            /** @description free-form key/value annotations of tools and people */
+                            annotations?: {
+                                [key: string]: string;
+                            };
                             /** @description for updates: the generation the change is based on */
                             generation?: number;
                             /** @description free-form key/value labels */
@@ -13085,6 +13416,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Node";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -13308,6 +13643,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Node";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -13992,6 +14331,10 @@ export interface paths {
                                 /** @enum {string} */
                                 kind: "Site";
                                 metadata: {
+                                    /** @description free-form key/value annotations of tools and people */
+                                    annotations?: {
+                                        [key: string]: string;
+                                    };
                                     /** Format: date-time */
                                     createdAt: string;
                                     createdBy: string;
@@ -14215,6 +14558,10 @@ export interface paths {
                         /** @enum {string} */
                         kind?: "Site";
                         metadata: {
+                            /** @description free-form key/value annotations of tools and people */
+                            annotations?: {
+                                [key: string]: string;
+                            };
                             /** @description for updates: the generation the change is based on */
                             generation?: number;
                             /** @description free-form key/value labels */
@@ -14284,6 +14631,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Site";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -14521,6 +14872,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Site";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -14745,6 +15100,10 @@ export interface paths {
                         /** @enum {string} */
                         kind?: "Site";
                         metadata: {
+                            /** @description free-form key/value annotations of tools and people */
+                            annotations?: {
+                                [key: string]: string;
+                            };
                             /** @description for updates: the generation the change is based on */
                             generation?: number;
                             /** @description free-form key/value labels */
@@ -14814,6 +15173,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Site";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -15039,6 +15402,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "Site";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -16182,6 +16549,10 @@ export interface paths {
                                 /** @enum {string} */
                                 kind: "Site";
                                 metadata: {
+                                    /** @description free-form key/value annotations of tools and people */
+                                    annotations?: {
+                                        [key: string]: string;
+                                    };
                                     /** Format: date-time */
                                     createdAt: string;
                                     createdBy: string;
@@ -16427,6 +16798,10 @@ export interface paths {
                                 /** @enum {string} */
                                 kind: "SwitchingRequest";
                                 metadata: {
+                                    /** @description free-form key/value annotations of tools and people */
+                                    annotations?: {
+                                        [key: string]: string;
+                                    };
                                     /** Format: date-time */
                                     createdAt: string;
                                     createdBy: string;
@@ -16792,6 +17167,10 @@ export interface paths {
                                 /** @enum {string} */
                                 kind: "User";
                                 metadata: {
+                                    /** @description free-form key/value annotations of tools and people */
+                                    annotations?: {
+                                        [key: string]: string;
+                                    };
                                     /** Format: date-time */
                                     createdAt: string;
                                     createdBy: string;
@@ -16966,6 +17345,10 @@ export interface paths {
                         /** @enum {string} */
                         kind?: "User";
                         metadata: {
+                            /** @description free-form key/value annotations of tools and people */
+                            annotations?: {
+                                [key: string]: string;
+                            };
                             /** @description for updates: the generation the change is based on */
                             generation?: number;
                             /** @description free-form key/value labels */
@@ -17003,6 +17386,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "User";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -17192,6 +17579,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "User";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -17368,6 +17759,10 @@ export interface paths {
                         /** @enum {string} */
                         kind?: "User";
                         metadata: {
+                            /** @description free-form key/value annotations of tools and people */
+                            annotations?: {
+                                [key: string]: string;
+                            };
                             /** @description for updates: the generation the change is based on */
                             generation?: number;
                             /** @description free-form key/value labels */
@@ -17405,6 +17800,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "User";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -17582,6 +17981,10 @@ export interface paths {
                             /** @enum {string} */
                             kind: "User";
                             metadata: {
+                                /** @description free-form key/value annotations of tools and people */
+                                annotations?: {
+                                    [key: string]: string;
+                                };
                                 /** Format: date-time */
                                 createdAt: string;
                                 createdBy: string;
@@ -18150,6 +18553,10 @@ export interface paths {
                                 /** @enum {string} */
                                 kind: "Workload";
                                 metadata: {
+                                    /** @description free-form key/value annotations of tools and people */
+                                    annotations?: {
+                                        [key: string]: string;
+                                    };
                                     /** Format: date-time */
                                     createdAt: string;
                                     createdBy: string;
@@ -18247,6 +18654,8 @@ export interface paths {
                                             allow?: string[];
                                             deny?: string[];
                                         };
+                                        /** @description only these sites, each PROVIDER/SITE */
+                                        sites?: string[];
                                         spread?: {
                                             /** @enum {string} */
                                             across: "provider" | "site" | "country";

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { Name, RoleBindingSchema } from '../../model/index.js';
+import { Name, Problem, RoleBindingSchema } from '../../model/index.js';
 import type { ApiContext } from '../context.js';
 import type { Api } from '../type-provider.js';
 import { ErrorBody, principalOf } from './shared.js';
@@ -30,6 +30,32 @@ export function identityRoutes(app: Api, ctx: ApiContext): void {
       },
     },
     handler: async (req) => ctx.identity.whoami(principalOf(req)),
+  });
+
+  app.get('/v1/kubernetes', {
+    schema: {
+      tags: ['Identity'],
+      summary:
+        'Where the Kubernetes API facade listens and the CA of its certificate (for a kubeconfig: `continuum kubeconfig`)',
+      response: {
+        200: Type.Object({
+          server: Type.String({ description: 'https://HOST:PORT of the facade' }),
+          certificateAuthority: Type.String({
+            description: 'PEM of the federation CA that signed its certificate',
+          }),
+        }),
+        ...errors,
+      },
+    },
+    handler: async (req) => {
+      principalOf(req);
+      if (!ctx.kubernetes)
+        throw new Problem(
+          'not_found',
+          'this control plane serves no Kubernetes API (start it with --kubernetes-listen HOST:PORT)',
+        );
+      return { server: ctx.kubernetes.url, certificateAuthority: ctx.kubernetes.caPem };
+    },
   });
 
   app.post('/v1/users/:name/tokens', {

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import {
   DEFAULT_AGENT_LISTEN,
+  DEFAULT_KUBERNETES_LISTEN,
   DEFAULT_LISTEN,
   defaultDataDir,
   guardControlPlane,
@@ -23,6 +24,11 @@ export function serverCommand(program: Command): void {
       '--agent-listen <host:port>',
       'address of the agent gateway (HTTPS + WebSocket); "" for none',
       process.env.CONTINUUM_AGENT_LISTEN ?? DEFAULT_AGENT_LISTEN,
+    )
+    .option(
+      '--kubernetes-listen <host:port>',
+      'address of the Kubernetes API facade for kubectl (HTTPS); "" for none',
+      process.env.CONTINUUM_KUBERNETES_LISTEN ?? DEFAULT_KUBERNETES_LISTEN,
     )
     .option(
       '--agent-name <name>',
@@ -71,6 +77,7 @@ export function serverCommand(program: Command): void {
         databaseUrl: opts.databaseUrl || undefined,
         logLevel: opts.logLevel,
         agentListen: opts.agentListen,
+        kubernetesListen: opts.kubernetesListen,
         agentNames: opts.agentName ?? [],
         nodeSuspectAfterMs: opts.nodeSuspectAfter,
         nodeDownAfterMs: opts.nodeDownAfter,
@@ -82,6 +89,7 @@ export function serverCommand(program: Command): void {
         `  console:  ${cp.url}/\n  store:    ${cp.storeDescription}\n  data dir: ${cp.dataDir}\n  API:      ${cp.url}/openapi.json\n`,
       );
       if (cp.gatewayUrl) out.write(`  agents:   ${cp.gatewayUrl} (CA sha256 ${cp.caFingerprint})\n`);
+      if (cp.kubernetesUrl) out.write(`  kubectl:  ${cp.kubernetesUrl} (continuum kubeconfig writes a kubeconfig)\n`);
       if (cp.adminToken) {
         out.write(`\nFirst start: created user 'admin' (federation-admin). Its token is shown only now\n`);
         out.write(`and saved to ${cp.adminTokenFile} (mode 0600):\n\n  ${cp.adminToken}\n\n`);

@@ -44,6 +44,13 @@ export const Placement = strictObject({
   countries: Type.Optional(
     Type.Array(CountryCode, { uniqueItems: true, minItems: 1, description: 'data residency' }),
   ),
+  sites: Type.Optional(
+    Type.Array(Type.String({ pattern: '^[a-z0-9-]+/[a-z0-9-]+$' }), {
+      uniqueItems: true,
+      minItems: 1,
+      description: 'only these sites, each PROVIDER/SITE',
+    }),
+  ),
   jurisdiction: Type.Optional(oneOf(['EU'] as const, 'only providers under this jurisdiction')),
   euControlled: Type.Optional(Type.Boolean({ description: 'only EU-controlled providers' })),
   minSovereignty: Type.Optional(
@@ -191,6 +198,7 @@ export interface LatencyTarget {
 export interface PlacementPolicy {
   node?: string;
   countries?: string[];
+  sites?: string[];
   jurisdiction?: 'EU';
   euControlled?: boolean;
   minSovereignty?: SovereigntyLevel;

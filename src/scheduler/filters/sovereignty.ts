@@ -13,6 +13,15 @@ export const countries: Filter = {
   },
 };
 
+/** Only the sites named `provider/site` (Kubernetes' zone selector maps here). */
+export const sites: Filter = {
+  name: 'sites',
+  check: (n, r) => {
+    const allowed = r.policy.sites;
+    return allowed && !allowed.includes(`${n.provider}/${n.site}`) ? REASONS.site : undefined;
+  },
+};
+
 export const jurisdiction: Filter = {
   name: 'jurisdiction',
   check: (n, r) =>

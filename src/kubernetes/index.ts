@@ -1,0 +1,1 @@
+export { buildKubernetesApi, type KubernetesOptions } from './server.js';
