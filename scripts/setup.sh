@@ -36,6 +36,9 @@ need chromium chromium
 need runc runc
 need umoci umoci
 need socat socat
+# The Kubernetes API facade's tests drive the real kubectl: the one on the machine, or
+# Debian's kubernetes-client.
+need kubectl kubernetes-client
 
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then

@@ -20,6 +20,8 @@ import { forgetRun, newPrefix, recordRun, removeInstances, sweepDeadRuns } from 
 export interface DevOptions {
   listen: string;
   agentPort: number;
+  /** Port of the Kubernetes API facade on 127.0.0.1 (0: none). */
+  kubernetesPort?: number;
   dataDir?: string;
   keep?: boolean;
   namespaces?: boolean;
@@ -125,6 +127,7 @@ export class DevFederation {
       dataDir: join(this.dataDir, 'control-plane'),
       agentListen: `${gatewayHost}:${o.agentPort}`,
       agentNames: [gatewayHost],
+      ...(o.kubernetesPort ? { kubernetesListen: `127.0.0.1:${o.kubernetesPort}` } : {}),
     });
     const cp = this.cp;
 

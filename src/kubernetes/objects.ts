@@ -2,6 +2,7 @@
 // instances of container workloads as Pods (replicas not placed yet as Pending pods
 // that carry the scheduler's reasons), audit events and placement failures as Events.
 import type { ResourceObject, WorkloadSpec } from '../model/index.js';
+import { REASONS } from '../scheduler/reasons.js';
 import type { AuditEvent, InstanceRecord } from '../store/index.js';
 import {
   ARCH_TO_KUBERNETES,
@@ -200,15 +201,13 @@ export function unschedulableMessage(w: ResourceObject): string {
       }
     | undefined;
   const e = pl?.explanation;
+  if (!e) return pl?.message ?? w.status?.message ?? 'waiting for the scheduler';
+  // As the Kubernetes scheduler says it, with the dimension a full node lacked.
   const parts: string[] = [];
-  if (e) {
-    for (const [reason, n] of Object.entries(e.filtered)) parts.push(`${n} ${reason}`);
-    for (const [dim, n] of Object.entries(e.exhausted)) parts.push(`${n} out of ${dim}`);
-  }
-  const head = e
-    ? `${e.feasible}/${e.nodesEvaluated} nodes are available${parts.length ? `: ${parts.join(', ')}` : ''}`
-    : '';
-  return pl?.message ?? w.status?.message ?? (head || 'waiting for the scheduler');
+  for (const [reason, n] of Object.entries(e.filtered))
+    if (reason !== REASONS.resources || !Object.keys(e.exhausted).length) parts.push(`${n} ${reason}`);
+  for (const [dim, n] of Object.entries(e.exhausted)) parts.push(`${n} insufficient ${dim}`);
+  return `${e.feasible}/${e.nodesEvaluated} nodes are available${parts.length ? `: ${parts.join(', ')}` : ''}`;
 }
 
 /** The pods of a container workload: its instances, and Pending pods for replicas not placed. */

@@ -516,6 +516,8 @@ async function watch(
     'cache-control': 'no-cache',
     'transfer-encoding': 'chunked',
   });
+  // Headers now: a client waits for them before it can stop a watch it no longer needs.
+  res.flushHeaders();
   const keyOf = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
   const send = (type: string, o: KubeObject) =>
     res.write(

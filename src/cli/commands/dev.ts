@@ -16,6 +16,12 @@ export function devCommand(program: Command): void {
     )
     .option('--listen <host:port>', 'address of the API', '127.0.0.1:7400')
     .option('--agent-port <port>', 'port of the agent gateway', (v) => Number.parseInt(v, 10), 7401)
+    .option(
+      '--kubernetes-port <port>',
+      'port of the Kubernetes API facade for kubectl (0: none)',
+      (v) => Number.parseInt(v, 10),
+      7402,
+    )
     .option('--data-dir <dir>', 'keep everything here (default: a temporary directory, removed at the end)')
     .option('--keep', 'keep the temporary directory when stopping')
     .option('--no-netns', 'run agents as plain processes on loopback even as root')
@@ -40,6 +46,7 @@ removed by the next start.`,
       const dev = new DevFederation({
         listen: opts.listen,
         agentPort: opts.agentPort,
+        kubernetesPort: opts.kubernetesPort,
         dataDir: opts.dataDir,
         keep: opts.keep,
         namespaces: opts.netns,
@@ -78,6 +85,9 @@ removed by the next start.`,
           `  console:      ${cp.url}/#token=${cp.adminToken}   (the web console, signed in as admin)`,
           `  API:          ${cp.url}   (OpenAPI ${cp.url}/openapi.json, metrics ${cp.url}/metrics)`,
           `  agents:       ${cp.gatewayUrl}`,
+          ...(cp.kubernetesUrl
+            ? [`  kubectl:      ${cp.kubernetesUrl}   (bin/continuum kubeconfig writes a kubeconfig)`]
+            : []),
           `  admin token:  ${cp.adminToken}`,
           `  demo VM:      ${demoUrl}   (workload demo/hello)`,
           `  data:         ${dev.dir}`,

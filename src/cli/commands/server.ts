@@ -89,7 +89,8 @@ export function serverCommand(program: Command): void {
         `  console:  ${cp.url}/\n  store:    ${cp.storeDescription}\n  data dir: ${cp.dataDir}\n  API:      ${cp.url}/openapi.json\n`,
       );
       if (cp.gatewayUrl) out.write(`  agents:   ${cp.gatewayUrl} (CA sha256 ${cp.caFingerprint})\n`);
-      if (cp.kubernetesUrl) out.write(`  kubectl:  ${cp.kubernetesUrl} (continuum kubeconfig writes a kubeconfig)\n`);
+      if (cp.kubernetesUrl)
+        out.write(`  kubectl:  ${cp.kubernetesUrl} (continuum kubeconfig writes a kubeconfig)\n`);
       if (cp.adminToken) {
         out.write(`\nFirst start: created user 'admin' (federation-admin). Its token is shown only now\n`);
         out.write(`and saved to ${cp.adminTokenFile} (mode 0600):\n\n  ${cp.adminToken}\n\n`);
