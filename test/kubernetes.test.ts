@@ -375,6 +375,9 @@ spec:
     const all = await t('get', 'deployments', '-A');
     assert.doesNotMatch(all.stdout, /web/);
     assert.equal((await k('get', 'deployment', 'web')).code, 0, 'the owner’s Deployment is untouched');
+    const stranger = await kubectl(tenantConfig, ['--token', 'ctm_not-a-token', 'get', 'pods']);
+    assert.notEqual(stranger.code, 0);
+    assert.match(stranger.stderr, /You must be logged in to the server \(Unauthorized\)/);
   });
 
   test('Continuum’s own kinds through kubectl: a VM workload applied from a file', async () => {

@@ -58,6 +58,8 @@ const MATRIX: Record<string, Role[] | typeof PUBLIC> = {
   // Or a metrics-reader, or anyone when the server runs with --metrics-public (test/api.test.ts).
   'GET /metrics': FED,
   'GET /v1/whoami': SIGNED_IN,
+  // Where kubectl connects (the facade checks every request's token itself).
+  'GET /v1/kubernetes': SIGNED_IN,
   // The federation catalogue: tenants write placement rules against it.
   'GET /v1/providers': SIGNED_IN,
   'POST /v1/providers': FED,
@@ -343,7 +345,7 @@ for (const engine of TEST_ENGINES) {
     };
 
     before(async () => {
-      t = await startTestControlPlane(engine);
+      t = await startTestControlPlane(engine, { kubernetesListen: '127.0.0.1:0' });
       await restore();
       tokens.fedAdmin = t.adminToken;
       for (const [role, u] of Object.entries(USERS)) {
