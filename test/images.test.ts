@@ -1,12 +1,24 @@
 // Image uploads are verified against the declared sha256 and stored content-addressed.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { runCli } from './support/cli.js';
 import { startTestControlPlane, type TestControlPlane } from './support/control-plane.js';
 import { TEST_ENGINES } from './support/engines.js';
 import { project } from './support/fixtures.js';
+import { testContainerImage } from './support/test-container.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -97,6 +109,70 @@ for (const engine of TEST_ENGINES) {
       assert.deepEqual(
         invalid.body.error.details.map((d: any) => d.path),
         ['spec.files.disk', 'spec.files.kernel'],
+      );
+    });
+
+    test('an OCI archive is kept only when its layout holds together; image import says what runs', async () => {
+      const good = readFileSync(testContainerImage());
+      const declare = (name: string, archive: Buffer, ref?: string) =>
+        t.admin.post('/v1/projects/img/images', {
+          metadata: { name },
+          spec: { format: 'oci', files: { oci: { sha256: sha(archive) } }, ...(ref ? { ref } : {}) },
+        });
+      assert.equal((await declare('ok', good)).status, 201);
+      const up = await t.admin.put('/v1/projects/img/images/ok/files/oci', good);
+      assert.equal(up.status, 200, up.text);
+      assert.equal(up.body.status.phase, 'Available');
+      assert.match(up.body.status.oci.manifest, /^sha256:[0-9a-f]{64}$/);
+      assert.ok(up.body.status.oci.layers >= 1);
+
+      // One blob's content changed: its name no longer says what it holds.
+      const dir = mkdtempSync(join(tmpdir(), 'oci-bad-'));
+      try {
+        execFileSync('tar', ['-xf', testContainerImage(), '-C', dir]);
+        const blobs = join(dir, 'blobs', 'sha256');
+        const biggest = readdirSync(blobs)
+          .map((f) => ({ f, size: statSync(join(blobs, f)).size }))
+          .sort((a, b) => b.size - a.size)[0]!.f;
+        appendFileSync(join(blobs, biggest), 'x');
+        const bad = execFileSync('tar', ['-cf', '-', '-C', dir, '.'], { maxBuffer: 64 * 1024 * 1024 });
+        assert.equal((await declare('tampered', bad)).status, 201);
+        const refused = await t.admin.put('/v1/projects/img/images/tampered/files/oci', bad);
+        assert.equal(refused.status, 422, refused.text);
+        assert.match(
+          refused.body.error.message,
+          new RegExp(
+            `blob blobs/sha256/${biggest} has sha256 [0-9a-f]{64}: its content does not match its name`,
+          ),
+        );
+        const after = (await t.admin.get('/v1/projects/img/images/tampered')).body;
+        assert.equal(after.status.phase, 'AwaitingUpload');
+        assert.equal(existsSync(join(t.cp.dataDir, 'images', 'sha256', sha(bad))), false, 'nothing kept');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      // A tag the layout does not have.
+      assert.equal((await declare('notag', good, 'v9')).status, 201);
+      const notag = await t.admin.put('/v1/projects/img/images/notag/files/oci', good);
+      assert.equal(notag.status, 422);
+      assert.match(notag.body.error.message, /it has no tag 'v9' \(tags: /);
+
+      const cli = await runCli([
+        '--server',
+        t.url,
+        '--token',
+        t.adminToken,
+        '-p',
+        'img',
+        'image',
+        'import',
+        'imported',
+        testContainerImage(),
+      ]);
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.match(
+        cli.stdout,
+        /^image\/img\/imported Available\n {2}tag \S+, manifest sha256:[0-9a-f]{64}, \d+ layer\(s\), \d+ bytes: digests verified$/m,
       );
     });
   });

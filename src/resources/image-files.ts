@@ -16,6 +16,7 @@ import {
   Problem,
 } from '../model/index.js';
 import type { Store } from '../store/index.js';
+import { type OciLayout, verifyOciLayout } from './oci-layout.js';
 import { render } from './render.js';
 import type { ResourceService } from './service.js';
 
@@ -50,6 +51,7 @@ export class ImageFiles {
     const tmp = join(this.dir, 'tmp', randomUUID());
     const hash = createHash('sha256');
     let size = 0;
+    let oci: OciLayout | undefined;
     const limit = this.maxBytes;
     try {
       await pipeline(
@@ -71,6 +73,8 @@ export class ImageFiles {
           'checksum_mismatch',
           `uploaded ${file} has sha256 ${actual}, but image '${name}' declares ${declared.sha256}; nothing was stored`,
         );
+      // A container image is kept only when its layout holds together: blobs, tag, manifest.
+      if (file === 'oci') oci = await verifyOciLayout(tmp, (image.spec as ImageSpec).ref);
       await fs.rename(tmp, this.pathOf(actual));
     } finally {
       await fs.rm(tmp, { force: true });
@@ -86,7 +90,11 @@ export class ImageFiles {
         ...old.files,
         [file]: { sha256: declared.sha256, size, uploadedAt: new Date().toISOString() },
       };
-      const status: ImageStatus = { phase: imagePhase(spec, files), files };
+      const status: ImageStatus = {
+        phase: imagePhase(spec, files),
+        files,
+        ...(oci ? { oci } : file !== 'oci' && old.oci ? { oci: old.oci } : {}),
+      };
       const res = await tx.update('images', current.uid, undefined, { status, bumpGeneration: false });
       if (!res.ok) throw new Problem('conflict', `image '${project}/${name}' was deleted during the upload`);
       const after = render(imageKind, res.resource);

@@ -612,6 +612,15 @@ export interface paths {
                                             uploadedAt: string;
                                         };
                                     };
+                                    /** @description the OCI layout as checked at upload: the tag that runs, its manifest's digest, its layers */
+                                    oci?: {
+                                        /** @description of the config and layers */
+                                        bytes: number;
+                                        layers: number;
+                                        /** @description digest of the manifest that runs */
+                                        manifest: string;
+                                        ref: string;
+                                    };
                                     /** @enum {string} */
                                     phase: "AwaitingUpload" | "Available";
                                 };
@@ -3318,6 +3327,15 @@ export interface paths {
                                             uploadedAt: string;
                                         };
                                     };
+                                    /** @description the OCI layout as checked at upload: the tag that runs, its manifest's digest, its layers */
+                                    oci?: {
+                                        /** @description of the config and layers */
+                                        bytes: number;
+                                        layers: number;
+                                        /** @description digest of the manifest that runs */
+                                        manifest: string;
+                                        ref: string;
+                                    };
                                     /** @enum {string} */
                                     phase: "AwaitingUpload" | "Available";
                                 };
@@ -3589,6 +3607,15 @@ export interface paths {
                                         uploadedAt: string;
                                     };
                                 };
+                                /** @description the OCI layout as checked at upload: the tag that runs, its manifest's digest, its layers */
+                                oci?: {
+                                    /** @description of the config and layers */
+                                    bytes: number;
+                                    layers: number;
+                                    /** @description digest of the manifest that runs */
+                                    manifest: string;
+                                    ref: string;
+                                };
                                 /** @enum {string} */
                                 phase: "AwaitingUpload" | "Available";
                             };
@@ -3813,6 +3840,15 @@ export interface paths {
                                         /** Format: date-time */
                                         uploadedAt: string;
                                     };
+                                };
+                                /** @description the OCI layout as checked at upload: the tag that runs, its manifest's digest, its layers */
+                                oci?: {
+                                    /** @description of the config and layers */
+                                    bytes: number;
+                                    layers: number;
+                                    /** @description digest of the manifest that runs */
+                                    manifest: string;
+                                    ref: string;
                                 };
                                 /** @enum {string} */
                                 phase: "AwaitingUpload" | "Available";
@@ -4086,6 +4122,15 @@ export interface paths {
                                         uploadedAt: string;
                                     };
                                 };
+                                /** @description the OCI layout as checked at upload: the tag that runs, its manifest's digest, its layers */
+                                oci?: {
+                                    /** @description of the config and layers */
+                                    bytes: number;
+                                    layers: number;
+                                    /** @description digest of the manifest that runs */
+                                    manifest: string;
+                                    ref: string;
+                                };
                                 /** @enum {string} */
                                 phase: "AwaitingUpload" | "Available";
                             };
@@ -4298,6 +4343,15 @@ export interface paths {
                                         /** Format: date-time */
                                         uploadedAt: string;
                                     };
+                                };
+                                /** @description the OCI layout as checked at upload: the tag that runs, its manifest's digest, its layers */
+                                oci?: {
+                                    /** @description of the config and layers */
+                                    bytes: number;
+                                    layers: number;
+                                    /** @description digest of the manifest that runs */
+                                    manifest: string;
+                                    ref: string;
                                 };
                                 /** @enum {string} */
                                 phase: "AwaitingUpload" | "Available";
@@ -4562,6 +4616,15 @@ export interface paths {
                                         /** Format: date-time */
                                         uploadedAt: string;
                                     };
+                                };
+                                /** @description the OCI layout as checked at upload: the tag that runs, its manifest's digest, its layers */
+                                oci?: {
+                                    /** @description of the config and layers */
+                                    bytes: number;
+                                    layers: number;
+                                    /** @description digest of the manifest that runs */
+                                    manifest: string;
+                                    ref: string;
                                 };
                                 /** @enum {string} */
                                 phase: "AwaitingUpload" | "Available";

@@ -60,10 +60,22 @@ export const ImageStatus = strictObject({
     Type.String(),
     strictObject({ sha256: Type.String(), size: Type.Integer(), uploadedAt: Timestamp }),
   ),
+  oci: Type.Optional(
+    strictObject(
+      {
+        ref: Type.String(),
+        manifest: Type.String({ description: 'digest of the manifest that runs' }),
+        layers: Type.Integer(),
+        bytes: Type.Integer({ description: 'of the config and layers' }),
+      },
+      "the OCI layout as checked at upload: the tag that runs, its manifest's digest, its layers",
+    ),
+  ),
 });
 export interface ImageStatus {
   phase: (typeof IMAGE_PHASES)[number];
   files: Partial<Record<ImageFile, { sha256: string; size: number; uploadedAt: string }>>;
+  oci?: { ref: string; manifest: string; layers: number; bytes: number };
 }
 
 export function imagePhase(spec: ImageSpec, files: ImageStatus['files']): ImageStatus['phase'] {
@@ -107,7 +119,9 @@ export const imageKind: KindDef<ImageSpec, ImageStatus> = {
     for (const [k, f] of Object.entries(status.files)) {
       if (f && spec.files[k as ImageFile]?.sha256 === f.sha256) files[k as ImageFile] = f;
     }
-    return { phase: imagePhase(spec, files), files };
+    // The layout was checked for the tag the spec named then.
+    const oci = files.oci && status.oci && (spec.ref ?? status.oci.ref) === status.oci.ref ? status.oci : undefined;
+    return { phase: imagePhase(spec, files), files, ...(oci ? { oci } : {}) };
   },
   check: imageErrors,
 };
