@@ -213,6 +213,34 @@ describe('containers on a real agent', () => {
     assert.match(migrate.body.error.message, /containers do not migrate/);
   });
 
+  test('an export carries the OCI image and says how to run the container without Continuum', async () => {
+    const file = join(dir, 'shop-export.tar');
+    const r = await runCli([
+      '--server',
+      cp.url,
+      '--token',
+      cp.adminToken!,
+      'export',
+      'project',
+      'shop',
+      '-o',
+      file,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const listing = execFileSync('tar', ['-tf', file], { encoding: 'utf8' });
+    assert.match(listing, /^continuum-export-shop\/images\/busybox\/oci$/m);
+    const readme = execFileSync('tar', ['-xOf', file, 'continuum-export-shop/README.md'], {
+      encoding: 'utf8',
+    });
+    assert.match(readme, /## Run each container/);
+    assert.match(
+      readme,
+      /podman run --rm --memory 64m --cpus 1 -p 8080:8080 -e 'GREETING=hallo' oci-archive:images\/busybox\/oci:latest/,
+    );
+    assert.match(readme, /umoci unpack --image layouts\/busybox:latest bundles\/web-0/);
+    assert.doesNotMatch(readme, /### web-0\n\n```sh\ngenisoimage/, 'no VM boot line for a container');
+  });
+
   test('deleting the workload removes the container, its supervisor and its network', async () => {
     const uid = (await instance()).metadata.uid;
     assert.equal((await admin.del('/v1/projects/shop/workloads/web')).status, 200);

@@ -64,6 +64,14 @@ describe('runc runtime', () => {
     await waitFor('its line', async () => (await output('once')).includes('greeting=hallo host=once'));
     await waitFor('it stays ended', async () => (await rt.inspect('once')).state === 'stopped');
     assert.equal(await rt.restarts('once'), 0);
+    // What an erasure records: every file, the unpacked root filesystem's included.
+    const names = (await rt.files('once')).map((f) => f.name);
+    assert.ok(names.includes('output.log'), names.join(' '));
+    assert.ok(names.includes('bundle/config.json'), names.join(' '));
+    assert.ok(
+      names.some((n) => n.startsWith('bundle/rootfs/')),
+      names.join(' '),
+    );
     await rt.delete('once');
   });
 

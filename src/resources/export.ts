@@ -434,10 +434,10 @@ export const EXPORT_FORMATS: readonly {
     standards: ['YAML 1.2', 'Continuum API continuum/v1 (OpenAPI 3 at /openapi.json)'],
   },
   {
-    paths: ['images/NAME/disk', 'images/NAME/kernel', 'images/NAME/initrd'],
+    paths: ['images/NAME/disk', 'images/NAME/kernel', 'images/NAME/initrd', 'images/NAME/oci'],
     what: 'the image files, as uploaded',
-    format: 'qcow2 or raw disk images; Linux kernel and initramfs',
-    standards: ['QEMU qcow2 version 3', 'raw disk image'],
+    format: 'qcow2 or raw disk images; Linux kernel and initramfs; OCI image layouts (tar) of containers',
+    standards: ['QEMU qcow2 version 3', 'raw disk image', 'OCI Image Format Specification v1'],
   },
   {
     paths: ['disks/INSTANCE.qcow2'],
@@ -453,7 +453,7 @@ export const EXPORT_FORMATS: readonly {
   },
   {
     paths: ['instances.json'],
-    what: 'the VMs: where they ran, their resources, images and disks',
+    what: 'the VMs and containers: where they ran, their resources, images and disks',
     format: 'JSON',
     standards: ['RFC 8259', 'RFC 3339 times'],
   },
@@ -497,40 +497,73 @@ function readme(
     name: string;
     vcpus: number;
     memoryMiB: number;
-    spec: { image: { name: string; format: string; cmdline?: string } };
+    spec: {
+      image: { name: string; format: string; cmdline?: string; ref?: string };
+      ports: { guest: number }[];
+      container?: { command?: string[]; args?: string[]; env?: Record<string, string> };
+    };
   }[],
   disks: Record<string, { file: string }>,
   images: StoredResource[],
 ): string {
   const top = ExportService.top(job);
-  const boots = instances.map((i) => {
-    const img = i.spec.image;
-    const args = [
-      'qemu-system-x86_64',
-      '-machine',
-      'q35',
-      '-cpu',
-      'max',
-      '-m',
-      String(i.memoryMiB),
-      '-smp',
-      String(i.vcpus),
-      '-nographic',
-    ];
-    const disk = disks[i.name];
-    if (img.format === 'kernel-initrd') {
-      const has = images.find((m) => m.name === img.name);
-      const files = (has?.status as ImageStatus | undefined)?.files ?? {};
-      args.push('-kernel', `images/${img.name}/kernel`);
-      if (files.initrd) args.push('-initrd', `images/${img.name}/initrd`);
-      if (img.cmdline) args.push('-append', `'${img.cmdline.replace(/'/g, `'\\''`)}'`);
-    }
-    if (disk) args.push('-drive', `if=virtio,format=qcow2,file=${disk.file}`);
-    else if (img.format !== 'kernel-initrd')
-      args.push('-drive', `if=virtio,format=${img.format},file=images/${img.name}/disk`);
-    args.push('-drive', `if=virtio,format=raw,readonly=on,file=cloud-init/${i.name}/seed.iso`);
-    return `### ${i.name}\n\n\`\`\`sh\ngenisoimage -quiet -output cloud-init/${i.name}/seed.iso -volid cidata -rational-rock -joliet cloud-init/${i.name}/meta-data cloud-init/${i.name}/user-data\n${args.join(' ')}\n\`\`\`\n`;
-  });
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const runs = instances
+    .filter((i) => i.spec.image.format === 'oci')
+    .map((i) => {
+      const img = i.spec.image;
+      const c = i.spec.container ?? {};
+      const ref = img.ref ?? 'latest';
+      const podman = [
+        'podman run --rm',
+        `--memory ${i.memoryMiB}m --cpus ${i.vcpus}`,
+        ...i.spec.ports.map((p) => `-p ${p.guest}:${p.guest}`),
+        ...Object.entries(c.env ?? {}).map(([k, v]) => `-e ${quote(`${k}=${v}`)}`),
+        ...(c.command ? [`--entrypoint ${quote(JSON.stringify(c.command))}`] : []),
+        `oci-archive:images/${img.name}/oci:${ref}`,
+        ...(c.args ?? []).map(quote),
+      ].join(' ');
+      return `### ${i.name}
+
+\`\`\`sh
+${podman}
+# or with umoci and runc:
+mkdir -p layouts/${img.name} && tar -xf images/${img.name}/oci -C layouts/${img.name}
+umoci unpack --image layouts/${img.name}:${ref} bundles/${i.name}
+runc run --bundle bundles/${i.name} ${i.name}
+\`\`\`
+`;
+    });
+  const boots = instances
+    .filter((i) => i.spec.image.format !== 'oci')
+    .map((i) => {
+      const img = i.spec.image;
+      const args = [
+        'qemu-system-x86_64',
+        '-machine',
+        'q35',
+        '-cpu',
+        'max',
+        '-m',
+        String(i.memoryMiB),
+        '-smp',
+        String(i.vcpus),
+        '-nographic',
+      ];
+      const disk = disks[i.name];
+      if (img.format === 'kernel-initrd') {
+        const has = images.find((m) => m.name === img.name);
+        const files = (has?.status as ImageStatus | undefined)?.files ?? {};
+        args.push('-kernel', `images/${img.name}/kernel`);
+        if (files.initrd) args.push('-initrd', `images/${img.name}/initrd`);
+        if (img.cmdline) args.push('-append', `'${img.cmdline.replace(/'/g, `'\\''`)}'`);
+      }
+      if (disk) args.push('-drive', `if=virtio,format=qcow2,file=${disk.file}`);
+      else if (img.format !== 'kernel-initrd')
+        args.push('-drive', `if=virtio,format=${img.format},file=images/${img.name}/disk`);
+      args.push('-drive', `if=virtio,format=raw,readonly=on,file=cloud-init/${i.name}/seed.iso`);
+      return `### ${i.name}\n\n\`\`\`sh\ngenisoimage -quiet -output cloud-init/${i.name}/seed.iso -volid cidata -rational-rock -joliet cloud-init/${i.name}/meta-data cloud-init/${i.name}/user-data\n${args.join(' ')}\n\`\`\`\n`;
+    });
   return `# Export of project ${job.project}
 
 Made by Continuum on ${job.createdAt} for ${job.createdBy} (export ${job.id}). Everything
@@ -552,5 +585,11 @@ openssl x509 -in ca.crt -noout -fingerprint -sha256   # compare with your federa
 
 From this folder (add \`-accel kvm\` where the host has KVM; Ctrl-A X leaves QEMU):
 
-${boots.join('\n') || 'The project had no VMs.\n'}`;
+${boots.join('\n') || 'The project had no VMs.\n'}
+## Run each container
+
+With Podman, or with umoci and runc (the command, arguments, environment and ports it
+had are in \`workloads/\` and \`instances.json\`):
+
+${runs.join('\n') || 'The project had no containers.\n'}`;
 }

@@ -111,5 +111,10 @@ export async function verifyOciLayout(archive: string, ref?: string): Promise<Oc
   const layers = (manifest.layers ?? []) as Descriptor[];
   let bytes = config.size;
   for (const [i, l] of layers.entries()) bytes += check(l, `layer ${i}`).size;
-  return { ref: chosen.annotations?.[REF] ?? ref ?? 'latest', manifest: chosen.digest!, layers: layers.length, bytes };
+  return {
+    ref: chosen.annotations?.[REF] ?? ref ?? 'latest',
+    manifest: chosen.digest!,
+    layers: layers.length,
+    bytes,
+  };
 }

@@ -14,6 +14,18 @@ export function instanceDir(root: string, id: string): string {
 }
 
 /** An instance's meta.json, or undefined when it has none (or it is unreadable). */
+/** Every regular file under an instance's directory, by its path there (an erasure's record). */
+export async function filesUnder(dir: string): Promise<{ name: string; path: string }[]> {
+  const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => {
+      const path = join(e.parentPath, e.name);
+      return { name: path.slice(dir.length + 1), path };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
 export async function readMeta<T>(root: string, id: string): Promise<T | undefined> {
   try {
     return JSON.parse(await fs.readFile(join(instanceDir(root, id), 'meta.json'), 'utf8'));

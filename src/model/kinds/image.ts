@@ -120,7 +120,8 @@ export const imageKind: KindDef<ImageSpec, ImageStatus> = {
       if (f && spec.files[k as ImageFile]?.sha256 === f.sha256) files[k as ImageFile] = f;
     }
     // The layout was checked for the tag the spec named then.
-    const oci = files.oci && status.oci && (spec.ref ?? status.oci.ref) === status.oci.ref ? status.oci : undefined;
+    const oci =
+      files.oci && status.oci && (spec.ref ?? status.oci.ref) === status.oci.ref ? status.oci : undefined;
     return { phase: imagePhase(spec, files), files, ...(oci ? { oci } : {}) };
   },
   check: imageErrors,

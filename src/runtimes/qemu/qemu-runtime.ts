@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { allocatePorts, freePort, ID_PATTERN, instanceDir, readMeta } from '../ports.js';
+import { allocatePorts, filesUnder, freePort, ID_PATTERN, instanceDir, readMeta } from '../ports.js';
 import type {
   InstanceObservation,
   InstanceRuntimeSpec,
@@ -344,15 +344,7 @@ export class QemuRuntime implements Runtime, LiveMigration {
   }
 
   async files(id: string): Promise<{ name: string; path: string }[]> {
-    const dir = this.dirOf(id);
-    const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-    return entries
-      .filter((e) => e.isFile())
-      .map((e) => {
-        const path = join(e.parentPath, e.name);
-        return { name: path.slice(dir.length + 1), path };
-      })
-      .sort((a, b) => a.name.localeCompare(b.name));
+    return filesUnder(this.dirOf(id));
   }
 
   async snapshotDisk(id: string): Promise<string | undefined> {

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants, promises as fs, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { allocatePorts, ID_PATTERN, instanceDir, readMeta } from '../ports.js';
+import { allocatePorts, filesUnder, ID_PATTERN, instanceDir, readMeta } from '../ports.js';
 import type { InstanceObservation, InstanceRuntimeSpec, PortMapping, Runtime } from '../runtime.js';
 
 const run = promisify(execFile);
@@ -409,14 +409,9 @@ export class RuncRuntime implements Runtime {
     }
   }
 
+  /** Every file the container has here (its unpacked bundle included), for an erasure's record. */
   async files(id: string): Promise<{ name: string; path: string }[]> {
-    const dir = this.dirOf(id);
-    return [
-      { name: 'bundle', path: join(dir, 'bundle') },
-      { name: 'output.log', path: join(dir, 'output.log') },
-      { name: 'forwards', path: join(dir, 'forwards') },
-      { name: 'meta.json', path: join(dir, 'meta.json') },
-    ];
+    return filesUnder(this.dirOf(id));
   }
 
   /** The container's output (stdout and stderr, with the supervisor's restart notes). */
