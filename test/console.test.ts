@@ -4,6 +4,7 @@
 // from the server, live updates without reloads, and what a tenant's token shows.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { runFleet } from '../src/sim/index.js';
@@ -15,6 +16,7 @@ import {
   userWithToken,
 } from './support/control-plane.js';
 import { image, project } from './support/fixtures.js';
+import { testContainerImage } from './support/test-container.js';
 import { waitFor } from './support/test-image.js';
 
 let t: TestControlPlane;
@@ -170,6 +172,56 @@ test('a workload made with the form shows its replicas on the map, running, with
   // Each instance's console, from its node's agent.
   await page.locator('[data-instance="web-0"]').getByRole('button', { name: 'Console' }).click();
   await page.getByTestId('console-log').filter({ hasText: 'simulated boot' }).waitFor();
+  noProblems(problems);
+  await page.close();
+});
+
+test('a container workload from the form: the kind chooses the images offered and the fields asked', async () => {
+  const oci = readFileSync(testContainerImage());
+  const sha = createHash('sha256').update(oci).digest('hex');
+  const declared = await t.admin.post('/v1/apply', {
+    documents: [
+      {
+        kind: 'Image',
+        metadata: { name: 'busybox', project: 'shop' },
+        spec: { format: 'oci', files: { oci: { sha256: sha } } },
+      },
+    ],
+  });
+  assert.equal(declared.status, 200, declared.text);
+  assert.equal((await t.admin.put('/v1/projects/shop/images/busybox/files/oci', oci)).status, 200);
+  const { page, problems } = await consolePage(browser, t.url);
+  await page.goto(`${t.url}/#token=${t.adminToken}`);
+  await page.getByTestId('who').waitFor();
+  await page.goto(`${t.url}/#/workloads/new`);
+  await page.getByLabel('Project', { exact: true }).selectOption('shop');
+  await waitFor(
+    'the VM image offered',
+    async () => (await page.getByLabel('Image', { exact: true }).inputValue()) === 'img',
+  );
+  assert.equal(await page.getByLabel('cloud-init user data (optional)').count(), 1);
+  await page.getByLabel('Kind', { exact: true }).selectOption('container');
+  await waitFor(
+    'the container image offered',
+    async () => (await page.getByLabel('Image', { exact: true }).inputValue()) === 'busybox',
+  );
+  assert.equal(
+    await page.getByLabel('cloud-init user data (optional)').count(),
+    0,
+    'no cloud-init for containers',
+  );
+  assert.equal(await page.getByLabel('Disk (GiB, optional)').count(), 0);
+  await page.getByLabel('Name', { exact: true }).fill('ctr');
+  await page.getByLabel('Memory (MiB)', { exact: true }).fill('64');
+  await page.getByLabel('Container port (optional)').fill('8080');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.waitForURL(/#\/workloads\/shop\/ctr$/);
+  await page.getByTestId('ready-replicas').filter({ hasText: '1/1 running' }).waitFor({ timeout: 60_000 });
+  const w = (await t.admin.get('/v1/projects/shop/workloads/ctr')).body;
+  assert.equal(w.spec.kind, 'container');
+  assert.deepEqual(w.spec.ports, [{ guest: 8080 }]);
+  assert.equal(w.spec.resources.diskGiB, undefined);
+  assert.equal((await t.admin.del('/v1/projects/shop/workloads/ctr')).status, 200);
   noProblems(problems);
   await page.close();
 });

@@ -232,6 +232,22 @@ describe('kubectl against the Kubernetes API facade', () => {
       return r.code === 0 && /tick 2 on web-0/.test(r.stdout) && r.stdout;
     });
     assert.match(logs, /tick 1 on web-0/);
+    // Followed: new lines arrive while kubectl waits.
+    const follow = spawn('kubectl', ['logs', '-f', 'web-0'], {
+      env: { ...process.env, KUBECONFIG: adminConfig, HOME: join(dir, 'home') },
+    });
+    let followed = '';
+    follow.stdout!.on('data', (d) => {
+      followed += d.toString();
+    });
+    try {
+      const last = Math.max(...[...logs.matchAll(/tick (\d+) on web-0/g)].map((m) => Number(m[1])));
+      await waitFor('a newer line followed', async () =>
+        new RegExp(`tick ${last + 2} on web-0`).test(followed),
+      );
+    } finally {
+      follow.kill();
+    }
     const tail = await k('logs', 'web-0', '--tail=1');
     assert.equal(tail.stdout.trim().split('\n').length, 1);
     // Its forwarded port answers, where the pod says.

@@ -103,6 +103,8 @@ const FORM_PATHS = new Set([
   'spec.placement.latency.0.maxRttMs',
   'spec.placement.spread.across',
   'spec.userData',
+  'spec.kind',
+  'spec.ports.0.guest',
 ]);
 
 export function WorkloadCreate({ fleet }: { fleet: Fleet }) {
@@ -187,17 +189,44 @@ function TextField(props: {
   );
 }
 
+/** A drop-down with its label and the server's error for its path; options are values or [value, label]. */
+function SelectField(props: {
+  path: string;
+  label: string;
+  errors: Map<string, string>;
+  value: string;
+  onChange: (e: { target: { value: string } }) => void;
+  options: readonly (string | readonly [string, string])[];
+}) {
+  return (
+    <Field path={props.path} label={props.label} errors={props.errors}>
+      {(id, d) => (
+        <select id={id} value={props.value} onChange={props.onChange} aria-describedby={d}>
+          {props.options.map((o) => {
+            const [value, label] = typeof o === 'string' ? [o, o] : o;
+            return (
+              <option key={value} value={value}>
+                {label}
+              </option>
+            );
+          })}
+        </select>
+      )}
+    </Field>
+  );
+}
+
 /** The form's number fields for the workload's size: its key, the manifest path, the label. */
 const SIZE_FIELDS = [
   ['replicas', 'spec.replicas', 'Replicas'],
   ['vcpus', 'spec.resources.vcpus', 'vCPUs'],
   ['memoryMiB', 'spec.resources.memoryMiB', 'Memory (MiB)'],
-  ['diskGiB', 'spec.resources.diskGiB', 'Disk (GiB, optional)'],
 ] as const;
 
 function CreateForm({ fleet, projects }: { fleet: Fleet; projects: string[] }) {
   const [v, setV] = useState({
     project: projects[0] ?? '',
+    kind: 'vm',
     name: '',
     image: '',
     replicas: '1',
@@ -210,8 +239,11 @@ function CreateForm({ fleet, projects }: { fleet: Fleet; projects: string[] }) {
     maxRttMs: '',
     spread: '',
     userData: '',
+    port: '',
   });
-  const [images, setImages] = useState<string[]>([]);
+  const [images, setImages] = useState<{ name: string; oci: boolean }[]>([]);
+  const container = v.kind === 'container';
+  const fitting = images.filter((i) => i.oci === container).map((i) => i.name);
   const [errors, setErrors] = useState<{ fields: Map<string, string>; general: string[] }>({
     fields: new Map(),
     general: [],
@@ -221,13 +253,18 @@ function CreateForm({ fleet, projects }: { fleet: Fleet; projects: string[] }) {
     if (!v.project) return;
     fleet.api
       .listAll<Obj>(`/v1/projects/${v.project}/images`)
-      .then((list) => {
-        const names = list.map((i) => i.metadata.name);
-        setImages(names);
-        setV((old) => (old.image || !names[0] ? old : { ...old, image: names[0] }));
-      })
+      .then((list) => setImages(list.map((i) => ({ name: i.metadata.name, oci: i.spec.format === 'oci' }))))
       .catch(() => setImages([]));
   }, [fleet, v.project]);
+  // The first image of the kind chosen, until one is typed.
+  useEffect(() => {
+    const names = images.filter((i) => i.oci === (v.kind === 'container')).map((i) => i.name);
+    setV((old) =>
+      names.includes(old.image) || (old.image && !images.some((i) => i.name === old.image))
+        ? old
+        : { ...old, image: names[0] ?? '' },
+    );
+  }, [images, v.kind]);
   // Opened by its address before the projects loaded: the first one, once they are here.
   useEffect(() => {
     if (!v.project && projects[0]) setV((old) => ({ ...old, project: projects[0]! }));
@@ -249,15 +286,16 @@ function CreateForm({ fleet, projects }: { fleet: Fleet; projects: string[] }) {
       kind: 'Workload',
       metadata: { name: v.name },
       spec: {
-        kind: 'vm',
+        kind: v.kind,
         image: v.image,
         replicas: num(v.replicas),
         resources: {
           vcpus: num(v.vcpus),
           memoryMiB: num(v.memoryMiB),
-          ...(v.diskGiB.trim() ? { diskGiB: num(v.diskGiB) } : {}),
+          ...(!container && v.diskGiB.trim() ? { diskGiB: num(v.diskGiB) } : {}),
         },
-        ...(v.userData.trim() ? { userData: v.userData } : {}),
+        ...(!container && v.userData.trim() ? { userData: v.userData } : {}),
+        ...(container && v.port.trim() ? { ports: [{ guest: num(v.port) }] } : {}),
         ...(Object.keys(placement).length ? { placement } : {}),
       },
     };
@@ -282,15 +320,25 @@ function CreateForm({ fleet, projects }: { fleet: Fleet; projects: string[] }) {
           ))}
         </div>
       )}
-      <Field path="project" label="Project" errors={f}>
-        {(id) => (
-          <select id={id} value={v.project} onChange={set('project')}>
-            {projects.map((p) => (
-              <option key={p}>{p}</option>
-            ))}
-          </select>
-        )}
-      </Field>
+      <SelectField
+        path="project"
+        label="Project"
+        errors={f}
+        value={v.project}
+        onChange={set('project')}
+        options={projects}
+      />
+      <SelectField
+        path="spec.kind"
+        label="Kind"
+        errors={f}
+        value={v.kind}
+        onChange={set('kind')}
+        options={[
+          ['vm', 'virtual machine (QEMU)'],
+          ['container', 'container (OCI, runc)'],
+        ]}
+      />
       <TextField
         path="metadata.name"
         label="Name"
@@ -311,7 +359,7 @@ function CreateForm({ fleet, projects }: { fleet: Fleet; projects: string[] }) {
               aria-invalid={!!d}
             />
             <datalist id="images">
-              {images.map((i) => (
+              {fitting.map((i) => (
                 <option key={i} value={i} />
               ))}
             </datalist>
@@ -329,6 +377,26 @@ function CreateForm({ fleet, projects }: { fleet: Fleet; projects: string[] }) {
           onChange={set(key)}
         />
       ))}
+      {container ? (
+        <TextField
+          path="spec.ports.0.guest"
+          label="Container port (optional)"
+          errors={f}
+          hint="forwarded on the node, e.g. 8080"
+          inputMode="numeric"
+          value={v.port}
+          onChange={set('port')}
+        />
+      ) : (
+        <TextField
+          path="spec.resources.diskGiB"
+          label="Disk (GiB, optional)"
+          errors={f}
+          inputMode="numeric"
+          value={v.diskGiB}
+          onChange={set('diskGiB')}
+        />
+      )}
       <fieldset>
         <legend>Placement rules (optional)</legend>
         <TextField
@@ -339,16 +407,14 @@ function CreateForm({ fleet, projects }: { fleet: Fleet; projects: string[] }) {
           value={v.countries}
           onChange={set('countries')}
         />
-        <Field path="spec.placement.minSovereignty" label="Provider sovereignty at least" errors={f}>
-          {(id) => (
-            <select id={id} value={v.minSovereignty} onChange={set('minSovereignty')}>
-              <option value="">any</option>
-              {['eu-jurisdiction', 'eu-controlled', 'certified', 'sovereign'].map((l) => (
-                <option key={l}>{l}</option>
-              ))}
-            </select>
-          )}
-        </Field>
+        <SelectField
+          path="spec.placement.minSovereignty"
+          label="Provider sovereignty at least"
+          errors={f}
+          value={v.minSovereignty}
+          onChange={set('minSovereignty')}
+          options={[['', 'any'], 'eu-jurisdiction', 'eu-controlled', 'certified', 'sovereign']}
+        />
         <TextField
           path="spec.placement.latency.0.city"
           label="Users in (city)"
@@ -365,22 +431,22 @@ function CreateForm({ fleet, projects }: { fleet: Fleet; projects: string[] }) {
           value={v.maxRttMs}
           onChange={set('maxRttMs')}
         />
-        <Field path="spec.placement.spread.across" label="Spread replicas across" errors={f}>
-          {(id) => (
-            <select id={id} value={v.spread} onChange={set('spread')}>
-              <option value="">no spread</option>
-              <option>provider</option>
-              <option>site</option>
-              <option>country</option>
-            </select>
+        <SelectField
+          path="spec.placement.spread.across"
+          label="Spread replicas across"
+          errors={f}
+          value={v.spread}
+          onChange={set('spread')}
+          options={[['', 'no spread'], 'provider', 'site', 'country']}
+        />
+      </fieldset>
+      {!container && (
+        <Field path="spec.userData" label="cloud-init user data (optional)" errors={f}>
+          {(id, d) => (
+            <textarea id={id} rows={4} value={v.userData} onChange={set('userData')} aria-describedby={d} />
           )}
         </Field>
-      </fieldset>
-      <Field path="spec.userData" label="cloud-init user data (optional)" errors={f}>
-        {(id, d) => (
-          <textarea id={id} rows={4} value={v.userData} onChange={set('userData')} aria-describedby={d} />
-        )}
-      </Field>
+      )}
       <button type="submit" disabled={busy || !v.project}>
         {busy ? 'Creating…' : 'Create'}
       </button>
