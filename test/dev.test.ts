@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -24,7 +24,7 @@ async function startDev(
   pipeTo?: string,
   env: Record<string, string> = {},
 ): Promise<{ child: ChildProcess; output: () => string; info: Record<string, string> }> {
-  const cmd = `exec ${process.execPath} ${CLI} dev --listen 127.0.0.1:0 --agent-port 0`;
+  const cmd = `exec ${process.execPath} ${CLI} dev --listen 127.0.0.1:0 --agent-port 0 --kubernetes-port 0`;
   const child = spawn('bash', ['-c', pipeTo ? `${cmd.slice(5)} | tee ${pipeTo}` : cmd], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -50,6 +50,7 @@ async function startDev(
       token: field(/admin token:\s+(\S+)/),
       demo: field(/demo VM:\s+(\S+)/),
       console: field(/console:\s+(\S+)/),
+      kubectl: field(/kubectl:\s+(\S+)/),
       dataDir: field(/data:\s+(\S+)/),
       prefix: asRoot ? field(/in namespace (cd[0-9a-f]{4})-\d/) : '',
     },
@@ -85,6 +86,16 @@ test('continuum dev runs a federation with a demo VM, and Ctrl-C removes every V
     assert.equal(login.code, 0, login.stderr);
     assert.equal(login.stdout, `Logged in to ${api} as admin; saved to ${cliEnv.CONTINUUM_CONFIG}\n`);
     assert.match((await runCli(['-p', 'demo', 'get', 'instances'], cliEnv)).stdout, /hello-0\s/);
+    // kubectl, through the kubeconfig the CLI writes for the facade it prints.
+    const kc = await runCli(['-p', 'demo', 'kubeconfig'], cliEnv);
+    assert.equal(kc.code, 0, kc.stderr);
+    assert.match(kc.stdout, new RegExp(`server: ${dev.info.kubectl}\n`));
+    writeFileSync(join(state, 'kubeconfig'), kc.stdout);
+    const kubeNodes = execFileSync('kubectl', ['get', 'nodes', '--no-headers'], {
+      env: { ...process.env, KUBECONFIG: join(state, 'kubeconfig'), HOME: state },
+      encoding: 'utf8',
+    });
+    assert.equal(kubeNodes.trim().split('\n').length, 4, kubeNodes);
     const admin = http(api!, token!);
     const providers = (await admin.get('/v1/providers')).body.items;
     assert.equal(providers.length, 3);

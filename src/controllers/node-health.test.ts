@@ -149,6 +149,8 @@ test('a node stored as draining by an older version is upgraded to a drain in it
     db.prepare("DELETE FROM kysely_migration WHERE name >= '0004_node_intent'").run();
     db.prepare('DROP TABLE migrations').run();
     db.prepare('DROP TABLE switchings').run();
+    for (const t of ['providers', 'sites', 'nodes', 'projects', 'users', 'workloads', 'images'])
+      db.prepare(`ALTER TABLE ${t} DROP COLUMN annotations`).run();
     db.close();
     const upgraded = await Store.open({ url });
     const row = (await upgraded.get('nodes', 'p', 'old'))!;

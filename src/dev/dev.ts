@@ -20,7 +20,7 @@ import { forgetRun, newPrefix, recordRun, removeInstances, sweepDeadRuns } from 
 export interface DevOptions {
   listen: string;
   agentPort: number;
-  /** Port of the Kubernetes API facade on 127.0.0.1 (0: none). */
+  /** Port of the Kubernetes API facade on 127.0.0.1 (0: any free one; absent: none). */
   kubernetesPort?: number;
   dataDir?: string;
   keep?: boolean;
@@ -127,7 +127,7 @@ export class DevFederation {
       dataDir: join(this.dataDir, 'control-plane'),
       agentListen: `${gatewayHost}:${o.agentPort}`,
       agentNames: [gatewayHost],
-      ...(o.kubernetesPort ? { kubernetesListen: `127.0.0.1:${o.kubernetesPort}` } : {}),
+      ...(o.kubernetesPort !== undefined ? { kubernetesListen: `127.0.0.1:${o.kubernetesPort}` } : {}),
     });
     const cp = this.cp;
 

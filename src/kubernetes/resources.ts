@@ -218,18 +218,50 @@ async function namespaceRequired(ns: string | undefined): Promise<string> {
 }
 
 /** Container workloads of a project (or of every visible project) with their instances. */
-async function containerWorkloads(s: Scope, ns: string | undefined) {
+async function containerWorkloads(s: Scope, ns: string | undefined, opts: { deleted?: boolean } = {}) {
   const projects = ns ? [ns] : (await listAll(s, projectKind)).map((p) => p.metadata.name);
   const out: { w: ResourceObject; instances: InstanceRecord[] }[] = [];
   for (const project of projects) {
-    const workloads = (await listAll(s, workloadKind, project)).filter((w) => w.spec.kind === 'container');
-    if (!workloads.length) continue;
+    const all = await listAll(s, workloadKind, project);
+    const workloads = all.filter((w) => w.spec.kind === 'container');
     const byWorkload = new Map<string, InstanceRecord[]>();
     for (const i of await s.store.listInstances({ project }))
       byWorkload.set(i.workload, [...(byWorkload.get(i.workload) ?? []), i]);
     for (const w of workloads) out.push({ w, instances: byWorkload.get(w.metadata.name) ?? [] });
+    if (!opts.deleted) continue;
+    // A deleted Deployment's containers, until their nodes have removed them (Terminating pods).
+    const known = new Set(all.map((w) => w.metadata.name));
+    for (const [name, instances] of byWorkload)
+      if (!known.has(name) && instances.some((i) => i.spec.image.format === 'oci'))
+        out.push({ w: deletedWorkload(project, name, instances), instances });
   }
   return out;
+}
+
+/** Stands in for a workload already deleted, so that its last instances render as pods. */
+function deletedWorkload(project: string, name: string, instances: InstanceRecord[]): ResourceObject {
+  const i = instances[0]!;
+  return {
+    apiVersion: 'continuum/v1',
+    kind: 'Workload',
+    metadata: {
+      name,
+      project,
+      uid: '',
+      generation: 0,
+      labels: {},
+      createdAt: i.createdAt,
+      updatedAt: i.updatedAt,
+      createdBy: '',
+    },
+    spec: {
+      kind: 'container',
+      image: i.spec.image.name,
+      replicas: 0,
+      resources: { vcpus: i.vcpus, memoryMiB: i.memoryMiB },
+    },
+    status: {},
+  };
 }
 
 function wrap<T>(
@@ -337,7 +369,9 @@ export const pods: KubeResource = {
   ],
   list: (s, ns) =>
     wrap({ kind: 'Pod', group: '', plural: 'pods' }, async () =>
-      (await containerWorkloads(s, ns)).flatMap(({ w, instances }) => podsOf(w, instances)),
+      (await containerWorkloads(s, ns, { deleted: true })).flatMap(({ w, instances }) =>
+        podsOf(w, instances),
+      ),
     ),
   get: async (s, ns, name) => {
     const found = (await pods.list(s, await namespaceRequired(ns))).find((p) => p.metadata.name === name);

@@ -18,7 +18,7 @@ export function devCommand(program: Command): void {
     .option('--agent-port <port>', 'port of the agent gateway', (v) => Number.parseInt(v, 10), 7401)
     .option(
       '--kubernetes-port <port>',
-      'port of the Kubernetes API facade for kubectl (0: none)',
+      'port of the Kubernetes API facade for kubectl (0: any free one)',
       (v) => Number.parseInt(v, 10),
       7402,
     )
