@@ -142,9 +142,16 @@ test('two runs side by side; Ctrl-C with the output in tee, and a run killed out
   skip: !asRoot && 'network namespaces need root',
 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'continuum-dev-test-'));
+  // Whatever fails, no run outlives the test (a run left up would hold the test file open).
+  const runs: Awaited<ReturnType<typeof startDev>>[] = [];
+  const startRun = async (log?: string) => {
+    const run = await startDev(log);
+    runs.push(run);
+    return run;
+  };
   try {
-    const teed = await startDev(join(dir, 'dev.log'));
-    const other = await startDev();
+    const teed = await startRun(join(dir, 'dev.log'));
+    const other = await startRun();
     assert.notEqual(teed.info.prefix, other.info.prefix, 'names of their own');
     for (const d of [teed, other])
       assert.match(
@@ -166,7 +173,7 @@ test('two runs side by side; Ctrl-C with the output in tee, and a run killed out
     assert.ok(netns().includes(`${other.info.prefix}-`), 'its namespaces are left');
     assert.ok(pidsMatching(other.info.dataDir!).length > 0, 'its agents and VM are left');
     // … and the next start removes what it left.
-    const next = await startDev();
+    const next = await startRun();
     assert.match(
       next.output(),
       new RegExp(`removed what 1 earlier run\\(s\\) left behind \\(${other.info.prefix}\\)`),
@@ -176,6 +183,13 @@ test('two runs side by side; Ctrl-C with the output in tee, and a run killed out
     await once(next.child, 'exit');
     await nothingLeftOf(next.info);
   } finally {
+    for (const r of runs) {
+      if (r.child.exitCode !== null || r.child.signalCode !== null) continue;
+      try {
+        process.kill(-r.child.pid!, 'SIGTERM');
+      } catch {}
+      await Promise.race([once(r.child, 'exit'), new Promise((done) => setTimeout(done, 60_000))]);
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 });
