@@ -302,6 +302,8 @@ function parseBody(req: FastifyRequest): unknown {
   const text = typeof req.body === 'string' ? req.body : '';
   if (!text.trim()) throw new KubeError(400, 'BadRequest', 'the request has no body');
   const type = String(req.headers['content-type'] ?? '');
+  if (/protobuf|cbor/.test(type))
+    throw new KubeError(415, 'UnsupportedMediaType', `the server accepts JSON and YAML bodies, not ${type}`);
   try {
     return type.includes('yaml') ? YAML.parse(text) : JSON.parse(text);
   } catch (err) {
