@@ -335,6 +335,26 @@ describe('kubectl against the Kubernetes API facade', () => {
     assert.notEqual(created.code, 0);
     assert.match(created.stderr, /unknown field "spec\.template\.spec\.containers\[0\]\.livenessProbe"/);
     assert.equal((await admin.get('/v1/projects/shop/workloads/web-bad')).status, 404);
+    // kubectl's generators send protobuf: refused with the way that works, which does.
+    const generated = await k('create', 'deployment', 'gen', '--image=busybox');
+    assert.notEqual(generated.code, 0);
+    assert.match(generated.stderr, /--dry-run=client -o yaml \| kubectl apply -f -/);
+    const piped = await new Promise<Run>((resolve) =>
+      execFile(
+        'bash',
+        [
+          '-o',
+          'pipefail',
+          '-c',
+          'kubectl create deployment gen --image=busybox --replicas=0 --dry-run=client -o yaml | kubectl apply -f -',
+        ],
+        { env: { ...process.env, KUBECONFIG: adminConfig, HOME: join(dir, 'home') }, timeout: 60_000 },
+        (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr }),
+      ),
+    );
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.equal(piped.stdout.trim(), 'deployment.apps/gen created');
+    assert.equal((await k('delete', 'deployment', 'gen')).code, 0);
   });
 
   test('an unplaceable Deployment leaves pods Pending with the scheduler’s reasons in describe', async () => {

@@ -303,7 +303,11 @@ function parseBody(req: FastifyRequest): unknown {
   if (!text.trim()) throw new KubeError(400, 'BadRequest', 'the request has no body');
   const type = String(req.headers['content-type'] ?? '');
   if (/protobuf|cbor/.test(type))
-    throw new KubeError(415, 'UnsupportedMediaType', `the server accepts JSON and YAML bodies, not ${type}`);
+    throw new KubeError(
+      415,
+      'UnsupportedMediaType',
+      `Continuum's Kubernetes API takes JSON and YAML bodies, not ${type.split(';')[0]} (kubectl create deployment and kubectl run send it): pipe them through apply, e.g. kubectl create deployment web --image=IMAGE --dry-run=client -o yaml | kubectl apply -f -`,
+    );
   try {
     return type.includes('yaml') ? YAML.parse(text) : JSON.parse(text);
   } catch (err) {
