@@ -4,7 +4,6 @@
 // from the server, live updates without reloads, and what a tenant's token shows.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { runFleet } from '../src/sim/index.js';
@@ -16,7 +15,7 @@ import {
   userWithToken,
 } from './support/control-plane.js';
 import { image, project } from './support/fixtures.js';
-import { testContainerImage } from './support/test-container.js';
+import { uploadTestContainerImage } from './support/test-container.js';
 import { waitFor } from './support/test-image.js';
 
 let t: TestControlPlane;
@@ -177,19 +176,7 @@ test('a workload made with the form shows its replicas on the map, running, with
 });
 
 test('a container workload from the form: the kind chooses the images offered and the fields asked', async () => {
-  const oci = readFileSync(testContainerImage());
-  const sha = createHash('sha256').update(oci).digest('hex');
-  const declared = await t.admin.post('/v1/apply', {
-    documents: [
-      {
-        kind: 'Image',
-        metadata: { name: 'busybox', project: 'shop' },
-        spec: { format: 'oci', files: { oci: { sha256: sha } } },
-      },
-    ],
-  });
-  assert.equal(declared.status, 200, declared.text);
-  assert.equal((await t.admin.put('/v1/projects/shop/images/busybox/files/oci', oci)).status, 200);
+  await uploadTestContainerImage(t.admin, 'shop');
   const { page, problems } = await consolePage(browser, t.url);
   await page.goto(`${t.url}/#token=${t.adminToken}`);
   await page.getByTestId('who').waitFor();

@@ -6,9 +6,8 @@
 // when their node fails and deleted; a tenant's kubeconfig sees only its project.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,7 +17,7 @@ import { runCli, startAgentProcess, type startCli } from './support/cli.js';
 import { type Http, http, userWithToken } from './support/control-plane.js';
 import { project, provider, site } from './support/fixtures.js';
 import { freePort } from './support/processes.js';
-import { testContainerImage } from './support/test-container.js';
+import { uploadTestContainerImage } from './support/test-container.js';
 import { waitFor } from './support/test-image.js';
 
 interface Run {
@@ -138,8 +137,6 @@ describe('kubectl against the Kubernetes API facade', () => {
       nodeDownAfterMs: 5000,
     });
     admin = http(cp.url, cp.adminToken!);
-    const oci = readFileSync(testContainerImage());
-    const sha = createHash('sha256').update(oci).digest('hex');
     const setup = await admin.post('/v1/apply', {
       documents: [
         ...NODES.flatMap((n) => [
@@ -148,16 +145,10 @@ describe('kubectl against the Kubernetes API facade', () => {
         ]),
         project('shop'),
         project('other'),
-        {
-          kind: 'Image',
-          metadata: { name: 'busybox', project: 'shop' },
-          spec: { format: 'oci', files: { oci: { sha256: sha } } },
-        },
       ],
     });
     assert.equal(setup.status, 200, setup.text);
-    const up = await admin.put('/v1/projects/shop/images/busybox/files/oci', oci);
-    assert.equal(up.status, 200, up.text);
+    await uploadTestContainerImage(admin, 'shop');
     for (const n of NODES) {
       const jt = (await admin.post(`/v1/providers/${n.provider}/sites/${n.site}/join-tokens`, { maxUses: 1 }))
         .body;

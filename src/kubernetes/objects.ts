@@ -40,6 +40,17 @@ export const kubeTime = (iso: string | undefined) => (iso ? `${iso.slice(0, 19)}
 /** A resource version that changes with every write of the row. */
 export const versionOf = (updatedAt: string) => String(Date.parse(updatedAt) || 0);
 
+/** The metadata every rendering of an instance shares (as a Pod, as a Continuum Instance). */
+export function instanceMeta(i: InstanceRecord) {
+  return {
+    name: i.name,
+    namespace: i.project,
+    uid: i.uid,
+    resourceVersion: versionOf(i.updatedAt),
+    creationTimestamp: kubeTime(i.createdAt)!,
+  };
+}
+
 export function namespaceOf(p: ResourceObject): KubeObject {
   return {
     apiVersion: 'v1',
@@ -256,11 +267,7 @@ export function podsOf(w: ResourceObject, instances: readonly InstanceRecord[]):
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: {
-        name: i.name,
-        namespace: i.project,
-        uid: i.uid,
-        resourceVersion: versionOf(i.updatedAt),
-        creationTimestamp: kubeTime(i.createdAt)!,
+        ...instanceMeta(i),
         labels: { ...labels, [LABEL_PROVIDER]: i.provider },
         ownerReferences: [owner],
         ...(i.desired === 'absent'

@@ -30,6 +30,7 @@ import {
 import {
   deploymentOf,
   eventOf,
+  instanceMeta,
   type KubeObject,
   kubeTime,
   namespaceOf,
@@ -876,13 +877,7 @@ function instanceObject(i: InstanceRecord): KubeObject {
   return {
     apiVersion: 'continuum/v1',
     kind: 'Instance',
-    metadata: {
-      name: i.name,
-      namespace: i.project,
-      uid: i.uid,
-      resourceVersion: versionOf(i.updatedAt),
-      creationTimestamp: kubeTime(i.createdAt)!,
-    },
+    metadata: instanceMeta(i),
     spec: {
       workload: i.workload,
       ordinal: i.ordinal,
