@@ -26,6 +26,7 @@ import {
   loadOrCreateCa,
   localNames,
   MetricsHistory,
+  type ServingCertificate,
 } from '../gateway/index.js';
 import { buildKubernetesApi } from '../kubernetes/index.js';
 import { loadFramework, useFramework } from '../model/index.js';
@@ -183,12 +184,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     let gateway: AgentGateway | undefined;
     let caFingerprint: string | undefined;
     let gatewayCa: CertificateAuthority | undefined;
+    /** The gateway's certificate; the Kubernetes facade serves the same names with it. */
+    let servingCert: ServingCertificate | undefined;
     const agentListen = opts.agentListen ?? DEFAULT_AGENT_LISTEN;
     if (agentListen) {
       const ca = await loadOrCreateCa(store, opts.caKeyFile ?? join(opts.dataDir, CA_KEY_FILE));
       gatewayCa = ca;
       caFingerprint = ca.fingerprint;
       const cert = await issueServingCertificate(ca, [...localNames(), ...(opts.agentNames ?? [])]);
+      servingCert = cert;
       const enrolment = new Enrolment(store, () => ca.fingerprint);
       gateway = new AgentGateway({
         store,
@@ -318,7 +322,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     if (opts.kubernetesListen) {
       const k = parseListen(opts.kubernetesListen);
       const fedCa = await ca();
-      const cert = await issueServingCertificate(fedCa, [...localNames(), ...(opts.agentNames ?? [])]);
+      const cert =
+        servingCert ?? (await issueServingCertificate(fedCa, [...localNames(), ...(opts.agentNames ?? [])]));
       kube = await buildKubernetesApi({
         store,
         resources: ctx.resources,

@@ -16,7 +16,7 @@ import {
 } from '../model/index.js';
 import type { FieldError } from '../model/problem.js';
 import type { InstanceRecord } from '../store/index.js';
-import { mebibytesOf, parseQuantity, vcpusOf } from './quantity.js';
+import { mebibytesOf, vcpusOf } from './quantity.js';
 import type { ContainerSpec, DeploymentSpec, NodeSelectorTermSpec } from './schemas.js';
 
 export const LABEL_REGION = 'topology.kubernetes.io/region';
@@ -416,5 +416,3 @@ export function selectorString(labels: Record<string, string>): string {
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
 }
-
-export { parseQuantity };

@@ -198,10 +198,21 @@ export async function buildKubernetesApi(opts: KubernetesOptions): Promise<Fasti
   for (const g of groups) app.get(`/apis/${g}/v1`, async () => resourceList(`${g}/v1`));
 
   // ---- OpenAPI v3 ---------------------------------------------------------------------
-  app.get('/openapi/v3', async () => openApiIndex(RESOURCES));
+  // The documents do not change while the process runs: built once, on first ask.
+  let index: object | undefined;
+  const docs = new Map<string, object>();
+  app.get('/openapi/v3', async () => {
+    index ??= openApiIndex(RESOURCES);
+    return index;
+  });
   app.get('/openapi/v3/*', async (req, reply) => {
     const path = (req.params as { '*': string })['*'];
-    const doc = openApiDocument(RESOURCES, path);
+    // Only documents that exist are kept (a client's path is not a cache key otherwise).
+    let doc = docs.get(path);
+    if (!doc) {
+      doc = openApiDocument(RESOURCES, path);
+      if (doc) docs.set(path, doc);
+    }
     if (!doc) return reply.status(404).send(status(404, 'NotFound', `no OpenAPI document for ${path}`));
     return doc;
   });

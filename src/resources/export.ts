@@ -556,7 +556,7 @@ runc run --bundle bundles/${i.name} ${i.name}
         const files = (has?.status as ImageStatus | undefined)?.files ?? {};
         args.push('-kernel', `images/${img.name}/kernel`);
         if (files.initrd) args.push('-initrd', `images/${img.name}/initrd`);
-        if (img.cmdline) args.push('-append', `'${img.cmdline.replace(/'/g, `'\\''`)}'`);
+        if (img.cmdline) args.push('-append', quote(img.cmdline));
       }
       if (disk) args.push('-drive', `if=virtio,format=qcow2,file=${disk.file}`);
       else if (img.format !== 'kernel-initrd')
