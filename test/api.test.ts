@@ -241,7 +241,7 @@ for (const engine of TEST_ENGINES) {
 
     test('the event stream replays from Last-Event-ID and then follows new changes', async () => {
       const a = t.admin;
-      const mark = (await a.get('/v1/events?limit=1000')).body.items.at(-1).seq;
+      const mark = (await a.get('/v1/events?limit=1000')).body.items.at(-1).position;
       await a.post('/v1/providers', provider('streamed-1'));
       const ac = new AbortController();
       const res = await fetch(`${t.url}/v1/events/watch?kind=Provider`, {

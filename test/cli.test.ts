@@ -194,7 +194,7 @@ describe('continuum CLI', () => {
     const again = await cli('delete', 'site', 'lusitania-cloud/lis-1', '--ignore-not-found');
     assert.equal(again.code, 0);
     const events = await cli('events', '--kind', 'Site');
-    assert.match(events.stdout, /^SEQ\tTIME\tACTOR\tACTION\tOBJECT\n/, 'a header row');
+    assert.match(events.stdout, /^POS\tTIME\tACTOR\tACTION\tOBJECT\n/, 'a header row');
     assert.match(events.stdout, /admin\tdelete\tsite\/lusitania-cloud\/lis-1/);
   });
 
@@ -205,9 +205,12 @@ describe('continuum CLI', () => {
     const unknown = await cli('get', 'spaceships');
     assert.match(
       unknown.stderr,
-      /unknown kind 'spaceships' \(one of providers, .*, migrations, switchings, instances\)/,
+      /unknown kind 'spaceships' \(one of providers, .*, migrations, switchings, instances, replicas\)/,
     );
-    assert.match((await cli('get', '--help')).stdout, /kinds: [^)]*migrations, switchings, instances\)/);
+    assert.match(
+      (await cli('get', '--help')).stdout,
+      /kinds: [^)]*migrations, switchings, instances, replicas\)/,
+    );
     // describe shows nothing empty as {}.
     const d = await cli('describe', 'site', 'sovcloud/fra-1');
     assert.equal(d.code, 0, d.stderr);

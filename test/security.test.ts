@@ -60,6 +60,8 @@ const MATRIX: Record<string, Role[] | typeof PUBLIC> = {
   'GET /v1/whoami': SIGNED_IN,
   // Where kubectl connects (the facade checks every request's token itself).
   'GET /v1/kubernetes': SIGNED_IN,
+  // Where the API's replicas are and which leads (clients and agents move between them).
+  'GET /v1/replicas': SIGNED_IN,
   // The federation catalogue: tenants write placement rules against it.
   'GET /v1/providers': SIGNED_IN,
   'POST /v1/providers': FED,

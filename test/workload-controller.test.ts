@@ -111,7 +111,7 @@ test('the controller follows the change feed alone: a reported status and a node
     await controller.idle();
     const [inst] = await store.listInstances({ project: 'q', workload: 'web' });
     assert.ok(inst, 'placed');
-    const events = await store.lastEventSeq();
+    const events = await store.lastEventPosition();
 
     // What an agent's report writes, written by the store alone (no gateway to call anyone).
     await store.setInstanceStatus(inst.uid, {
@@ -132,7 +132,7 @@ test('the controller follows the change feed alone: a reported status and a node
     assert.notEqual(moved!.node, inst.node, 're-placed off the node that went down');
     assert.equal(moved!.fence, inst.fence + 1);
     assert.ok(
-      (await store.listEvents({ afterSeq: events })).every((e) => e.actor === 'controller:workloads'),
+      (await store.listEvents({ after: events })).every((e) => e.actor === 'controller:workloads'),
       'no audit event but the controller’s own record of the move',
     );
     controller.stop();

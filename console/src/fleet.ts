@@ -152,7 +152,7 @@ export class Fleet {
       .then((r: { items: AuditEvent[] }) => {
         const seen = new Set(this.events.map((e) => e.seq));
         this.events = [...r.items.filter((e) => !seen.has(e.seq)), ...this.events].sort(
-          (a, b) => a.seq - b.seq,
+          (a, b) => a.position - b.position,
         );
         this.bump();
       });

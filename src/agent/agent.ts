@@ -76,6 +76,16 @@ export interface AgentOptions {
 
 const MAX_BACKOFF_MS = 10_000;
 
+/** `--server` may list several gateway addresses (replicas of one control plane), comma-separated. */
+export function serverList(server: string): string[] {
+  const list = server
+    .split(',')
+    .map((s) => s.trim().replace(/\/+$/, ''))
+    .filter(Boolean);
+  if (!list.length) throw new Error(`no control-plane address in '${server}'`);
+  return list;
+}
+
 /** What requires re-creating the VM; power state and reboot requests do not. */
 /** Round-trip time of a TCP handshake to HOST:PORT, in milliseconds. */
 function tcpRtt(address: string, timeoutMs = 3000): Promise<number> {
@@ -140,6 +150,8 @@ export class Agent {
   private stopped = false;
   private connected = false;
   private attempts = 0;
+  /** The control plane's gateway addresses (its replicas), tried in turn. */
+  private servers: string[] = [];
   private timers: NodeJS.Timeout[] = [];
   private reconnectTimer?: NodeJS.Timeout;
   private reconciling = false;
@@ -184,8 +196,17 @@ export class Agent {
 
   async start(): Promise<AgentIdentity> {
     await this.state.init();
-    this.identity = await this.state.loadIdentity();
-    if (!this.identity) this.identity = await this.enrol();
+    let identity = await this.state.loadIdentity();
+    if (!identity) identity = await this.enrol();
+    else if (this.opts.server && serverList(this.opts.server).join(',') !== identity.server) {
+      // The control plane's addresses changed (replicas added or moved): the pinned CA and
+      // the credential stay.
+      identity = { ...identity, server: serverList(this.opts.server).join(',') };
+      await this.state.saveIdentity(identity);
+    }
+    this.servers = serverList(identity.server);
+    // At run time `identity.server` is the replica in use; the saved identity lists them all.
+    this.identity = { ...identity, server: this.servers[0]! };
     this.desired = await this.state.loadDesired();
     for (const [uid, d] of Object.entries(this.desired.instances)) {
       // Instances already created by an earlier agent count as applied when present.
@@ -225,8 +246,21 @@ export class Agent {
       );
     const parsed = parseJoinToken(joinToken);
     if (!parsed) throw new Error('the join token is malformed (expected ctj_<id>_<secret>_<ca sha256>)');
-    const base = server.replace(/\/+$/, '');
-    const caPem = await fetchPinnedCa(base, parsed.caFingerprint);
+    // Any of the control plane's replicas enrols a node: the first that answers.
+    const servers = serverList(server);
+    let base = servers[0]!;
+    let caPem: string | undefined;
+    for (const candidate of servers) {
+      try {
+        caPem = await fetchPinnedCa(candidate, parsed.caFingerprint);
+        base = candidate;
+        break;
+      } catch (err) {
+        if (candidate === servers[servers.length - 1]) throw err;
+        this.log(`${candidate}: ${(err as Error).message}; trying the next address`);
+      }
+    }
+    if (!caPem) throw new Error('no control-plane address answered');
     const inventory = this.opts.inventory ?? (await detectInventory(this.opts.dataDir));
     const res = await pinnedRequest(`${base}${AGENT_ENROL_PATH}`, caPem, {
       method: 'POST',
@@ -248,7 +282,7 @@ export class Agent {
       throw new Error(`enrolment refused: ${body?.error?.message ?? `HTTP ${res.status}`}`);
     const e = body as EnrolResponse;
     const identity: AgentIdentity = {
-      server: base,
+      server: servers.join(','),
       caPem,
       caFingerprint: parsed.caFingerprint,
       credential: e.credential,
@@ -275,6 +309,7 @@ export class Agent {
     this.ws = ws;
     ws.on('open', () => {
       this.attempts = 0;
+      if (this.servers.length > 1) this.log(`connected to ${id.server}`);
       this.connected = true;
       const local = (ws as unknown as { _socket?: { localAddress?: string } })._socket?.localAddress;
       this.address = this.opts.advertiseAddress ?? local?.replace(/^::ffff:/, '') ?? '';
@@ -299,9 +334,24 @@ export class Agent {
       this.connected = false;
       if (this.ws === ws) this.ws = undefined;
       if (this.stopped) return;
-      const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.attempts) * (0.75 + Math.random() * 0.5);
+      // Several replicas: the next one is tried at once; backoff only once each was tried.
+      const n = this.servers.length;
+      if (n > 1 && this.identity) {
+        this.identity = {
+          ...this.identity,
+          server: this.servers[(this.servers.indexOf(id.server) + 1) % n]!,
+        };
+      }
+      const round = Math.floor(this.attempts / n);
+      const delay =
+        n > 1 && this.attempts % n !== n - 1
+          ? 100
+          : Math.min(MAX_BACKOFF_MS, 500 * 2 ** round) * (0.75 + Math.random() * 0.5);
       this.attempts++;
-      if (was) this.log(`disconnected; reconnecting in ${Math.round(delay)} ms`);
+      if (was)
+        this.log(
+          `disconnected; reconnecting${n > 1 ? ` to ${this.identity?.server}` : ''} in ${Math.round(delay)} ms`,
+        );
       this.reconnectTimer = setTimeout(() => this.connect(), delay);
     });
   }

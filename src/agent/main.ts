@@ -18,8 +18,10 @@ Run the node agent: enrol with a join token once, then keep this node's VMs as t
 control plane wants.
 
 Options:
-  --server <url>              the control plane's agent gateway, e.g. https://cp.example.eu:7401
-                              (needed to enrol; default: CONTINUUM_AGENT_SERVER)
+  --server <url>[,<url>…]     the control plane's agent gateway, e.g. https://cp.example.eu:7401;
+                              several replicas' gateways comma-separated (the agent moves to the
+                              next when its own goes away). Needed to enrol; given later, it
+                              replaces the addresses kept (default: CONTINUUM_AGENT_SERVER)
   --token <token>             join token from \`continuum join-token create\` (needed to enrol;
                               default: CONTINUUM_AGENT_TOKEN)
   --data-dir <dir>            identity, desired state, image cache and VMs

@@ -22,6 +22,7 @@ import { instanceRoutes } from './routes/instances.js';
 import { liveRoutes } from './routes/live.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { publicRoutes } from './routes/public.js';
+import { replicaRoutes } from './routes/replicas.js';
 import { reportRoutes } from './routes/reports.js';
 import { resourceRoutes } from './routes/resources.js';
 import { switchingRoutes } from './routes/switching.js';
@@ -134,6 +135,7 @@ export async function buildApi(opts: ApiOptions): Promise<{ app: FastifyInstance
   exportRoutes(app, ctx);
   switchingRoutes(app, ctx);
   publicRoutes(app, ctx);
+  replicaRoutes(app, ctx);
   liveRoutes(app, ctx);
   await consoleRoutes(app, opts.consoleDir ?? fileURLToPath(new URL('../../console/', import.meta.url)));
   return { app, ctx };

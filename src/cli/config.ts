@@ -63,8 +63,36 @@ export async function resolveConnection(flags: {
       'no server configured: run `continuum login --server URL --token TOKEN` or pass --server',
     );
   return {
-    server: server.replace(/\/+$/, ''),
+    server: await firstAnswering(server),
     token: flags.token ?? env('CONTINUUM_TOKEN') ?? config.token,
     project: flags.project ?? env('CONTINUUM_PROJECT') ?? config.project,
   };
+}
+
+/** How long a replica gets to answer /healthz before the next address is tried. */
+const PROBE_TIMEOUT_MS = 2000;
+
+/**
+ * A server setting may list several replicas of one control plane, comma-separated: the
+ * first whose /healthz answers (its store reachable) is used. One address is used as is.
+ */
+export async function firstAnswering(server: string): Promise<string> {
+  const list = server
+    .split(',')
+    .map((s) => s.trim().replace(/\/+$/, ''))
+    .filter(Boolean);
+  if (list.length <= 1) return list[0] ?? server;
+  const failures: string[] = [];
+  for (const url of list) {
+    try {
+      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+      await res.body?.cancel();
+      if (res.ok) return url;
+      failures.push(`${url} (HTTP ${res.status})`);
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      failures.push(`${url} (${cause?.code ?? cause?.message ?? (err as Error).message})`);
+    }
+  }
+  throw new CliError(`none of the control plane's replicas answered: ${failures.join(', ')}`);
 }

@@ -5,7 +5,7 @@ import { CliError } from './errors.js';
 export function kindArg(name: string): KindDef {
   const def = findKind(name);
   if (!def) {
-    const known = [...KINDS.map((k) => k.plural), 'instances'].join(', ');
+    const known = [...KINDS.map((k) => k.plural), 'instances', 'replicas'].join(', ');
     throw new CliError(`unknown kind '${name}' (one of ${known})`);
   }
   return def;

@@ -35,7 +35,10 @@ export function buildProgram(): Command {
   const program = new Command('continuum')
     .version(VERSION)
     .description('Continuum: one control plane over many European cloud-edge providers')
-    .option('--server <url>', 'control plane URL (default: config file, or CONTINUUM_SERVER)')
+    .option(
+      '--server <url>',
+      "control plane URL; several replicas' URLs comma-separated (the first that answers is used) (default: config file, or CONTINUUM_SERVER)",
+    )
     .option('--token <token>', 'API token (default: config file, or CONTINUUM_TOKEN)')
     .option(
       '-p, --project <name>',

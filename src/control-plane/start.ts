@@ -34,9 +34,12 @@ import { eraseFile } from '../protocol/file-hash.js';
 import type { NodeMetrics } from '../protocol/index.js';
 import { ExportService } from '../resources/export.js';
 import { IdentityService } from '../resources/index.js';
-import { engineOf, Store } from '../store/index.js';
+import { ResourceService } from '../resources/service.js';
+import { engineOf, FeedFollower, forgetReplicas, type Presence, pruneFeed, Store } from '../store/index.js';
 import { VERSION } from '../version.js';
+import { defaultReplicaName, Leadership, REPLICA_FORGET_MS } from './leadership.js';
 import { parseListen } from './paths.js';
+import { PresenceNotes } from './presence.js';
 
 export interface ControlPlaneOptions {
   listen: string;
@@ -79,6 +82,27 @@ export interface ControlPlaneOptions {
   kubernetesListen?: string;
   /** How often a Kubernetes watch looks for changes (default 1 s). */
   kubernetesWatchIntervalMs?: number;
+  /**
+   * This replica's name among those on one PostgreSQL database (default HOST-PORT);
+   * SQLite's single process is 'local'.
+   */
+  replicaName?: string;
+  /** The API URL clients and other replicas reach this one at (default: the listen address). */
+  advertise?: string;
+  /** The leader's lease and how often it is renewed (PostgreSQL; defaults 10 s and 2 s). */
+  leaseTtlMs?: number;
+  leaseRenewMs?: number;
+}
+
+/** The controllers one replica runs while it leads (all write through its fenced store). */
+interface Controllers {
+  cache: ClusterCache;
+  controller: WorkloadController;
+  migrations: MigrationController;
+  health: NodeHealthController;
+  switching: SwitchingController;
+  /** Prunes the change feed and forgets replicas long gone. */
+  housekeeping: NodeJS.Timeout;
 }
 
 export interface ControlPlane {
@@ -97,10 +121,16 @@ export interface ControlPlane {
   /** The Kubernetes API facade's URL, when it runs. */
   kubernetesUrl?: string;
   caFingerprint?: string;
-  controller: WorkloadController;
-  migrations: MigrationController;
-  health: NodeHealthController;
-  switching: SwitchingController;
+  /** This replica's name and its part in the leader's lease. */
+  replica: string;
+  leadership: Leadership;
+  /** PostgreSQL: the durable change feed this replica follows. */
+  follower?: FeedFollower;
+  /** The controllers, while this replica leads (each getter throws when it does not). */
+  readonly controller: WorkloadController;
+  readonly migrations: MigrationController;
+  readonly health: NodeHealthController;
+  readonly switching: SwitchingController;
   close(): Promise<void>;
 }
 
@@ -134,8 +164,20 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     );
   const storeDescription =
     engine === 'postgres' ? `postgres ${new URL(url).host}${new URL(url).pathname}` : `sqlite ${url}`;
-  const store = await Store.open({ url, schema: opts.databaseSchema });
+  const replica = opts.replicaName ?? (engine === 'postgres' ? defaultReplicaName(port) : 'local');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$/.test(replica))
+    throw new Error(
+      `invalid replica name '${replica}': letters, digits, '.', '_', ':' and '-', at most 63, starting with a letter or digit`,
+    );
+  const store = await Store.open({ url, schema: opts.databaseSchema, replica });
+  let follower: FeedFollower | undefined;
+  /** Until the API's logger exists, what the feed has to say goes to stderr. */
+  let warn = (msg: string, err?: unknown) => console.error(msg, err ?? '');
   try {
+    if (engine === 'postgres') {
+      follower = new FeedFollower(store, { log: (msg, err) => warn(msg, err) });
+      await follower.start();
+    }
     // After the store opened (its WAL exists); what is made later is made private.
     await lockDown(opts.dataDir);
     const adminToken = await new IdentityService(store).bootstrap();
@@ -144,7 +186,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const logger = opts.logLevel && opts.logLevel !== 'silent' ? { level: opts.logLevel } : false;
     const imageDir = join(opts.dataDir, 'images');
     const authLimiter = new AuthFailureLimiter(opts.authFailures);
-    const { app, ctx } = await buildApi({
+    const built = await buildApi({
       store,
       imageDir,
       logger,
@@ -153,34 +195,21 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       ...(opts.sseBufferBytes ? { sseBufferBytes: opts.sseBufferBytes } : {}),
       ...(opts.metricsPublic ? { metricsPublic: true } : {}),
     });
-    const cache = new ClusterCache(store);
-    ctx.resources.admission.set('Migration', admitMigration(cache));
+    const { app, ctx } = built;
+    warn = (msg, err) => app.log.warn({ err }, msg);
+    /** The controllers, while this replica leads. */
+    let current: Controllers | undefined;
+    // A migration's target is checked against the leader's view of the fleet; a replica
+    // that does not lead reads the fleet for it (migrations are created seldom).
+    const standbyCache = new ClusterCache(store);
+    ctx.resources.admission.set('Migration', async (tx, parent, name, spec, existing) => {
+      if (current) return admitMigration(current.cache)(tx, parent, name, spec, existing);
+      await standbyCache.refresh();
+      return admitMigration(standbyCache)(tx, parent, name, spec, existing);
+    });
     const clock = opts.clock ?? (() => new Date());
     ctx.resources.admission.set('SwitchingRequest', admitSwitching(clock));
-    // Created first, started after the workload controller: each knows the other's part.
-    let migrations: MigrationController | undefined;
-    const controller = new WorkloadController({
-      store,
-      cache,
-      migrating: () => migrations?.migrating ?? new Set(),
-      live: (inst) => migrations?.live(inst) ?? false,
-      log: (msg, err) => app.log.warn({ err }, msg),
-      onPlaced: (replicas, pass, queued) => {
-        ctx.metrics.placements.inc(replicas);
-        // Once per pass: its replicas share the times, and a summary observation costs
-        // five digest updates (one per age bucket) — per replica it was 3 % of the thread.
-        ctx.metrics.placementSeconds.observe(pass);
-        ctx.metrics.placementQueueSeconds.observe(queued);
-      },
-    });
-    const health = new NodeHealthController({
-      store,
-      suspectAfterMs: opts.nodeSuspectAfterMs,
-      downAfterMs: opts.nodeDownAfterMs,
-      onError: (node, err) =>
-        app.log.warn({ err, node }, 'node health: writing a node state failed; retried'),
-    });
-    ctx.health = health;
+    const presence = new PresenceNotes(store, (msg, err) => app.log.warn({ err }, msg));
     let gateway: AgentGateway | undefined;
     let caFingerprint: string | undefined;
     let gatewayCa: CertificateAuthority | undefined;
@@ -206,13 +235,17 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       });
       gateway.on('error', (err) => app.log.error({ err }, 'agent gateway'));
       // Node health queues the node and retries a failed write itself (onError logs it).
-      gateway.on('connected', (p: string, n: string) => void health.connected(p, n));
+      // A replica that does not lead passes what it heard to the leader's through the feed.
+      gateway.on('connected', (p: string, n: string) =>
+        current ? void current.health.connected(p, n) : presence.connected(p, n),
+      );
       const history = new MetricsHistory();
       ctx.nodeMetrics = history;
       gateway.on('heartbeat', (p: string, n: string, msg: { metrics: NodeMetrics }) => {
         ctx.metrics.agentHeartbeats.inc();
         history.record(p, n, msg.metrics);
-        void health.seen(p, n);
+        if (current) void current.health.seen(p, n);
+        else presence.seen(p, n);
       });
       const rejected = new Counter({
         name: 'continuum_agent_messages_rejected_total',
@@ -289,35 +322,105 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         : {}),
     });
     const exports = ctx.exports;
-    const switching = new SwitchingController({
-      store,
-      resources: ctx.resources,
-      ...(gateway ? { agents: gateway } : {}),
-      ca,
-      eraseExports: (project) => exports.eraseProject(project),
-      eraseImageFile: (sha) => eraseFile(ctx.images.pathOf(sha), 'image', sha),
-      clock,
-      ...(opts.switchingIntervalMs ? { intervalMs: opts.switchingIntervalMs } : {}),
-      log: (msg, err) => app.log.warn({ err }, msg),
-    });
-    ctx.switching = {
-      controller: switching,
+    const switchingOn = (on: Store, resources: ResourceService) =>
+      new SwitchingController({
+        store: on,
+        resources,
+        ...(gateway ? { agents: gateway } : {}),
+        ca,
+        eraseExports: (project) => exports.eraseProject(project),
+        eraseImageFile: (sha) => eraseFile(ctx.images.pathOf(sha), 'image', sha),
+        clock,
+        ...(opts.switchingIntervalMs ? { intervalMs: opts.switchingIntervalMs } : {}),
+        log: (msg, err) => app.log.warn({ err }, msg),
+      });
+    const switchingApi = {
+      // Not started: it reads certificates for the API on a replica that does not lead.
+      controller: switchingOn(store, ctx.resources),
       actions: new SwitchingActions(store, clock),
       caPem: async () => (await ca()).certPem,
     };
+    ctx.switching = switchingApi;
     await ctx.exports.clean();
     ctx.importDir = join(opts.dataDir, 'imports');
     await fs.rm(ctx.importDir, { recursive: true, force: true });
-    migrations = new MigrationController({
-      store,
-      cache,
-      ...(gateway ? { agents: gateway } : {}),
-      log: (msg, err) => app.log.warn({ err }, msg),
+
+    /** Builds and starts the controllers on a store fenced by this replica's lease. */
+    const lead = async (): Promise<void> => {
+      const fenced = store.fenced(leadership.fence);
+      const cache = new ClusterCache(fenced);
+      // Created first, started after the workload controller: each knows the other's part.
+      let migrations: MigrationController | undefined;
+      const controller = new WorkloadController({
+        store: fenced,
+        cache,
+        migrating: () => migrations?.migrating ?? new Set(),
+        live: (inst) => migrations?.live(inst) ?? false,
+        log: (msg, err) => app.log.warn({ err }, msg),
+        onPlaced: (replicas, pass, queued) => {
+          ctx.metrics.placements.inc(replicas);
+          // Once per pass: its replicas share the times, and a summary observation costs
+          // five digest updates (one per age bucket) — per replica it was 3 % of the thread.
+          ctx.metrics.placementSeconds.observe(pass);
+          ctx.metrics.placementQueueSeconds.observe(queued);
+        },
+      });
+      const health = new NodeHealthController({
+        store: fenced,
+        suspectAfterMs: opts.nodeSuspectAfterMs,
+        downAfterMs: opts.nodeDownAfterMs,
+        onError: (node, err) =>
+          app.log.warn({ err, node }, 'node health: writing a node state failed; retried'),
+      });
+      migrations = new MigrationController({
+        store: fenced,
+        cache,
+        ...(gateway ? { agents: gateway } : {}),
+        log: (msg, err) => app.log.warn({ err }, msg),
+      });
+      const resources = new ResourceService(fenced);
+      for (const [kind, admit] of ctx.resources.admission) resources.admission.set(kind, admit);
+      const switching = switchingOn(fenced, resources);
+      const housekeeping = setInterval(() => {
+        const work = store.engine === 'postgres' ? pruneFeed(store) : Promise.resolve(0);
+        work
+          .then(() => forgetReplicas(store, { staleMs: REPLICA_FORGET_MS }))
+          .catch((err) => app.log.warn({ err }, 'housekeeping of the change feed failed; retried'));
+      }, 60_000);
+      housekeeping.unref();
+      const c: Controllers = { cache, controller, migrations, health, switching, housekeeping };
+      current = c;
+      ctx.health = health;
+      ctx.switching = { ...switchingApi, controller: switching };
+      await controller.start();
+      await migrations.start();
+      await health.start();
+      await switching.start();
+    };
+    const stepDown = async (): Promise<void> => {
+      const c = current;
+      current = undefined;
+      ctx.health = undefined;
+      ctx.switching = switchingApi;
+      if (!c) return;
+      clearInterval(c.housekeeping);
+      c.switching.stop();
+      c.health.stop();
+      c.migrations.stop();
+      c.controller.stop();
+    };
+    // Agents heard by another replica count for the leader's node health.
+    store.committed.on('presence', (p: Presence) => {
+      if (!current || p.replica === replica) return;
+      for (const key of p.connected) {
+        const [provider, node] = key.split('/') as [string, string];
+        void current.health.connected(provider, node);
+      }
+      for (const key of p.seen) {
+        const [provider, node] = key.split('/') as [string, string];
+        void current.health.seen(provider, node);
+      }
     });
-    await controller.start();
-    await migrations.start();
-    await health.start();
-    await switching.start();
     let kube: FastifyInstance | undefined;
     if (opts.kubernetesListen) {
       const k = parseListen(opts.kubernetesListen);
@@ -347,8 +450,27 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     const addr = app.server.address();
     const boundPort = typeof addr === 'object' && addr ? addr.port : port;
     const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+    const apiUrl = `http://${shownHost}:${boundPort}`;
+    const leadership = new Leadership({
+      store,
+      name: replica,
+      address: opts.advertise ?? apiUrl,
+      gateway: ctx.gatewayUrl ?? '',
+      version: VERSION,
+      ...(opts.leaseTtlMs ? { ttlMs: opts.leaseTtlMs } : {}),
+      ...(opts.leaseRenewMs ? { renewMs: opts.leaseRenewMs } : {}),
+      onLead: lead,
+      onLose: stepDown,
+      log: (msg, err) => (err ? app.log.warn({ err }, msg) : app.log.info(msg)),
+    });
+    await leadership.start();
+    presence.start(() => current === undefined);
+    const running = (): Controllers => {
+      if (!current) throw new Error(`replica ${replica} does not lead: its controllers do not run`);
+      return current;
+    };
     return {
-      url: `http://${shownHost}:${boundPort}`,
+      url: apiUrl,
       app,
       ctx,
       store,
@@ -360,22 +482,33 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       gatewayUrl: ctx.gatewayUrl,
       kubernetesUrl: ctx.kubernetes?.url,
       caFingerprint,
-      controller,
-      migrations,
-      health,
-      switching,
+      replica,
+      leadership,
+      ...(follower ? { follower } : {}),
+      get controller() {
+        return running().controller;
+      },
+      get migrations() {
+        return running().migrations;
+      },
+      get health() {
+        return running().health;
+      },
+      get switching() {
+        return running().switching;
+      },
       async close() {
-        switching.stop();
-        health.stop();
-        migrations.stop();
-        controller.stop();
+        await leadership.stop();
+        await presence.stop();
         await gateway?.close();
         await kube?.close();
         await app.close();
+        await follower?.stop();
         await store.close();
       },
     };
   } catch (err) {
+    await follower?.stop();
     await store.close();
     throw err;
   }

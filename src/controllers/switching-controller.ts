@@ -179,7 +179,7 @@ export class SwitchingController {
     const events: { action: string; after: object }[] = [];
     if (!st.requestedAt) {
       Object.assign(st, SwitchingController.timeline(spec, st, now), {
-        sinceSeq: await this.opts.store.lastEventSeq(),
+        sinceSeq: await this.opts.store.lastEventPosition(),
       });
       events.push({ action: 'requested', after: { ...spec, ...st } });
     }
@@ -298,12 +298,12 @@ export class SwitchingController {
       const page = await this.opts.store.listEvents({
         kind: 'Export',
         parent: project,
-        afterSeq: after,
+        after,
         limit: 500,
       });
       if (!page.length) break;
       for (const e of page) {
-        after = e.seq;
+        after = e.position;
         if (e.action === 'download' && (e.after as { complete?: boolean } | null)?.complete) {
           st.message = `exported (${(e.after as { bytes: number }).bytes} bytes downloaded)`;
           return true;
@@ -327,12 +327,12 @@ export class SwitchingController {
       const page = await this.opts.store.listEvents({
         kind: 'Instance',
         parent: project,
-        afterSeq: after,
+        after,
         limit: 1000,
       });
       if (!page.length) break;
       for (const e of page) {
-        after = e.seq;
+        after = e.position;
         for (const doc of [e.before, e.after] as ({
           uid?: string;
           provider?: string;

@@ -356,12 +356,12 @@ export class ExportService {
     for (let after = 0; ; ) {
       const page = await store.listEvents({
         scope: { providers: [], projects: [project] },
-        afterSeq: after,
+        after,
         limit: 1000,
       });
       if (!page.length) break;
       for (const e of page) {
-        after = e.seq;
+        after = e.position;
         audit.push(e);
         if (e.kind === 'Instance') history.push(e);
       }

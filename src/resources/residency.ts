@@ -45,9 +45,9 @@ export async function residencyReport(
   const where = new Places(store);
   let after = 0;
   for (;;) {
-    const page = await store.listEvents({ kind: 'Instance', parent: project, afterSeq: after, limit: 1000 });
+    const page = await store.listEvents({ kind: 'Instance', parent: project, after, limit: 1000 });
     for (const e of page) {
-      after = e.seq;
+      after = e.position;
       if (only.instance && e.name !== only.instance) continue;
       const doc = (e.after ?? undefined) as Doc | undefined;
       if (doc?.workload) workloadOf.set(e.name, doc.workload);
@@ -120,9 +120,9 @@ class Places {
     let last: Record<string, any> | undefined;
     let after = 0;
     for (;;) {
-      const page = await this.store.listEvents({ kind, parent, name, afterSeq: after, limit: 1000 });
+      const page = await this.store.listEvents({ kind, parent, name, after, limit: 1000 });
       for (const e of page) {
-        after = e.seq;
+        after = e.position;
         const doc = (e.after ?? e.before) as { spec?: Record<string, any> } | null;
         if (doc?.spec) last = doc.spec;
       }

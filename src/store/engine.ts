@@ -17,6 +17,8 @@ export interface StoreLocation {
   schema?: string;
   /** PostgreSQL only: pool size. */
   poolSize?: number;
+  /** This process's name among the control-plane replicas (default 'local'). */
+  replica?: string;
 }
 
 export function engineOf(url: string): Engine {
@@ -25,7 +27,14 @@ export function engineOf(url: string): Engine {
 
 const INT8_OID = 20;
 
-export async function openDatabase(loc: StoreLocation): Promise<{ db: Kysely<Database>; engine: Engine }> {
+export interface OpenedDatabase {
+  db: Kysely<Database>;
+  engine: Engine;
+  /** PostgreSQL: a connection of its own (in the store's schema), for LISTEN. */
+  connect?: () => Promise<pg.Client>;
+}
+
+export async function openDatabase(loc: StoreLocation): Promise<OpenedDatabase> {
   const engine = engineOf(loc.url);
   if (engine === 'sqlite') {
     if (loc.url !== ':memory:') mkdirSync(dirname(loc.url), { recursive: true });
@@ -64,10 +73,11 @@ export async function openDatabase(loc: StoreLocation): Promise<{ db: Kysely<Dat
       await admin.end();
     }
   }
+  const searchPath = schema ? { options: `-c search_path=${schema}` } : {};
   const pool = new pg.Pool({
     connectionString: loc.url,
     max: loc.poolSize ?? 10,
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    ...searchPath,
     // COUNT(*) and bigserial come back as int8; our numbers stay far below 2^53.
     types: {
       getTypeParser: ((oid: number, format?: string) =>
@@ -77,5 +87,10 @@ export async function openDatabase(loc: StoreLocation): Promise<{ db: Kysely<Dat
   // Fail fast with the server's own message (bad host, missing database …).
   const client = await pool.connect();
   client.release();
-  return { engine, db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }) };
+  const connect = async () => {
+    const c = new pg.Client({ connectionString: loc.url, ...searchPath });
+    await c.connect();
+    return c;
+  };
+  return { engine, connect, db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }) };
 }

@@ -11,6 +11,7 @@ export {
   type ResourceChangeNote,
 } from './change-feed.js';
 export { ENGINES, type Engine, engineOf, type StoreLocation } from './engine.js';
+export { FEED_RETENTION_MS, FeedFollower, type FeedFollowerOptions, pruneFeed } from './feed.js';
 export {
   DESIRED_STATES,
   type DesiredState,
@@ -27,16 +28,34 @@ export {
   instanceEventDoc,
 } from './instances.js';
 export { migrationsFor } from './migrations.js';
+export {
+  acquireLease,
+  databaseNow,
+  forgetReplicas,
+  heartbeatReplica,
+  LEADER_LEASE,
+  type Lease,
+  listReplicas,
+  type ReplicaRecord,
+  readLease,
+  releaseLease,
+} from './replicas.js';
 export { FILTER_COLUMNS, RESOURCE_TABLES, type ResourceTableName } from './schema.js';
 export {
   type AuditEvent,
+  type CommittedBatch,
   type EventQuery,
+  type FeedBody,
+  type Fence,
+  FencedError,
+  isFenced,
   isUniqueViolation,
   type JoinTokenRecord,
   type ListQuery,
   type NewEvent,
   type NewResource,
   type NodeCredentialRecord,
+  type Presence,
   type ResourceChange,
   Store,
   type StoredResource,

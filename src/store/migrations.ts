@@ -190,6 +190,96 @@ const annotations: Migration = {
   },
 };
 
+/**
+ * Several control-plane replicas on one database (PostgreSQL): who they are, the lease of
+ * the one that runs the controllers, the change feed every replica follows, the audit
+ * log's commit order, and image content every replica can stream.
+ */
+function replicas(engine: Engine): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      const big = engine === 'postgres' ? 'bigint' : 'integer';
+      await db.schema
+        .createTable('replicas')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('address', 'text', (c) => c.notNull())
+        .addColumn('gateway', 'text', (c) => c.notNull())
+        .addColumn('version', 'text', (c) => c.notNull())
+        .addColumn('started_ms', big, (c) => c.notNull())
+        .addColumn('seen_ms', big, (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('leases')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('holder', 'text', (c) => c.notNull())
+        .addColumn('epoch', big, (c) => c.notNull())
+        .addColumn('acquired_ms', big, (c) => c.notNull())
+        .addColumn('expires_ms', big, (c) => c.notNull())
+        .execute();
+      // One row per committed transaction, numbered without gaps in commit order.
+      await db.schema
+        .createTable('changes')
+        .addColumn('seq', big, (c) => c.primaryKey())
+        .addColumn('replica', 'text', (c) => c.notNull())
+        .addColumn('at_ms', big, (c) => c.notNull())
+        .addColumn('events_from', big, (c) => c.notNull())
+        .addColumn('events_to', big, (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .execute();
+      // An event's place in commit order (PostgreSQL hands out `seq` at insert, not commit).
+      await db.schema.alterTable('events').addColumn('position', big).execute();
+      await db.updateTable('events').set({ position: sql`seq` }).execute();
+      await db.schema.createIndex('events_position').on('events').column('position').execute();
+      await db.schema
+        .createTable('image_chunks')
+        .addColumn('sha256', 'text', (c) => c.notNull())
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('data', engine === 'postgres' ? 'bytea' : 'blob', (c) => c.notNull())
+        .addPrimaryKeyConstraint('image_chunks_pk', ['sha256', 'idx'])
+        .execute();
+      if (engine !== 'postgres') return;
+      // The end of every writing transaction, in one round trip: the fence (a controller
+      // write commits only while its epoch holds the lease), the feed's lock (held to the
+      // commit, so numbers follow commit order), the events' positions, the feed row and
+      // the notification every replica listens for.
+      await sql`
+        create function continuum_commit(p_replica text, p_epoch bigint, p_body text, p_events bigint[])
+        returns table (feed_seq bigint, events_from bigint) language plpgsql as $$
+        declare
+          now_ms bigint := (extract(epoch from clock_timestamp()) * 1000)::bigint;
+          last_seq bigint;
+          last_to bigint;
+          n integer := coalesce(array_length(p_events, 1), 0);
+        begin
+          if p_epoch is not null then
+            perform 1 from leases l
+              where l.name = 'controllers' and l.holder = p_replica and l.epoch = p_epoch and l.expires_ms > now_ms
+              for share;
+            if not found then
+              raise exception 'fenced: replica % no longer leads with epoch %', p_replica, p_epoch
+                using errcode = 'CN001';
+            end if;
+          end if;
+          perform pg_advisory_xact_lock(hashtext('continuum_feed ' || current_schema()));
+          select c.seq, c.events_to into last_seq, last_to from changes c order by c.seq desc limit 1;
+          if last_seq is null then
+            last_seq := 0;
+            select coalesce(max(e.position), 0) into last_to from events e where e.position is not null;
+          end if;
+          if n > 0 then
+            update events e set position = last_to + u.i
+              from unnest(p_events) with ordinality as u(s, i) where e.seq = u.s;
+          end if;
+          insert into changes (seq, replica, at_ms, events_from, events_to, body)
+            values (last_seq + 1, p_replica, now_ms, last_to + 1, last_to + n, p_body);
+          perform pg_notify('continuum_feed_' || current_schema(), (last_seq + 1)::text || ' ' || p_replica);
+          return query select last_seq + 1, last_to + 1;
+        end
+        $$`.execute(db);
+    },
+  };
+}
+
 export function migrationsFor(engine: Engine): Record<string, Migration> {
   return {
     '0001_initial': initial(engine),
@@ -199,13 +289,16 @@ export function migrationsFor(engine: Engine): Record<string, Migration> {
     '0005_migrations': { up: (db) => createResourceTable(db, engine, 'migrations') },
     '0006_switchings': { up: (db) => createResourceTable(db, engine, 'switchings') },
     '0007_annotations': annotations,
+    '0008_replicas': replicas(engine),
   };
 }
 
 /** Applies every pending migration; throws with the failing migration's name. */
-export async function migrateToLatest(db: Kysely<any>, engine: Engine): Promise<string[]> {
+export async function migrateToLatest(db: Kysely<any>, engine: Engine, schema?: string): Promise<string[]> {
   const provider: MigrationProvider = { getMigrations: async () => migrationsFor(engine) };
-  const migrator = new Migrator({ db, provider });
+  // In a schema of its own, the migrator's tables are looked for there only: left alone, it
+  // finds another schema's and takes them for its own.
+  const migrator = new Migrator({ db, provider, ...(schema ? { migrationTableSchema: schema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';

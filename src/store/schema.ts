@@ -43,6 +43,8 @@ export interface EventTable {
   project: string | null;
   before: string | null;
   after: string | null;
+  /** The event's place in commit order (set at commit on PostgreSQL; SQLite's seq is already). */
+  position: number | null;
 }
 
 export interface TokenTable {
@@ -105,6 +107,38 @@ export interface MetaTable {
   value: string;
 }
 
+export interface ReplicaTable {
+  name: string;
+  address: string;
+  gateway: string;
+  version: string;
+  started_ms: number;
+  seen_ms: number;
+}
+
+export interface LeaseTable {
+  name: string;
+  holder: string;
+  epoch: number;
+  acquired_ms: number;
+  expires_ms: number;
+}
+
+export interface ChangeTable {
+  seq: number;
+  replica: string;
+  at_ms: number;
+  events_from: number;
+  events_to: number;
+  body: string;
+}
+
+export interface ImageChunkTable {
+  sha256: string;
+  idx: number;
+  data: Uint8Array;
+}
+
 export const RESOURCE_TABLES = [
   'providers',
   'sites',
@@ -134,4 +168,8 @@ export interface Database {
   instances: InstanceTable;
   join_tokens: JoinTokenTable;
   node_credentials: NodeCredentialTable;
+  replicas: ReplicaTable;
+  leases: LeaseTable;
+  changes: ChangeTable;
+  image_chunks: ImageChunkTable;
 }

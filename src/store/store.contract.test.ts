@@ -140,10 +140,12 @@ for (const engine of TEST_ENGINES) {
       );
       const none = await store.listEvents({ scope: { providers: [], projects: [] } });
       assert.deepEqual(none, []);
-      const later = await store.listEvents({ afterSeq: a!.seq });
-      assert.ok(later.every((e) => e.seq > a!.seq));
+      // Positions are commit order (set at commit on PostgreSQL): resume after e1's.
+      const [first] = await store.listEvents({ name: 'e1' });
+      const later = await store.listEvents({ after: first!.position });
+      assert.ok(later.every((e) => e.position > first!.position));
       assert.deepEqual(later[0]?.after, { n: 'e2' });
-      assert.equal(await store.lastEventSeq(), b!.seq);
+      assert.equal(await store.lastEventPosition(), later[later.length - 1]!.position);
       await assert.rejects(store.appendEvent(event('outside')), /inside Store.transaction/);
     });
 

@@ -2,7 +2,15 @@
 // engine. A transaction is a Store bound to one database transaction; the audit events
 // it appended and the changes it made are published only after it commits.
 import { EventEmitter } from 'node:events';
-import type { Compilable, CompiledQuery, Kysely, QueryResult, Transaction } from 'kysely';
+import {
+  type Compilable,
+  type CompiledQuery,
+  type Kysely,
+  type QueryResult,
+  sql,
+  type Transaction,
+} from 'kysely';
+import type pg from 'pg';
 import { ChangeFeed, type InstanceWrite, type NewChange } from './change-feed.js';
 import { type Engine, openDatabase, type StoreLocation } from './engine.js';
 import {
@@ -64,7 +72,14 @@ export interface ListQuery {
 }
 
 export interface AuditEvent {
+  /** Handed out when the event is written: an instance's revision is its event's seq. */
   readonly seq: number;
+  /**
+   * The event's place in commit order: readers resume after a position and never miss an
+   * event that committed later with a lower seq (PostgreSQL hands out seq before commit).
+   * Equal to seq on SQLite, whose writers take turns.
+   */
+  readonly position: number;
   readonly time: string;
   readonly actor: string;
   readonly action: string;
@@ -77,17 +92,18 @@ export interface AuditEvent {
   readonly after: unknown;
 }
 
-export type NewEvent = Omit<AuditEvent, 'seq' | 'time'>;
+export type NewEvent = Omit<AuditEvent, 'seq' | 'position' | 'time'>;
 
 export interface EventQuery {
-  afterSeq?: number;
+  /** Only events after this position (commit order). */
+  after?: number;
   limit?: number;
   /** Restrict to events of these providers or projects (a principal's scope); absent = all. */
   scope?: { providers: readonly string[]; projects: readonly string[] };
   kind?: string;
   parent?: string;
   name?: string;
-  /** The latest `limit` events (still returned oldest first) instead of the first after `afterSeq`. */
+  /** The latest `limit` events (still returned oldest first) instead of the first after `after`. */
   newest?: boolean;
 }
 
@@ -173,6 +189,7 @@ function toResource(row: any): StoredResource {
 function toEvent(row: any): AuditEvent {
   return {
     seq: Number(row.seq),
+    position: Number(row.position ?? row.seq),
     time: row.time,
     actor: row.actor,
     action: row.action,
@@ -235,6 +252,19 @@ interface Pending {
   events: AuditEvent[];
   changes: NewChange[];
   by?: string;
+  presence?: Presence;
+}
+
+/**
+ * The agents a replica heard from since its last note (node keys PROVIDER/NODE): a
+ * replica that does not lead passes them to the leader's node health through the feed.
+ */
+export interface Presence {
+  readonly replica: string;
+  /** Nodes whose agent connected (they are ready again, whatever they were). */
+  readonly connected: readonly string[];
+  /** Nodes whose agent sent a heartbeat or a report. */
+  readonly seen: readonly string[];
 }
 
 export interface TransactionOptions {
@@ -242,37 +272,142 @@ export interface TransactionOptions {
   by?: string;
 }
 
+/**
+ * What a store's transactions commit under: the leader's epoch, read at the start of each
+ * transaction (undefined: this replica does not lead, and nothing is written).
+ */
+export interface Fence {
+  readonly replica: string;
+  epoch(): number | undefined;
+}
+
+/** A controller write refused because its replica no longer holds the leader's lease. */
+export class FencedError extends Error {
+  readonly code = 'fenced';
+}
+
+/** True for a write refused by the fence (on either engine). */
+export function isFenced(err: unknown): boolean {
+  return err instanceof FencedError || (err as { code?: string })?.code === 'CN001';
+}
+
+/** What a committed transaction hands to the feed (and to every replica that follows it). */
+export interface CommittedBatch {
+  /** Its number in the durable feed (PostgreSQL); absent on SQLite. */
+  readonly seq?: number;
+  readonly events: readonly AuditEvent[];
+  readonly changes: readonly NewChange[];
+  readonly presence?: Presence;
+}
+
+/** A feed row's body. */
+export interface FeedBody {
+  readonly changes: readonly NewChange[];
+  readonly presence?: Presence;
+}
+
+/** Shared by a store, its transactions and its fenced views. */
+interface Shared {
+  readonly engine: Engine;
+  readonly committed: EventEmitter;
+  readonly changes: ChangeFeed;
+  readonly compiled: Compiled;
+  /** Names this process in the feed and the lease. */
+  replica: string;
+  /** PostgreSQL: opens a connection of its own (the feed's LISTEN). */
+  connect?: () => Promise<pg.Client>;
+  /** Delivers committed batches in feed order (PostgreSQL, once following). */
+  deliver?: (b: CommittedBatch) => Promise<void>;
+}
+
 export class Store {
-  /** After each commit: 'event' for each audit event, in order. Listeners must not throw. */
+  readonly engine: Engine;
+  /**
+   * After each commit: 'event' for each audit event, in order; 'presence' for a replica's
+   * note of the agents it heard from. Listeners must not throw.
+   */
   readonly committed: EventEmitter;
   /** After each commit: the changes the transaction made (see ChangeFeed). */
   readonly changes: ChangeFeed;
+  private readonly compiled: Compiled;
   private pending: Pending | undefined;
 
   private constructor(
-    readonly engine: Engine,
+    private readonly shared: Shared,
     private readonly db: Db,
-    committed: EventEmitter,
-    changes: ChangeFeed,
-    private readonly compiled: Compiled,
     pending?: Pending,
+    private readonly fence?: Fence,
   ) {
-    this.committed = committed;
-    this.changes = changes;
+    this.engine = shared.engine;
+    this.committed = shared.committed;
+    this.changes = shared.changes;
+    this.compiled = shared.compiled;
     this.pending = pending;
   }
 
   static async open(loc: StoreLocation): Promise<Store> {
-    const { db, engine } = await openDatabase(loc);
+    const { db, engine, connect } = await openDatabase(loc);
     try {
-      await migrateToLatest(db, engine);
+      await migrateToLatest(db, engine, engine === 'postgres' ? loc.schema : undefined);
     } catch (err) {
       await db.destroy();
       throw err;
     }
     const emitter = new EventEmitter();
     emitter.setMaxListeners(0);
-    return new Store(engine, db, emitter, new ChangeFeed(), new Map());
+    const shared: Shared = {
+      engine,
+      committed: emitter,
+      changes: new ChangeFeed(),
+      compiled: new Map(),
+      replica: loc.replica ?? 'local',
+      ...(connect ? { connect } : {}),
+    };
+    return new Store(shared, db);
+  }
+
+  /** This process's name in the feed and the lease. */
+  get replica(): string {
+    return this.shared.replica;
+  }
+
+  /** The same store, whose every writing transaction commits only under the fence's epoch. */
+  fenced(fence: Fence): Store {
+    if (this.pending) throw new Error('a transaction cannot be fenced');
+    return new Store(this.shared, this.db, undefined, fence);
+  }
+
+  /**
+   * Hands committed batches to `deliver` instead of publishing them at once: a follower
+   * of the durable feed publishes every replica's batches, this one's included, in feed
+   * order (PostgreSQL). `transaction` resolves once its batch is published.
+   */
+  deliverThrough(deliver: ((b: CommittedBatch) => Promise<void>) | undefined): void {
+    this.shared.deliver = deliver;
+  }
+
+  /** Publishes a committed batch to this process (the follower calls it in feed order). */
+  publish(b: CommittedBatch): void {
+    for (const e of b.events) this.committed.emit('event', e);
+    this.changes.publish(b.changes);
+    if (b.presence) this.committed.emit('presence', b.presence);
+  }
+
+  /** Sends the agents this replica heard from to the leader, with the transaction. */
+  notePresence(p: Presence): void {
+    if (!this.pending) throw new Error('notePresence must run inside Store.transaction');
+    this.pending.presence = p;
+  }
+
+  /** PostgreSQL: a connection of the store's own, outside its pool (the caller ends it). */
+  async connection(): Promise<pg.Client> {
+    if (!this.shared.connect) throw new Error('only a PostgreSQL store has connections of its own');
+    return this.shared.connect();
+  }
+
+  /** The Kysely instance, for the modules of this folder that keep their own SQL. */
+  get kysely(): Kysely<any> {
+    return this.db as unknown as Kysely<any>;
   }
 
   get inTransaction(): boolean {
@@ -282,18 +417,67 @@ export class Store {
   /** Runs fn in one transaction; its events and changes are published after commit. */
   async transaction<T>(fn: (tx: Store) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
     if (this.pending) return fn(this);
+    const epoch = this.fence?.epoch();
+    if (this.fence && epoch === undefined)
+      throw new FencedError(`replica ${this.fence.replica} does not lead: controller writes are refused`);
     const pending: Pending = { events: [], changes: [], ...(opts.by ? { by: opts.by } : {}) };
-    const result = await (this.db as Kysely<Database>)
-      .transaction()
-      .execute((trx) =>
-        fn(new Store(this.engine, trx, this.committed, this.changes, this.compiled, pending)),
-      );
-    for (const e of pending.events) this.committed.emit('event', e);
-    this.changes.publish(pending.changes);
+    let seq: number | undefined;
+    const result = await (this.db as Kysely<Database>).transaction().execute(async (trx) => {
+      const r = await fn(new Store(this.shared, trx, pending, this.fence));
+      if (pending.changes.length || pending.events.length || pending.presence)
+        seq = await this.sealed(trx, pending, epoch);
+      return r;
+    });
+    const batch: CommittedBatch = {
+      ...(seq !== undefined ? { seq } : {}),
+      events: pending.events,
+      changes: pending.changes,
+      ...(pending.presence ? { presence: pending.presence } : {}),
+    };
+    if (seq !== undefined && this.shared.deliver) await this.shared.deliver(batch);
+    else this.publish(batch);
     return result;
   }
 
-  /** Publishes a change with its transaction's commit (at once outside one). */
+  /**
+   * The last statement of a writing transaction. PostgreSQL: the fence, the feed row and
+   * the events' positions, in commit order (continuum_commit); returns the feed number.
+   * SQLite (one process writes): the fence only.
+   */
+  private async sealed(trx: Transaction<Database>, pending: Pending, epoch: number | undefined) {
+    const replica = this.shared.replica;
+    if (this.engine !== 'postgres') {
+      if (epoch === undefined) return undefined;
+      const held = await trx
+        .selectFrom('leases')
+        .select('epoch')
+        .where('name', '=', 'controllers')
+        .where('holder', '=', replica)
+        .where('epoch', '=', epoch)
+        .where('expires_ms', '>', Date.now())
+        .executeTakeFirst();
+      if (!held) throw new FencedError(`replica ${replica} no longer leads with epoch ${epoch}`);
+      return undefined;
+    }
+    const seqs = pending.events.map((e) => e.seq);
+    const body: FeedBody = {
+      changes: pending.changes,
+      ...(pending.presence ? { presence: pending.presence } : {}),
+    };
+    const { rows } = await sql<{ feed_seq: number; events_from: number }>`
+      select feed_seq, events_from from continuum_commit(${replica}, ${epoch ?? null}, ${JSON.stringify(body)}, ${seqs}::bigint[])`.execute(
+      trx,
+    );
+    const { feed_seq, events_from } = rows[0]!;
+    pending.events = pending.events.map((e, i) => ({ ...e, position: Number(events_from) + i }));
+    return Number(feed_seq);
+  }
+
+  /**
+   * Publishes a change with its transaction's commit. Outside one (no writer of the
+   * control plane does that) it is published in this process at once and other replicas
+   * do not hear of it.
+   */
   private changed(c: NewChange): void {
     if (!this.pending) this.changes.publish([c]);
     else this.pending.changes.push(this.pending.by ? { ...c, by: this.pending.by } : c);
@@ -495,9 +679,12 @@ export class Store {
     );
     // The documents as given (the caller does not change them afterwards), not parsed
     // back from the JSON just written.
+    const seq = Number(rows[0]!.seq);
     const event: AuditEvent = {
       ...row,
-      seq: Number(rows[0]!.seq),
+      seq,
+      // PostgreSQL: set when the transaction commits (continuum_commit).
+      position: seq,
       before: e.before ?? null,
       after: e.after ?? null,
     };
@@ -506,8 +693,9 @@ export class Store {
   }
 
   async listEvents(q: EventQuery = {}): Promise<AuditEvent[]> {
+    const order = this.positionColumn;
     let query = this.any.selectFrom('events').selectAll();
-    if (q.afterSeq !== undefined) query = query.where('seq', '>', q.afterSeq);
+    if (q.after !== undefined) query = query.where(order, '>', q.after);
     if (q.kind) query = query.where('kind', '=', q.kind);
     if (q.parent !== undefined) query = query.where('parent', '=', q.parent);
     if (q.name) query = query.where('name', '=', q.name);
@@ -521,17 +709,36 @@ export class Store {
         return eb.or(ors);
       });
     }
-    query = query.orderBy('seq', q.newest ? 'desc' : 'asc').limit(q.limit ?? 100);
+    query = query.orderBy(order, q.newest ? 'desc' : 'asc').limit(q.limit ?? 100);
     const events = (await query.execute()).map(toEvent);
     return q.newest ? events.reverse() : events;
   }
 
-  async lastEventSeq(): Promise<number> {
+  /** The position of the latest committed event (0 when there is none). */
+  async lastEventPosition(): Promise<number> {
     const row = await this.any
       .selectFrom('events')
-      .select((eb) => eb.fn.max('seq').as('m'))
+      .select((eb) => eb.fn.max(this.positionColumn).as('m'))
       .executeTakeFirst();
     return Number(row?.m ?? 0);
+  }
+
+  /** Events with positions from..to (a feed row's), in order. */
+  async eventsAt(from: number, to: number): Promise<AuditEvent[]> {
+    if (to < from) return [];
+    const rows = await this.any
+      .selectFrom('events')
+      .selectAll()
+      .where(this.positionColumn, '>=', from)
+      .where(this.positionColumn, '<=', to)
+      .orderBy(this.positionColumn)
+      .execute();
+    return rows.map(toEvent);
+  }
+
+  /** SQLite's writers take turns, so its seq is commit order; PostgreSQL's is set at commit. */
+  private get positionColumn(): 'seq' | 'position' {
+    return this.engine === 'postgres' ? 'position' : 'seq';
   }
 
   // ---- tokens ----------------------------------------------------------------

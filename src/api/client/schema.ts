@@ -403,7 +403,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description only events with a larger seq */
+                    /** @description only events with a larger position */
                     after?: number;
                     kind?: string;
                     limit?: number;
@@ -436,8 +436,11 @@ export interface paths {
                                 kind: string;
                                 name: string;
                                 parent: string;
+                                /** @description the place of the event in commit order: resume after it (`after`, Last-Event-ID); equal to seq on SQLite */
+                                position: number;
                                 project: string | null;
                                 provider: string | null;
+                                /** @description handed out when the event was written (an instance's revision) */
                                 seq: number;
                                 time: string;
                             }[];
@@ -486,7 +489,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
-                    /** @description only events with a larger seq */
+                    /** @description only events with a larger position */
                     after?: number;
                     kind?: string;
                     name?: string;
@@ -16568,6 +16571,87 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/replicas": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The control-plane replicas on this database: their addresses, which one leads (its epoch and lease expiry) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** @description where clients and agents reach its API */
+                                address: string;
+                                /** @description this replica answered the request */
+                                answering: boolean;
+                                /** @description the leader's epoch (fencing: a controller write commits only under it); null on the others */
+                                epoch: number | null;
+                                /** @description where agents reach its gateway ('' when it runs none) */
+                                gateway: string;
+                                /** @description its last heartbeat in the database */
+                                lastSeen: string;
+                                /** @description it holds the unexpired lease and runs the controllers */
+                                leader: boolean;
+                                /** @description when the leader's lease runs out unless renewed; null on the others */
+                                leaseExpiresAt: string | null;
+                                name: string;
+                                startedAt: string;
+                                version: string;
+                            }[];
+                            leader: {
+                                epoch: number;
+                                leaseExpiresAt: string;
+                                name: string;
+                            } | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                details?: {
+                                    message: string;
+                                    path: string;
+                                }[];
+                                /** @description apply: 0-based index of the document at fault */
+                                document?: number;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;

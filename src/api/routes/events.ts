@@ -7,7 +7,11 @@ import type { Api } from '../type-provider.js';
 import { ErrorBody, openEventStream, principalOf } from './shared.js';
 
 const EventObject = Type.Object({
-  seq: Type.Integer(),
+  seq: Type.Integer({ description: "handed out when the event was written (an instance's revision)" }),
+  position: Type.Integer({
+    description:
+      'the place of the event in commit order: resume after it (`after`, Last-Event-ID); equal to seq on SQLite',
+  }),
   time: Type.String(),
   actor: Type.String(),
   action: Type.String(),
@@ -21,7 +25,7 @@ const EventObject = Type.Object({
 });
 
 const Filters = {
-  after: Type.Optional(Type.Integer({ minimum: 0, description: 'only events with a larger seq' })),
+  after: Type.Optional(Type.Integer({ minimum: 0, description: 'only events with a larger position' })),
   kind: Type.Optional(Type.String()),
   name: Type.Optional(Type.String()),
   provider: Type.Optional(Name),
@@ -45,11 +49,11 @@ function queryFor(p: Principal, q: FilterQuery): EventQuery {
     const projects = q.project && (!own || own.projects.includes(q.project)) ? [q.project] : [];
     scope = { providers, projects };
   }
-  return { afterSeq: q.after, kind: q.kind, name: q.name, limit: q.limit, ...(scope ? { scope } : {}) };
+  return { after: q.after, kind: q.kind, name: q.name, limit: q.limit, ...(scope ? { scope } : {}) };
 }
 
 function matches(e: AuditEvent, q: EventQuery): boolean {
-  if (q.afterSeq !== undefined && e.seq <= q.afterSeq) return false;
+  if (q.after !== undefined && e.position <= q.after) return false;
   if (q.kind && e.kind !== q.kind) return false;
   if (q.name && e.name !== q.name) return false;
   if (q.scope) {
@@ -89,7 +93,7 @@ export function eventRoutes(app: Api, ctx: ApiContext): void {
       const items = await ctx.store.listEvents({ ...q, newest: req.query.newest === true });
       const last = items[items.length - 1];
       return items.length === q.limit && last && !req.query.newest
-        ? { items, nextAfter: last.seq }
+        ? { items, nextAfter: last.position }
         : { items };
     },
   });
@@ -112,9 +116,9 @@ export function eventRoutes(app: Api, ctx: ApiContext): void {
       const buffered: AuditEvent[] = [];
       let sent = after ?? 0;
       const write = (e: AuditEvent) => {
-        if (e.seq <= sent || !matches(e, q) || res.destroyed) return;
-        sent = e.seq;
-        res.write(`id: ${e.seq}\nevent: ${e.kind}\ndata: ${JSON.stringify(e)}\n\n`);
+        if (e.position <= sent || !matches(e, q) || res.destroyed) return;
+        sent = e.position;
+        res.write(`id: ${e.position}\nevent: ${e.kind}\ndata: ${JSON.stringify(e)}\n\n`);
         // A client that does not read would make the server hold every event for it: past
         // the bound it is cut off (it resumes from its Last-Event-ID when it reconnects).
         if (res.writableLength > ctx.sseBufferBytes) res.destroy();
@@ -127,11 +131,11 @@ export function eventRoutes(app: Api, ctx: ApiContext): void {
         clearInterval(keepalive);
         ctx.store.committed.off('event', onEvent);
       });
-      if (after === undefined) sent = await ctx.store.lastEventSeq();
+      if (after === undefined) sent = await ctx.store.lastEventPosition();
       res.write(': connected\n\n');
       // Replay what was missed, page by page, then drain what arrived meanwhile.
       for (;;) {
-        const page = await ctx.store.listEvents({ ...q, afterSeq: sent, limit: 500 });
+        const page = await ctx.store.listEvents({ ...q, after: sent, limit: 500 });
         for (const e of page) write(e);
         if (page.length < 500) break;
       }

@@ -7,7 +7,7 @@ import type { GlobalOptions } from '../program.js';
 
 function line(e: any): string {
   const owner = e.parent ? `${e.parent}/` : '';
-  return `${e.seq}\t${e.time}\t${e.actor}\t${e.action}\t${e.kind.toLowerCase()}/${owner}${e.name}`;
+  return `${e.position}\t${e.time}\t${e.actor}\t${e.action}\t${e.kind.toLowerCase()}/${owner}${e.name}`;
 }
 
 export function eventsCommand(program: Command, globals: () => GlobalOptions): void {
@@ -16,7 +16,9 @@ export function eventsCommand(program: Command, globals: () => GlobalOptions): v
     .description('show the audit log: who changed what and when')
     .option('--kind <kind>', 'only this kind, e.g. Site')
     .option('--name <name>', 'only objects with this name')
-    .option('--after <seq>', 'only events after this sequence number', (v) => Number.parseInt(v, 10))
+    .option('--after <position>', 'only events after this position (the POS column: commit order)', (v) =>
+      Number.parseInt(v, 10),
+    )
     .option('--limit <n>', 'at most this many (without --follow)', (v) => Number.parseInt(v, 10), 100)
     .option('-w, --follow', 'keep streaming new events')
     .action(async (opts) => {
@@ -31,7 +33,7 @@ export function eventsCommand(program: Command, globals: () => GlobalOptions): v
       };
       const json = g.output === 'json';
       const print = (e: any) => process.stdout.write(`${json ? JSON.stringify(e) : line(e)}\n`);
-      if (!json) process.stdout.write('SEQ\tTIME\tACTOR\tACTION\tOBJECT\n');
+      if (!json) process.stdout.write('POS\tTIME\tACTOR\tACTION\tOBJECT\n');
       if (!opts.follow) {
         const defined = Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined));
         const { items } = await answer(

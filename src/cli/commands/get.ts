@@ -19,7 +19,7 @@ export function getCommands(program: Command, globals: () => GlobalOptions): voi
   const get = program
     .command('get')
     .description(
-      `list objects of a kind, or show one (kinds: ${[...KINDS.map((k) => k.plural), 'instances'].join(', ')})`,
+      `list objects of a kind, or show one (kinds: ${[...KINDS.map((k) => k.plural), 'instances', 'replicas'].join(', ')})`,
     )
     .argument('<kind>', 'kind, plural or short name (e.g. sites, wl)')
     .argument('[name]', 'one object; OWNER/NAME for sites, nodes, images and workloads')
@@ -35,11 +35,13 @@ Examples:
   continuum get sites --country DE
   continuum get site sovcloud/fra-1 -o yaml
   continuum get workloads -p shop
-  continuum get migrations -p shop -w`,
+  continuum get migrations -p shop -w
+  continuum get replicas          # the control plane's replicas and which one leads`,
   );
   get.action(async (kind: string, name: string | undefined, opts) => {
     const g = globals();
     if (INSTANCE_ALIASES.includes(kind.toLowerCase())) return getInstances(g, name, opts);
+    if (REPLICA_ALIASES.includes(kind.toLowerCase())) return getReplicas(g, name);
     const def = kindArg(kind);
     const conn = await resolveConnection(g);
     const scope = { provider: g.provider, project: g.project ?? conn.project };
@@ -130,6 +132,41 @@ Examples:
 }
 
 const INSTANCE_ALIASES = ['instance', 'instances', 'inst', 'vm', 'vms'];
+const REPLICA_ALIASES = ['replica', 'replicas'];
+
+type Replica = paths['/v1/replicas']['get']['responses'][200]['content']['application/json']['items'][number];
+
+const REPLICA_COLUMNS: [string, (r: Replica) => string][] = [
+  ['NAME', (r) => (r.answering ? `${r.name} *` : r.name)],
+  ['ADDRESS', (r) => r.address],
+  ['LEADER', (r) => String(r.leader)],
+  ['EPOCH', (r) => (r.epoch === null ? '-' : String(r.epoch))],
+  ['LEASE EXPIRES', (r) => r.leaseExpiresAt ?? '-'],
+  ['LAST SEEN', (r) => `${age(r.lastSeen)} ago`],
+  ['VERSION', (r) => r.version],
+  ['AGE', (r) => age(r.startedAt)],
+];
+
+/** `get replicas`: every control-plane replica on the database (* marks the one that answered). */
+async function getReplicas(g: GlobalOptions, name: string | undefined) {
+  const conn = await resolveConnection(g);
+  const { items: all } = await answer(conn, apiOf(conn).GET('/v1/replicas'));
+  const items = name ? all.filter((r) => r.name === name) : all;
+  if (name && !items.length)
+    throw new CliError(
+      `replica '${name}' not found (replicas: ${all.map((r) => r.name).join(', ') || 'none'})`,
+    );
+  if (g.output === 'json' || g.output === 'yaml')
+    process.stdout.write(`${formatData(g.output, name ? items[0] : { items })}\n`);
+  else if (g.output === 'name') for (const r of items) process.stdout.write(`replicas/${r.name}\n`);
+  else
+    process.stdout.write(
+      `${table(
+        REPLICA_COLUMNS.map((c) => c[0]),
+        items.map((r) => REPLICA_COLUMNS.map((c) => c[1](r))),
+      )}\n`,
+    );
+}
 
 /** An instance as the API answers it (from the generated OpenAPI types). */
 type Instance =

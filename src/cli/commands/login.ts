@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import type { Command } from 'commander';
 import { currentDevPath, readCurrentDev } from '../../dev/current.js';
 import { answer, apiOf } from '../client.js';
-import { configPath, loadConfig, resolveConnection, saveConfig } from '../config.js';
+import { configPath, firstAnswering, loadConfig, resolveConnection, saveConfig } from '../config.js';
 import { CliError } from '../errors.js';
 import type { GlobalOptions } from '../program.js';
 
@@ -48,8 +48,13 @@ Uses the global --server, --token and --project options:
         }
       }
       if (!token) throw new CliError('give --token or --token-file');
-      const server = g.server.replace(/\/+$/, '');
-      const conn = { server, token };
+      // Several replicas' addresses (comma-separated) are kept as given; one that answers checks the token.
+      const server = g.server
+        .split(',')
+        .map((u) => u.trim().replace(/\/+$/, ''))
+        .filter(Boolean)
+        .join(',');
+      const conn = { server: await firstAnswering(server), token };
       const me = await answer(conn, apiOf(conn).GET('/v1/whoami'));
       const config = await loadConfig();
       await saveConfig({ ...config, server, token, ...(g.project ? { project: g.project } : {}) });

@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import {
   DEFAULT_AGENT_LISTEN,
   DEFAULT_KUBERNETES_LISTEN,
+  DEFAULT_LEASE_RENEW_MS,
+  DEFAULT_LEASE_TTL_MS,
   DEFAULT_LISTEN,
   defaultDataDir,
   guardControlPlane,
@@ -58,6 +60,28 @@ export function serverCommand(program: Command): void {
       15_000,
     )
     .option(
+      '--replica-name <name>',
+      "this replica's name among those sharing one PostgreSQL database (default HOST-PORT; env CONTINUUM_REPLICA_NAME)",
+      process.env.CONTINUUM_REPLICA_NAME,
+    )
+    .option(
+      '--advertise <url>',
+      'the API URL clients and agents reach this replica at (default: the --listen address; env CONTINUUM_ADVERTISE)',
+      process.env.CONTINUUM_ADVERTISE,
+    )
+    .option(
+      '--lease-ttl <ms>',
+      "how long the leader's lease lasts unless renewed: a new leader takes over at most this long after the old one died (PostgreSQL)",
+      (v) => Number.parseInt(v, 10),
+      DEFAULT_LEASE_TTL_MS,
+    )
+    .option(
+      '--lease-renew <ms>',
+      'how often the leader renews its lease (at most half the TTL)',
+      (v) => Number.parseInt(v, 10),
+      DEFAULT_LEASE_RENEW_MS,
+    )
+    .option(
       '--metrics-public',
       "serve /metrics without a token (default: a federation-admin's or metrics-reader's token)",
     )
@@ -81,6 +105,10 @@ export function serverCommand(program: Command): void {
         agentNames: opts.agentName ?? [],
         nodeSuspectAfterMs: opts.nodeSuspectAfter,
         nodeDownAfterMs: opts.nodeDownAfter,
+        ...(opts.replicaName ? { replicaName: opts.replicaName } : {}),
+        ...(opts.advertise ? { advertise: opts.advertise } : {}),
+        leaseTtlMs: opts.leaseTtl,
+        leaseRenewMs: opts.leaseRenew,
         ...(opts.metricsPublic ? { metricsPublic: true } : {}),
       });
       const out = process.stdout;
@@ -88,6 +116,12 @@ export function serverCommand(program: Command): void {
       out.write(
         `  console:  ${cp.url}/\n  store:    ${cp.storeDescription}\n  data dir: ${cp.dataDir}\n  API:      ${cp.url}/openapi.json\n`,
       );
+      if (cp.store.engine === 'postgres') {
+        const lease = cp.leadership.lease;
+        out.write(
+          `  replica:  ${cp.replica} (${cp.leadership.leading ? `leader, epoch ${lease?.epoch}` : `following ${lease?.holder ?? 'no leader yet'}`}; continuum get replicas)\n`,
+        );
+      }
       if (cp.gatewayUrl) out.write(`  agents:   ${cp.gatewayUrl} (CA sha256 ${cp.caFingerprint})\n`);
       if (cp.kubernetesUrl)
         out.write(`  kubectl:  ${cp.kubernetesUrl} (continuum kubeconfig writes a kubeconfig)\n`);
