@@ -4,7 +4,7 @@
 // feed, in commit order.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -197,6 +197,13 @@ describe('control-plane replicas on one PostgreSQL database', () => {
       (await admin.put('/v1/projects/shop/images/img/files/disk', Buffer.from('disk'))).status,
       200,
     );
+    // The content is in the database: another replica serves it (fetched, checked, cached).
+    const got = await fetch(`${cps.get('a')!.url}/v1/projects/shop/images/img/files/disk`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(got.status, 200);
+    assert.equal(await got.text(), 'disk');
+    assert.equal(got.headers.get('x-content-sha256'), sha('disk'));
     const jt = await admin.post('/v1/providers/fra-cloud/sites/fra-1/join-tokens', { maxUses: 10 });
     // Each agent knows every replica's gateway, b's first: b holds their connections.
     const gateways = ['b', 'c', 'a'].map((n) => cps.get(n)!.gatewayUrl!).join(',');
@@ -384,3 +391,61 @@ function ev(name: string) {
     after: null,
   };
 }
+
+describe('image content on PostgreSQL', () => {
+  test('an upload to one replica is served by another; erased through one, it is gone from every replica', async () => {
+    const db = await testDatabase('postgres');
+    const dirs = [0, 1].map(() => mkdtempSync(join(tmpdir(), 'continuum-images-')));
+    const start = (i: number) =>
+      startControlPlane({
+        listen: '127.0.0.1:0',
+        agentListen: '',
+        dataDir: dirs[i]!,
+        databaseUrl: db.databaseUrl,
+        databaseSchema: db.databaseSchema,
+        replicaName: `r${i}`,
+      });
+    const one = await start(0);
+    const two = await start(1);
+    try {
+      const token = one.adminToken!;
+      const content = Buffer.alloc(2.5 * 1024 * 1024, 7); // three chunks
+      const digest = createHash('sha256').update(content).digest('hex');
+      const admin = http(one.url, token);
+      await admin.post('/v1/apply', {
+        documents: [
+          project('p'),
+          {
+            kind: 'Image',
+            metadata: { name: 'big', project: 'p' },
+            spec: { format: 'raw', files: { disk: { sha256: digest } } },
+          },
+        ],
+      });
+      assert.equal((await admin.put('/v1/projects/p/images/big/files/disk', content)).status, 200);
+      const read = async (cp: ControlPlane) => {
+        const res = await fetch(`${cp.url}/v1/projects/p/images/big/files/disk`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
+      };
+      const fromTwo = await read(two);
+      assert.equal(fromTwo.status, 200);
+      assert.ok(fromTwo.body.equals(content), 'the same bytes');
+      const cached = two.ctx.images.pathOf(digest);
+      assert.ok(existsSync(cached), 'kept in the second replica’s data directory');
+      // Erased through the first: the second's copy goes when asked for, and by its sweep.
+      const erased = await one.ctx.images.erase(digest);
+      assert.equal(erased?.sha256, digest);
+      assert.equal(await two.ctx.images.sweep(), 1);
+      assert.ok(!existsSync(cached));
+      assert.equal((await read(two)).status, 404);
+      assert.equal((await read(one)).status, 404);
+    } finally {
+      await two.close();
+      await one.close();
+      await db.cleanup();
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    }
+  });
+});

@@ -30,7 +30,6 @@ import {
 } from '../gateway/index.js';
 import { buildKubernetesApi } from '../kubernetes/index.js';
 import { loadFramework, useFramework } from '../model/index.js';
-import { eraseFile } from '../protocol/file-hash.js';
 import type { NodeMetrics } from '../protocol/index.js';
 import { ExportService } from '../resources/export.js';
 import { IdentityService } from '../resources/index.js';
@@ -230,6 +229,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         cert,
         listen: agentListen,
         imageDir,
+        imageFile: (sha) => ctx.images.local(sha),
         authLimiter,
         ...(opts.agentLimits ? { limits: opts.agentLimits } : {}),
       });
@@ -312,7 +312,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ctx.exports = new ExportService({
       store,
       dir: join(opts.dataDir, 'exports'),
-      imagePath: (sha) => ctx.images.pathOf(sha),
+      imageFile: (sha) => ctx.images.local(sha),
       ca,
       ...(gateway && gatewayCa
         ? {
@@ -329,7 +329,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         ...(gateway ? { agents: gateway } : {}),
         ca,
         eraseExports: (project) => exports.eraseProject(project),
-        eraseImageFile: (sha) => eraseFile(ctx.images.pathOf(sha), 'image', sha),
+        eraseImageFile: (sha) => ctx.images.erase(sha),
         clock,
         ...(opts.switchingIntervalMs ? { intervalMs: opts.switchingIntervalMs } : {}),
         log: (msg, err) => app.log.warn({ err }, msg),
@@ -465,6 +465,18 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     });
     await leadership.start();
     presence.start(() => current === undefined);
+    // Image content erased through another replica goes from this data directory too.
+    const sweep =
+      store.engine === 'postgres'
+        ? setInterval(
+            () =>
+              void ctx.images
+                .sweep()
+                .catch((err) => app.log.warn({ err }, 'sweeping erased image files failed')),
+            60_000,
+          )
+        : undefined;
+    sweep?.unref();
     const running = (): Controllers => {
       if (!current) throw new Error(`replica ${replica} does not lead: its controllers do not run`);
       return current;
@@ -498,6 +510,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         return running().switching;
       },
       async close() {
+        if (sweep) clearInterval(sweep);
         await leadership.stop();
         await presence.stop();
         await gateway?.close();

@@ -63,6 +63,11 @@ export interface GatewayOptions {
   listen: string;
   /** Where uploaded image files are kept (images/sha256/<hex>). */
   imageDir: string;
+  /**
+   * The path of an image file's content on this replica, fetched from the database when
+   * needed (PostgreSQL); default: DIR/sha256/<hex> in imageDir.
+   */
+  imageFile?: (sha256: string) => Promise<string | undefined>;
   /** A node's metrics and last heartbeat are written at most this often. */
   heartbeatWriteIntervalMs?: number;
   /** How long instance reports and desired-state pushes are gathered into one batch. */
@@ -500,10 +505,12 @@ export class AgentGateway extends EventEmitter {
       !!this.imageGrants.get(key(node.provider, node.node))?.has(sha) ||
       mine.some((i) => Object.values(i.spec.image.files).some((f) => f?.sha256 === sha));
     if (!allowed) throw new Problem('not_found', 'no instance on this node uses that image file');
-    const file = join(this.opts.imageDir, 'sha256', sha);
-    const stat = await fs.stat(file).catch(() => undefined);
+    const file = this.opts.imageFile
+      ? await this.opts.imageFile(sha)
+      : join(this.opts.imageDir, 'sha256', sha);
+    const stat = file ? await fs.stat(file).catch(() => undefined) : undefined;
     if (!stat) throw new Problem('not_found', 'the image file has not been uploaded');
-    return { id: req.id, status: 200, file, size: stat.size };
+    return { id: req.id, status: 200, file: file!, size: stat.size };
   }
 
   // ---- WebSocket sessions -----------------------------------------------------

@@ -62,8 +62,8 @@ export interface ExportDeps {
   store: Store;
   /** Where exports are gathered (the data directory's exports/). */
   dir: string;
-  /** The path of an image file's content by its SHA-256. */
-  imagePath(sha256: string): string;
+  /** The path of an image file's content by its SHA-256 on this replica (undefined: erased). */
+  imageFile(sha256: string): Promise<string | undefined>;
   fetchDisk?: DiskFetcher;
   /** The federation's CA, which signs the manifest. */
   ca(): Promise<{ certPem: string; keyPem: string }>;
@@ -282,10 +282,10 @@ export class ExportService {
           continue;
         const to = join(root, 'images', img.name, file);
         await fs.mkdir(dirname(to), { recursive: true });
+        const from = await this.deps.imageFile(f.sha256);
+        if (!from) throw new Error(`the content of image '${project}/${img.name}' ${file} is gone (erased)`);
         // Content-addressed files never change: a hard link where the file system allows.
-        await fs
-          .link(this.deps.imagePath(f.sha256), to)
-          .catch(() => fs.copyFile(this.deps.imagePath(f.sha256), to));
+        await fs.link(from, to).catch(() => fs.copyFile(from, to));
         files.push(`images/${img.name}/${file}`);
       }
     }

@@ -23,6 +23,9 @@ export interface ImportDeps {
   dir: string;
   /** The path of an image file's content by its SHA-256 (where it is moved once checked). */
   imagePath(sha256: string): string;
+  /** A file put in place: shared with the other replicas (PostgreSQL), or dropped again. */
+  shareImage?(sha256: string): Promise<boolean>;
+  dropImage?(sha256: string): Promise<void>;
 }
 
 export interface ImportResult {
@@ -308,6 +311,8 @@ export async function importBundle(deps: ImportDeps, p: Principal, body: Readabl
       throw blame(err);
     });
     const placed: string[] = [];
+    /** Of those, the ones this import put into the database (PostgreSQL). */
+    const shared: string[] = [];
     for (const f of files) {
       const to = deps.imagePath(f.sha256);
       if (
@@ -321,11 +326,13 @@ export async function importBundle(deps: ImportDeps, p: Principal, body: Readabl
       // Checked content, kept by its checksum (a copy where the unpacked file is needed twice).
       await fs.copyFile(f.path, `${to}.${process.pid}.tmp`);
       await fs.rename(`${to}.${process.pid}.tmp`, to);
-      placed.push(to);
+      placed.push(f.sha256);
+      if (await deps.shareImage?.(f.sha256)) shared.push(f.sha256);
     }
     const results = await deps.resources.apply(p, documents, false, setFiles).catch(async (err) => {
       // Nothing half-imported: the files put in place for it go too.
-      for (const f of placed) await fs.rm(f, { force: true });
+      for (const sha of placed) await fs.rm(deps.imagePath(sha), { force: true });
+      for (const sha of shared) await deps.dropImage?.(sha);
       throw blame(err);
     });
     return {

@@ -22,6 +22,11 @@ export class SimulatedRuntime implements Runtime {
     return this.instances.size;
   }
 
+  /** The instances this runtime holds (their uids). */
+  ids(): string[] {
+    return [...this.instances.keys()];
+  }
+
   /** What the running instances use: the simulated node's load. */
   running(): { vcpus: number; memoryMiB: number } {
     let vcpus = 0;

@@ -14,6 +14,8 @@ export interface SimNodeSpec {
 
 export interface SimNode {
   name: string;
+  /** Its provider, when the fleet knows it (runFleet). */
+  provider?: string;
   agent: Agent;
   runtime: SimulatedRuntime;
   dataDir: string;

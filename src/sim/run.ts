@@ -18,6 +18,11 @@ export interface FleetOptions {
   /** Agents enrolling at once. */
   concurrency?: number;
   heartbeatIntervalMs?: number;
+  /**
+   * The gateways of several control-plane replicas: node i connects to gateways[i % n]
+   * first and knows the others (spread over the replicas; default: the join token's).
+   */
+  gateways?: readonly string[];
   onProgress?: (started: number, total: number) => void;
 }
 
@@ -52,10 +57,16 @@ export async function runFleet(o: FleetOptions): Promise<{ nodes: SimNode[]; sto
   let next = 0;
   const worker = async () => {
     while (next < work.length) {
-      const w = work[next++]!;
+      const i = next++;
+      const w = work[i]!;
+      const gw = o.gateways?.length
+        ? [...o.gateways.slice(i % o.gateways.length), ...o.gateways.slice(0, i % o.gateways.length)].join(
+            ',',
+          )
+        : w.gateway;
       nodes.push(
         await startSimNode(
-          w.gateway,
+          gw,
           // Node names are unique within a provider only.
           join(dir, w.provider),
           { name: w.name, joinToken: w.token, inventory: w.inventory },
@@ -65,6 +76,7 @@ export async function runFleet(o: FleetOptions): Promise<{ nodes: SimNode[]; sto
           },
         ),
       );
+      nodes[nodes.length - 1]!.provider = w.provider;
       o.onProgress?.(nodes.length, work.length);
     }
   };

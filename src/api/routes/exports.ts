@@ -140,6 +140,8 @@ export function exportRoutes(app: Api, ctx: ApiContext): void {
           resources: ctx.resources,
           dir: ctx.importDir,
           imagePath: (sha) => ctx.images.pathOf(sha),
+          shareImage: (sha) => ctx.images.adopt(sha),
+          dropImage: (sha) => ctx.images.drop(sha),
         },
         principalOf(req),
         // The archive is the request stream itself (the tar parser hands it on unread).
