@@ -4,7 +4,7 @@
 // with the default lease settings, and placement must end with every workload at its
 // replica count: no replica placed twice, none lost, no instance running twice.
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,36 +12,15 @@ import { test } from 'node:test';
 import pg from 'pg';
 import { runFleet } from '../src/sim/index.js';
 import { http } from './support/control-plane.js';
-import { postgresUrl } from './support/engines.js';
+import { scratchPostgresDatabase } from './support/engines.js';
 import { type ServerProcess, startServerProcess } from './support/server-process.js';
 import { waitFor } from './support/test-image.js';
 
 const WORKLOADS = 20;
 const REPLICAS = 50;
 
-/** A database of its own (the server has no schema flag), dropped afterwards. */
-async function scratchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const admin = postgresUrl();
-  const name = `continuum_ha_${randomBytes(5).toString('hex')}`;
-  const c = new pg.Client({ connectionString: admin });
-  await c.connect();
-  await c.query(`create database ${name}`);
-  await c.end();
-  const url = new URL(admin);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const d = new pg.Client({ connectionString: admin });
-      await d.connect();
-      await d.query(`drop database if exists ${name} with (force)`);
-      await d.end();
-    },
-  };
-}
-
 test('kill -9 of the leader during the placement of 1,000 replicas: a new leader within 15 s, nothing twice, nothing lost', async (t) => {
-  const db = await scratchDatabase();
+  const db = await scratchPostgresDatabase();
   const dir = mkdtempSync(join(tmpdir(), 'continuum-takeover-'));
   const procs: ServerProcess[] = [];
   let fleet: Awaited<ReturnType<typeof runFleet>> | undefined;

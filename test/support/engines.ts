@@ -67,3 +67,24 @@ export async function openTestStore(engine: Engine): Promise<{ store: Store; cle
     },
   };
 }
+
+/** A PostgreSQL database of its own, for server processes (which take no schema), dropped afterwards. */
+export async function scratchPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const admin = postgresUrl();
+  const name = `continuum_ha_${randomBytes(5).toString('hex')}`;
+  const c = new pg.Client({ connectionString: admin });
+  await c.connect();
+  await c.query(`create database ${name}`);
+  await c.end();
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const d = new pg.Client({ connectionString: admin });
+      await d.connect();
+      await d.query(`drop database if exists ${name} with (force)`);
+      await d.end();
+    },
+  };
+}
