@@ -39,6 +39,11 @@ need socat socat
 # The Kubernetes API facade's tests drive the real kubectl: the one on the machine, or
 # Debian's kubernetes-client.
 need kubectl kubernetes-client
+# High availability: the PostgreSQL failover test runs a real Patroni cluster (etcd, two
+# PostgreSQL nodes) behind HAProxy, all on loopback.
+need patroni patroni
+need etcd etcd-server
+need haproxy haproxy
 
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then

@@ -168,10 +168,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     throw new Error(
       `invalid replica name '${replica}': letters, digits, '.', '_', ':' and '-', at most 63, starting with a letter or digit`,
     );
-  const store = await Store.open({ url, schema: opts.databaseSchema, replica });
-  let follower: FeedFollower | undefined;
-  /** Until the API's logger exists, what the feed has to say goes to stderr. */
+  /** Until the API's logger exists, what the store and the feed have to say goes to stderr. */
   let warn = (msg: string, err?: unknown) => console.error(msg, err ?? '');
+  const store = await Store.open({
+    url,
+    schema: opts.databaseSchema,
+    replica,
+    onConnectionError: (err) => warn('a database connection broke; the next query opens another', err),
+  });
+  let follower: FeedFollower | undefined;
   try {
     if (engine === 'postgres') {
       follower = new FeedFollower(store, { log: (msg, err) => warn(msg, err) });

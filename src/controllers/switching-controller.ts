@@ -116,11 +116,11 @@ export class SwitchingController {
   }
 
   async start(): Promise<void> {
-    this.timer = setInterval(() => void this.tick(), this.opts.intervalMs ?? 5000);
+    this.timer = setInterval(() => this.background(), this.opts.intervalMs ?? 5000);
     this.timer.unref();
     // A new or changed request is looked at at once.
     this.unsubscribe = this.opts.store.changes.subscribe((changes) => {
-      if (changes.some((c) => 'table' in c && c.table === 'switchings' && c.by !== ACTOR)) void this.tick();
+      if (changes.some((c) => 'table' in c && c.table === 'switchings' && c.by !== ACTOR)) this.background();
     });
     await this.tick();
   }
@@ -128,6 +128,13 @@ export class SwitchingController {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.unsubscribe?.();
+  }
+
+  /** A pass started by the timer or the feed: a failure (the store away) is logged, retried at the next. */
+  private background(): void {
+    this.tick().catch((err) =>
+      this.opts.log?.('switching: reading the open requests failed; retried at the next tick', err),
+    );
   }
 
   /** One pass over the open requests (passes never overlap; one asked meanwhile follows). */

@@ -19,6 +19,8 @@ export interface StoreLocation {
   poolSize?: number;
   /** This process's name among the control-plane replicas (default 'local'). */
   replica?: string;
+  /** PostgreSQL: an idle pooled connection broke (it is replaced at the next query). */
+  onConnectionError?: (err: Error) => void;
 }
 
 export function engineOf(url: string): Engine {
@@ -84,6 +86,13 @@ export async function openDatabase(loc: StoreLocation): Promise<OpenedDatabase> 
         oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as any)) as any,
     },
   });
+  // An idle connection that breaks (the server restarted, a failover) is dropped by the
+  // pool and replaced at the next query; unhandled, its 'error' would end the process.
+  pool.on('error', (err) => loc.onConnectionError?.(err));
+  // The pool listens only while a connection is idle: one in use (a transaction between
+  // statements) that hears the server go (a failover) would end the process otherwise.
+  // The broken connection fails its next statement and the pool drops it.
+  pool.on('connect', (client) => client.on('error', (err) => loc.onConnectionError?.(err)));
   // Fail fast with the server's own message (bad host, missing database …).
   const client = await pool.connect();
   client.release();
