@@ -2,6 +2,7 @@
 // instance row and its audit event, of the same size as the controller's), as many
 // workloads' replicas per transaction as the controller commits together under load.
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { newUid, Store } from '../src/store/index.js';
 
 export async function rawWriteCeiling(
@@ -9,9 +10,14 @@ export async function rawWriteCeiling(
   rows: number,
   perWorkload: number,
   workloadsPerTransaction: number,
+  /** PostgreSQL: measured there, in a schema of its own (dropped after); default SQLite in `dir`. */
+  databaseUrl?: string,
 ): Promise<number> {
   const perTransaction = perWorkload * workloadsPerTransaction;
-  const store = await Store.open({ url: join(dir, 'raw-ceiling.db') });
+  const schema = `ceiling_${process.pid}`;
+  const store = await Store.open(
+    databaseUrl ? { url: databaseUrl, schema } : { url: join(dir, 'raw-ceiling.db') },
+  );
   const sha = 'a'.repeat(64);
   const t0 = performance.now();
   for (let i = 0; i < rows; i += perTransaction) {
@@ -59,6 +65,7 @@ export async function rawWriteCeiling(
     });
   }
   const rate = rows / ((performance.now() - t0) / 1000);
+  if (databaseUrl) await sql.raw(`drop schema ${schema} cascade`).execute(store.kysely);
   await store.close();
   return rate;
 }

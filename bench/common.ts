@@ -8,6 +8,14 @@ type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
 
 /** Parses the fleet size options (and any extra ones); every value a whole number. */
 export function benchArgs(extra: Options = {}): Record<string, number> {
+  return benchOptions(extra).numbers;
+}
+
+/** As benchArgs, but the options named in `textKeys` are returned as given, in `text`. */
+export function benchOptions(
+  extra: Options = {},
+  textKeys: readonly string[] = [],
+): { numbers: Record<string, number>; text: Record<string, string | undefined> } {
   const { values } = parseArgs({
     options: {
       nodes: { type: 'string', default: '10000' },
@@ -18,12 +26,17 @@ export function benchArgs(extra: Options = {}): Record<string, number> {
     },
   });
   const out: Record<string, number> = {};
+  const text: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(values)) {
+    if (textKeys.includes(k)) {
+      text[k] = v as string | undefined;
+      continue;
+    }
     const n = Number(v);
     if (!Number.isInteger(n) || n < 0) throw new Error(`--${k} must be a whole number, not '${v}'`);
     out[k] = n;
   }
-  return out;
+  return { numbers: out, text };
 }
 
 export const POLICY_MIXES = 6;

@@ -2,6 +2,14 @@
 //
 //   npm run bench                                  # 10,000 nodes, 200 providers, 100,000 replicas
 //   npm run bench -- --nodes 2000 --providers 50 --replicas 20000 --kill 20
+//   npm run bench -- --database-url postgres://postgres@127.0.0.1/postgres --cp-replicas 3
+//
+// With --database-url the control plane runs on PostgreSQL (in a database the benchmark
+// creates there and drops after: the URL's user must be allowed to), as --cp-replicas
+// processes whose gateways share the simulated agents; the raw ceiling is measured on
+// PostgreSQL too. It then also reports the API's latency under 200 requests/s of mixed
+// reads spread over the replicas and, with more than one, the time a replica takes to
+// lead after the leader is killed.
 //
 // 1. The store's raw write ceiling (bench/ceiling.ts), measured first on the idle machine.
 // 2. A control plane (`continuum server`, SQLite) in its own process.
@@ -17,14 +25,24 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { DEFAULT_MAX_BATCH } from '../src/controllers/index.js';
 import { rawWriteCeiling } from './ceiling.js';
-import { benchArgs, benchPolicies, benchResources, POLICY_MIXES } from './common.js';
+import { benchOptions, benchPolicies, benchResources, POLICY_MIXES } from './common.js';
 
-const args = benchArgs({
-  kill: { type: 'string', default: '50' },
-  'heartbeat-interval': { type: 'string', default: '5000' },
-});
+const { numbers: args, text } = benchOptions(
+  {
+    kill: { type: 'string', default: '50' },
+    'heartbeat-interval': { type: 'string', default: '5000' },
+    'database-url': { type: 'string' },
+    'cp-replicas': { type: 'string', default: '1' },
+  },
+  ['database-url'],
+);
+const DATABASE_URL = text['database-url'];
+const CP_REPLICAS = args['cp-replicas']!;
+if (CP_REPLICAS < 1 || (CP_REPLICAS > 1 && !DATABASE_URL))
+  throw new Error('--cp-replicas: at least 1, and more than one needs --database-url (PostgreSQL)');
 const NODES = args.nodes!;
 const PROVIDERS = args.providers!;
 const REPLICAS = args.replicas!;
@@ -60,7 +78,37 @@ const cpuShare = (
   of: 'cpu' | 'main' | 'mainWait' = 'cpu',
 ) => ((b[of] - a[of]) / ((b.at - a.at) / 1000)) * 100;
 
-async function startServer(): Promise<{ child: ChildProcess; api: string; token: string }> {
+/** A database of the benchmark's own on the given server (dropped at the end). */
+async function scratchDatabase(url: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `continuum_bench_${process.pid}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`drop database if exists ${name} with (force)`);
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+interface Server {
+  child: ChildProcess;
+  name: string;
+  api: string;
+  gateway: string;
+  token: string;
+}
+
+async function startServer(i: number, databaseUrl?: string): Promise<Server> {
+  const name = `r${i}`;
   const child = spawn(
     process.execPath,
     // e.g. CONTINUUM_BENCH_CP_NODE_OPTIONS=--cpu-prof to profile the control plane
@@ -73,7 +121,12 @@ async function startServer(): Promise<{ child: ChildProcess; api: string; token:
       '--agent-listen',
       '127.0.0.1:0',
       '--data-dir',
-      join(dir, 'cp'),
+      join(dir, `cp${i}`),
+      '--kubernetes-listen',
+      '',
+      ...(databaseUrl ? ['--database-url', databaseUrl, '--replica-name', name] : []),
+      // Replicas share the federation CA's key (a copy in production).
+      ...(i > 0 ? ['--ca-key-file', join(dir, 'cp0', 'ca.key')] : []),
     ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -88,8 +141,16 @@ async function startServer(): Promise<{ child: ChildProcess; api: string; token:
     });
   });
   const api = /listening on (\S+)/.exec(out)![1]!;
-  const token = readFileSync(join(dir, 'cp', 'admin-token'), 'utf8').trim();
-  return { child, api, token };
+  const gateway = /agents: +(\S+)/.exec(out)![1]!;
+  const token = readFileSync(join(dir, 'cp0', 'admin-token'), 'utf8').trim();
+  return { child, name, api, gateway, token };
+}
+
+/** The p50 and p99 of a list of milliseconds. */
+function percentiles(ms: number[]): { p50: number; p99: number } {
+  const s = [...ms].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN;
+  return { p50: at(0.5), p99: at(0.99) };
 }
 
 function startSimulator(): Promise<ChildProcess> {
@@ -123,10 +184,14 @@ async function main() {
     `federation benchmark: ${NODES} simulated nodes, ${PROVIDERS} providers, ${REPLICAS} replicas ` +
       `(${PER} per workload), ${KILL} nodes killed, heartbeats every ${HEARTBEAT_MS} ms\n`,
   );
-  log('measuring the raw write ceiling of the store');
-  const ceiling = await rawWriteCeiling(dir, Math.min(REPLICAS, 50_000), PER, DEFAULT_MAX_BATCH);
+  const db = DATABASE_URL ? await scratchDatabase(DATABASE_URL) : undefined;
+  log(`measuring the raw write ceiling of the store (${db ? 'PostgreSQL' : 'SQLite'})`);
+  const ceiling = await rawWriteCeiling(dir, Math.min(REPLICAS, 50_000), PER, DEFAULT_MAX_BATCH, db?.url);
 
-  const server = await startServer();
+  const servers: Server[] = [];
+  for (let i = 0; i < CP_REPLICAS; i++) servers.push(await startServer(i, db?.url));
+  // The first to start leads (the placement figures are its metrics).
+  const server = servers[0]!;
   const cp = server.child.pid!;
   const headers = { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' };
   const call = async (method: string, path: string, body?: unknown) => {
@@ -139,9 +204,16 @@ async function main() {
     if (!r.ok) throw new Error(`${method} ${path}: ${json?.error?.message ?? r.status}`);
     return json;
   };
-  const metrics = async () => {
-    const text = await (await fetch(`${server.api}/metrics`, { headers })).text();
+  const metricsOf = async (s: Server) => {
+    const text = await (await fetch(`${s.api}/metrics`, { headers })).text();
     return (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  };
+  const metrics = () => metricsOf(server);
+  /** A metric summed over every replica. */
+  const total = async (name: string) => {
+    let n = 0;
+    for (const s of servers) n += (await metricsOf(s))(name);
+    return n;
   };
 
   // ---- the fleet ----------------------------------------------------------------
@@ -155,6 +227,7 @@ async function main() {
     nodes: NODES,
     providers: PROVIDERS,
     heartbeatIntervalMs: HEARTBEAT_MS,
+    ...(servers.length > 1 ? { gateways: servers.map((s) => s.gateway) } : {}),
   });
   await reply(sim, 'started', (m) => {
     if (m.type === 'progress' && performance.now() - lastLog > 5000) {
@@ -163,7 +236,7 @@ async function main() {
     }
   });
   for (;;) {
-    const connected = (await metrics())('continuum_agents_connected');
+    const connected = await total('continuum_agents_connected');
     if (connected >= NODES) break;
     await sleep(500);
   }
@@ -172,14 +245,18 @@ async function main() {
 
   // ---- heartbeats over a quiet window ---------------------------------------------
   await sleep(HEARTBEAT_MS);
-  const hb0 = (await metrics())('continuum_agent_heartbeats_total');
+  const perReplica = async () =>
+    Promise.all(servers.map(async (s) => (await metricsOf(s))('continuum_agent_heartbeats_total')));
+  const hb0 = await perReplica();
   const q0 = procStats(cp);
   const s0 = procStats(sim.pid!);
   await sleep(20_000);
-  const hb1 = (await metrics())('continuum_agent_heartbeats_total');
+  const hb1 = await perReplica();
   const q1 = procStats(cp);
   const s1 = procStats(sim.pid!);
-  const heartbeats = (hb1 - hb0) / ((q1.at - q0.at) / 1000);
+  const quietSeconds = (q1.at - q0.at) / 1000;
+  const heartbeatsPer = servers.map((_, i) => (hb1[i]! - hb0[i]!) / quietSeconds);
+  const heartbeats = heartbeatsPer.reduce((a, b) => a + b, 0);
 
   // ---- placement -------------------------------------------------------------------
   const disk = Buffer.from('bench');
@@ -261,6 +338,43 @@ async function main() {
   while ((await running()) < workloads) await sleep(1000);
   const runningSeconds = (performance.now() - p0.at) / 1000;
   const busy = procStats(cp);
+
+  // ---- the API under 200 requests/s of mixed reads, spread over the replicas ------------
+  log('API latency: 200 requests/s of reads and lists for 20 s');
+  const latencies: number[] = [];
+  let apiErrors = 0;
+  const reads = [
+    (k: number) => `/v1/projects/bench/workloads/w${k}`,
+    (k: number) => `/v1/instances?project=bench&workload=w${k}&limit=100`,
+    () => '/v1/nodes?limit=100',
+    () => '/v1/projects/bench/workloads?limit=100',
+    () => '/v1/providers?limit=50',
+    (k: number) => `/v1/projects/bench/instances/w${k}-0`,
+  ];
+  const inflight: Promise<void>[] = [];
+  const a0 = performance.now();
+  for (let i = 0; performance.now() - a0 < 20_000; i++) {
+    const due = a0 + i * 5;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    const s = servers[i % servers.length]!;
+    const path = reads[i % reads.length]!(Math.floor(Math.random() * workloads));
+    const t = performance.now();
+    inflight.push(
+      fetch(s.api + path, { headers })
+        .then(async (r) => {
+          await r.arrayBuffer();
+          if (r.ok) latencies.push(performance.now() - t);
+          else apiErrors++;
+        })
+        .catch(() => {
+          apiErrors++;
+        }),
+    );
+  }
+  await Promise.all(inflight);
+  const apiRate = (latencies.length + apiErrors) / ((performance.now() - a0) / 1000);
+  const api = percentiles(latencies);
 
   // ---- a batch of nodes fails -------------------------------------------------------
   log(`stopping the agents of ${KILL} nodes that run replicas`);
@@ -511,11 +625,47 @@ async function main() {
       '',
     ],
   ];
+  rows.push([
+    'API latency p50 / p99',
+    `${api.p50.toFixed(1)} ms / ${api.p99.toFixed(1)} ms at ${apiRate.toFixed(0)} requests/s of reads and lists over ${servers.length} replica(s) (${apiErrors} failed)`,
+    `p99 <= 50 ms: ${mark(api.p99 <= 50)}`,
+  ]);
+  if (servers.length > 1) {
+    // The leader dies without a word; another replica must take over.
+    log(`killing the leader ${server.name}`);
+    const k = performance.now();
+    server.child.kill('SIGKILL');
+    const other = servers[1]!;
+    let took = Number.NaN;
+    while (performance.now() - k < 60_000) {
+      const r = await fetch(`${other.api}/v1/replicas`, { headers }).then(
+        (x) => x.json() as any,
+        () => undefined,
+      );
+      if (r?.leader && r.leader.name !== server.name) {
+        took = (performance.now() - k) / 1000;
+        break;
+      }
+      await sleep(100);
+    }
+    rows.push([
+      'takeover after the leader is killed',
+      `${took.toFixed(1)} s (lease 10 s, renewed every 2 s)`,
+      `<= 15 s: ${mark(took <= 15)}`,
+    ]);
+  }
+  process.stdout.write(
+    `store: ${db ? 'PostgreSQL' : 'SQLite'}, ${servers.length} control-plane replica(s); heartbeats/s per replica: ${heartbeatsPer.map((h, i) => `${servers[i]!.name} ${h.toFixed(0)}`).join(', ')}\n`,
+  );
   for (const [k, v, t] of rows) process.stdout.write(`${k.padEnd(36)} ${v}${t ? `   [${t}]` : ''}\n`);
   stopping = true;
   sim.disconnect();
-  server.child.kill('SIGTERM');
-  await new Promise((r) => server.child.once('exit', r));
+  for (const s of servers) {
+    if (s.child.exitCode !== null || s.child.signalCode !== null) continue;
+    s.child.kill('SIGTERM');
+    await new Promise((r) => s.child.once('exit', r));
+  }
+  await db?.drop();
   await new Promise((r) => (sim.exitCode === null ? sim.once('exit', r) : r(null)));
   rmSync(dir, { recursive: true, force: true });
 }

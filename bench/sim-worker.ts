@@ -11,6 +11,8 @@ type Command =
       nodes: number;
       providers: number;
       heartbeatIntervalMs: number;
+      /** Several control-plane replicas: agents spread over their gateways. */
+      gateways?: string[];
     }
   | { type: 'kill'; count: number };
 
@@ -33,6 +35,7 @@ process.on('message', async (cmd: Command) => {
       nodes: cmd.nodes,
       providers: cmd.providers,
       heartbeatIntervalMs: cmd.heartbeatIntervalMs,
+      ...(cmd.gateways ? { gateways: cmd.gateways } : {}),
       concurrency: 64,
       onProgress: (started, total) => send({ type: 'progress', started, total }),
     });

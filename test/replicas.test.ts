@@ -246,6 +246,27 @@ describe('control-plane replicas on one PostgreSQL database', () => {
     assert.equal(placed.length, 3);
     assert.ok(placed.every((e: AuditEvent) => e.actor === 'controller:workloads'));
     assert.equal(new Set(running.map((i: any) => i.spec.node)).size, 3, 'spread over the three nodes');
+    // A request for an agent on b, asked of a and c, is passed on to b (signed).
+    for (const via of ['a', 'c']) {
+      const c = await api(via).get('/v1/projects/shop/instances/web-0/console?offset=0&limit=65536');
+      assert.equal(c.status, 200, c.text);
+      assert.match(c.body.data, /simulated boot of web-0/);
+    }
+    const forged = await fetch(`${cps.get('b')!.url}/internal/agent-request`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-continuum-replica': `${Date.now()} ${'0'.repeat(64)}`,
+      },
+      body: JSON.stringify({
+        provider: 'fra-cloud',
+        node: 'n1',
+        method: 'console',
+        params: {},
+        timeoutMs: 1000,
+      }),
+    });
+    assert.equal(forged.status, 401, 'only a replica holding the CA key may pass requests on');
     // Nothing stays behind: the agents run exactly what is bound to them.
     const sims = nodes.reduce((n, s) => n + s.runtime.size, 0);
     assert.equal(sims, 3);

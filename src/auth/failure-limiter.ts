@@ -4,7 +4,8 @@
 // shared with a broken client) — and resets the source's count. The secrets are 256-bit:
 // the limit is not what stops guessing; it tells the guesser and the operator apart from
 // a working client, and bounds what one source can make the control plane log.
-export const AUTH_KINDS = ['api-token', 'join-token', 'node-credential'] as const;
+/** 'replica': a request one control-plane replica signed for another (agent requests passed on). */
+export const AUTH_KINDS = ['api-token', 'join-token', 'node-credential', 'replica'] as const;
 export type AuthKind = (typeof AUTH_KINDS)[number];
 
 export interface FailureLimiterOptions {
@@ -26,8 +27,18 @@ export class AuthFailureLimiter {
   private readonly windowMs: number;
   private readonly maxSources: number;
   private readonly now: () => number;
-  readonly failures: Record<AuthKind, number> = { 'api-token': 0, 'join-token': 0, 'node-credential': 0 };
-  readonly throttled: Record<AuthKind, number> = { 'api-token': 0, 'join-token': 0, 'node-credential': 0 };
+  readonly failures: Record<AuthKind, number> = {
+    'api-token': 0,
+    'join-token': 0,
+    'node-credential': 0,
+    replica: 0,
+  };
+  readonly throttled: Record<AuthKind, number> = {
+    'api-token': 0,
+    'join-token': 0,
+    'node-credential': 0,
+    replica: 0,
+  };
 
   constructor(opts: FailureLimiterOptions = {}) {
     this.maxFailures = opts.maxFailures ?? DEFAULT_AUTH_FAILURES;

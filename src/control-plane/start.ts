@@ -36,6 +36,7 @@ import { IdentityService } from '../resources/index.js';
 import { ResourceService } from '../resources/service.js';
 import { engineOf, FeedFollower, forgetReplicas, type Presence, pruneFeed, Store } from '../store/index.js';
 import { VERSION } from '../version.js';
+import { agentRequestRoute, forwardAgentRequest, replicaKey } from './forwarding.js';
 import { defaultReplicaName, Leadership, REPLICA_FORGET_MS } from './leadership.js';
 import { parseListen } from './paths.js';
 import { PresenceNotes } from './presence.js';
@@ -227,7 +228,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       const cert = await issueServingCertificate(ca, [...localNames(), ...(opts.agentNames ?? [])]);
       servingCert = cert;
       const enrolment = new Enrolment(store, () => ca.fingerprint);
+      // Replicas pass requests for agents connected elsewhere to each other (PostgreSQL).
+      const signing = replicaKey(ca.keyPem);
       gateway = new AgentGateway({
+        ...(engine === 'postgres'
+          ? {
+              forward: (req: Parameters<typeof forwardAgentRequest>[2]) =>
+                forwardAgentRequest(store, signing, req),
+            }
+          : {}),
         store,
         enrolment,
         ca,
@@ -239,6 +248,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         ...(opts.agentLimits ? { limits: opts.agentLimits } : {}),
       });
       gateway.on('error', (err) => app.log.error({ err }, 'agent gateway'));
+      if (engine === 'postgres') agentRequestRoute(app, gateway, signing, authLimiter);
       // Node health queues the node and retries a failed write itself (onError logs it).
       // A replica that does not lead passes what it heard to the leader's through the feed.
       gateway.on('connected', (p: string, n: string) =>

@@ -68,6 +68,14 @@ export interface GatewayOptions {
    * needed (PostgreSQL); default: DIR/sha256/<hex> in imageDir.
    */
   imageFile?: (sha256: string) => Promise<string | undefined>;
+  /** Passes a request for an agent connected to another replica on to it. */
+  forward?: (req: {
+    provider: string;
+    node: string;
+    method: string;
+    params: unknown;
+    timeoutMs: number;
+  }) => Promise<unknown>;
   /** A node's metrics and last heartbeat are written at most this often. */
   heartbeatWriteIntervalMs?: number;
   /** How long instance reports and desired-state pushes are gathered into one batch. */
@@ -415,8 +423,35 @@ export class AgentGateway extends EventEmitter {
     };
   }
 
-  /** Asks a connected agent something and waits for its reply. */
+  /**
+   * Asks an agent something and waits for its reply: this gateway's own, or, when the
+   * agent is connected to another replica, through it (opts.forward).
+   */
   async request<M extends AgentRequestMethod>(
+    provider: string,
+    node: string,
+    method: M,
+    params: AgentRequests[M]['params'],
+    timeoutMs = 10_000,
+  ): Promise<AgentRequests[M]['result']> {
+    if (!this.sessions.has(key(provider, node)) && this.opts.forward)
+      return (await this.opts.forward({
+        provider,
+        node,
+        method,
+        params,
+        timeoutMs,
+      })) as AgentRequests[M]['result'];
+    return this.requestLocal(provider, node, method, params, timeoutMs);
+  }
+
+  /** Whether this gateway holds the node's connection. */
+  holds(provider: string, node: string): boolean {
+    return this.sessions.has(key(provider, node));
+  }
+
+  /** Asks an agent connected to this gateway. */
+  async requestLocal<M extends AgentRequestMethod>(
     provider: string,
     node: string,
     method: M,

@@ -1,0 +1,123 @@
+// Requests to one agent across replicas. An agent is connected to one replica; the
+// controller (on the leader) or the API request (on any replica) that needs to ask it
+// something — a migration's step, an erasure, a console log — may run elsewhere. The
+// gateway asks its own agents itself and hands the others here: each other replica seen
+// lately is asked in turn over its API (POST /internal/agent-request) until the one that
+// holds the connection answers.
+//
+// Replicas trust each other by what they share: the federation CA's private key, which
+// every replica holds (and no agent or user does). A request carries an HMAC of its body
+// and time under a key derived from it; one older than 30 s or signed otherwise is refused.
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { AuthFailureLimiter } from '../auth/index.js';
+import type { AgentGateway } from '../gateway/index.js';
+import { Problem } from '../model/index.js';
+import { listReplicas, type Store } from '../store/index.js';
+
+export const AGENT_REQUEST_PATH = '/internal/agent-request';
+const HEADER = 'x-continuum-replica';
+const MAX_SKEW_MS = 30_000;
+/** Replicas unseen longer than this are not asked. */
+const ALIVE_MS = 15_000;
+
+/** The key replicas sign their requests to each other with, from the CA's private key. */
+export function replicaKey(caKeyPem: string): Buffer {
+  return createHash('sha256').update('continuum replica requests\0').update(caKeyPem).digest();
+}
+
+function mac(key: Buffer, at: string, body: string): string {
+  return createHmac('sha256', key).update(`${at}\n${body}`).digest('hex');
+}
+
+export function signRequest(key: Buffer, body: string, now = Date.now()): string {
+  return `${now} ${mac(key, String(now), body)}`;
+}
+
+export function verifyRequest(
+  key: Buffer,
+  header: string | undefined,
+  body: string,
+  now = Date.now(),
+): boolean {
+  const m = /^(\d+) ([0-9a-f]{64})$/.exec(header ?? '');
+  if (!m || Math.abs(now - Number(m[1])) > MAX_SKEW_MS) return false;
+  const want = Buffer.from(mac(key, m[1]!, body), 'hex');
+  return timingSafeEqual(want, Buffer.from(m[2]!, 'hex'));
+}
+
+interface Forwarded {
+  provider: string;
+  node: string;
+  method: string;
+  params: unknown;
+  timeoutMs: number;
+}
+
+/** Asks the other replicas, in turn, to pass the request to the node's agent. */
+export async function forwardAgentRequest(store: Store, key: Buffer, req: Forwarded): Promise<unknown> {
+  const { replicas, now } = await listReplicas(store);
+  const others = replicas.filter((r) => r.name !== store.replica && now - r.seenMs < ALIVE_MS);
+  const body = JSON.stringify(req);
+  for (const r of others) {
+    let res: Response;
+    try {
+      res = await fetch(`${r.address}${AGENT_REQUEST_PATH}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [HEADER]: signRequest(key, body) },
+        body,
+        signal: AbortSignal.timeout(req.timeoutMs + 5000),
+      });
+    } catch {
+      continue; // that replica is away: the agent is not there
+    }
+    const answer = (await res.json().catch(() => undefined)) as
+      | { result?: unknown; error?: { code: string; message: string } }
+      | undefined;
+    if (res.ok) return answer?.result;
+    if (res.status === 404 && answer?.error?.code === 'node_unreachable') continue;
+    throw new Problem(
+      (answer?.error?.code ?? 'internal') as ConstructorParameters<typeof Problem>[0],
+      answer?.error?.message ?? `replica ${r.name} answered ${res.status}`,
+    );
+  }
+  throw new Problem('node_unreachable', `node '${req.provider}/${req.node}' is not connected to any replica`);
+}
+
+/** The route other replicas forward agent requests to (signed; no user token). */
+export function agentRequestRoute(
+  app: FastifyInstance,
+  gateway: AgentGateway,
+  key: Buffer,
+  limiter: AuthFailureLimiter,
+): void {
+  app.post(AGENT_REQUEST_PATH, { schema: { hide: true } }, async (req, reply) => {
+    const body = JSON.stringify(req.body ?? null);
+    if (!verifyRequest(key, req.headers[HEADER] as string | undefined, body)) {
+      const wait = limiter.failed(req.ip, 'replica');
+      if (wait) throw Problem.tooManyFailures(wait);
+      throw new Problem('unauthenticated', 'not a request of another replica of this control plane');
+    }
+    const f = req.body as Forwarded;
+    if (
+      typeof f?.provider !== 'string' ||
+      typeof f.node !== 'string' ||
+      typeof f.method !== 'string' ||
+      !(Number.isInteger(f.timeoutMs) && f.timeoutMs > 0 && f.timeoutMs <= 3_600_000)
+    )
+      throw Problem.invalid([{ path: 'body', message: 'provider, node, method and timeoutMs are required' }]);
+    // Only this replica's own agents: a request is never passed on twice.
+    if (!gateway.holds(f.provider, f.node))
+      return reply.status(404).send({
+        error: { code: 'node_unreachable', message: `node '${f.provider}/${f.node}' is not connected here` },
+      });
+    const result = await gateway.requestLocal(
+      f.provider,
+      f.node,
+      f.method as never,
+      f.params as never,
+      f.timeoutMs,
+    );
+    return reply.send({ result });
+  });
+}
