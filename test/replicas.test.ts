@@ -82,7 +82,6 @@ describe('control-plane replicas on one PostgreSQL database', () => {
     return cp;
   };
   const api = (name: string): Http => http(cps.get(name)!.url, token);
-  const leader = () => [...cps.values()].find((c) => c.leadership.leading);
 
   before(async () => {
     db = await testDatabase('postgres');
