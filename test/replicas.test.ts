@@ -284,7 +284,8 @@ describe('control-plane replicas on one PostgreSQL database', () => {
     await waitFor('c leads', async () => cps.get('c')!.leadership.leading, 10_000);
     const took = Date.now() - t0;
     const lease = await readLease(cps.get('c')!.store);
-    assert.equal(lease!.holder, 'c');
+    assert.equal(lease!.replica, 'c');
+    assert.match(lease!.holder, /^c#[0-9a-f]{8}$/);
     assert.ok(lease!.epoch > before!.epoch, `epoch ${lease!.epoch} after ${before!.epoch}`);
     assert.ok(took < 10_000, `took over in ${took} ms`);
     // The new leader converges what was placed before: scaled to 4, one more instance.
@@ -322,8 +323,10 @@ describe('the fence and the feed on PostgreSQL', () => {
     const a = await open('a');
     const b = await open('b');
     try {
-      const lease = await acquireLease(a, 'a', 60_000);
-      const fencedA = a.fenced({ replica: 'a', epoch: () => lease.epoch });
+      const lease = await acquireLease(a, 'a#1', 60_000);
+      // Another process under the same name is another holder: it waits like anyone.
+      assert.equal((await acquireLease(a, 'a#2', 60_000)).holder, 'a#1');
+      const fencedA = a.fenced({ holder: 'a#1', epoch: () => lease.epoch });
       await fencedA.transaction((tx) => tx.setMeta('x', '1').then(() => tx.appendEvent(ev('ok'))));
       // A takes its time; meanwhile its lease lapses and b takes over.
       let took = false;
@@ -331,8 +334,8 @@ describe('the fence and the feed on PostgreSQL', () => {
         fencedA.transaction(async (tx) => {
           await tx.appendEvent(ev('late'));
           await a.kysely.updateTable('leases').set({ expires_ms: 0 }).execute();
-          const l = await acquireLease(b, 'b', 60_000);
-          took = l.holder === 'b' && l.epoch === lease.epoch + 1;
+          const l = await acquireLease(b, 'b#1', 60_000);
+          took = l.holder === 'b#1' && l.replica === 'b' && l.epoch === lease.epoch + 1;
         }),
         (err) => isFenced(err),
       );
@@ -343,7 +346,7 @@ describe('the fence and the feed on PostgreSQL', () => {
         'the late write did not commit',
       );
       // Not leading at all: refused before anything is written.
-      const notLeading = a.fenced({ replica: 'a', epoch: () => undefined });
+      const notLeading = a.fenced({ holder: 'a#1', epoch: () => undefined });
       await assert.rejects(
         notLeading.transaction((tx) => tx.appendEvent(ev('never'))),
         (err) => isFenced(err),

@@ -8,6 +8,7 @@
 // replica may take it: the fence in the database refuses its late writes anyway.
 //
 // SQLite: one process owns the database file; it leads from the start, for good.
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
   acquireLease,
@@ -66,6 +67,8 @@ export class Leadership {
   /** How many times this replica took the lease. */
   terms = 0;
   readonly fence: Fence;
+  /** NAME#MARK: this process in the lease. */
+  readonly holder: string;
 
   constructor(private readonly opts: LeadershipOptions) {
     const ttl = this.ttl;
@@ -73,7 +76,10 @@ export class Leadership {
       throw new Error(
         `lease: renew every ${this.renew} ms must be at most half its ${ttl} ms (both positive)`,
       );
-    this.fence = { replica: opts.name, epoch: () => this.epoch };
+    // A mark of this process: a replica restarted under its name is another holder, so
+    // it never shares an epoch with a process of the same name that may still run.
+    this.holder = `${opts.name}#${randomBytes(4).toString('hex')}`;
+    this.fence = { holder: this.holder, epoch: () => this.epoch };
   }
 
   private get ttl(): number {
@@ -119,7 +125,7 @@ export class Leadership {
     if (epoch !== undefined) this.lose();
     await this.transitions;
     const { store, name } = this.opts;
-    if (epoch !== undefined) await releaseLease(store, name, epoch).catch(() => undefined);
+    if (epoch !== undefined) await releaseLease(store, this.holder, epoch).catch(() => undefined);
     await forgetReplicas(store, { name }).catch(() => undefined);
   }
 
@@ -134,10 +140,13 @@ export class Leadership {
         version: this.opts.version,
         startedMs: this.startedMs,
       });
-      const lease = await acquireLease(store, name, this.ttl);
+      // SQLite: one process owns the file; it takes the lease from any earlier one.
+      const lease = await acquireLease(store, this.holder, this.ttl, {
+        force: store.engine !== 'postgres',
+      });
       this.lease = lease;
       if (this.stopped) return;
-      if (lease.holder === name) {
+      if (lease.holder === this.holder) {
         // Counted from before the request: the database's expiry is later than this.
         this.validUntil = asked + this.ttl;
         if (this.epochHeld !== lease.epoch) {
@@ -149,7 +158,7 @@ export class Leadership {
           this.transition(() => this.opts.onLead(epoch));
         }
       } else if (this.epochHeld !== undefined) {
-        this.opts.log?.(`replica ${lease.holder} leads now (epoch ${lease.epoch}); stepping down`);
+        this.opts.log?.(`replica ${lease.replica} leads now (epoch ${lease.epoch}); stepping down`);
         this.lose();
       }
     } catch (err) {

@@ -243,7 +243,7 @@ function replicas(engine: Engine): Migration {
       // commit, so numbers follow commit order), the events' positions, the feed row and
       // the notification every replica listens for.
       await sql`
-        create function continuum_commit(p_replica text, p_epoch bigint, p_body text, p_events bigint[])
+        create function continuum_commit(p_replica text, p_holder text, p_epoch bigint, p_body text, p_events bigint[])
         returns table (feed_seq bigint, events_from bigint) language plpgsql as $$
         declare
           now_ms bigint := (extract(epoch from clock_timestamp()) * 1000)::bigint;
@@ -253,10 +253,10 @@ function replicas(engine: Engine): Migration {
         begin
           if p_epoch is not null then
             perform 1 from leases l
-              where l.name = 'controllers' and l.holder = p_replica and l.epoch = p_epoch and l.expires_ms > now_ms
+              where l.name = 'controllers' and l.holder = p_holder and l.epoch = p_epoch and l.expires_ms > now_ms
               for share;
             if not found then
-              raise exception 'fenced: replica % no longer leads with epoch %', p_replica, p_epoch
+              raise exception 'fenced: % no longer leads with epoch %', p_holder, p_epoch
                 using errcode = 'CN001';
             end if;
           end if;

@@ -24,7 +24,10 @@ export interface ReplicaRecord {
 }
 
 export interface Lease {
+  /** NAME#MARK: the replica and its process (a restarted process is another holder). */
   readonly holder: string;
+  /** The replica's name. */
+  readonly replica: string;
   readonly epoch: number;
   readonly acquiredMs: number;
   readonly expiresMs: number;
@@ -107,6 +110,7 @@ export async function readLease(store: Store): Promise<Lease | undefined> {
   return row
     ? {
         holder: row.holder,
+        replica: row.holder.split('#')[0]!,
         epoch: Number(row.epoch),
         acquiredMs: Number(row.acquired_ms),
         expiresMs: Number(row.expires_ms),
@@ -116,26 +120,32 @@ export async function readLease(store: Store): Promise<Lease | undefined> {
 
 /**
  * Takes or renews the leader's lease for `ttlMs`: renewed (same epoch) while `holder`
- * holds it unexpired; taken with the next epoch when it is free or has lapsed. Returns
- * the lease as it stands after the attempt (another's when it is held by another).
+ * holds it unexpired; taken with the next epoch when it is free or has lapsed (or at once
+ * with `force`: SQLite's single process). Returns the lease as it stands after the
+ * attempt (another's when it is held by another).
  */
-export async function acquireLease(store: Store, holder: string, ttlMs: number): Promise<Lease> {
+export async function acquireLease(
+  store: Store,
+  holder: string,
+  ttlMs: number,
+  opts: { force?: boolean } = {},
+): Promise<Lease> {
   const now = nowMs(store);
   const expires = sql<number>`${now} + ${ttlMs}`;
   await store.kysely
     .insertInto('leases')
     .values({ name: LEADER_LEASE, holder, epoch: 1, acquired_ms: now, expires_ms: expires })
-    .onConflict((oc) =>
-      oc
-        .column('name')
-        .doUpdateSet({
-          holder,
-          epoch: sql`case when leases.holder = ${holder} and leases.expires_ms > ${now} then leases.epoch else leases.epoch + 1 end`,
-          acquired_ms: sql`case when leases.holder = ${holder} and leases.expires_ms > ${now} then leases.acquired_ms else ${now} end`,
-          expires_ms: expires,
-        })
-        .where((eb) => eb.or([eb('leases.holder', '=', holder), eb('leases.expires_ms', '<=', now)])),
-    )
+    .onConflict((oc) => {
+      const update = oc.column('name').doUpdateSet({
+        holder,
+        epoch: sql`case when leases.holder = ${holder} and leases.expires_ms > ${now} then leases.epoch else leases.epoch + 1 end`,
+        acquired_ms: sql`case when leases.holder = ${holder} and leases.expires_ms > ${now} then leases.acquired_ms else ${now} end`,
+        expires_ms: expires,
+      });
+      return opts.force
+        ? update
+        : update.where((eb) => eb.or([eb('leases.holder', '=', holder), eb('leases.expires_ms', '<=', now)]));
+    })
     .execute();
   return (await readLease(store))!;
 }

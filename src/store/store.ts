@@ -277,7 +277,8 @@ export interface TransactionOptions {
  * transaction (undefined: this replica does not lead, and nothing is written).
  */
 export interface Fence {
-  readonly replica: string;
+  /** Who holds the lease: this replica's name and its process's own mark (NAME#MARK). */
+  readonly holder: string;
   epoch(): number | undefined;
 }
 
@@ -419,7 +420,7 @@ export class Store {
     if (this.pending) return fn(this);
     const epoch = this.fence?.epoch();
     if (this.fence && epoch === undefined)
-      throw new FencedError(`replica ${this.fence.replica} does not lead: controller writes are refused`);
+      throw new FencedError(`${this.fence.holder} does not lead: controller writes are refused`);
     const pending: Pending = { events: [], changes: [], ...(opts.by ? { by: opts.by } : {}) };
     let seq: number | undefined;
     const result = await (this.db as Kysely<Database>).transaction().execute(async (trx) => {
@@ -446,17 +447,18 @@ export class Store {
    */
   private async sealed(trx: Transaction<Database>, pending: Pending, epoch: number | undefined) {
     const replica = this.shared.replica;
+    const holder = this.fence?.holder ?? replica;
     if (this.engine !== 'postgres') {
       if (epoch === undefined) return undefined;
       const held = await trx
         .selectFrom('leases')
         .select('epoch')
         .where('name', '=', 'controllers')
-        .where('holder', '=', replica)
+        .where('holder', '=', holder)
         .where('epoch', '=', epoch)
         .where('expires_ms', '>', Date.now())
         .executeTakeFirst();
-      if (!held) throw new FencedError(`replica ${replica} no longer leads with epoch ${epoch}`);
+      if (!held) throw new FencedError(`${holder} no longer leads with epoch ${epoch}`);
       return undefined;
     }
     const seqs = pending.events.map((e) => e.seq);
@@ -465,7 +467,7 @@ export class Store {
       ...(pending.presence ? { presence: pending.presence } : {}),
     };
     const { rows } = await sql<{ feed_seq: number; events_from: number }>`
-      select feed_seq, events_from from continuum_commit(${replica}, ${epoch ?? null}, ${JSON.stringify(body)}, ${seqs}::bigint[])`.execute(
+      select feed_seq, events_from from continuum_commit(${replica}, ${holder}, ${epoch ?? null}, ${JSON.stringify(body)}, ${seqs}::bigint[])`.execute(
       trx,
     );
     const { feed_seq, events_from } = rows[0]!;

@@ -44,7 +44,7 @@ export function replicaRoutes(app: Api, ctx: ApiContext): void {
       const iso = (ms: number) => new Date(ms).toISOString();
       return {
         items: replicas.map((r) => {
-          const leads = live?.holder === r.name;
+          const leads = live?.replica === r.name;
           return {
             name: r.name,
             address: r.address,
@@ -58,7 +58,7 @@ export function replicaRoutes(app: Api, ctx: ApiContext): void {
             answering: r.name === ctx.store.replica,
           };
         }),
-        leader: live ? { name: live.holder, epoch: live.epoch, leaseExpiresAt: iso(live.expiresMs) } : null,
+        leader: live ? { name: live.replica, epoch: live.epoch, leaseExpiresAt: iso(live.expiresMs) } : null,
       };
     },
   });

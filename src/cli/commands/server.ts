@@ -119,7 +119,7 @@ export function serverCommand(program: Command): void {
       if (cp.store.engine === 'postgres') {
         const lease = cp.leadership.lease;
         out.write(
-          `  replica:  ${cp.replica} (${cp.leadership.leading ? `leader, epoch ${lease?.epoch}` : `following ${lease?.holder ?? 'no leader yet'}`}; continuum get replicas)\n`,
+          `  replica:  ${cp.replica} (${cp.leadership.leading ? `leader, epoch ${lease?.epoch}` : `following ${lease?.replica ?? 'no leader yet'}`}; continuum get replicas)\n`,
         );
       }
       if (cp.gatewayUrl) out.write(`  agents:   ${cp.gatewayUrl} (CA sha256 ${cp.caFingerprint})\n`);
