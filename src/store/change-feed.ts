@@ -1,9 +1,10 @@
 // The change feed: every write of a resource or an instance, status writes included,
 // published in commit order once its transaction has committed. Controllers are woken by
 // it (a handler only queues a key and re-reads current state); the audit log is a record
-// for people, not a wake-up channel. The feed lives in the process today: sequence
-// numbers order the changes of one store; a durable feed that other control-plane
-// replicas follow builds on the same shape.
+// for people, not a wake-up channel. This is the process's side of the feed: on
+// PostgreSQL every committed batch is also a row of the durable feed (feed.ts) that every
+// replica follows, and a FeedFollower publishes its own and the others' batches here in
+// commit order; on SQLite (one process) batches are published as they commit.
 import type { InstanceRecord } from './instances.js';
 import type { ResourceTableName } from './schema.js';
 
