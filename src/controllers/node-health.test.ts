@@ -147,6 +147,9 @@ test('a node stored as draining by an older version is upgraded to a drain in it
     // As the database was before migration 0004.
     const db = new Database(url);
     db.prepare("DELETE FROM kysely_migration WHERE name >= '0004_node_intent'").run();
+    for (const t of ['replicas', 'leases', 'changes', 'image_chunks']) db.prepare(`DROP TABLE ${t}`).run();
+    db.prepare('DROP INDEX events_position').run();
+    db.prepare('ALTER TABLE events DROP COLUMN position').run();
     db.prepare('DROP TABLE migrations').run();
     db.prepare('DROP TABLE switchings').run();
     for (const t of ['providers', 'sites', 'nodes', 'projects', 'users', 'workloads', 'images'])
