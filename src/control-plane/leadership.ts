@@ -103,7 +103,7 @@ export class Leadership {
   async start(): Promise<void> {
     await this.tick();
     await this.transitions;
-    if (this.opts.store.engine !== 'postgres') return;
+    // SQLite too: its row's `seen` stays current (the lease is its own for good).
     const loop = () => {
       if (this.stopped) return;
       // The leader renews at its pace; the others look twice as often, to take over soon.
