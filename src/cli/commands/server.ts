@@ -1,4 +1,5 @@
 // `continuum server`: run the control plane in the foreground.
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
   DEFAULT_AGENT_LISTEN,
@@ -130,7 +131,12 @@ export function serverCommand(program: Command): void {
         out.write(`and saved to ${cp.adminTokenFile} (mode 0600):\n\n  ${cp.adminToken}\n\n`);
         out.write(`The web console, signed in as admin:\n  ${cp.url}/#token=${cp.adminToken}\n\n`);
       }
-      out.write(`Log in with:\n  continuum login --server ${cp.url} --token-file ${cp.adminTokenFile}\n`);
+      // Another replica of the database made the admin (and its token file) at its first start.
+      out.write(
+        existsSync(cp.adminTokenFile)
+          ? `Log in with:\n  continuum login --server ${cp.url} --token-file ${cp.adminTokenFile}\n`
+          : `Log in with:\n  continuum login --server ${cp.url} --token TOKEN   # the admin token of the database's first start\n`,
+      );
       // An unhandled rejection is a bug to log and count, not a reason to drop every agent.
       guardControlPlane(cp.ctx.metrics.registry, (err) =>
         cp.app.log.error({ err }, 'unhandled promise rejection (a bug; the control plane keeps running)'),
