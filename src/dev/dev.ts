@@ -253,11 +253,19 @@ export class DevFederation {
       'the demo VM to boot',
     );
     const port = inst.status.ports[0]!;
+    const demoUrl = `http://${port.address}:${port.host}/`;
+    // Running means QEMU runs; the guest's web server starts a little later. The link
+    // printed must answer when it is opened.
+    await this.until(
+      async () => (await fetch(demoUrl, { signal: AbortSignal.timeout(5000) })).ok,
+      120_000,
+      "the demo VM's web server to answer",
+    );
     // `continuum login --dev` finds this run here.
     await writeCurrentDev({ pid: process.pid, api: cp.url, tokenFile: cp.adminTokenFile }).catch((err) =>
       this.say(`could not record this run for \`continuum login --dev\`: ${(err as Error).message}`),
     );
-    return { demoUrl: `http://${port.address}:${port.host}/` };
+    return { demoUrl };
   }
 
   private async startAgent(
