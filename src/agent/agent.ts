@@ -180,7 +180,11 @@ export class Agent {
       specOf: (d) => this.specOf(d),
       address: () => this.address,
       progress: (migration, progress) => this.send({ type: 'migration', migration, progress }),
-      relay: relayConnector(() => this.identity!),
+      relay: relayConnector(
+        () => this.identity!,
+        () => this.servers,
+      ),
+      relayHome: () => this.identity!.server,
       log: this.log,
       live: opts.liveMigration ?? true,
     });

@@ -30,6 +30,8 @@ export interface MigrationHandlerDeps {
   progress(migration: string, p: TransferProgress): void;
   /** Opens a socket to the gateway's relay (for nodes that cannot reach each other). */
   relay: RelayConnect;
+  /** The gateway this node's relay sockets go to (the replica it is connected to). */
+  relayHome?(): string;
   log(msg: string): void;
   /** False: this node takes no live migration (cold ones only). */
   live?: boolean;
@@ -71,6 +73,12 @@ export class MigrationHandler {
     return rt;
   }
 
+  /** Where this destination's relay sockets wait, for the source to meet them there. */
+  private relayHome(): { relay?: string } {
+    const home = this.deps.relayHome?.();
+    return home ? { relay: home } : {};
+  }
+
   private liveMigrator() {
     if (!this.live)
       throw new Error('this node takes no live migration (its agent runs with --no-live-migration)');
@@ -81,7 +89,7 @@ export class MigrationHandler {
   private async route(p: Params<'migrate-send'>, streams: RelayStream[]) {
     const direct = p.to.probePort === undefined || (await reachable(p.to.host, p.to.probePort));
     if (direct) return { path: 'direct' as const, to: p.to, close: () => {} };
-    const relayed = await sendRelayed(this.deps.relay, p.migration, streams);
+    const relayed = await sendRelayed(this.deps.relay, p.migration, streams, p.to.relay);
     const to = { host: '127.0.0.1', migrationPort: relayed.ports.migration!, nbdPort: relayed.ports.nbd };
     if (to.nbdPort === undefined) delete to.nbdPort;
     return { path: 'relay' as const, to, close: relayed.close };
@@ -155,7 +163,7 @@ export class MigrationHandler {
       this.deps.log(
         `migration ${p.migration}: receiving ${p.instance.name}'s disk (cold) on port ${disk.port}`,
       );
-      return { host, migrationPort: disk.port, probePort };
+      return { host, migrationPort: disk.port, probePort, ...this.relayHome() };
     } catch (err) {
       this.receiving.delete(uid);
       this.coldIn.delete(uid);
@@ -249,7 +257,7 @@ export class MigrationHandler {
       this.deps.log(
         `migration ${p.migration}: receiving ${p.instance.name} on port ${endpoint.migrationPort}`,
       );
-      return { ...endpoint, probePort };
+      return { ...endpoint, probePort, ...this.relayHome() };
     } catch (err) {
       this.receiving.delete(uid);
       this.release(uid);

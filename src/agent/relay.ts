@@ -13,15 +13,31 @@ import { pinnedTls } from './tls.js';
 
 export type RelayStream = 'migration' | 'nbd';
 
-/** Opens a socket to the gateway's relay for one side of one stream of a migration. */
-export type RelayConnect = (migration: string, stream: RelayStream, side: 'send' | 'receive') => WebSocket;
+/**
+ * Opens a socket to the gateway's relay for one side of one stream of a migration; `via`
+ * names the replica's gateway where the other side waits (one of the node's servers).
+ */
+export type RelayConnect = (
+  migration: string,
+  stream: RelayStream,
+  side: 'send' | 'receive',
+  via?: string,
+) => WebSocket;
 
-/** The relay of the control plane a node is enrolled with, reached with its credential. */
-export function relayConnector(identity: () => AgentIdentity): RelayConnect {
-  return (migration, stream, side) => {
+/**
+ * The relay of the control plane a node is enrolled with, reached with its credential:
+ * the replica it is connected to, or `via` when that is one of its servers (`servers`) —
+ * never an address it was not given itself, which its credential must not be sent to.
+ */
+export function relayConnector(
+  identity: () => AgentIdentity,
+  servers: () => readonly string[] = () => [],
+): RelayConnect {
+  return (migration, stream, side, via) => {
     const id = identity();
+    const base = via && servers().includes(via) ? via : id.server;
     const q = new URLSearchParams({ migration, stream, side });
-    return new WebSocket(`${id.server.replace(/^http/, 'ws')}${AGENT_RELAY_PATH}?${q}`, {
+    return new WebSocket(`${base.replace(/^http/, 'ws')}${AGENT_RELAY_PATH}?${q}`, {
       ...pinnedTls(id.caPem),
       headers: { authorization: `Bearer ${id.credential}` },
       handshakeTimeout: 10_000,
@@ -127,12 +143,13 @@ export async function sendRelayed(
   relay: RelayConnect,
   migration: string,
   streams: RelayStream[],
+  via?: string,
 ): Promise<{ ports: Partial<Record<RelayStream, number>>; close: () => void }> {
   const servers: Server[] = [];
   const ports: Partial<Record<RelayStream, number>> = {};
   for (const stream of streams) {
     const server = createServer({ pauseOnConnect: true }, (tcp) => {
-      const ws = relay(migration, stream, 'send');
+      const ws = relay(migration, stream, 'send', via);
       whenPaired(
         ws,
         () => {

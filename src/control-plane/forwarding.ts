@@ -9,7 +9,7 @@
 // every replica holds (and no agent or user does). A request carries an HMAC of its body
 // and time under a key derived from it; one older than 30 s or signed otherwise is refused.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthFailureLimiter } from '../auth/index.js';
 import type { AgentGateway } from '../gateway/index.js';
 import { Problem } from '../model/index.js';
@@ -84,6 +84,16 @@ export async function forwardAgentRequest(store: Store, key: Buffer, req: Forwar
   throw new Problem('node_unreachable', `node '${req.provider}/${req.node}' is not connected to any replica`);
 }
 
+/** A request's body when another replica signed it; else refused (and counted). */
+function signedBody(req: FastifyRequest, key: Buffer, limiter: AuthFailureLimiter): unknown {
+  if (!verifyRequest(key, req.headers[HEADER] as string | undefined, JSON.stringify(req.body ?? null))) {
+    const wait = limiter.failed(req.ip, 'replica');
+    if (wait) throw Problem.tooManyFailures(wait);
+    throw new Problem('unauthenticated', 'not a request of another replica of this control plane');
+  }
+  return req.body;
+}
+
 /** The route other replicas forward agent requests to (signed; no user token). */
 export function agentRequestRoute(
   app: FastifyInstance,
@@ -92,13 +102,7 @@ export function agentRequestRoute(
   limiter: AuthFailureLimiter,
 ): void {
   app.post(AGENT_REQUEST_PATH, { schema: { hide: true } }, async (req, reply) => {
-    const body = JSON.stringify(req.body ?? null);
-    if (!verifyRequest(key, req.headers[HEADER] as string | undefined, body)) {
-      const wait = limiter.failed(req.ip, 'replica');
-      if (wait) throw Problem.tooManyFailures(wait);
-      throw new Problem('unauthenticated', 'not a request of another replica of this control plane');
-    }
-    const f = req.body as Forwarded;
+    const f = signedBody(req, key, limiter) as Forwarded;
     if (
       typeof f?.provider !== 'string' ||
       typeof f.node !== 'string' ||
@@ -120,4 +124,105 @@ export function agentRequestRoute(
     );
     return reply.send({ result });
   });
+}
+
+// ---- grants across replicas ----------------------------------------------------------
+// A migration's destination fetches the instance's image files, and both its nodes may
+// meet at a gateway's relay, wherever their agents are connected. The leader grants both
+// on its own gateway and sends the grant to every other replica seen lately (and waits
+// for their answers) before it asks the nodes anything; the end of a migration takes the
+// grants back everywhere. A grant a replica holds ends by itself after its time to live,
+// should the leader that gave it go away first.
+
+export const GRANT_PATH = '/internal/grant';
+
+/** What may be granted across replicas. */
+export type Grant =
+  | { id: string; kind: 'images'; provider: string; node: string; sha256s: string[]; ttlMs: number }
+  | { id: string; kind: 'relay'; migration: string; source: string; target: string; ttlMs: number };
+
+/** A grant, or the end of one (by its id). */
+export type GrantMessage = Grant | { id: string; kind: 'end' };
+
+/** Sends a grant (or its end) to every other replica seen lately, each answering within 5 s. */
+export async function shareGrant(
+  store: Store,
+  key: Buffer,
+  msg: GrantMessage,
+  log: (msg: string, err?: unknown) => void,
+): Promise<void> {
+  const { replicas, now } = await listReplicas(store);
+  const body = JSON.stringify(msg);
+  await Promise.all(
+    replicas
+      .filter((r) => r.name !== store.replica && now - r.seenMs < ALIVE_MS)
+      .map(async (r) => {
+        try {
+          const res = await fetch(`${r.address}${GRANT_PATH}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', [HEADER]: signRequest(key, body) },
+            body,
+            signal: AbortSignal.timeout(5000),
+          });
+          if (!res.ok) throw new Error(`answered ${res.status}: ${await res.text()}`);
+        } catch (err) {
+          // A replica away holds no agent now; one that comes back later is asked next time.
+          log(`replica ${r.name} did not take the ${msg.kind} grant ${msg.id}`, err);
+        }
+      }),
+  );
+}
+
+const isText = (v: unknown, max = 512): v is string =>
+  typeof v === 'string' && v.length > 0 && v.length <= max;
+
+/** The route other replicas send grants to (signed): applied to this replica's gateway. */
+export function grantRoute(
+  app: FastifyInstance,
+  gateway: AgentGateway,
+  key: Buffer,
+  limiter: AuthFailureLimiter,
+): () => void {
+  const held = new Map<string, { end: () => void; timer: NodeJS.Timeout }>();
+  const end = (id: string) => {
+    const g = held.get(id);
+    if (!g) return;
+    held.delete(id);
+    clearTimeout(g.timer);
+    g.end();
+  };
+  app.post(GRANT_PATH, { schema: { hide: true } }, async (req, reply) => {
+    const g = signedBody(req, key, limiter) as Partial<Grant> | { id?: unknown; kind: 'end' };
+    if (!g || !isText(g.id)) throw Problem.invalid([{ path: 'id', message: 'a grant needs an id' }]);
+    if (g.kind === 'end') {
+      end(g.id);
+      return reply.send({ ended: g.id });
+    }
+    const ttl = (g as Partial<Grant>).ttlMs;
+    if (!(Number.isInteger(ttl) && ttl! > 0 && ttl! <= 24 * 3_600_000))
+      throw Problem.invalid([{ path: 'ttlMs', message: 'a time to live in ms, at most a day' }]);
+    let undo: () => void;
+    if (g.kind === 'images') {
+      if (
+        !isText(g.provider) ||
+        !isText(g.node) ||
+        !Array.isArray(g.sha256s) ||
+        !g.sha256s.every((s) => typeof s === 'string' && /^[0-9a-f]{64}$/.test(s))
+      )
+        throw Problem.invalid([{ path: 'body', message: 'provider, node and sha256s are required' }]);
+      undo = gateway.allowImages(g.provider, g.node, g.sha256s);
+    } else if (g.kind === 'relay') {
+      if (!isText(g.migration) || !isText(g.source) || !isText(g.target))
+        throw Problem.invalid([{ path: 'body', message: 'migration, source and target are required' }]);
+      undo = gateway.allowRelay(g.migration, g.source, g.target);
+    } else throw Problem.invalid([{ path: 'kind', message: "one of 'images', 'relay', 'end'" }]);
+    end(g.id);
+    const timer = setTimeout(() => end(g.id as string), ttl);
+    timer.unref();
+    held.set(g.id, { end: undo, timer });
+    return reply.send({ granted: g.id });
+  });
+  return () => {
+    for (const id of [...held.keys()]) end(id);
+  };
 }

@@ -30,13 +30,14 @@ import {
 } from '../gateway/index.js';
 import { buildKubernetesApi } from '../kubernetes/index.js';
 import { loadFramework, useFramework } from '../model/index.js';
-import type { NodeMetrics } from '../protocol/index.js';
+import type { NodeMetrics, TransferProgress } from '../protocol/index.js';
 import { ExportService } from '../resources/export.js';
 import { IdentityService } from '../resources/index.js';
 import { ResourceService } from '../resources/service.js';
 import { engineOf, FeedFollower, forgetReplicas, type Presence, pruneFeed, Store } from '../store/index.js';
 import { VERSION } from '../version.js';
-import { agentRequestRoute, forwardAgentRequest, replicaKey } from './forwarding.js';
+import { ClusterAgents } from './cluster-agents.js';
+import { agentRequestRoute, forwardAgentRequest, grantRoute, replicaKey, shareGrant } from './forwarding.js';
 import { defaultReplicaName, Leadership, REPLICA_FORGET_MS } from './leadership.js';
 import { parseListen } from './paths.js';
 import { PresenceNotes } from './presence.js';
@@ -216,6 +217,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     ctx.resources.admission.set('SwitchingRequest', admitSwitching(clock));
     const presence = new PresenceNotes(store, (msg, err) => app.log.warn({ err }, msg));
     let gateway: AgentGateway | undefined;
+    /** The agents as the migration controller sees them (on every replica's gateway). */
+    let agents: ClusterAgents | undefined;
+    /** Ends the grants other replicas gave this one. */
+    let endGrants = () => {};
     let caFingerprint: string | undefined;
     let gatewayCa: CertificateAuthority | undefined;
     /** The gateway's certificate; the Kubernetes facade serves the same names with it. */
@@ -248,7 +253,20 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         ...(opts.agentLimits ? { limits: opts.agentLimits } : {}),
       });
       gateway.on('error', (err) => app.log.error({ err }, 'agent gateway'));
-      if (engine === 'postgres') agentRequestRoute(app, gateway, signing, authLimiter);
+      if (engine === 'postgres') {
+        agentRequestRoute(app, gateway, signing, authLimiter);
+        endGrants = grantRoute(app, gateway, signing, authLimiter);
+      }
+      agents = new ClusterAgents(
+        gateway,
+        engine === 'postgres'
+          ? (msg) => shareGrant(store, signing, msg, (m, err) => app.log.warn({ err }, m))
+          : undefined,
+      );
+      // The progress of a migration an agent here sends reaches the leader's controller.
+      gateway.on('migration-progress', (m: string, p: TransferProgress, provider: string, node: string) => {
+        if (!current) presence.progress(m, p, provider, node);
+      });
       // Node health queues the node and retries a failed write itself (onError logs it).
       // A replica that does not lead passes what it heard to the leader's through the feed.
       gateway.on('connected', (p: string, n: string) =>
@@ -390,7 +408,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       migrations = new MigrationController({
         store: fenced,
         cache,
-        ...(gateway ? { agents: gateway } : {}),
+        ...(agents ? { agents } : {}),
         log: (msg, err) => app.log.warn({ err }, msg),
       });
       const resources = new ResourceService(fenced);
@@ -425,16 +443,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       c.controller.stop();
     };
     // Agents heard by another replica count for the leader's node health.
+    // So does the progress of the migrations their agents send.
     store.committed.on('presence', (p: Presence) => {
       if (!current || p.replica === replica) return;
-      for (const key of p.connected) {
-        const [provider, node] = key.split('/') as [string, string];
-        void current.health.connected(provider, node);
-      }
-      for (const key of p.seen) {
-        const [provider, node] = key.split('/') as [string, string];
-        void current.health.seen(provider, node);
-      }
+      const nodeOf = (key: string) => key.split('/') as [string, string];
+      for (const key of p.connected) void current.health.connected(...nodeOf(key));
+      for (const key of p.seen) void current.health.seen(...nodeOf(key));
+      for (const m of p.progress ?? []) agents?.heard(m.migration, m.progress, m.provider, m.node);
     });
     let kube: FastifyInstance | undefined;
     if (opts.kubernetesListen) {
@@ -528,6 +543,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         if (sweep) clearInterval(sweep);
         await leadership.stop();
         await presence.stop();
+        endGrants();
         await gateway?.close();
         await kube?.close();
         await app.close();

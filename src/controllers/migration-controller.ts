@@ -44,10 +44,13 @@ export interface AgentLink {
     fn: (migration: string, p: TransferProgress, provider: string, node: string) => void,
   ): unknown;
   off(event: 'migration-progress', fn: (...args: any[]) => void): unknown;
-  /** Lets a node fetch these image files; returns the function that takes the grant back. */
-  allowImages(provider: string, node: string, sha256s: readonly string[]): () => void;
-  /** Lets the two nodes relay this migration's streams through the gateway; returns the undo. */
-  allowRelay(migration: string, source: string, target: string): () => void;
+  /**
+   * Lets a node fetch these image files (wherever its agent is connected, once resolved);
+   * gives the function that takes the grant back.
+   */
+  allowImages(provider: string, node: string, sha256s: readonly string[]): Promise<() => void>;
+  /** Lets the two nodes relay this migration's streams through the gateways; gives the undo. */
+  allowRelay(migration: string, source: string, target: string): Promise<() => void>;
 }
 
 export interface MigrationControllerOptions {
@@ -270,8 +273,8 @@ export class MigrationController {
     };
     agents.on('migration-progress', onProgress);
     const files = Object.values(instance.spec.image.files).flatMap((f) => (f ? [f.sha256] : []));
-    const revokeImages = agents.allowImages(target.provider, target.node, files);
-    const endRelay = agents.allowRelay(row.uid, `${j.source.provider}/${j.source.node}`, target.key);
+    let revokeImages = () => {};
+    let endRelay = () => {};
     let prepared = false;
     const cold = started.mode === 'cold';
     const mode = started.mode ?? 'live';
@@ -279,6 +282,9 @@ export class MigrationController {
     let sent = false;
     const sending = Date.now();
     try {
+      // Given on every replica before either node is asked anything.
+      revokeImages = await agents.allowImages(target.provider, target.node, files);
+      endRelay = await agents.allowRelay(row.uid, `${j.source.provider}/${j.source.node}`, target.key);
       const endpoint = await agents.request(
         target.provider,
         target.node,

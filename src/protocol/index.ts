@@ -160,6 +160,12 @@ export interface MigrationEndpoint {
   nbdPort?: number;
   /** A port that accepts and closes: the source tries it to know whether it reaches the destination. */
   probePort?: number;
+  /**
+   * The control-plane gateway whose relay the destination's sockets wait at (the replica
+   * its agent is connected to): the source's relay sockets go there too when that address
+   * is one of its own servers, so that both sides meet at one replica.
+   */
+  relay?: string;
 }
 
 /** What the control plane asks of an agent, by method, and what it answers. */

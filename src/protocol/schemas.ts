@@ -205,6 +205,7 @@ const EndpointSchema = obj({
   migrationPort: Port,
   nbdPort: Type.Optional(Port),
   probePort: Type.Optional(Port),
+  relay: Type.Optional(str(2048, { pattern: '^(https?|wss?)://' })),
 });
 const request = <P extends Record<string, TSchema>>(method: string, params: P) =>
   obj({

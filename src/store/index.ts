@@ -52,6 +52,7 @@ export {
   isUniqueViolation,
   type JoinTokenRecord,
   type ListQuery,
+  type MigrationProgressNote,
   type NewEvent,
   type NewResource,
   type NodeCredentialRecord,

@@ -11,6 +11,7 @@ import {
   type Transaction,
 } from 'kysely';
 import type pg from 'pg';
+import type { TransferProgress } from '../protocol/index.js';
 import { ChangeFeed, type InstanceWrite, type NewChange } from './change-feed.js';
 import { type Engine, openDatabase, type StoreLocation } from './engine.js';
 import {
@@ -265,6 +266,16 @@ export interface Presence {
   readonly connected: readonly string[];
   /** Nodes whose agent sent a heartbeat or a report. */
   readonly seen: readonly string[];
+  /** The latest progress agents here reported of the migrations they send. */
+  readonly progress?: readonly MigrationProgressNote[];
+}
+
+/** A migration's progress as its source's agent reported it to a replica. */
+export interface MigrationProgressNote {
+  readonly migration: string;
+  readonly provider: string;
+  readonly node: string;
+  readonly progress: TransferProgress;
 }
 
 export interface TransactionOptions {
