@@ -4,11 +4,12 @@
 // no direct path between them. The leader's migration controller asks both through the
 // replicas holding them; the destination fetches the image from c (granted there by the
 // leader); the source's progress reaches the leader through b's notes; both sides of the
-// relay meet at c, the destination's replica. The guest goes on without a reboot.
+// relay meet at c, the destination's replica. The guest goes on without a reboot. An
+// export asked of a then receives a disk from node-b through c's relay.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -165,6 +166,39 @@ test('a VM moves live between nodes held by two other replicas, through the rela
       !next.includes('continuum-test-image ready'),
       `no second boot; node-b's console:\n${next.slice(-3000)}`,
     );
+
+    // An export asked of a takes the disk of a VM on node-b through c's relay.
+    const raw = join(dir, 'data.raw');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'raw', raw, '16M']);
+    execFileSync('qemu-io', ['-f', 'raw', '-c', 'write -P 0x5a 0 1M', raw]);
+    const envA = { CONTINUUM_SERVER: cp('a').url, CONTINUUM_TOKEN: token, HOME: dir };
+    const up = await runCli(['-p', 'demo', 'image', 'upload', 'data', '--disk', raw], envA);
+    assert.equal(up.code, 0, up.stderr);
+    const dbWorkload = workload('demo', 'db', { image: 'data', placement: { node: 'edge-b/node-b' } });
+    assert.equal((await admin.post('/v1/apply', { documents: [dbWorkload] })).status, 200);
+    await waitFor(
+      'db-0 running on node-b',
+      async () => (await admin.get('/v1/projects/demo/instances/db-0')).body.status?.phase === 'Running',
+      120_000,
+    );
+    const relayedBefore = cp('c').gateway!.stats.relayedBytes;
+    const bundle = join(dir, 'demo.tar');
+    const out = await runCli(['export', 'project', 'demo', '-o', bundle], envA);
+    assert.equal(out.code, 0, out.stderr);
+    const x = join(dir, 'x');
+    mkdirSync(x);
+    execFileSync('tar', ['xf', bundle], { cwd: x });
+    const root = join(x, 'continuum-export-demo');
+    const sums = execFileSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: root, encoding: 'utf8' });
+    assert.match(sums, /disks\/db-0\.qcow2: OK/);
+    const read = execFileSync(
+      'qemu-io',
+      ['-r', '-f', 'qcow2', '-c', 'read -P 0x5a 0 1M', join(root, 'disks', 'db-0.qcow2')],
+      { encoding: 'utf8' },
+    );
+    assert.match(read, /read 1048576\/1048576 bytes/);
+    assert.doesNotMatch(read, /verification failed/, 'the disk holds what the VM was given');
+    assert.ok(cp('c').gateway!.stats.relayedBytes > relayedBefore, 'the disk came through c');
   } catch (err) {
     for (const n of names) {
       const log = (() => {

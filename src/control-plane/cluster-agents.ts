@@ -20,7 +20,7 @@ export class ClusterAgents extends EventEmitter implements AgentLink {
   constructor(
     private readonly gateway: AgentGateway,
     /** Sends a grant to the other replicas (PostgreSQL); absent, grants stay on this gateway. */
-    private readonly share?: (msg: GrantMessage) => Promise<void>,
+    private readonly share?: (msg: GrantMessage) => Promise<unknown>,
   ) {
     super();
     this.setMaxListeners(0);

@@ -107,7 +107,7 @@ export function agentRequestRoute(
       typeof f?.provider !== 'string' ||
       typeof f.node !== 'string' ||
       typeof f.method !== 'string' ||
-      !(Number.isInteger(f.timeoutMs) && f.timeoutMs > 0 && f.timeoutMs <= 3_600_000)
+      !(Number.isInteger(f.timeoutMs) && f.timeoutMs > 0 && f.timeoutMs <= 24 * 3_600_000)
     )
       throw Problem.invalid([{ path: 'body', message: 'provider, node, method and timeoutMs are required' }]);
     // Only this replica's own agents: a request is never passed on twice.
@@ -139,7 +139,16 @@ export const GRANT_PATH = '/internal/grant';
 /** What may be granted across replicas. */
 export type Grant =
   | { id: string; kind: 'images'; provider: string; node: string; sha256s: string[]; ttlMs: number }
-  | { id: string; kind: 'relay'; migration: string; source: string; target: string; ttlMs: number };
+  | { id: string; kind: 'relay'; migration: string; source: string; target: string; ttlMs: number }
+  /** An export's disk sent by the node to the relay of the replica holding it, received with `token`. */
+  | { id: string; kind: 'export'; provider: string; node: string; token: string; ttlMs: number };
+
+/** A replica's answer to a grant: whether it holds the node's agent, and its relay's address. */
+export interface GrantAnswer {
+  holds?: boolean;
+  /** The gateway's URL as reached from another replica (its host from the replica's address when it listens on a wildcard). */
+  relay?: string;
+}
 
 /** A grant, or the end of one (by its id). */
 export type GrantMessage = Grant | { id: string; kind: 'end' };
@@ -150,10 +159,10 @@ export async function shareGrant(
   key: Buffer,
   msg: GrantMessage,
   log: (msg: string, err?: unknown) => void,
-): Promise<void> {
+): Promise<GrantAnswer[]> {
   const { replicas, now } = await listReplicas(store);
   const body = JSON.stringify(msg);
-  await Promise.all(
+  return Promise.all(
     replicas
       .filter((r) => r.name !== store.replica && now - r.seenMs < ALIVE_MS)
       .map(async (r) => {
@@ -165,9 +174,14 @@ export async function shareGrant(
             signal: AbortSignal.timeout(5000),
           });
           if (!res.ok) throw new Error(`answered ${res.status}: ${await res.text()}`);
+          const a = (await res.json()) as { holds?: boolean; port?: number; host?: string | null };
+          if (!a.port) return { holds: !!a.holds };
+          const host = a.host ?? new URL(r.address).hostname;
+          return { holds: !!a.holds, relay: `https://${host}:${a.port}` };
         } catch (err) {
           // A replica away holds no agent now; one that comes back later is asked next time.
           log(`replica ${r.name} did not take the ${msg.kind} grant ${msg.id}`, err);
+          return {};
         }
       }),
   );
@@ -215,12 +229,24 @@ export function grantRoute(
       if (!isText(g.migration) || !isText(g.source) || !isText(g.target))
         throw Problem.invalid([{ path: 'body', message: 'migration, source and target are required' }]);
       undo = gateway.allowRelay(g.migration, g.source, g.target);
-    } else throw Problem.invalid([{ path: 'kind', message: "one of 'images', 'relay', 'end'" }]);
+    } else if (g.kind === 'export') {
+      if (!isText(g.provider) || !isText(g.node) || !isText(g.token, 256))
+        throw Problem.invalid([{ path: 'body', message: 'provider, node and token are required' }]);
+      undo = gateway.allowExport(g.id, g.provider, g.node, g.token).close;
+    } else throw Problem.invalid([{ path: 'kind', message: "one of 'images', 'relay', 'export', 'end'" }]);
     end(g.id);
     const timer = setTimeout(() => end(g.id as string), ttl);
     timer.unref();
     held.set(g.id, { end: undo, timer });
-    return reply.send({ granted: g.id });
+    const at = gateway.listening;
+    const wildcard = !at || at.host === '0.0.0.0' || at.host === '::' || at.host === '';
+    return reply.send({
+      granted: g.id,
+      ...('provider' in g && 'node' in g ? { holds: gateway.holds(g.provider!, g.node!) } : {}),
+      ...(at
+        ? { port: at.port, host: wildcard ? null : at.host.includes(':') ? `[${at.host}]` : at.host }
+        : {}),
+    });
   });
   return () => {
     for (const id of [...held.keys()]) end(id);

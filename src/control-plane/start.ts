@@ -26,6 +26,7 @@ import {
   loadOrCreateCa,
   localNames,
   MetricsHistory,
+  type RelayElsewhere,
   type ServingCertificate,
 } from '../gateway/index.js';
 import { buildKubernetesApi } from '../kubernetes/index.js';
@@ -36,8 +37,15 @@ import { IdentityService } from '../resources/index.js';
 import { ResourceService } from '../resources/service.js';
 import { engineOf, FeedFollower, forgetReplicas, type Presence, pruneFeed, Store } from '../store/index.js';
 import { VERSION } from '../version.js';
-import { ClusterAgents } from './cluster-agents.js';
-import { agentRequestRoute, forwardAgentRequest, grantRoute, replicaKey, shareGrant } from './forwarding.js';
+import { ClusterAgents, GRANT_TTL_MS } from './cluster-agents.js';
+import {
+  agentRequestRoute,
+  forwardAgentRequest,
+  type GrantMessage,
+  grantRoute,
+  replicaKey,
+  shareGrant,
+} from './forwarding.js';
 import { defaultReplicaName, Leadership, REPLICA_FORGET_MS } from './leadership.js';
 import { parseListen } from './paths.js';
 import { PresenceNotes } from './presence.js';
@@ -221,6 +229,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     let agents: ClusterAgents | undefined;
     /** Ends the grants other replicas gave this one. */
     let endGrants = () => {};
+    /** An export's disk from a node held by another replica comes through that one's relay. */
+    let exportElsewhere: RelayElsewhere | undefined;
     let caFingerprint: string | undefined;
     let gatewayCa: CertificateAuthority | undefined;
     /** The gateway's certificate; the Kubernetes facade serves the same names with it. */
@@ -257,6 +267,18 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         agentRequestRoute(app, gateway, signing, authLimiter);
         endGrants = grantRoute(app, gateway, signing, authLimiter);
       }
+      exportElsewhere =
+        engine === 'postgres'
+          ? async (id, provider, node, token) => {
+              const share = (msg: GrantMessage) =>
+                shareGrant(store, signing, msg, (m, err) => app.log.warn({ err }, m));
+              const answers = await share({ id, kind: 'export', provider, node, token, ttlMs: GRANT_TTL_MS });
+              const end = () => void share({ id, kind: 'end' }).catch(() => undefined);
+              const holder = answers.find((a) => a.holds && a.relay);
+              if (!holder) end();
+              return holder ? { relay: holder.relay!, end } : undefined;
+            }
+          : undefined;
       agents = new ClusterAgents(
         gateway,
         engine === 'postgres'
@@ -350,7 +372,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       ...(gateway && gatewayCa
         ? {
             fetchDisk: (at, file, onProgress) =>
-              fetchDisk(gateway!, gatewayCa!.certPem, at, file, onProgress),
+              fetchDisk(gateway!, gatewayCa!.certPem, at, file, onProgress, exportElsewhere),
           }
         : {}),
     });

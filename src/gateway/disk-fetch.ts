@@ -22,9 +22,22 @@ export interface FetchedDisk {
 }
 
 /**
+ * With replicas: grants the export's relay (and its receiving token) on the replica that
+ * holds the node's agent; gives that relay's URL and the end of the grant, or undefined
+ * when no other replica holds it.
+ */
+export type RelayElsewhere = (
+  exportId: string,
+  provider: string,
+  node: string,
+  token: string,
+) => Promise<{ relay: string; end: () => void } | undefined>;
+
+/**
  * Writes the disk of instance `uid` on `provider/node` to `file`; resolves with its size
  * and SHA-256, or undefined when the instance has no disk (kernel and initrd only).
- * `onProgress` hears the bytes received so far.
+ * `onProgress` hears the bytes received so far. The disk comes through the relay of the
+ * gateway holding the node's agent: this one's, or another replica's (`elsewhere`).
  */
 export async function fetchDisk(
   gateway: AgentGateway,
@@ -32,13 +45,22 @@ export async function fetchDisk(
   at: { provider: string; node: string; uid: string },
   file: string,
   onProgress?: (bytes: number) => void,
+  elsewhere?: RelayElsewhere,
 ): Promise<FetchedDisk | undefined> {
   if (!gateway.url) throw new Error('the agent gateway is not running');
   const id = randomUUID();
   const secret = { identity: `export-${id.slice(0, 8)}`, keyHex: randomBytes(32).toString('hex') };
   const disk = await receiveDisk('127.0.0.1', secret, file);
   const grant = gateway.allowExport(id, at.provider, at.node);
-  const base = gateway.url.replace(/^http/, 'ws');
+  const there =
+    !gateway.holds(at.provider, at.node) && elsewhere
+      ? await elsewhere(id, at.provider, at.node, grant.token).catch((err) => {
+          disk.close();
+          grant.close();
+          throw err;
+        })
+      : undefined;
+  const base = (there?.relay ?? gateway.url).replace(/^http/, 'ws');
   const closeRelay = receiveRelayed(
     (migration, stream, side) =>
       new WebSocket(`${base}${AGENT_RELAY_PATH}?${new URLSearchParams({ migration, stream, side })}`, {
@@ -87,5 +109,6 @@ export async function fetchDisk(
     if (timer) clearInterval(timer);
     closeRelay();
     grant.close();
+    there?.end();
   }
 }

@@ -375,8 +375,14 @@ export class AgentGateway extends EventEmitter {
    * receive it with the returned one-time token; returns the token and the function that
    * ends both permissions.
    */
-  allowExport(exportId: string, provider: string, node: string): { token: string; close: () => void } {
-    const token = randomBytes(32).toString('base64url');
+  allowExport(
+    exportId: string,
+    provider: string,
+    node: string,
+    /** Another replica's, for an export it receives through this gateway. */
+    given?: string,
+  ): { token: string; close: () => void } {
+    const token = given ?? randomBytes(32).toString('base64url');
     this.relayGrants.set(exportId, { source: key(provider, node), target: key('', EXPORT_RECEIVER) });
     this.exportTokens.set(exportId, token);
     return {
@@ -443,6 +449,11 @@ export class AgentGateway extends EventEmitter {
         timeoutMs,
       })) as AgentRequests[M]['result'];
     return this.requestLocal(provider, node, method, params, timeoutMs);
+  }
+
+  /** Where the transport listens (host as given: a wildcard says any of the host's addresses). */
+  get listening(): { host: string; port: number } | undefined {
+    return this.bound;
   }
 
   /** Whether this gateway holds the node's connection. */
