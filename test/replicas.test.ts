@@ -266,6 +266,23 @@ describe('control-plane replicas on one PostgreSQL database', () => {
       }),
     });
     assert.equal(forged.status, 401, 'only a replica holding the CA key may pass requests on');
+    // The nodes' recent metrics (kept by b, which hears their heartbeats) from a and c too.
+    for (const via of ['b', 'a', 'c']) {
+      const m = await api(via).get('/v1/providers/fra-cloud/node-metrics?names=n1,n2,n3,gone');
+      assert.equal(m.status, 200, m.text);
+      const by = new Map(m.body.items.map((i: any) => [i.node, i.samples.length]));
+      assert.ok(
+        ['n1', 'n2', 'n3'].every((n) => (by.get(n) as number) > 0),
+        `samples via ${via}: ${m.text}`,
+      );
+      assert.equal(by.get('gone'), 0);
+    }
+    const forgedMetrics = await fetch(`${cps.get('b')!.url}/internal/node-metrics`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ provider: 'fra-cloud', names: ['n1'] }),
+    });
+    assert.equal(forgedMetrics.status, 401);
     // Nothing stays behind: the agents run exactly what is bound to them.
     const sims = nodes.reduce((n, s) => n + s.runtime.size, 0);
     assert.equal(sims, 3);

@@ -3,7 +3,7 @@ import type { AuthFailureLimiter, Principal } from '../auth/index.js';
 import type { NodeHealthController } from '../controllers/index.js';
 import type { SwitchingActions } from '../controllers/switching-actions.js';
 import type { SwitchingController } from '../controllers/switching-controller.js';
-import type { AgentGateway, Enrolment, MetricsHistory } from '../gateway/index.js';
+import type { AgentGateway, Enrolment, MetricsSample } from '../gateway/index.js';
 import type { ExportService } from '../resources/export.js';
 import type { IdentityService, ImageFiles, ResourceService } from '../resources/index.js';
 import type { Store } from '../store/index.js';
@@ -27,8 +27,14 @@ export interface ApiContext {
   enrolment?: Enrolment;
   gatewayUrl?: string;
   health?: NodeHealthController;
-  /** Recent heartbeat metrics per node (set with the gateway). */
-  nodeMetrics?: MetricsHistory;
+  /**
+   * Recent heartbeat metrics of these nodes of a provider (set with the gateway): kept by
+   * the replica each agent reports to, asked of the others when not here.
+   */
+  nodeMetrics?: (
+    provider: string,
+    names: readonly string[],
+  ) => Promise<Map<string, readonly MetricsSample[]>>;
   /** Where the web console's built files are (none: `/` says how to build them). */
   consoleDir?: string;
   /** Exports of projects (set by the control plane, which knows its nodes and its CA). */

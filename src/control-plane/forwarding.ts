@@ -11,7 +11,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthFailureLimiter } from '../auth/index.js';
-import type { AgentGateway } from '../gateway/index.js';
+import type { AgentGateway, MetricsHistory, MetricsSample } from '../gateway/index.js';
 import { Problem } from '../model/index.js';
 import { listReplicas, type Store } from '../store/index.js';
 
@@ -153,13 +153,17 @@ export interface GrantAnswer {
 /** A grant, or the end of one (by its id). */
 export type GrantMessage = Grant | { id: string; kind: 'end' };
 
-/** Sends a grant (or its end) to every other replica seen lately, each answering within 5 s. */
-export async function shareGrant(
+/**
+ * Posts a signed body to `path` on every other replica seen lately, at once, each given
+ * 5 s; gives each one's parsed answer (undefined, and logged, for one that failed).
+ */
+async function askOthers(
   store: Store,
   key: Buffer,
-  msg: GrantMessage,
+  path: string,
+  msg: unknown,
   log: (msg: string, err?: unknown) => void,
-): Promise<GrantAnswer[]> {
+): Promise<{ replica: { name: string; address: string }; answer: any }[]> {
   const { replicas, now } = await listReplicas(store);
   const body = JSON.stringify(msg);
   return Promise.all(
@@ -167,24 +171,36 @@ export async function shareGrant(
       .filter((r) => r.name !== store.replica && now - r.seenMs < ALIVE_MS)
       .map(async (r) => {
         try {
-          const res = await fetch(`${r.address}${GRANT_PATH}`, {
+          const res = await fetch(`${r.address}${path}`, {
             method: 'POST',
             headers: { 'content-type': 'application/json', [HEADER]: signRequest(key, body) },
             body,
             signal: AbortSignal.timeout(5000),
           });
           if (!res.ok) throw new Error(`answered ${res.status}: ${await res.text()}`);
-          const a = (await res.json()) as { holds?: boolean; port?: number; host?: string | null };
-          if (!a.port) return { holds: !!a.holds };
-          const host = a.host ?? new URL(r.address).hostname;
-          return { holds: !!a.holds, relay: `https://${host}:${a.port}` };
+          return { replica: r, answer: await res.json() };
         } catch (err) {
           // A replica away holds no agent now; one that comes back later is asked next time.
-          log(`replica ${r.name} did not take the ${msg.kind} grant ${msg.id}`, err);
-          return {};
+          log(`replica ${r.name} did not answer ${path}`, err);
+          return { replica: r, answer: undefined };
         }
       }),
   );
+}
+
+/** Sends a grant (or its end) to every other replica seen lately, each answering within 5 s. */
+export async function shareGrant(
+  store: Store,
+  key: Buffer,
+  msg: GrantMessage,
+  log: (msg: string, err?: unknown) => void,
+): Promise<GrantAnswer[]> {
+  return (await askOthers(store, key, GRANT_PATH, msg, log)).map(({ replica, answer }) => {
+    const a = answer as { holds?: boolean; port?: number; host?: string | null } | undefined;
+    if (!a?.port) return { holds: !!a?.holds };
+    const host = a.host ?? new URL(replica.address).hostname;
+    return { holds: !!a.holds, relay: `https://${host}:${a.port}` };
+  });
 }
 
 const isText = (v: unknown, max = 512): v is string =>
@@ -251,4 +267,59 @@ export function grantRoute(
   return () => {
     for (const id of [...held.keys()]) end(id);
   };
+}
+
+// ---- node metrics across replicas ------------------------------------------------------
+// A node's recent metrics (the console's sparklines) are kept by the replica its agent
+// sends heartbeats to. A replica asked for nodes it has no samples of asks the others.
+
+export const NODE_METRICS_PATH = '/internal/node-metrics';
+
+/** The samples of these nodes of a provider, from this replica's history or another's. */
+export function metricsAcrossReplicas(
+  store: Store,
+  key: Buffer,
+  history: MetricsHistory,
+  log: (msg: string, err?: unknown) => void,
+): (provider: string, names: readonly string[]) => Promise<Map<string, readonly MetricsSample[]>> {
+  return async (provider, names) => {
+    const got = new Map(names.map((n) => [n, history.of(provider, n)]));
+    const missing = names.filter((n) => !got.get(n)!.length);
+    if (!missing.length) return got;
+    for (const { answer } of await askOthers(
+      store,
+      key,
+      NODE_METRICS_PATH,
+      { provider, names: missing },
+      log,
+    ))
+      for (const [node, samples] of Object.entries((answer?.items ?? {}) as Record<string, MetricsSample[]>))
+        if (got.has(node) && samples.length > got.get(node)!.length) got.set(node, samples);
+    return got;
+  };
+}
+
+/** The route other replicas ask for the samples this one keeps (signed). */
+export function nodeMetricsRoute(
+  app: FastifyInstance,
+  history: MetricsHistory,
+  key: Buffer,
+  limiter: AuthFailureLimiter,
+): void {
+  app.post(NODE_METRICS_PATH, { schema: { hide: true } }, async (req) => {
+    const q = signedBody(req, key, limiter) as { provider?: unknown; names?: unknown };
+    if (
+      !isText(q?.provider) ||
+      !Array.isArray(q.names) ||
+      q.names.length > 500 ||
+      !q.names.every((n) => isText(n))
+    )
+      throw Problem.invalid([{ path: 'body', message: 'provider and at most 500 node names are required' }]);
+    const items: Record<string, readonly MetricsSample[]> = {};
+    for (const n of q.names as string[]) {
+      const samples = history.of(q.provider, n);
+      if (samples.length) items[n] = samples;
+    }
+    return { items };
+  });
 }

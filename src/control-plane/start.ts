@@ -43,6 +43,8 @@ import {
   forwardAgentRequest,
   type GrantMessage,
   grantRoute,
+  metricsAcrossReplicas,
+  nodeMetricsRoute,
   replicaKey,
   shareGrant,
 } from './forwarding.js';
@@ -295,7 +297,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         current ? void current.health.connected(p, n) : presence.connected(p, n),
       );
       const history = new MetricsHistory();
-      ctx.nodeMetrics = history;
+      ctx.nodeMetrics =
+        engine === 'postgres'
+          ? metricsAcrossReplicas(store, signing, history, (m, err) => app.log.warn({ err }, m))
+          : async (provider, names) => new Map(names.map((n) => [n, history.of(provider, n)]));
+      if (engine === 'postgres') nodeMetricsRoute(app, history, signing, authLimiter);
       gateway.on('heartbeat', (p: string, n: string, msg: { metrics: NodeMetrics }) => {
         ctx.metrics.agentHeartbeats.inc();
         history.record(p, n, msg.metrics);

@@ -115,7 +115,8 @@ export function liveRoutes(app: Api, ctx: ApiContext): void {
         throw Problem.invalid([
           { path: 'names', message: `at most 500 nodes at a time (got ${names.length})` },
         ]);
-      return { items: names.map((node) => ({ node, samples: ctx.nodeMetrics?.of(provider, node) ?? [] })) };
+      const samples = await ctx.nodeMetrics?.(provider, names);
+      return { items: names.map((node) => ({ node, samples: samples?.get(node) ?? [] })) };
     },
   });
 }
