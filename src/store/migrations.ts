@@ -280,6 +280,25 @@ function replicas(engine: Engine): Migration {
   };
 }
 
+/**
+ * A page of a workload's instances (`?workload=W&limit=N`, in name order) is read from an
+ * index in that order: with only (project, workload), SQLite walked the (project, name)
+ * index of every instance of the project to spare itself a sort. The new index serves
+ * whatever the old one did, which goes. Either step may have run already (a database
+ * rewound by hand), so neither minds.
+ */
+const workloadPages: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createIndex('instances_workload_name')
+      .ifNotExists()
+      .on('instances')
+      .columns(['project', 'workload', 'name'])
+      .execute();
+    await db.schema.dropIndex('instances_workload').ifExists().execute();
+  },
+};
+
 export function migrationsFor(engine: Engine): Record<string, Migration> {
   return {
     '0001_initial': initial(engine),
@@ -290,6 +309,7 @@ export function migrationsFor(engine: Engine): Record<string, Migration> {
     '0006_switchings': { up: (db) => createResourceTable(db, engine, 'switchings') },
     '0007_annotations': annotations,
     '0008_replicas': replicas(engine),
+    '0009_workload_pages': workloadPages,
   };
 }
 
