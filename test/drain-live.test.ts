@@ -11,7 +11,7 @@ import { QemuRuntime } from '../src/runtimes/index.js';
 import { runCli } from './support/cli.js';
 import type { Http } from './support/control-plane.js';
 import { project, provider, site, workload } from './support/fixtures.js';
-import { waitFor } from './support/test-image.js';
+import { lastCount, waitFor } from './support/test-image.js';
 import { startVmFederation, type VmFederation } from './support/vm-federation.js';
 
 const NODES = [
@@ -31,8 +31,6 @@ describe('draining a provider with live migration', () => {
   const consoleOf = async (name: string) =>
     (await admin.get(`/v1/projects/demo/instances/${name}/console?offset=0&limit=1048576`)).body
       .data as string;
-  const lastCount = (text: string) =>
-    Math.max(0, ...[...text.matchAll(/continuum-counter (\d+)/g)].map((m) => Number(m[1])));
 
   before(async () => {
     f = await startVmFederation(

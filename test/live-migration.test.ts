@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { receiveDisk, sendDisk } from '../src/agent/disk-copy.js';
 import { type MigrationProgress, QemuRuntime, qmp } from '../src/runtimes/index.js';
-import { type TestImage, testImage, waitFor } from './support/test-image.js';
+import { lastCount, type TestImage, testImage, waitFor } from './support/test-image.js';
 
 const secret = () => ({ identity: 'continuum-test', keyHex: randomBytes(32).toString('hex') });
 
@@ -50,8 +50,6 @@ describe('live migration between QEMU runtimes', () => {
   });
   const consoleOf = async (rt: QemuRuntime, id: string) =>
     (await rt.readConsole(id, 0, 16 * 1024 * 1024)).data;
-  const lastCount = (text: string) =>
-    Math.max(0, ...[...text.matchAll(/continuum-counter (\d+)/g)].map((m) => Number(m[1])));
 
   test('a running VM moves with its memory: the counter goes on, no second boot, served by the destination', async () => {
     const id = 'i-live';

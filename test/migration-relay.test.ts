@@ -5,19 +5,17 @@
 // gateway's relay, the migration says so, and the guest goes on without a reboot.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type ControlPlane, startControlPlane } from '../src/control-plane/index.js';
 import { createNetwork, type DevNetwork, destroyNetwork } from '../src/dev/netns.js';
-import { QemuRuntime } from '../src/runtimes/index.js';
 import { CLI, runCli } from './support/cli.js';
 import { type Http, http } from './support/control-plane.js';
 import { project, provider, site, workload } from './support/fixtures.js';
-import { freePort } from './support/processes.js';
-import { testImage, uploadTestImage, waitFor } from './support/test-image.js';
+import { endAgentsAndVms, freePort } from './support/processes.js';
+import { lastCount, testImage, uploadTestImage, waitFor } from './support/test-image.js';
 
 const PREFIX = 'ctmrl';
 
@@ -87,15 +85,7 @@ describe('live migration through the relay', () => {
   });
 
   after(async () => {
-    for (const c of children)
-      if (c.exitCode === null && c.signalCode === null) {
-        c.kill('SIGKILL');
-        await once(c, 'exit');
-      }
-    for (const n of ['node-a', 'node-b']) {
-      const rt = new QemuRuntime({ dir: join(dir, n, 'instances') });
-      for (const id of await rt.list()) await rt.delete(id);
-    }
+    await endAgentsAndVms(children, dir, ['node-a', 'node-b']);
     await cp.close().catch(() => undefined);
     await destroyNetwork(PREFIX, 2);
     rmSync(dir, { recursive: true, force: true });
@@ -115,8 +105,6 @@ describe('live migration through the relay', () => {
   const instance = async () => (await admin.get('/v1/projects/demo/instances/web-0')).body;
   const consoleText = async () =>
     (await admin.get('/v1/projects/demo/instances/web-0/console?offset=0&limit=1048576')).body.data as string;
-  const lastCount = (text: string) =>
-    Math.max(0, ...[...text.matchAll(/continuum-counter (\d+)/g)].map((m) => Number(m[1])));
 
   test('with no direct path between the nodes, the streams go through the relay and the guest goes on', () =>
     withLogs(async () => {

@@ -17,7 +17,7 @@ import { runCli, startAgentProcess } from './support/cli.js';
 import type { Http } from './support/control-plane.js';
 import { project, provider, site, workload } from './support/fixtures.js';
 import { pidsMatching } from './support/processes.js';
-import { waitFor } from './support/test-image.js';
+import { lastCount, waitFor } from './support/test-image.js';
 import { startVmFederation, type VmFederation } from './support/vm-federation.js';
 
 describe('live migration across providers', () => {
@@ -41,8 +41,6 @@ describe('live migration across providers', () => {
       offset = r.body.next;
     }
   };
-  const lastCount = (text: string) =>
-    Math.max(0, ...[...text.matchAll(/continuum-counter (\d+)/g)].map((m) => Number(m[1])));
   const migration = (name: string, spec: object) => ({
     kind: 'Migration',
     metadata: { name, project: 'demo' },

@@ -6,7 +6,6 @@
 // goes on untouched, and nothing runs twice.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +16,7 @@ import { QemuRuntime } from '../src/runtimes/index.js';
 import { CLI } from './support/cli.js';
 import { http } from './support/control-plane.js';
 import { project, provider, site, workload } from './support/fixtures.js';
-import { freePort, pidsMatching } from './support/processes.js';
+import { endAgentsAndVms, freePort, pidsMatching } from './support/processes.js';
 import { testImage, uploadTestImage, waitFor } from './support/test-image.js';
 
 const PREFIX = 'ctpart';
@@ -155,15 +154,7 @@ test(`an agent cut off for ${Math.round(PARTITION_MS / 1000)} s: its VMs keep ru
     }
     throw err;
   } finally {
-    for (const c of children)
-      if (c.exitCode === null && c.signalCode === null) {
-        c.kill('SIGKILL');
-        await once(c, 'exit');
-      }
-    for (const n of names) {
-      const rt = new QemuRuntime({ dir: join(dir, n, 'instances') });
-      for (const id of await rt.list()) await rt.delete(id);
-    }
+    await endAgentsAndVms(children, dir, names);
     await cp?.close().catch(() => undefined);
     await destroyNetwork(PREFIX, 2);
     rmSync(dir, { recursive: true, force: true });

@@ -8,21 +8,19 @@
 // export asked of a then receives a disk from node-b through c's relay.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type ControlPlane, startControlPlane } from '../src/control-plane/index.js';
 import { createNetwork, destroyNetwork, freeSubnet } from '../src/dev/netns.js';
-import { QemuRuntime } from '../src/runtimes/index.js';
 import type { AuditEvent } from '../src/store/index.js';
 import { CLI, runCli } from './support/cli.js';
 import { http } from './support/control-plane.js';
 import { testDatabase } from './support/engines.js';
 import { project, provider, site, workload } from './support/fixtures.js';
-import { freePort } from './support/processes.js';
-import { testImage, uploadTestImage, waitFor } from './support/test-image.js';
+import { endAgentsAndVms, freePort } from './support/processes.js';
+import { lastCount, testImage, uploadTestImage, waitFor } from './support/test-image.js';
 
 const PREFIX = 'ctrmig';
 
@@ -105,8 +103,6 @@ test('a VM moves live between nodes held by two other replicas, through the rela
     const consoleText = async () =>
       (await admin.get('/v1/projects/demo/instances/web-0/console?offset=0&limit=1048576')).body
         .data as string;
-    const lastCount = (text: string) =>
-      Math.max(0, ...[...text.matchAll(/continuum-counter (\d+)/g)].map((m) => Number(m[1])));
     const doc = (placement: object) =>
       workload('demo', 'web', { image: 'testvm', ports: [{ guest: 80 }], placement });
     assert.equal(
@@ -212,15 +208,7 @@ test('a VM moves live between nodes held by two other replicas, through the rela
     }
     throw err;
   } finally {
-    for (const c of children)
-      if (c.exitCode === null && c.signalCode === null) {
-        c.kill('SIGKILL');
-        await once(c, 'exit');
-      }
-    for (const n of names) {
-      const rt = new QemuRuntime({ dir: join(dir, n, 'instances') });
-      for (const id of await rt.list().catch(() => [])) await rt.delete(id);
-    }
+    await endAgentsAndVms(children, dir, names);
     for (const c of cps.values()) await c.close().catch(() => undefined);
     await destroyNetwork(PREFIX, 2);
     await db.cleanup();

@@ -1,5 +1,9 @@
 // Finding real processes by their command line, for tests that count VMs.
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { QemuRuntime } from '../../src/runtimes/index.js';
 
 export function pidsMatching(fragment: string): number[] {
   const out: number[] = [];
@@ -28,5 +32,25 @@ export async function freePort(): Promise<number> {
       s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
     if (ok) return port;
+  }
+}
+
+/**
+ * Ends agent processes outright and removes the VMs they leave behind (their QEMU
+ * processes and files, under DIR/NAME/instances for each node NAME).
+ */
+export async function endAgentsAndVms(
+  children: readonly ChildProcess[],
+  dir: string,
+  names: readonly string[],
+): Promise<void> {
+  for (const c of children)
+    if (c.exitCode === null && c.signalCode === null) {
+      c.kill('SIGKILL');
+      await once(c, 'exit');
+    }
+  for (const n of names) {
+    const rt = new QemuRuntime({ dir: join(dir, n, 'instances') });
+    for (const id of await rt.list().catch(() => [])) await rt.delete(id);
   }
 }

@@ -23,6 +23,10 @@ export function testImage(): TestImage {
   };
 }
 
+/** The last count the test image's guest printed on its console (0 before the first). */
+export const lastCount = (text: string): number =>
+  Math.max(0, ...[...text.matchAll(/continuum-counter (\d+)/g)].map((m) => Number(m[1])));
+
 export async function waitFor<T>(
   what: string,
   fn: () => Promise<T | undefined | false>,
