@@ -1,6 +1,6 @@
 // The applier: writes a workload plan in the caller's transaction — each instance step
-// with its audit event (the event's sequence number is the instance's revision), then
-// the workload's status. It decides nothing.
+// with its audit event (the event's sequence number is the instance's revision; new
+// replicas first, together), then the workload's status. It decides nothing.
 import { migrationKind } from '../model/index.js';
 import { render } from '../resources/index.js';
 import { type InstanceRecord, instanceEventDoc, newUid, type Store } from '../store/index.js';
@@ -16,11 +16,14 @@ export async function applyPlan(
   now: string,
 ): Promise<void> {
   const { project, name } = target;
-  for (const step of plan.steps) {
-    if (step.op === 'create') {
-      const uid = newUid();
-      const instanceName = `${name}-${step.ordinal}`;
-      const e = await tx.appendEvent({
+  // New replicas first, all in two statements (their events, then their rows): on
+  // PostgreSQL each statement is a round trip, and a pass places many at once.
+  const creates = plan.steps.flatMap((step) =>
+    step.op === 'create' ? [{ step, uid: newUid(), instanceName: `${name}-${step.ordinal}` }] : [],
+  );
+  if (creates.length) {
+    const events = await tx.appendEvents(
+      creates.map(({ step, uid, instanceName }) => ({
         actor,
         action: 'create',
         kind: 'Instance',
@@ -37,8 +40,10 @@ export async function applyPlan(
           desired: 'running',
           fence: 1,
         },
-      });
-      await tx.insertInstance({
+      })),
+    );
+    await tx.insertInstances(
+      creates.map(({ step, uid, instanceName }, i) => ({
         ...step.next,
         uid,
         project,
@@ -48,13 +53,15 @@ export async function applyPlan(
         provider: step.provider,
         node: step.node,
         fence: 1,
-        revision: e.seq,
+        revision: events[i]!.seq,
         status: PENDING,
         createdAt: now,
         updatedAt: now,
-      });
-      continue;
-    }
+      })),
+    );
+  }
+  for (const step of plan.steps) {
+    if (step.op === 'create') continue;
     if (step.op === 'migrate') {
       await createMigration(tx, project, step.instance, `${step.provider}/${step.node}`, actor, now);
       continue;

@@ -897,24 +897,34 @@ export class AgentGateway extends EventEmitter {
 
   private async writeObserved(batch: readonly Report[]): Promise<void> {
     const refusedByReport = new Map<Report, { uid: string; reason: string }[]>();
+    const reported = (s: Session, o: ObservedInstance, phase: InstanceStatus['phase']): InstanceStatus => ({
+      phase,
+      ports: o.ports.map((p) => ({ ...p, address: s.address })),
+      restarts: o.restarts,
+      observedRevision: o.revision,
+      ...(o.message ? { message: o.message } : {}),
+      ...(o.startedAt ? { startedAt: o.startedAt } : {}),
+      ...(o.accelerator ? { accelerator: o.accelerator } : {}),
+    });
     await this.opts.store.transaction(async (tx) => {
       refusedByReport.clear();
+      // The common case, a few statements for the whole batch: live instances still bound
+      // to the node reporting them (the latest report of each wins).
+      const live = new Map<string, { uid: string; provider: string; node: string; status: InstanceStatus }>();
+      for (const { s, observed } of batch)
+        for (const o of observed)
+          if (o.phase !== 'Absent')
+            live.set(`${o.uid} ${s.provider}/${s.node}`, {
+              uid: o.uid,
+              provider: s.provider,
+              node: s.node,
+              status: reported(s, o, o.phase),
+            });
+      const written = live.size ? await tx.reportInstanceStatuses([...live.values()]) : new Map();
       for (const report of batch) {
         const { s, observed } = report;
         for (const o of observed) {
-          const reported = (phase: InstanceStatus['phase']): InstanceStatus => ({
-            phase,
-            ports: o.ports.map((p) => ({ ...p, address: s.address })),
-            restarts: o.restarts,
-            observedRevision: o.revision,
-            ...(o.message ? { message: o.message } : {}),
-            ...(o.startedAt ? { startedAt: o.startedAt } : {}),
-            ...(o.accelerator ? { accelerator: o.accelerator } : {}),
-          });
-          if (o.phase !== 'Absent') {
-            // The common case, one statement: a live instance still bound to this node.
-            if (await tx.reportInstanceStatus(o.uid, s.provider, s.node, reported(o.phase))) continue;
-          }
+          if (o.phase !== 'Absent' && written.has(`${o.uid} ${s.provider}/${s.node}`)) continue;
           const inst = await tx.getInstanceStateByUid(o.uid);
           if (!inst || inst.provider !== s.provider || inst.node !== s.node) {
             // Another node's instance (or one gone): never applied. A node that was
@@ -941,7 +951,7 @@ export class AgentGateway extends EventEmitter {
             continue;
           }
           // Being deleted: the agent is still at it.
-          const status = reported('Deleting');
+          const status = reported(s, o, 'Deleting');
           if (JSON.stringify(status) === JSON.stringify(inst.status)) continue;
           await tx.setInstanceStatus(inst.uid, status);
         }

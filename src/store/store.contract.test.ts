@@ -239,6 +239,78 @@ for (const engine of TEST_ENGINES) {
       assert.equal(await store.reportInstanceStatus(a.uid, 'pv', 'n1', running), undefined);
     });
 
+    test('batches: events keep their order and numbers, instances and reports go many to a statement', async () => {
+      const n = 250; // more than one statement's worth
+      const events = await store.transaction((tx) =>
+        tx.appendEvents(
+          Array.from({ length: n }, (_, i) => ({
+            actor: 't',
+            action: 'create',
+            kind: 'Instance',
+            parent: 'bp',
+            name: `bw-${i}`,
+            provider: null,
+            project: 'bp',
+            before: null,
+            after: { i },
+          })),
+        ),
+      );
+      assert.deepEqual(
+        events.map((e) => e.name),
+        Array.from({ length: n }, (_, i) => `bw-${i}`),
+      );
+      assert.ok(
+        events.every((e, i) => i === 0 || e.seq > events[i - 1]!.seq),
+        'numbers rise in order',
+      );
+      const stored = await store.listEvents({ parent: 'bp', limit: 1000 });
+      assert.deepEqual(
+        stored.map((e) => [e.seq, e.name, (e.after as { i: number }).i]),
+        events.map((e, i) => [e.seq, e.name, i]),
+      );
+      const now = new Date().toISOString();
+      const records = events.map(
+        (e, i): InstanceRecord => ({
+          uid: newUid(),
+          project: 'bp',
+          name: `bw-${i}`,
+          workload: 'bw',
+          ordinal: i,
+          provider: 'pv',
+          node: i % 2 ? 'n2' : 'n1',
+          fence: 1,
+          revision: e.seq,
+          desired: 'running',
+          vcpus: 1,
+          memoryMiB: 512,
+          diskGiB: 10,
+          spec: {
+            hostname: e.name,
+            image: { project: 'bp', name: 'img', format: 'raw', files: {} },
+            ports: [],
+          },
+          status: { phase: 'Pending', ports: [], restarts: 0, observedRevision: 0 },
+          createdAt: now,
+          updatedAt: now,
+        }),
+      );
+      await store.transaction((tx) => tx.insertInstances(records));
+      assert.equal((await store.workloadInstances('bp', 'bw')).length, n);
+      const running = { phase: 'Running' as const, ports: [], restarts: 0, observedRevision: 1 };
+      // Each node reports every instance: only its own are written, with their workload.
+      const written = await store.transaction((tx) =>
+        tx.reportInstanceStatuses(
+          records.map((r, i) => ({ uid: r.uid, provider: 'pv', node: i % 3 ? 'n1' : 'n2', status: running })),
+        ),
+      );
+      const expected = records.filter((r, i) => (i % 3 ? 'n1' : 'n2') === r.node);
+      assert.deepEqual([...written.keys()].sort(), expected.map((r) => `${r.uid} pv/${r.node}`).sort());
+      assert.ok([...written.values()].every((w) => w.project === 'bp' && w.workload === 'bw'));
+      const phases = await store.instancePhases('bp', 'bw');
+      assert.equal(phases.filter((p) => p.phase === 'Running').length, expected.length);
+    });
+
     test('status writes without read-back report whether the row exists', async () => {
       const r = await store.insert('sites', row('p9', 'st'));
       assert.equal(await store.setStatus('sites', r.uid, { measured: 1 }, { tier: 'core' }), true);

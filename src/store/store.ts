@@ -2,14 +2,7 @@
 // engine. A transaction is a Store bound to one database transaction; the audit events
 // it appended and the changes it made are published only after it commits.
 import { EventEmitter } from 'node:events';
-import {
-  type Compilable,
-  type CompiledQuery,
-  type Kysely,
-  type QueryResult,
-  sql,
-  type Transaction,
-} from 'kysely';
+import { type Compilable, CompiledQuery, type Kysely, type QueryResult, sql, type Transaction } from 'kysely';
 import type pg from 'pg';
 import type { TransferProgress } from '../protocol/index.js';
 import { ChangeFeed, type InstanceWrite, type NewChange } from './change-feed.js';
@@ -167,6 +160,21 @@ const INSTANCE_STATE_COLUMNS = [
 ] as const;
 
 /** The columns an instance's reported status writes. */
+/** Rows written by one multi-row statement at most (far below either engine's parameter limit). */
+const BATCH_ROWS = 100;
+
+/** An UPDATE of `rows` instances' status from a list of values (both engines read it alike). */
+function reportStatusesSql(engine: Engine, rows: number): string {
+  let n = 0;
+  const p = () => (engine === 'postgres' ? `$${++n}` : '?');
+  const values = Array.from({ length: rows }, () => `(${[p(), p(), p(), p(), p(), p()].join(', ')})`);
+  return `with v(uid, provider, node, status, phase, updated_at) as (values ${values.join(', ')})
+update instances set status = v.status, phase = v.phase, updated_at = v.updated_at from v
+where instances.uid = v.uid and instances.provider = v.provider and instances.node = v.node
+and instances.desired <> 'absent'
+returning instances.uid, instances.provider, instances.node, instances.project, instances.name, instances.workload`;
+}
+
 function statusColumns(status: InstanceStatus) {
   return { status: JSON.stringify(status), phase: status.phase, updated_at: new Date().toISOString() };
 }
@@ -671,38 +679,57 @@ export class Store {
 
   /** Appends to the audit log; must run inside a transaction so it commits with the change. */
   async appendEvent(e: NewEvent): Promise<AuditEvent> {
+    return (await this.appendEvents([e]))[0]!;
+  }
+
+  /**
+   * Appends events in order, BATCH_ROWS to a statement (on PostgreSQL a statement is a
+   * round trip: a placement pass writes one event per replica); gives them with their
+   * sequence numbers, in the same order.
+   */
+  async appendEvents(es: readonly NewEvent[]): Promise<AuditEvent[]> {
     if (!this.pending) throw new Error('appendEvent must run inside Store.transaction');
     const time = new Date().toISOString();
-    const row = {
-      time,
-      actor: e.actor,
-      action: e.action,
-      kind: e.kind,
-      parent: e.parent,
-      name: e.name,
-      provider: e.provider ?? null,
-      project: e.project ?? null,
-      before: e.before === null || e.before === undefined ? null : JSON.stringify(e.before),
-      after: e.after === null || e.after === undefined ? null : JSON.stringify(e.after),
-    };
-    const { rows } = await this.run<{ seq: number }>(
-      'appendEvent',
-      () => this.any.insertInto('events').values(row).returning('seq'),
-      Object.values(row),
-    );
-    // The documents as given (the caller does not change them afterwards), not parsed
-    // back from the JSON just written.
-    const seq = Number(rows[0]!.seq);
-    const event: AuditEvent = {
-      ...row,
-      seq,
-      // PostgreSQL: set when the transaction commits (continuum_commit).
-      position: seq,
-      before: e.before ?? null,
-      after: e.after ?? null,
-    };
-    this.pending.events.push(event);
-    return event;
+    const out: AuditEvent[] = [];
+    for (let at = 0; at < es.length; at += BATCH_ROWS) {
+      const part = es.slice(at, at + BATCH_ROWS);
+      const rows = part.map((e) => ({
+        time,
+        actor: e.actor,
+        action: e.action,
+        kind: e.kind,
+        parent: e.parent,
+        name: e.name,
+        provider: e.provider ?? null,
+        project: e.project ?? null,
+        before: e.before === null || e.before === undefined ? null : JSON.stringify(e.before),
+        after: e.after === null || e.after === undefined ? null : JSON.stringify(e.after),
+      }));
+      const { rows: seqs } = await this.run<{ seq: number }>(
+        `appendEvents ${rows.length}`,
+        () => this.any.insertInto('events').values(rows).returning('seq'),
+        rows.flatMap((r) => Object.values(r)),
+      );
+      // One statement takes its sequence numbers in the order of its rows; the order
+      // RETURNING gives them in is not promised, so they are sorted.
+      const numbers = seqs.map((r) => Number(r.seq)).sort((a, b) => a - b);
+      rows.forEach((row, i) => {
+        const seq = numbers[i]!;
+        // The documents as given (the caller does not change them afterwards), not
+        // parsed back from the JSON just written.
+        const e = part[i]!;
+        out.push({
+          ...row,
+          seq,
+          // PostgreSQL: set when the transaction commits (continuum_commit).
+          position: seq,
+          before: e.before ?? null,
+          after: e.after ?? null,
+        });
+      });
+    }
+    this.pending.events.push(...out);
+    return out;
   }
 
   async listEvents(q: EventQuery = {}): Promise<AuditEvent[]> {
@@ -771,9 +798,14 @@ export class Store {
       .execute();
   }
 
+  /** Read on every API request (compiled once). */
   async getToken(id: string): Promise<TokenRecord | undefined> {
-    const row = await this.any.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
-    return row ? toToken(row) : undefined;
+    const { rows } = await this.run(
+      'getToken',
+      () => this.any.selectFrom('tokens').selectAll().where('id', '=', id),
+      [id],
+    );
+    return rows[0] ? toToken(rows[0]) : undefined;
   }
 
   async listTokens(userName: string): Promise<TokenRecord[]> {
@@ -823,13 +855,13 @@ export class Store {
   }
 
   async getInstance(project: string, name: string): Promise<InstanceRecord | undefined> {
-    const row = await this.any
-      .selectFrom('instances')
-      .selectAll()
-      .where('project', '=', project)
-      .where('name', '=', name)
-      .executeTakeFirst();
-    return row ? toInstance(row) : undefined;
+    const { rows } = await this.run(
+      'getInstance',
+      () =>
+        this.any.selectFrom('instances').selectAll().where('project', '=', project).where('name', '=', name),
+      [project, name],
+    );
+    return rows[0] ? toInstance(rows[0]) : undefined;
   }
 
   /** The desired state and reported phase of a workload's instances (no documents parsed). */
@@ -882,16 +914,28 @@ export class Store {
   }
 
   async insertInstance(r: InstanceRecord): Promise<void> {
-    const row = instanceRow(r);
-    await this.run('insertInstance', () => this.any.insertInto('instances').values(row), Object.values(row));
-    this.changed({
-      table: 'instances',
-      parent: r.project,
-      name: r.name,
-      workload: r.workload,
-      part: 'created',
-      write: { record: r },
-    });
+    await this.insertInstances([r]);
+  }
+
+  /** Inserts instances, BATCH_ROWS to a statement. */
+  async insertInstances(rs: readonly InstanceRecord[]): Promise<void> {
+    for (let at = 0; at < rs.length; at += BATCH_ROWS) {
+      const rows = rs.slice(at, at + BATCH_ROWS).map(instanceRow);
+      await this.run(
+        `insertInstances ${rows.length}`,
+        () => this.any.insertInto('instances').values(rows),
+        rows.flatMap((r) => Object.values(r)),
+      );
+    }
+    for (const r of rs)
+      this.changed({
+        table: 'instances',
+        parent: r.project,
+        name: r.name,
+        workload: r.workload,
+        part: 'created',
+        write: { record: r },
+      });
   }
 
   /**
@@ -941,24 +985,54 @@ export class Store {
     node: string,
     status: InstanceStatus,
   ): Promise<{ project: string; workload: string } | undefined> {
-    const set = statusColumns(status);
-    const { rows } = await this.run<{ project: string; name: string; workload: string }>(
-      'reportInstanceStatus',
-      () =>
-        this.any
-          .updateTable('instances')
-          .set(set)
-          .where('uid', '=', uid)
-          .where('provider', '=', provider)
-          .where('node', '=', node)
-          .where('desired', '<>', 'absent')
-          .returning(['project', 'name', 'workload']),
-      [...Object.values(set), uid, provider, node, 'absent'],
+    return (await this.reportInstanceStatuses([{ uid, provider, node, status }])).get(
+      `${uid} ${provider}/${node}`,
     );
-    const row = rows[0];
-    if (!row) return undefined;
-    this.instanceStatusChanged(row);
-    return { project: row.project, workload: row.workload };
+  }
+
+  /**
+   * Writes what agents observed of live instances still bound to the reporting node, up
+   * to BATCH_ROWS in one statement (one uid and node once); gives the uids written — the
+   * others (unbound, being deleted, gone) are the caller's to look at one by one. Written
+   * ones are keyed `UID PROVIDER/NODE`, with their workload.
+   */
+  async reportInstanceStatuses(
+    items: readonly { uid: string; provider: string; node: string; status: InstanceStatus }[],
+  ): Promise<Map<string, { project: string; workload: string }>> {
+    const written = new Map<string, { project: string; workload: string }>();
+    const now = new Date().toISOString();
+    for (let at = 0; at < items.length; at += BATCH_ROWS) {
+      const part = items.slice(at, at + BATCH_ROWS);
+      const params = part.flatMap((i) => [
+        i.uid,
+        i.provider,
+        i.node,
+        JSON.stringify(i.status),
+        i.status.phase,
+        now,
+      ]);
+      const text = reportStatusesSql(this.engine, part.length);
+      const { rows } = await this.run<{
+        uid: string;
+        provider: string;
+        node: string;
+        project: string;
+        name: string;
+        workload: string;
+      }>(
+        `reportInstanceStatuses ${part.length}`,
+        () => ({ compile: () => CompiledQuery.raw(text, params) }) as Compilable<any>,
+        params,
+      );
+      for (const row of rows) {
+        written.set(`${row.uid} ${row.provider}/${row.node}`, {
+          project: row.project,
+          workload: row.workload,
+        });
+        this.instanceStatusChanged(row);
+      }
+    }
+    return written;
   }
 
   private instanceStatusChanged(row: { project: string; name: string; workload: string }): void {
