@@ -351,6 +351,21 @@ async function main() {
     () => '/v1/providers?limit=50',
     (k: number) => `/v1/projects/bench/instances/w${k}-0`,
   ];
+  // What each read costs alone (one at a time, the fleet still heartbeating): where the
+  // time under load goes.
+  const alone: [string, number][] = [];
+  for (const read of reads) {
+    const ms: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const t = performance.now();
+      await (
+        await fetch(servers[0]!.api + read(Math.floor(Math.random() * workloads)), { headers })
+      ).arrayBuffer();
+      ms.push(performance.now() - t);
+    }
+    alone.push([read(0).replace(/w0/g, 'W'), percentiles(ms).p50]);
+  }
+  log(`each read alone, p50: ${alone.map(([p, ms]) => `${p} ${ms.toFixed(1)} ms`).join('; ')}`);
   const inflight: Promise<void>[] = [];
   const a0 = performance.now();
   for (let i = 0; performance.now() - a0 < 20_000; i++) {
@@ -630,6 +645,7 @@ async function main() {
     `${api.p50.toFixed(1)} ms / ${api.p99.toFixed(1)} ms at ${apiRate.toFixed(0)} requests/s of reads and lists over ${servers.length} replica(s) (${apiErrors} failed)`,
     `p99 <= 50 ms: ${mark(api.p99 <= 50)}`,
   ]);
+  rows.push(['each read alone, p50', alone.map(([p, ms]) => `${p} ${ms.toFixed(1)} ms`).join('; '), '']);
   if (servers.length > 1) {
     // The leader dies without a word; another replica must take over.
     log(`killing the leader ${server.name}`);
