@@ -11,7 +11,13 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthFailureLimiter } from '../auth/index.js';
-import type { AgentGateway, MetricsHistory, MetricsSample } from '../gateway/index.js';
+import {
+  type AgentGateway,
+  DISK_TIMEOUT_MS,
+  type MetricsHistory,
+  type MetricsSample,
+  type RelayElsewhere,
+} from '../gateway/index.js';
 import { Problem } from '../model/index.js';
 import { listReplicas, type Store } from '../store/index.js';
 
@@ -201,6 +207,25 @@ export async function shareGrant(
     const host = a.host ?? new URL(replica.address).hostname;
     return { holds: !!a.holds, relay: `https://${host}:${a.port}` };
   });
+}
+
+/**
+ * An export's disk from a node another replica holds: the export's relay and receiving
+ * token are granted there (as long as a disk may take), and that relay's URL given.
+ */
+export function exportRelayElsewhere(
+  store: Store,
+  key: Buffer,
+  log: (msg: string, err?: unknown) => void,
+): RelayElsewhere {
+  return async (id, provider, node, token) => {
+    const share = (msg: GrantMessage) => shareGrant(store, key, msg, log);
+    const answers = await share({ id, kind: 'export', provider, node, token, ttlMs: DISK_TIMEOUT_MS });
+    const end = () => void share({ id, kind: 'end' }).catch(() => undefined);
+    const holder = answers.find((a) => a.holds && a.relay);
+    if (!holder) end();
+    return holder ? { relay: holder.relay!, end } : undefined;
+  };
 }
 
 const isText = (v: unknown, max = 512): v is string =>

@@ -37,9 +37,10 @@ import { IdentityService } from '../resources/index.js';
 import { ResourceService } from '../resources/service.js';
 import { engineOf, FeedFollower, forgetReplicas, type Presence, pruneFeed, Store } from '../store/index.js';
 import { VERSION } from '../version.js';
-import { ClusterAgents, GRANT_TTL_MS } from './cluster-agents.js';
+import { ClusterAgents } from './cluster-agents.js';
 import {
   agentRequestRoute,
+  exportRelayElsewhere,
   forwardAgentRequest,
   type GrantMessage,
   grantRoute,
@@ -265,28 +266,16 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         ...(opts.agentLimits ? { limits: opts.agentLimits } : {}),
       });
       gateway.on('error', (err) => app.log.error({ err }, 'agent gateway'));
+      // Replicas: agent requests, grants and exports' relays reach the replica holding the agent.
+      let share: ((msg: GrantMessage) => Promise<unknown>) | undefined;
       if (engine === 'postgres') {
+        const log = (m: string, err?: unknown) => app.log.warn({ err }, m);
         agentRequestRoute(app, gateway, signing, authLimiter);
         endGrants = grantRoute(app, gateway, signing, authLimiter);
+        exportElsewhere = exportRelayElsewhere(store, signing, log);
+        share = (msg) => shareGrant(store, signing, msg, log);
       }
-      exportElsewhere =
-        engine === 'postgres'
-          ? async (id, provider, node, token) => {
-              const share = (msg: GrantMessage) =>
-                shareGrant(store, signing, msg, (m, err) => app.log.warn({ err }, m));
-              const answers = await share({ id, kind: 'export', provider, node, token, ttlMs: GRANT_TTL_MS });
-              const end = () => void share({ id, kind: 'end' }).catch(() => undefined);
-              const holder = answers.find((a) => a.holds && a.relay);
-              if (!holder) end();
-              return holder ? { relay: holder.relay!, end } : undefined;
-            }
-          : undefined;
-      agents = new ClusterAgents(
-        gateway,
-        engine === 'postgres'
-          ? (msg) => shareGrant(store, signing, msg, (m, err) => app.log.warn({ err }, m))
-          : undefined,
-      );
+      agents = new ClusterAgents(gateway, share);
       // The progress of a migration an agent here sends reaches the leader's controller.
       gateway.on('migration-progress', (m: string, p: TransferProgress, provider: string, node: string) => {
         if (!current) presence.progress(m, p, provider, node);

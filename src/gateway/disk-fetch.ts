@@ -14,7 +14,7 @@ import { AGENT_RELAY_PATH } from '../protocol/index.js';
 import type { AgentGateway } from './gateway.js';
 
 /** Longest an agent may take to copy and send one disk. */
-const DISK_TIMEOUT_MS = 6 * 3600_000;
+export const DISK_TIMEOUT_MS = 6 * 3600_000;
 
 export interface FetchedDisk {
   bytes: number;

@@ -1,4 +1,4 @@
-export { fetchDisk, type RelayElsewhere } from './disk-fetch.js';
+export { DISK_TIMEOUT_MS, fetchDisk, type RelayElsewhere } from './disk-fetch.js';
 export { Enrolment, type JoinTokenInfo, nodeNameFrom } from './enrolment.js';
 export { AgentGateway, type GatewayOptions } from './gateway.js';
 export { MetricsHistory, type MetricsSample } from './metrics-history.js';
