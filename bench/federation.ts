@@ -367,20 +367,29 @@ async function main() {
   }
   log(`each read alone, p50: ${alone.map(([p, ms]) => `${p} ${ms.toFixed(1)} ms`).join('; ')}`);
   const inflight: Promise<void>[] = [];
+  // Where the slow ones were: by read, and whether they came together (a stall).
+  const byRead = new Map<string, number[]>();
+  const slowest: [number, number, string][] = [];
+  await metrics(); // resets the event-loop delay the next scrape reports
   const a0 = performance.now();
   for (let i = 0; performance.now() - a0 < 20_000; i++) {
     const due = a0 + i * 5;
     const wait = due - performance.now();
     if (wait > 0) await sleep(wait);
     const s = servers[i % servers.length]!;
-    const path = reads[i % reads.length]!(Math.floor(Math.random() * workloads));
+    const read = reads[i % reads.length]!;
+    const path = read(Math.floor(Math.random() * workloads));
     const t = performance.now();
     inflight.push(
       fetch(s.api + path, { headers })
         .then(async (r) => {
           await r.arrayBuffer();
-          if (r.ok) latencies.push(performance.now() - t);
-          else apiErrors++;
+          if (!r.ok) return void apiErrors++;
+          const ms = performance.now() - t;
+          latencies.push(ms);
+          const name = read(0).replace(/w0/g, 'W');
+          byRead.set(name, [...(byRead.get(name) ?? []), ms]);
+          slowest.push([ms, (t - a0) / 1000, name]);
         })
         .catch(() => {
           apiErrors++;
@@ -390,6 +399,17 @@ async function main() {
   await Promise.all(inflight);
   const apiRate = (latencies.length + apiErrors) / ((performance.now() - a0) / 1000);
   const api = percentiles(latencies);
+  const lag = (await metrics())('continuum_nodejs_eventloop_lag_max_seconds');
+  log(
+    `under load, p99 by read: ${[...byRead].map(([p, ms]) => `${p} ${percentiles(ms).p99.toFixed(0)} ms`).join('; ')}`,
+  );
+  log(
+    `slowest: ${slowest
+      .sort((a, b) => b[0] - a[0])
+      .slice(0, 8)
+      .map(([ms, at]) => `${ms.toFixed(0)} ms at ${at.toFixed(1)} s`)
+      .join(', ')}; the control plane's event loop stalled up to ${(lag * 1000).toFixed(0)} ms`,
+  );
 
   // ---- a batch of nodes fails -------------------------------------------------------
   log(`stopping the agents of ${KILL} nodes that run replicas`);

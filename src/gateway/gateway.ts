@@ -93,6 +93,9 @@ interface Report {
   seq?: number;
 }
 
+/** Nodes whose heartbeats one transaction writes. */
+const HEARTBEAT_WRITE_BATCH = 100;
+
 /** Why a reported instance was not applied (sent back in the acknowledgement). */
 export const REFUSED_NOT_BOUND = 'not bound to this node';
 
@@ -151,6 +154,7 @@ export class AgentGateway extends EventEmitter {
   private readonly pushQueue = new Set<Session>();
   private pushTimer?: NodeJS.Timeout;
   private heartbeatTimer?: NodeJS.Timeout;
+  private heartbeatsWriting?: Promise<void>;
   /** Agent messages the transport refused, by reason; reported instances not applied. */
   readonly stats = {
     rejected: {} as Partial<Record<RejectReason | 'capped', number>>,
@@ -179,14 +183,17 @@ export class AgentGateway extends EventEmitter {
     this.bound = { host, port: bound };
     this.url = `https://${host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${bound}`;
     this.unsubscribe = this.opts.store.changes.subscribe((changes) => this.route(changes));
-    this.heartbeatTimer = setInterval(
-      () =>
-        void this.writeHeartbeats().catch((err) => {
+    this.heartbeatTimer = setInterval(() => {
+      // One pass at a time: a pass may outlast the interval at fleet scale.
+      this.heartbeatsWriting ??= this.writeHeartbeats()
+        .catch((err) => {
           this.stats.failedWrites.heartbeats++;
           this.emit('error', err);
-        }),
-      1000,
-    );
+        })
+        .finally(() => {
+          this.heartbeatsWriting = undefined;
+        });
+    }, 1000);
     this.heartbeatTimer.unref();
     return this.url;
   }
@@ -261,6 +268,7 @@ export class AgentGateway extends EventEmitter {
     this.closing = true;
     this.unsubscribe?.();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    await this.heartbeatsWriting;
     if (this.pushTimer) clearTimeout(this.pushTimer);
     await this.observedFlush?.catch(() => undefined);
     const worker = this.worker;
@@ -709,23 +717,27 @@ export class AgentGateway extends EventEmitter {
 
   /**
    * Writes the metrics and heartbeat time of nodes whose last write is older than the
-   * interval, all in one transaction: at fleet scale one write per heartbeat would be
-   * most of the store's work.
+   * interval, HEARTBEAT_WRITE_BATCH nodes to a transaction: at fleet scale one write per
+   * heartbeat would be most of the store's work. Between transactions the event loop
+   * serves what waits: on SQLite a transaction holds the thread until it commits, and
+   * one of a thousand nodes held the API's requests for a quarter of a second.
    */
   private async writeHeartbeats(): Promise<void> {
     const now = Date.now();
     const interval = this.opts.heartbeatWriteIntervalMs ?? 10_000;
     const due = [...this.sessions.values()].filter((s) => s.unwritten && now - s.lastWrite >= interval);
-    if (!due.length) return;
-    await this.opts.store.transaction(async (tx) => {
-      for (const s of due) {
-        const patch = s.unwritten;
-        if (!patch) continue;
-        s.unwritten = undefined;
-        s.lastWrite = now;
-        await this.patchNodeStatus(tx, s, patch, true);
-      }
-    });
+    for (let at = 0; at < due.length; at += HEARTBEAT_WRITE_BATCH) {
+      if (at) await new Promise((r) => setImmediate(r));
+      await this.opts.store.transaction(async (tx) => {
+        for (const s of due.slice(at, at + HEARTBEAT_WRITE_BATCH)) {
+          const patch = s.unwritten;
+          if (!patch) continue;
+          s.unwritten = undefined;
+          s.lastWrite = now;
+          await this.patchNodeStatus(tx, s, patch, true);
+        }
+      });
+    }
   }
 
   /** Latency probe targets of the node's site. */
