@@ -299,6 +299,8 @@ export function grantRoute(
 // sends heartbeats to. A replica asked for nodes it has no samples of asks the others.
 
 export const NODE_METRICS_PATH = '/internal/node-metrics';
+/** Node names one request between replicas asks for at most. */
+const METRICS_NAMES = 500;
 
 /** The samples of these nodes of a provider, from this replica's history or another's. */
 export function metricsAcrossReplicas(
@@ -310,16 +312,15 @@ export function metricsAcrossReplicas(
   return async (provider, names) => {
     const got = new Map(names.map((n) => [n, history.of(provider, n)]));
     const missing = names.filter((n) => !got.get(n)!.length);
-    if (!missing.length) return got;
-    for (const { answer } of await askOthers(
-      store,
-      key,
-      NODE_METRICS_PATH,
-      { provider, names: missing },
-      log,
-    ))
-      for (const [node, samples] of Object.entries((answer?.items ?? {}) as Record<string, MetricsSample[]>))
-        if (got.has(node) && samples.length > got.get(node)!.length) got.set(node, samples);
+    // A provider's every node may be asked for: METRICS_NAMES to a request.
+    for (let at = 0; at < missing.length; at += METRICS_NAMES) {
+      const part = missing.slice(at, at + METRICS_NAMES);
+      for (const { answer } of await askOthers(store, key, NODE_METRICS_PATH, { provider, names: part }, log))
+        for (const [node, samples] of Object.entries(
+          (answer?.items ?? {}) as Record<string, MetricsSample[]>,
+        ))
+          if (got.has(node) && samples.length > got.get(node)!.length) got.set(node, samples);
+    }
     return got;
   };
 }
@@ -336,7 +337,7 @@ export function nodeMetricsRoute(
     if (
       !isText(q?.provider) ||
       !Array.isArray(q.names) ||
-      q.names.length > 500 ||
+      q.names.length > METRICS_NAMES ||
       !q.names.every((n) => isText(n))
     )
       throw Problem.invalid([{ path: 'body', message: 'provider and at most 500 node names are required' }]);
