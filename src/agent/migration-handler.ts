@@ -31,7 +31,7 @@ export interface MigrationHandlerDeps {
   /** Opens a socket to the gateway's relay (for nodes that cannot reach each other). */
   relay: RelayConnect;
   /** The gateway this node's relay sockets go to (the replica it is connected to). */
-  relayHome?(): string;
+  relayHome(): string;
   log(msg: string): void;
   /** False: this node takes no live migration (cold ones only). */
   live?: boolean;
@@ -71,12 +71,6 @@ export class MigrationHandler {
     const rt = this.deps.runtime;
     if (!canMigrate(rt)) throw new Error(`this node's runtime (${rt.name}) cannot migrate`);
     return rt;
-  }
-
-  /** Where this destination's relay sockets wait, for the source to meet them there. */
-  private relayHome(): { relay?: string } {
-    const home = this.deps.relayHome?.();
-    return home ? { relay: home } : {};
   }
 
   private liveMigrator() {
@@ -163,7 +157,7 @@ export class MigrationHandler {
       this.deps.log(
         `migration ${p.migration}: receiving ${p.instance.name}'s disk (cold) on port ${disk.port}`,
       );
-      return { host, migrationPort: disk.port, probePort, ...this.relayHome() };
+      return { host, migrationPort: disk.port, probePort, relay: this.deps.relayHome() };
     } catch (err) {
       this.receiving.delete(uid);
       this.coldIn.delete(uid);
@@ -257,7 +251,8 @@ export class MigrationHandler {
       this.deps.log(
         `migration ${p.migration}: receiving ${p.instance.name} on port ${endpoint.migrationPort}`,
       );
-      return { ...endpoint, probePort, ...this.relayHome() };
+      // Where this destination's relay sockets wait, for the source to meet them there.
+      return { ...endpoint, probePort, relay: this.deps.relayHome() };
     } catch (err) {
       this.receiving.delete(uid);
       this.release(uid);

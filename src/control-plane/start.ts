@@ -266,7 +266,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         ...(opts.agentLimits ? { limits: opts.agentLimits } : {}),
       });
       gateway.on('error', (err) => app.log.error({ err }, 'agent gateway'));
-      // Replicas: agent requests, grants and exports' relays reach the replica holding the agent.
+      const history = new MetricsHistory();
+      ctx.nodeMetrics = async (provider, names) => new Map(names.map((n) => [n, history.of(provider, n)]));
+      // Replicas: agent requests, grants, exports' relays and node metrics reach the
+      // replica holding the agent.
       let share: ((msg: GrantMessage) => Promise<unknown>) | undefined;
       if (engine === 'postgres') {
         const log = (m: string, err?: unknown) => app.log.warn({ err }, m);
@@ -274,6 +277,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         endGrants = grantRoute(app, gateway, signing, authLimiter);
         exportElsewhere = exportRelayElsewhere(store, signing, log);
         share = (msg) => shareGrant(store, signing, msg, log);
+        nodeMetricsRoute(app, history, signing, authLimiter);
+        ctx.nodeMetrics = metricsAcrossReplicas(store, signing, history, log);
       }
       agents = new ClusterAgents(gateway, share);
       // The progress of a migration an agent here sends reaches the leader's controller.
@@ -285,12 +290,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       gateway.on('connected', (p: string, n: string) =>
         current ? void current.health.connected(p, n) : presence.connected(p, n),
       );
-      const history = new MetricsHistory();
-      ctx.nodeMetrics =
-        engine === 'postgres'
-          ? metricsAcrossReplicas(store, signing, history, (m, err) => app.log.warn({ err }, m))
-          : async (provider, names) => new Map(names.map((n) => [n, history.of(provider, n)]));
-      if (engine === 'postgres') nodeMetricsRoute(app, history, signing, authLimiter);
       gateway.on('heartbeat', (p: string, n: string, msg: { metrics: NodeMetrics }) => {
         ctx.metrics.agentHeartbeats.inc();
         history.record(p, n, msg.metrics);

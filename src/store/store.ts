@@ -1011,7 +1011,6 @@ export class Store {
         i.status.phase,
         now,
       ]);
-      const text = reportStatusesSql(this.engine, part.length);
       const { rows } = await this.run<{
         uid: string;
         provider: string;
@@ -1021,7 +1020,11 @@ export class Store {
         workload: string;
       }>(
         `reportInstanceStatuses ${part.length}`,
-        () => ({ compile: () => CompiledQuery.raw(text, params) }) as Compilable<any>,
+        // Built once per row count (the compiled query is kept), not on every report.
+        () =>
+          ({
+            compile: () => CompiledQuery.raw(reportStatusesSql(this.engine, part.length), params),
+          }) as Compilable<any>,
         params,
       );
       for (const row of rows) {
