@@ -102,3 +102,26 @@ test('work queue: keys that pile up are handed over in batches, and only failed 
   assert.deepEqual(errors, ['k3']);
   assert.deepEqual(batches.slice(3), [['k3']], 'the failed key alone came back');
 });
+
+test('work queue: once the low lane has its turn, more of it comes in the same batch, up to its bound', async () => {
+  const batches: string[][] = [];
+  const q = new WorkQueue(
+    async (items) => {
+      batches.push(items.map((i) => `${i.key}${i.low ? ' (low)' : ''}`));
+      return undefined;
+    },
+    () => {},
+    { maxBatch: 2, maxLowBatch: 5, lowLaneMaxWaitMs: 60_000 },
+  );
+  for (let i = 0; i < 6; i++) q.addLow(`s${i}`);
+  q.add('d0');
+  q.add('d1');
+  q.start();
+  await q.idle();
+  q.stop();
+  assert.deepEqual(batches, [
+    ['d0', 'd1'],
+    ['s0 (low)', 's1 (low)', 's2 (low)', 's3 (low)', 's4 (low)'],
+    ['s5 (low)'],
+  ]);
+});

@@ -47,6 +47,13 @@ export interface WorkQueueOptions {
   lowLaneMaxWaitMs?: number;
   /** Most keys handed to one sync call (default 1). */
   maxBatch?: number;
+  /**
+   * Most low-lane keys in one sync call (default: maxBatch): up to maxBatch keys are
+   * taken in priority order and, when the low lane's turn came among them, more of it
+   * until this many are low ones — for a sync that does the status bookkeeping of many
+   * keys at the cost of a few.
+   */
+  maxLowBatch?: number;
 }
 
 export class WorkQueue {
@@ -64,6 +71,7 @@ export class WorkQueue {
   private readonly maxBackoffMs: number;
   private readonly lowLaneMaxWaitMs: number;
   private readonly maxBatch: number;
+  private readonly maxLowBatch: number;
 
   constructor(
     private readonly sync: SyncItems,
@@ -73,6 +81,7 @@ export class WorkQueue {
     this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
     this.lowLaneMaxWaitMs = opts.lowLaneMaxWaitMs ?? 2000;
     this.maxBatch = Math.max(1, opts.maxBatch ?? 1);
+    this.maxLowBatch = Math.max(1, opts.maxLowBatch ?? this.maxBatch);
   }
 
   add(key: string): void {
@@ -131,6 +140,21 @@ export class WorkQueue {
     }
   }
 
+  /** The next key of the low lane, stale entries skipped. */
+  private nextLow(): string | undefined {
+    for (;;) {
+      const key = this.low.shift();
+      if (key === undefined) return undefined;
+      if (this.queued.get(key)?.low) return key;
+    }
+  }
+
+  private take(items: WorkItem[], key: string): void {
+    const q = this.queued.get(key);
+    this.queued.delete(key);
+    items.push({ key, queuedAt: q?.at ?? performance.now(), low: q?.low ?? false });
+  }
+
   private async loop(): Promise<void> {
     let yielded = performance.now();
     while (!this.stopped) {
@@ -144,9 +168,14 @@ export class WorkQueue {
       while (items.length < this.maxBatch) {
         const key = this.next();
         if (key === undefined) break;
-        const q = this.queued.get(key);
-        this.queued.delete(key);
-        items.push({ key, queuedAt: q?.at ?? performance.now(), low: q?.low ?? false });
+        this.take(items, key);
+      }
+      // The low lane's turn came: more of it, up to its own bound.
+      let lows = items.filter((i) => i.low).length;
+      for (; lows > 0 && lows < this.maxLowBatch; lows++) {
+        const key = this.nextLow();
+        if (key === undefined) break;
+        this.take(items, key);
       }
       if (!items.length) {
         for (const w of this.idleWaiters.splice(0)) w();

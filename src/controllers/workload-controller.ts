@@ -15,7 +15,7 @@ import {
 } from '../model/index.js';
 import { canonical } from '../resources/index.js';
 import { StaticClasses } from '../scheduler/index.js';
-import type { Change, InstanceRecord, Store } from '../store/index.js';
+import type { Change, InstanceRecord, Store, StoredResource } from '../store/index.js';
 import type { ClusterCache } from './cluster-cache.js';
 import { type WorkItem, WorkQueue } from './work-queue.js';
 import { applyPlan } from './workload-apply.js';
@@ -69,6 +69,8 @@ export const DEFAULT_LIMIT_FEASIBLE = 100;
  */
 export const DEFAULT_MAX_BATCH = 8;
 export const DEFAULT_RESYNC_MS = 5 * 60_000;
+/** Workloads' status passes in one transaction: three statements whatever their number up to this. */
+const MAX_STATUS_BATCH = 100;
 
 /** A queue key, `project/name` (project names hold no '/'). */
 function splitKey(key: string): [project: string, name: string] {
@@ -85,6 +87,8 @@ export class WorkloadController {
   private freed = false;
   /** Live moves asked for (a Migration created), by instance uid, until when they count as under way. */
   private readonly liveMoves = new Map<string, number>();
+  /** The images read in the current transaction (see image()). */
+  private readonly images = new Map<string, Promise<StoredResource | undefined>>();
   /** Static filter results per class of policies, shared by all workloads' passes. */
   private readonly classes = new StaticClasses();
   private unsubscribe?: () => void;
@@ -101,7 +105,7 @@ export class WorkloadController {
     this.queue = new WorkQueue(
       (items) => this.syncItems(items),
       (key, err) => opts.log?.(`sync ${key} failed`, err),
-      { maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH },
+      { maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH, maxLowBatch: MAX_STATUS_BATCH },
     );
     this.fleetQueue = new WorkQueue(
       async ([item]) => [
@@ -297,7 +301,7 @@ export class WorkloadController {
     // Decisions are taken on the fleet as committed: a node enrolled anew in the same
     // transaction that evicted its instances is known not ready before they are placed again.
     if (this.fleetQueue.busy) await this.fleetQueue.idle();
-    const passes: { started: number; bound: number }[] = [];
+    const passes: { started: number; bound: number; queuedAt: number }[] = [];
     const cache = this.opts.cache;
     cache.begin();
     this.freed = false;
@@ -305,11 +309,16 @@ export class WorkloadController {
       await this.opts.store.transaction(
         async (tx) => {
           passes.length = 0;
-          for (const { key, low } of items) {
+          this.images.clear();
+          for (const { key, low, queuedAt } of items) {
+            if (low) continue;
             const started = performance.now();
-            const bound = low ? await this.statusPass(tx, key) : await this.converge(tx, key);
-            passes.push({ started, bound });
+            passes.push({ started, bound: await this.converge(tx, key), queuedAt });
           }
+          await this.statusPasses(
+            tx,
+            items.filter((i) => i.low).map((i) => i.key),
+          );
         },
         { by: ACTOR },
       );
@@ -326,28 +335,41 @@ export class WorkloadController {
     // Capacity given back may be what waiting replicas need.
     if (this.freed) this.retryPending();
     const committed = performance.now();
-    for (const [i, { started, bound }] of passes.entries())
-      if (bound)
-        this.opts.onPlaced?.(bound, (committed - started) / 1000, (started - items[i]!.queuedAt) / 1000);
+    for (const { started, bound, queuedAt } of passes)
+      if (bound) this.opts.onPlaced?.(bound, (committed - started) / 1000, (started - queuedAt) / 1000);
     return [];
   }
 
   /**
-   * Brings a workload's phase and ready count up to its instances' reported phases: what
-   * agents' reports change, without the placement machinery of a full pass (the next
-   * full pass, queued by any change that needs a decision, does the rest).
+   * Brings workloads' phases and ready counts up to their instances' reported phases:
+   * what agents' reports change, without the placement machinery of a full pass (the
+   * next full pass, queued by any change that needs a decision, does the rest). Three
+   * statements for the lot: on PostgreSQL a statement is a round trip, and a fleet's
+   * reports queue a status pass for most workloads.
    */
-  private async statusPass(tx: Store, key: string): Promise<0> {
-    const [project, name] = splitKey(key);
-    const w = await tx.get('workloads', project, name);
-    if (!w) return 0;
-    const old = w.status as WorkloadStatus;
-    const summary = summarize((w.spec as WorkloadSpec).replicas, await tx.instancePhases(project, name));
-    const { readyReplicas } = summary;
-    const phase = withCompliance(summary.phase, old.outOfPolicy?.length ?? 0);
-    if (phase !== old.phase || readyReplicas !== old.readyReplicas)
-      await tx.setStatus('workloads', w.uid, { ...old, phase, readyReplicas }, { phase });
-    return 0;
+  private async statusPasses(tx: Store, keys: readonly string[]): Promise<void> {
+    if (!keys.length) return;
+    const names = keys.map((k) => {
+      const [project, name] = splitKey(k);
+      return { project, name };
+    });
+    const rows = await tx.getMany(
+      'workloads',
+      names.map(({ project, name }) => ({ parent: project, name })),
+    );
+    const phases = await tx.instancePhases(names.map(({ project, name }) => ({ project, workload: name })));
+    const writes: { uid: string; status: WorkloadStatus; columns: { phase: string } }[] = [];
+    for (const key of keys) {
+      const w = rows.get(key);
+      if (!w) continue;
+      const old = w.status as WorkloadStatus;
+      const summary = summarize((w.spec as WorkloadSpec).replicas, phases.get(key) ?? []);
+      const { readyReplicas } = summary;
+      const phase = withCompliance(summary.phase, old.outOfPolicy?.length ?? 0);
+      if (phase !== old.phase || readyReplicas !== old.readyReplicas)
+        writes.push({ uid: w.uid, status: { ...old, phase, readyReplicas }, columns: { phase } });
+    }
+    await tx.setStatuses('workloads', ['phase'], writes);
   }
 
   /** Instances being migrated, and those whose live move this controller asked for a moment ago. */
@@ -396,32 +418,49 @@ export class WorkloadController {
     return plan.bound;
   }
 
-  /** The workload's image as instances carry it, or why it cannot run yet. */
+  /**
+   * The workload's image as instances carry it, or why it cannot run yet. Read once per
+   * transaction: the workloads converged together mostly share their images.
+   */
   private async image(
     tx: Store,
     project: string,
     name: string,
     kind: WorkloadSpec['kind'],
   ): Promise<PlanInput['image']> {
-    const img = await tx.get('images', project, name);
-    if (!img) return { unavailable: `image '${name}' does not exist in project '${project}'` };
-    const spec = img.spec as ImageSpec;
-    if ((spec.format === 'oci') !== (kind === 'container'))
-      return {
-        unavailable:
-          kind === 'container'
-            ? `image '${name}' is a ${spec.format} VM image: a container runs an oci image`
-            : `image '${name}' is an OCI image: a VM runs a qcow2, raw or kernel-initrd image`,
-      };
-    if ((img.status as ImageStatus).phase !== 'Available')
-      return { unavailable: `image '${name}' is not available yet (upload its files)` };
-    return {
-      project,
-      name,
-      format: spec.format,
-      files: spec.files,
-      ...(spec.cmdline !== undefined ? { cmdline: spec.cmdline } : {}),
-      ...(spec.ref !== undefined ? { ref: spec.ref } : {}),
-    };
+    const key = `${project}/${name}`;
+    let img = this.images.get(key);
+    if (!img) {
+      img = tx.get('images', project, name);
+      this.images.set(key, img);
+    }
+    return imageInput(await img, project, name, kind);
   }
+}
+
+function imageInput(
+  img: StoredResource | undefined,
+  project: string,
+  name: string,
+  kind: WorkloadSpec['kind'],
+): PlanInput['image'] {
+  if (!img) return { unavailable: `image '${name}' does not exist in project '${project}'` };
+  const spec = img.spec as ImageSpec;
+  if ((spec.format === 'oci') !== (kind === 'container'))
+    return {
+      unavailable:
+        kind === 'container'
+          ? `image '${name}' is a ${spec.format} VM image: a container runs an oci image`
+          : `image '${name}' is an OCI image: a VM runs a qcow2, raw or kernel-initrd image`,
+    };
+  if ((img.status as ImageStatus).phase !== 'Available')
+    return { unavailable: `image '${name}' is not available yet (upload its files)` };
+  return {
+    project,
+    name,
+    format: spec.format,
+    files: spec.files,
+    ...(spec.cmdline !== undefined ? { cmdline: spec.cmdline } : {}),
+    ...(spec.ref !== undefined ? { ref: spec.ref } : {}),
+  };
 }

@@ -700,19 +700,13 @@ export class AgentGateway extends EventEmitter {
   }
 
   /**
-   * Merges fields into a node's status, leaving its state to the node-health controller;
-   * `bookkeeping`: a heartbeat's time and metrics, which no placement decision reads.
+   * Merges fields into a node's status, leaving its state to the node-health controller.
    */
-  private async patchNodeStatus(
-    tx: Store,
-    s: Session,
-    patch: Record<string, unknown>,
-    bookkeeping = false,
-  ): Promise<void> {
+  private async patchNodeStatus(tx: Store, s: Session, patch: Record<string, unknown>): Promise<void> {
     const row = await tx.get('nodes', s.provider, s.node);
     if (!row) return;
     const status = { ...row.status, ...patch };
-    await tx.setStatus('nodes', row.uid, status, { state: status.state }, { bookkeeping });
+    await tx.setStatus('nodes', row.uid, status, { state: status.state });
   }
 
   /**
@@ -728,14 +722,28 @@ export class AgentGateway extends EventEmitter {
     const due = [...this.sessions.values()].filter((s) => s.unwritten && now - s.lastWrite >= interval);
     for (let at = 0; at < due.length; at += HEARTBEAT_WRITE_BATCH) {
       if (at) await new Promise((r) => setImmediate(r));
+      // A batch in two statements (read the nodes, write their statuses): on PostgreSQL
+      // a statement is a round trip, and one a node was most of the store's work.
+      const batch = due.slice(at, at + HEARTBEAT_WRITE_BATCH).flatMap((s) => {
+        const patch = s.unwritten;
+        if (!patch) return [];
+        s.unwritten = undefined;
+        s.lastWrite = now;
+        return [{ s, patch }];
+      });
       await this.opts.store.transaction(async (tx) => {
-        for (const s of due.slice(at, at + HEARTBEAT_WRITE_BATCH)) {
-          const patch = s.unwritten;
-          if (!patch) continue;
-          s.unwritten = undefined;
-          s.lastWrite = now;
-          await this.patchNodeStatus(tx, s, patch, true);
-        }
+        const rows = await tx.getMany(
+          'nodes',
+          batch.map(({ s }) => ({ parent: s.provider, name: s.node })),
+        );
+        const items = batch.flatMap(({ s, patch }) => {
+          const row = rows.get(key(s.provider, s.node));
+          if (!row) return [];
+          const status: Record<string, unknown> = { ...row.status, ...patch };
+          const state = status.state;
+          return typeof state === 'string' ? [{ uid: row.uid, status, columns: { state } }] : [];
+        });
+        await tx.setStatuses('nodes', ['state'], items, { bookkeeping: true });
       });
     }
   }

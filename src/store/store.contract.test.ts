@@ -11,6 +11,7 @@ import {
   isUniqueViolation,
   newUid,
   type Store,
+  type StoredResource,
 } from './index.js';
 
 const row = (parent: string, name: string, country = 'DE') => ({
@@ -227,10 +228,18 @@ for (const engine of TEST_ENGINES) {
         workload: 'iw',
       });
       assert.equal(await store.reportInstanceStatus(b.uid, 'pv', 'n1', running), undefined);
-      assert.deepEqual(await store.instancePhases('ip', 'iw').then((p) => p.map((x) => x.phase).sort()), [
-        'Pending',
-        'Running',
+      const phases = await store.instancePhases([
+        { project: 'ip', workload: 'iw' },
+        { project: 'ip', workload: 'none' },
       ]);
+      assert.deepEqual(
+        phases
+          .get('ip/iw')
+          ?.map((x) => x.phase)
+          .sort(),
+        ['Pending', 'Running'],
+      );
+      assert.equal(phases.has('ip/none'), false);
       const lean = await store.getInstanceStateByUid(a.uid);
       assert.equal(lean?.status.phase, 'Running');
       assert.equal((lean as Partial<InstanceRecord>).spec, undefined, 'the spec is not read');
@@ -307,8 +316,48 @@ for (const engine of TEST_ENGINES) {
       const expected = records.filter((r, i) => (i % 3 ? 'n1' : 'n2') === r.node);
       assert.deepEqual([...written.keys()].sort(), expected.map((r) => `${r.uid} pv/${r.node}`).sort());
       assert.ok([...written.values()].every((w) => w.project === 'bp' && w.workload === 'bw'));
-      const phases = await store.instancePhases('bp', 'bw');
+      const phases = (await store.instancePhases([{ project: 'bp', workload: 'bw' }])).get('bp/bw') ?? [];
       assert.equal(phases.filter((p) => p.phase === 'Running').length, expected.length);
+    });
+
+    test('many resources read and their statuses written in batches, changes published for each', async () => {
+      // 250 sites: more than one statement's worth (100 rows) both ways.
+      const rows: StoredResource[] = [];
+      for (let i = 0; i < 250; i++) rows.push(await store.insert('sites', row('pm', `s${i}`)));
+      const keys = [...rows.map((r) => ({ parent: 'pm', name: r.name })), { parent: 'pm', name: 'absent' }];
+      const got = await store.getMany('sites', keys);
+      assert.equal(got.size, 250);
+      assert.equal(got.has('pm/absent'), false);
+      assert.equal(got.get('pm/s137')?.uid, rows[137]!.uid);
+      const seen: string[] = [];
+      const off = store.changes.subscribe((cs) => {
+        for (const c of cs)
+          if (c.table === 'sites' && c.part === 'status' && c.bookkeeping) seen.push(c.name);
+      });
+      const written = await store.transaction((tx) =>
+        tx.setStatuses(
+          'sites',
+          ['tier'],
+          [
+            ...rows.map((r, i) => ({
+              uid: r.uid,
+              status: { n: i },
+              columns: { tier: i % 2 ? 'edge' : 'core' },
+            })),
+            { uid: 'gone', status: {}, columns: { tier: 'edge' } },
+          ],
+          { bookkeeping: true },
+        ),
+      );
+      off();
+      assert.equal(written, 250);
+      assert.equal(seen.length, 250);
+      assert.deepEqual((await store.get('sites', 'pm', 's7'))?.status, { n: 7 });
+      assert.equal((await store.list('sites', { parents: ['pm'], where: { tier: 'edge' } })).length, 125);
+      await assert.rejects(
+        store.setStatuses('sites', ['tier'], [{ uid: rows[0]!.uid, status: {}, columns: {} }]),
+        /has no value for tier/,
+      );
     });
 
     test('status writes without read-back report whether the row exists', async () => {

@@ -164,11 +164,20 @@ const INSTANCE_STATE_COLUMNS = [
 const BATCH_ROWS = 100;
 
 /** An UPDATE of `rows` instances' status from a list of values (both engines read it alike). */
-function reportStatusesSql(engine: Engine, rows: number): string {
+/** `rows` rows of `width` placeholders, for a VALUES list. */
+function rowsOf(engine: Engine, rows: number, width: number): string {
   let n = 0;
   const p = () => (engine === 'postgres' ? `$${++n}` : '?');
-  const values = Array.from({ length: rows }, () => `(${[p(), p(), p(), p(), p(), p()].join(', ')})`);
-  return `with v(uid, provider, node, status, phase, updated_at) as (values ${values.join(', ')})
+  return Array.from({ length: rows }, () => `(${Array.from({ length: width }, p).join(', ')})`).join(', ');
+}
+
+/** A statement of the store's own SQL, for `run`. */
+function raw(text: string, params: readonly unknown[]): Compilable<any> {
+  return { compile: () => CompiledQuery.raw(text, [...params]) } as Compilable<any>;
+}
+
+function reportStatusesSql(engine: Engine, rows: number): string {
+  return `with v(uid, provider, node, status, phase, updated_at) as (values ${rowsOf(engine, rows, 6)})
 update instances set status = v.status, phase = v.phase, updated_at = v.updated_at from v
 where instances.uid = v.uid and instances.provider = v.provider and instances.node = v.node
 and instances.desired <> 'absent'
@@ -553,6 +562,36 @@ export class Store {
     return rows[0] ? toResource(rows[0]) : undefined;
   }
 
+  /**
+   * Several resources by (parent, name), BATCH_ROWS to a statement; keyed `parent/name`,
+   * the missing ones absent.
+   */
+  async getMany(
+    table: ResourceTableName,
+    keys: readonly { parent: string; name: string }[],
+  ): Promise<Map<string, StoredResource>> {
+    const found = new Map<string, StoredResource>();
+    for (let at = 0; at < keys.length; at += BATCH_ROWS) {
+      const part = keys.slice(at, at + BATCH_ROWS);
+      const params = part.flatMap((k) => [k.parent, k.name]);
+      const { rows } = await this.run(
+        `getMany ${table} ${part.length}`,
+        () =>
+          raw(
+            `with k(parent, name) as (values ${rowsOf(this.engine, part.length, 2)})
+select t.* from ${table} t join k on t.parent = k.parent and t.name = k.name`,
+            params,
+          ),
+        params,
+      );
+      for (const row of rows) {
+        const r = toResource(row);
+        found.set(`${r.parent}/${r.name}`, r);
+      }
+    }
+    return found;
+  }
+
   async list(table: ResourceTableName, q: ListQuery = {}): Promise<StoredResource[]> {
     if (q.parents?.length === 0 || q.names?.length === 0) return [];
     let query = this.any.selectFrom(table).selectAll();
@@ -664,6 +703,59 @@ export class Store {
       ...(opts.bookkeeping ? { bookkeeping: true } : {}),
     });
     return true;
+  }
+
+  /**
+   * setStatus of many resources of a table, BATCH_ROWS to a statement; every item sets
+   * the same filter columns (`columns`, names from code). Gives how many were written.
+   */
+  async setStatuses(
+    table: ResourceTableName,
+    columns: readonly string[],
+    items: readonly { uid: string; status: unknown; columns: Record<string, string> }[],
+    opts: { bookkeeping?: boolean } = {},
+  ): Promise<number> {
+    for (const c of columns) if (!/^[a-z_]+$/.test(c)) throw new Error(`setStatuses: bad column ${c}`);
+    const names = ['uid', 'status', 'updated_at', ...columns];
+    const now = new Date().toISOString();
+    let written = 0;
+    for (let at = 0; at < items.length; at += BATCH_ROWS) {
+      const part = items.slice(at, at + BATCH_ROWS);
+      const params = part.flatMap((i) => [
+        i.uid,
+        JSON.stringify(i.status),
+        now,
+        ...columns.map((c) => {
+          const v = i.columns[c];
+          if (v === undefined) throw new Error(`setStatuses: ${i.uid} has no value for ${c}`);
+          return v;
+        }),
+      ]);
+      const { rows } = await this.run<{ parent: string; name: string }>(
+        `setStatuses ${table} ${columns.join(',')} ${part.length}`,
+        () =>
+          raw(
+            `with v(${names.join(', ')}) as (values ${rowsOf(this.engine, part.length, names.length)})
+update ${table} set ${names
+              .slice(1)
+              .map((c) => `${c} = v.${c}`)
+              .join(', ')} from v
+where ${table}.uid = v.uid returning ${table}.parent, ${table}.name`,
+            params,
+          ),
+        params,
+      );
+      for (const row of rows)
+        this.changed({
+          table,
+          parent: row.parent,
+          name: row.name,
+          part: 'status',
+          ...(opts.bookkeeping ? { bookkeeping: true } : {}),
+        });
+      written += rows.length;
+    }
+    return written;
   }
 
   async delete(table: ResourceTableName, uid: string, expectedGeneration?: number): Promise<boolean> {
@@ -864,22 +956,41 @@ export class Store {
     return rows[0] ? toInstance(rows[0]) : undefined;
   }
 
-  /** The desired state and reported phase of a workload's instances (no documents parsed). */
+  /**
+   * The desired state and reported phase of the instances of several workloads (no
+   * documents parsed), keyed `project/workload`; BATCH_ROWS workloads to a statement.
+   */
   async instancePhases(
-    project: string,
-    workload: string,
-  ): Promise<{ desired: DesiredState; phase: string }[]> {
-    const { rows } = await this.run<{ desired: DesiredState; phase: string }>(
-      'instancePhases',
-      () =>
-        this.any
-          .selectFrom('instances')
-          .select(['desired', 'phase'])
-          .where('project', '=', project)
-          .where('workload', '=', workload),
-      [project, workload],
-    );
-    return rows;
+    workloads: readonly { project: string; workload: string }[],
+  ): Promise<Map<string, { desired: DesiredState; phase: string }[]>> {
+    const out = new Map<string, { desired: DesiredState; phase: string }[]>();
+    for (let at = 0; at < workloads.length; at += BATCH_ROWS) {
+      const part = workloads.slice(at, at + BATCH_ROWS);
+      const params = part.flatMap((w) => [w.project, w.workload]);
+      const { rows } = await this.run<{
+        project: string;
+        workload: string;
+        desired: DesiredState;
+        phase: string;
+      }>(
+        `instancePhases ${part.length}`,
+        () =>
+          raw(
+            `with k(project, workload) as (values ${rowsOf(this.engine, part.length, 2)})
+select i.project, i.workload, i.desired, i.phase from instances i
+join k on i.project = k.project and i.workload = k.workload`,
+            params,
+          ),
+        params,
+      );
+      for (const { project, workload, desired, phase } of rows) {
+        const k = `${project}/${workload}`;
+        const list = out.get(k);
+        if (list) list.push({ desired, phase });
+        else out.set(k, [{ desired, phase }]);
+      }
+    }
+    return out;
   }
 
   /** An instance without its spec, for the agents' reports (the spec is not parsed). */
@@ -1021,10 +1132,7 @@ export class Store {
       }>(
         `reportInstanceStatuses ${part.length}`,
         // Built once per row count (the compiled query is kept), not on every report.
-        () =>
-          ({
-            compile: () => CompiledQuery.raw(reportStatusesSql(this.engine, part.length), params),
-          }) as Compilable<any>,
+        () => raw(reportStatusesSql(this.engine, part.length), params),
         params,
       );
       for (const row of rows) {
