@@ -1,67 +1,101 @@
 // The applier: writes a workload plan in the caller's transaction — each instance step
-// with its audit event (the event's sequence number is the instance's revision; new
-// replicas first, together), then the workload's status. It decides nothing.
-import { migrationKind } from '../model/index.js';
+// with its audit event (the event's sequence number is the instance's revision), then the
+// workload's status. New replicas and statuses are gathered (PlanWrites) and written for
+// all the workloads of a transaction at its end, a few statements in all: on PostgreSQL
+// each statement is a round trip. It decides nothing.
+import { migrationKind, type WorkloadStatus } from '../model/index.js';
 import { render } from '../resources/index.js';
 import { type InstanceRecord, instanceEventDoc, newUid, type Store } from '../store/index.js';
-import type { WorkloadPlan } from './workload-plan.js';
+import type { PlanStep, WorkloadPlan } from './workload-plan.js';
 
 const PENDING = { phase: 'Pending' as const, ports: [], restarts: 0, observedRevision: 0 };
 
+type Create = Extract<PlanStep, { op: 'create' }>;
+
+/** New replicas and workload statuses of a transaction's passes, written by flush(). */
+export class PlanWrites {
+  private creates: { project: string; workload: string; step: Create; now: string }[] = [];
+  private statuses: { uid: string; status: WorkloadStatus; columns: { phase: string } }[] = [];
+
+  create(project: string, workload: string, step: Create, now: string): void {
+    this.creates.push({ project, workload, step, now });
+  }
+
+  status(uid: string, status: WorkloadStatus): void {
+    this.statuses.push({ uid, status, columns: { phase: status.phase } });
+  }
+
+  /** Writes what was gathered: the new replicas' events, then their rows, then the statuses. */
+  async flush(tx: Store, actor: string): Promise<void> {
+    const creates = this.creates.map((c) => ({
+      ...c,
+      uid: newUid(),
+      instanceName: `${c.workload}-${c.step.ordinal}`,
+    }));
+    const statuses = this.statuses;
+    this.creates = [];
+    this.statuses = [];
+    if (creates.length) {
+      const events = await tx.appendEvents(
+        creates.map(({ project, workload, step, uid, instanceName }) => ({
+          actor,
+          action: 'create',
+          kind: 'Instance',
+          parent: project,
+          name: instanceName,
+          provider: step.provider,
+          project,
+          before: null,
+          after: {
+            uid,
+            workload,
+            provider: step.provider,
+            node: step.node,
+            desired: 'running',
+            fence: 1,
+          },
+        })),
+      );
+      await tx.insertInstances(
+        creates.map(({ project, workload, step, uid, instanceName, now }, i) => ({
+          ...step.next,
+          uid,
+          project,
+          name: instanceName,
+          workload,
+          ordinal: step.ordinal,
+          provider: step.provider,
+          node: step.node,
+          fence: 1,
+          revision: events[i]!.seq,
+          status: PENDING,
+          createdAt: now,
+          updatedAt: now,
+        })),
+      );
+    }
+    await tx.setStatuses('workloads', ['phase'], statuses);
+  }
+}
+
+/**
+ * Writes a workload's plan: its removals, updates, re-placements and live moves at once,
+ * its new replicas and its status into `writes` (the caller flushes them before commit).
+ */
 export async function applyPlan(
   tx: Store,
   target: { project: string; name: string; uid?: string },
   plan: WorkloadPlan,
   actor: string,
   now: string,
+  writes: PlanWrites,
 ): Promise<void> {
   const { project, name } = target;
-  // New replicas first, all in two statements (their events, then their rows): on
-  // PostgreSQL each statement is a round trip, and a pass places many at once.
-  const creates = plan.steps.flatMap((step) =>
-    step.op === 'create' ? [{ step, uid: newUid(), instanceName: `${name}-${step.ordinal}` }] : [],
-  );
-  if (creates.length) {
-    const events = await tx.appendEvents(
-      creates.map(({ step, uid, instanceName }) => ({
-        actor,
-        action: 'create',
-        kind: 'Instance',
-        parent: project,
-        name: instanceName,
-        provider: step.provider,
-        project,
-        before: null,
-        after: {
-          uid,
-          workload: name,
-          provider: step.provider,
-          node: step.node,
-          desired: 'running',
-          fence: 1,
-        },
-      })),
-    );
-    await tx.insertInstances(
-      creates.map(({ step, uid, instanceName }, i) => ({
-        ...step.next,
-        uid,
-        project,
-        name: instanceName,
-        workload: name,
-        ordinal: step.ordinal,
-        provider: step.provider,
-        node: step.node,
-        fence: 1,
-        revision: events[i]!.seq,
-        status: PENDING,
-        createdAt: now,
-        updatedAt: now,
-      })),
-    );
-  }
   for (const step of plan.steps) {
-    if (step.op === 'create') continue;
+    if (step.op === 'create') {
+      writes.create(project, name, step, now);
+      continue;
+    }
     if (step.op === 'migrate') {
       await createMigration(tx, project, step.instance, `${step.provider}/${step.node}`, actor, now);
       continue;
@@ -95,8 +129,7 @@ export async function applyPlan(
     // A replica bound anew starts over: what the old node reported no longer holds.
     if (step.op === 'replace') await tx.setInstanceStatus(inst.uid, PENDING);
   }
-  if (plan.status && target.uid)
-    await tx.setStatus('workloads', target.uid, plan.status, { phase: plan.status.phase });
+  if (plan.status && target.uid) writes.status(target.uid, plan.status);
 }
 
 /** A live move the planner chose: a Migration of the instance to the node, as a user's would be. */

@@ -18,7 +18,7 @@ import { StaticClasses } from '../scheduler/index.js';
 import type { Change, InstanceRecord, Store, StoredResource } from '../store/index.js';
 import type { ClusterCache } from './cluster-cache.js';
 import { type WorkItem, WorkQueue } from './work-queue.js';
-import { applyPlan } from './workload-apply.js';
+import { applyPlan, PlanWrites } from './workload-apply.js';
 import {
   type PlanInput,
   type PlannedStatus,
@@ -71,6 +71,12 @@ export const DEFAULT_MAX_BATCH = 8;
 export const DEFAULT_RESYNC_MS = 5 * 60_000;
 /** Workloads' status passes in one transaction: three statements whatever their number up to this. */
 const MAX_STATUS_BATCH = 100;
+
+/** A workload as a pass reads it: its row (absent: deleted) and its instances by ordinal. */
+interface Workload {
+  row: StoredResource | undefined;
+  instances: InstanceRecord[];
+}
 
 /** A queue key, `project/name` (project names hold no '/'). */
 function splitKey(key: string): [project: string, name: string] {
@@ -310,15 +316,23 @@ export class WorkloadController {
         async (tx) => {
           passes.length = 0;
           this.images.clear();
-          for (const { key, low, queuedAt } of items) {
-            if (low) continue;
+          const writes = new PlanWrites();
+          const decide = items.filter((i) => !i.low);
+          // Every workload and its instances read in two statements, before any pass writes.
+          const read = await this.readWorkloads(
+            tx,
+            decide.map((i) => i.key),
+          );
+          for (const { key, queuedAt } of decide) {
             const started = performance.now();
-            passes.push({ started, bound: await this.converge(tx, key), queuedAt });
+            passes.push({ started, bound: await this.converge(tx, key, read(key), writes), queuedAt });
           }
           await this.statusPasses(
             tx,
             items.filter((i) => i.low).map((i) => i.key),
+            writes,
           );
+          await writes.flush(tx, ACTOR);
         },
         { by: ACTOR },
       );
@@ -347,7 +361,7 @@ export class WorkloadController {
    * statements for the lot: on PostgreSQL a statement is a round trip, and a fleet's
    * reports queue a status pass for most workloads.
    */
-  private async statusPasses(tx: Store, keys: readonly string[]): Promise<void> {
+  private async statusPasses(tx: Store, keys: readonly string[], writes: PlanWrites): Promise<void> {
     if (!keys.length) return;
     const names = keys.map((k) => {
       const [project, name] = splitKey(k);
@@ -358,7 +372,6 @@ export class WorkloadController {
       names.map(({ project, name }) => ({ parent: project, name })),
     );
     const phases = await tx.instancePhases(names.map(({ project, name }) => ({ project, workload: name })));
-    const writes: { uid: string; status: WorkloadStatus; columns: { phase: string } }[] = [];
     for (const key of keys) {
       const w = rows.get(key);
       if (!w) continue;
@@ -367,9 +380,24 @@ export class WorkloadController {
       const { readyReplicas } = summary;
       const phase = withCompliance(summary.phase, old.outOfPolicy?.length ?? 0);
       if (phase !== old.phase || readyReplicas !== old.readyReplicas)
-        writes.push({ uid: w.uid, status: { ...old, phase, readyReplicas }, columns: { phase } });
+        writes.status(w.uid, { ...old, phase, readyReplicas });
     }
-    await tx.setStatuses('workloads', ['phase'], writes);
+  }
+
+  /** The workloads and their instances, read for many passes at once. */
+  private async readWorkloads(tx: Store, keys: readonly string[]): Promise<(key: string) => Workload> {
+    const names = keys.map((k) => {
+      const [project, name] = splitKey(k);
+      return { project, name };
+    });
+    const rows = await tx.getMany(
+      'workloads',
+      names.map(({ project, name }) => ({ parent: project, name })),
+    );
+    const instances = await tx.instancesOfWorkloads(
+      names.map(({ project, name }) => ({ project, workload: name })),
+    );
+    return (key) => ({ row: rows.get(key), instances: instances.get(key) ?? [] });
   }
 
   /** Instances being migrated, and those whose live move this controller asked for a moment ago. */
@@ -385,11 +413,10 @@ export class WorkloadController {
     return out;
   }
 
-  /** Converges one workload: plans from what it reads, applies the plan; returns the replicas bound. */
-  private async converge(tx: Store, key: string): Promise<number> {
+  /** Converges one workload: plans from what was read, applies the plan; returns the replicas bound. */
+  private async converge(tx: Store, key: string, read: Workload, writes: PlanWrites): Promise<number> {
     const [project, name] = splitKey(key);
-    const w = await tx.get('workloads', project, name);
-    const instances = await tx.workloadInstances(project, name);
+    const { row: w, instances } = read;
     // One clock reading per pass: every row it writes carries the same time.
     const now = new Date().toISOString();
     const spec = w?.spec as WorkloadSpec | undefined;
@@ -408,7 +435,7 @@ export class WorkloadController {
       this.opts.cache,
       { limitFeasible: this.opts.limitFeasible ?? DEFAULT_LIMIT_FEASIBLE, classes: this.classes },
     );
-    await applyPlan(tx, { project, name, ...(w ? { uid: w.uid } : {}) }, plan, ACTOR, now);
+    await applyPlan(tx, { project, name, ...(w ? { uid: w.uid } : {}) }, plan, ACTOR, now, writes);
     for (const step of plan.steps)
       if (step.op === 'migrate')
         this.liveMoves.set(step.instance.uid, performance.now() + LIVE_MOVE_GRACE_MS);

@@ -946,6 +946,39 @@ where ${table}.uid = v.uid returning ${table}.parent, ${table}.name`,
     return rows.map(toInstance);
   }
 
+  /**
+   * The instances of several workloads by ordinal, keyed `project/workload` (absent: none);
+   * BATCH_ROWS workloads to a statement.
+   */
+  async instancesOfWorkloads(
+    workloads: readonly { project: string; workload: string }[],
+  ): Promise<Map<string, InstanceRecord[]>> {
+    const out = new Map<string, InstanceRecord[]>();
+    for (let at = 0; at < workloads.length; at += BATCH_ROWS) {
+      const part = workloads.slice(at, at + BATCH_ROWS);
+      const params = part.flatMap((w) => [w.project, w.workload]);
+      const { rows } = await this.run(
+        `instancesOfWorkloads ${part.length}`,
+        () =>
+          raw(
+            `with k(project, workload) as (values ${rowsOf(this.engine, part.length, 2)})
+select i.* from instances i join k on i.project = k.project and i.workload = k.workload
+order by i.project, i.workload, i.ordinal`,
+            params,
+          ),
+        params,
+      );
+      for (const row of rows) {
+        const inst = toInstance(row);
+        const k = `${inst.project}/${inst.workload}`;
+        const list = out.get(k);
+        if (list) list.push(inst);
+        else out.set(k, [inst]);
+      }
+    }
+    return out;
+  }
+
   async getInstance(project: string, name: string): Promise<InstanceRecord | undefined> {
     const { rows } = await this.run(
       'getInstance',
