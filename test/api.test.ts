@@ -216,6 +216,36 @@ for (const engine of TEST_ENGINES) {
       });
     });
 
+    test('quotas hold within one apply of many workloads and between concurrent writes', async () => {
+      const a = t.admin;
+      await a.post('/v1/projects', project('qa', { vcpus: 6 }));
+      const small = (name: string) =>
+        workload('qa', name, { replicas: 1, resources: { vcpus: 1, memoryMiB: 64 } });
+      // Usage counts every document of the apply; the one that would go over fails it whole.
+      const fits = await a.post('/v1/apply', { documents: [small('a1'), small('a2'), small('a3')] });
+      assert.equal(fits.status, 200);
+      assert.deepEqual((await a.get('/v1/projects/qa')).body.status.usage, {
+        vcpus: 3,
+        memoryMiB: 192,
+        instances: 3,
+      });
+      const over = await a.post('/v1/apply', {
+        documents: [small('b1'), small('b2'), small('b3'), small('b4')],
+      });
+      assert.equal(over.status, 422);
+      assert.equal(over.body.error.code, 'quota_exceeded');
+      assert.equal(over.body.error.document, 3);
+      assert.equal((await a.get('/v1/projects/qa/workloads/b1')).status, 404);
+      assert.equal((await a.get('/v1/projects/qa')).body.status.usage.vcpus, 3);
+      // Two writers at once, each fitting alone, not both: the second sees the first's usage.
+      const both = await Promise.all([
+        a.post('/v1/apply', { documents: [small('c1'), small('c2')] }),
+        a.post('/v1/apply', { documents: [small('d1'), small('d2')] }),
+      ]);
+      assert.deepEqual(both.map((r) => r.status).sort(), [200, 422]);
+      assert.equal((await a.get('/v1/projects/qa')).body.status.usage.vcpus, 5);
+    });
+
     test('every change lands in the audit log with who, what and before/after', async () => {
       const a = t.admin;
       await a.post('/v1/providers', provider('audited'));

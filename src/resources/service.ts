@@ -17,7 +17,7 @@ import {
 } from '../model/index.js';
 import { isUniqueViolation, newUid, type Store, type StoredResource } from '../store/index.js';
 import { dependentsOf } from './dependents.js';
-import { updateProjectUsage } from './quota.js';
+import { UsageLedger, updateProjectUsage } from './quota.js';
 import { canonical, decodeCursor, encodeCursor, eventScopeOf, render } from './render.js';
 
 export const APPLY_ACTIONS = ['created', 'updated', 'unchanged'] as const;
@@ -69,13 +69,24 @@ export class ResourceService {
   /** Admission checks by kind, set by the control plane that owns what they consult. */
   readonly admission = new Map<string, Admission>();
 
+  /** The quota usage changes of each transaction under way (see UsageLedger). */
+  private readonly ledgers = new WeakMap<Store, UsageLedger>();
+
   constructor(readonly store: Store) {}
 
   /** Runs fn in a transaction; with dryRun everything is checked and then rolled back. */
   async transact<T>(dryRun: boolean, fn: (tx: Store) => Promise<T>): Promise<T> {
     try {
       return await this.store.transaction(async (tx) => {
+        // Quota usage is written once, at the end of the outermost write.
+        const outer = this.ledgers.get(tx);
+        const ledger = outer ?? new UsageLedger();
+        this.ledgers.set(tx, ledger);
         const result = await fn(tx);
+        if (!outer) {
+          this.ledgers.delete(tx);
+          await ledger.flush(tx);
+        }
         if (dryRun) throw new DryRunRollback(result);
         return result;
       });
@@ -445,8 +456,10 @@ export class ResourceService {
     before: unknown,
     after: unknown,
   ): Promise<void> {
-    if (def.kind === 'Workload')
-      await updateProjectUsage(tx, parent, before as WorkloadSpec | undefined, after as WorkloadSpec);
+    if (def.kind !== 'Workload') return;
+    const ledger = this.ledgers.get(tx);
+    if (ledger) await ledger.change(tx, parent, before as WorkloadSpec | undefined, after as WorkloadSpec);
+    else await updateProjectUsage(tx, parent, before as WorkloadSpec | undefined, after as WorkloadSpec);
   }
 
   private conflict(def: KindDef, row: StoredResource, expected: number): Problem {

@@ -563,6 +563,31 @@ export class Store {
   }
 
   /**
+   * A resource read to be written in this transaction: on PostgreSQL its row is locked
+   * until the commit, so that a concurrent writer of it waits and reads what this one
+   * wrote (SQLite runs one writing transaction at a time).
+   */
+  async getForUpdate(
+    table: ResourceTableName,
+    parent: string,
+    name: string,
+  ): Promise<StoredResource | undefined> {
+    if (this.engine !== 'postgres') return this.get(table, parent, name);
+    const { rows } = await this.run(
+      `getForUpdate ${table}`,
+      () =>
+        this.any
+          .selectFrom(table)
+          .selectAll()
+          .where('parent', '=', parent)
+          .where('name', '=', name)
+          .forUpdate(),
+      [parent, name],
+    );
+    return rows[0] ? toResource(rows[0]) : undefined;
+  }
+
+  /**
    * Several resources by (parent, name), BATCH_ROWS to a statement; keyed `parent/name`,
    * the missing ones absent.
    */
