@@ -71,6 +71,8 @@ export class ResourceService {
 
   /** The quota usage changes of each transaction under way (see UsageLedger). */
   private readonly ledgers = new WeakMap<Store, UsageLedger>();
+  /** The parents each transaction under way found (see parentExists). */
+  private readonly parents = new WeakMap<Store, Set<string>>();
 
   constructor(readonly store: Store) {}
 
@@ -311,10 +313,8 @@ export class ResourceService {
           `${def.kind} objects are created by the system, not through the API`,
         );
     }
-    if (def.parent) {
-      if (!canReadParent(p, def, parent) || !(await tx.get(parentTable(def), '', parent)))
-        throw new Problem('parent_not_found', `${def.parent} '${parent}' not found`);
-    }
+    if (def.parent && !(canReadParent(p, def, parent) && (await this.parentExists(tx, def, parent))))
+      throw new Problem('parent_not_found', `${def.parent} '${parent}' not found`);
     const existing = await tx.get(def.plural, parent, name);
     if (existing && mode === 'create')
       throw new Problem('already_exists', `${label(def, parent, name)} already exists`);
@@ -447,6 +447,17 @@ export class ResourceService {
     if (def.kind === 'Node' && existing && m.spec.site !== existing.spec.site)
       errors.push({ path: 'spec.site', message: 'a node cannot move to another site; re-enrol it there' });
     return errors;
+  }
+
+  /** Read once per transaction: an apply's documents mostly share their parent. */
+  private async parentExists(tx: Store, def: KindDef, parent: string): Promise<boolean> {
+    const key = `${parentTable(def)}/${parent}`;
+    let seen = this.parents.get(tx);
+    if (seen?.has(key)) return true;
+    if (!(await tx.get(parentTable(def), '', parent))) return false;
+    if (!seen) this.parents.set(tx, (seen = new Set()));
+    seen.add(key);
+    return true;
   }
 
   private async afterWrite(

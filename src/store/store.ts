@@ -646,7 +646,7 @@ select t.* from ${table} t join k on t.parent = k.parent and t.name = k.name`,
 
   async insert(table: ResourceTableName, r: NewResource): Promise<StoredResource> {
     const now = new Date().toISOString();
-    const row = {
+    const row: Record<string, unknown> = {
       uid: r.uid,
       parent: r.parent,
       name: r.name,
@@ -658,9 +658,15 @@ select t.* from ${table} t join k on t.parent = k.parent and t.name = k.name`,
       created_at: now,
       updated_at: now,
       created_by: r.createdBy,
-      ...r.columns,
     };
-    await this.any.insertInto(table).values(row).execute();
+    for (const [column, value] of Object.entries(r.columns)) if (value !== undefined) row[column] = value;
+    // Compiled once per table and set of columns: building the statement each time was a
+    // tenth of an apply's time.
+    await this.run(
+      `insert ${table} ${Object.keys(row).join(',')}`,
+      () => this.any.insertInto(table).values(row),
+      Object.values(row),
+    );
     this.changed({ table, parent: r.parent, name: r.name, part: 'created' });
     return toResource(row);
   }
