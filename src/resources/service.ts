@@ -455,7 +455,10 @@ export class ResourceService {
     let seen = this.parents.get(tx);
     if (seen?.has(key)) return true;
     if (!(await tx.get(parentTable(def), '', parent))) return false;
-    if (!seen) this.parents.set(tx, (seen = new Set()));
+    if (!seen) {
+      seen = new Set();
+      this.parents.set(tx, seen);
+    }
     seen.add(key);
     return true;
   }
