@@ -34,9 +34,31 @@ test('cluster cache: a site or provider change rebuilds only its nodes and keeps
     await cache.refreshProvider('p1');
     const v2 = cache.version;
     assert.ok(v2 > v1, 'a provider change voids static filter results');
+    // Health and cordons are checked at every placement: the same node object, updated.
+    const held = cache.get('p1/n1')!;
+    assert.equal(held.ready, true);
+    await store.transaction(async (tx) => {
+      const node = (await tx.get('nodes', 'p1', 'n1'))!;
+      await tx.update('nodes', node.uid, undefined, {
+        spec: { ...node.spec, unschedulable: true },
+        status: { ...node.status, state: 'down' },
+        columns: { state: 'down' },
+        bumpGeneration: true,
+      });
+    });
     await cache.refreshNode('p1', 'n1');
-    assert.ok(cache.version > v2, 'a node change (state, cordon) voids static filter results');
+    assert.equal(cache.version, v2, 'a node going down or cordoned leaves static results valid');
+    assert.equal(cache.get('p1/n1'), held);
+    assert.deepEqual([held.ready, held.unschedulable, held.state], [false, true, 'down']);
+    // Its labels are judged by a static filter: a new version.
+    await store.transaction(async (tx) => {
+      const node = (await tx.get('nodes', 'p1', 'n1'))!;
+      await tx.update('nodes', node.uid, undefined, { labels: { disk: 'ssd' }, bumpGeneration: true });
+    });
+    await cache.refreshNode('p1', 'n1');
+    assert.ok(cache.version > v2, 'a node attribute change voids static filter results');
     const n = cache.get('p1/n1')!;
+    assert.equal(n.ready, false);
     assert.deepEqual(n.siteInfo.measuredRttMs, { Berlin: 7.5 });
     assert.deepEqual(n.providerInfo.certifications, ['C5']);
     assert.equal(n.allocated.vcpus, 3, 'allocations survive the rebuild');

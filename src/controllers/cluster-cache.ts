@@ -25,6 +25,15 @@ export type Held = Pick<InstanceRecord, 'vcpus' | 'memoryMiB' | 'diskGiB'> & { a
 
 type MutableNode = CandidateNode & { allocated: Capacity & { accelerators: number }; state: string };
 
+/**
+ * What a node's health and its operator's intent set: the scheduler checks them with
+ * every placement (dynamic filters), so they may change without a new version.
+ */
+const LIVE_FIELDS = ['state', 'ready', 'unschedulable', 'draining', 'allocated'];
+
+/** The node's attributes that the static filters judge, comparable as a string. */
+const staticView = (n: MutableNode) => JSON.stringify(n, (k, v) => (LIVE_FIELDS.includes(k) ? undefined : v));
+
 function shuffled<T>(a: T[]): T[] {
   for (let i = a.length - 1; i > 0; i--) {
     const j = Math.floor(Math.random() * (i + 1));
@@ -229,12 +238,29 @@ export class ClusterCache {
     for (const [key, n] of this.rows) if (n.parent === provider) this.rebuild(key);
   }
 
-  /** Rebuilds a node from its row, keeping what is allocated on it. */
+  /**
+   * Rebuilds a node from its row, keeping what is allocated on it. When only its health
+   * or its operator's intent changed (ready, cordoned, draining), the object the scan
+   * order and the static classes hold is updated in place and the version stays: at
+   * fleet scale nodes come and go all the time, and each new version had every class
+   * judge every node again.
+   */
   private rebuild(key: string): void {
     const row = this.rows.get(key);
     const old = this.nodes.get(key);
     const fresh = row && this.build(row);
-    if (fresh && old) fresh.allocated = old.allocated;
+    if (fresh && old) {
+      fresh.allocated = old.allocated;
+      if (staticView(fresh) === staticView(old)) {
+        Object.assign(old, {
+          state: fresh.state,
+          ready: fresh.ready,
+          unschedulable: fresh.unschedulable,
+          draining: fresh.draining,
+        });
+        return;
+      }
+    }
     if (fresh) this.nodes.set(key, fresh);
     else this.nodes.delete(key);
     this.unorder();

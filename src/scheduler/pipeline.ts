@@ -30,11 +30,10 @@ import type {
   Scorer,
 } from './types.js';
 
+// Static filters first, then the dynamic ones: the order in which a node's rejection is
+// counted is the same whether a placement judges it whole or through its class.
 export const FILTERS: readonly Filter[] = [
   pinned, // a pinned workload considers one node only
-  avoided, // never back onto the node being replaced
-  ready, // heartbeating nodes only
-  schedulable, // not cordoned or draining
   providers, // tenant's allow and deny lists
   countries, // data residency
   sites, // named sites only
@@ -53,6 +52,9 @@ export const FILTERS: readonly Filter[] = [
   labels, // node selector
   acceleratorModel, // the right kind of accelerator at all
   latencyFilter, // every user location within its round-trip budget (a few trig calls)
+  avoided, // never back onto the node being replaced
+  ready, // heartbeating nodes only
+  schedulable, // not cordoned or draining
   spreadFilter, // hard spread over providers, sites or countries
   fits, // free capacity, last: it depends on what was placed a moment ago
 ];
@@ -80,12 +82,12 @@ const MAX_CLASSES = 512;
 
 /**
  * Requests with the same static rules (the whole policy and the accelerator asked for)
- * form a class, as in Borg's equivalence classes: the static filters — readiness,
- * residency, sovereignty, hardware, labels, latency — give the same answer for every
- * request of a class, so they run over the fleet once per class, and a placement scans
- * only the class's nodes with the dynamic filters (capacity, spread, the node replaced).
- * Any change of a node's, site's or provider's attributes must come with a new version
- * (the cluster cache counts them); capacity changes need none.
+ * form a class, as in Borg's equivalence classes: the static filters — residency,
+ * sovereignty, hardware, labels, latency — give the same answer for every request of a
+ * class, so they run over the fleet once per class, and a placement scans only the
+ * class's nodes with the dynamic filters (readiness, cordons, capacity, spread, the node
+ * replaced). Any change of a node's, site's or provider's attributes must come with a
+ * new version (the cluster cache counts them); health, cordons and capacity need none.
  */
 export class StaticClasses {
   private version = -1;

@@ -15,12 +15,16 @@ export const avoided: Filter = {
   check: (n, r) => (r.avoid?.has(n.key) ? REASONS.avoided : undefined),
 };
 
+// Readiness and cordons are dynamic: they change with a node's health and its operator's
+// word, which must not undo the static verdicts of every class (see StaticClasses).
 export const ready: Filter = {
   name: 'ready',
+  dynamic: true,
   check: (n) => (n.ready ? undefined : REASONS.notReady),
 };
 
 export const schedulable: Filter = {
   name: 'schedulable',
+  dynamic: true,
   check: (n) => (n.unschedulable ? REASONS.cordoned : undefined),
 };
