@@ -1,5 +1,5 @@
 // The durable change feed on PostgreSQL: every writing transaction leaves one row in
-// `changes`, numbered without gaps in commit order (continuum_commit holds the feed's
+// `changes`, numbered without gaps in commit order (continuum_seal holds the feed's
 // lock until its commit), with the changes it made and the positions of its audit
 // events. Each replica follows it: batches of its own commits and those of every other
 // replica are published in this process strictly in feed order, so a controller, the
@@ -67,7 +67,7 @@ export class FeedFollower {
       .select((eb) => eb.fn.max('seq').as('m'))
       .executeTakeFirst();
     this.position = Number(row?.m ?? 0);
-    // continuum_commit notifies on the channel of the schema it wrote in.
+    // continuum_seal notifies on the channel of the schema it wrote in.
     const { rows } = await sql<{ s: string }>`select current_schema() as s`.execute(this.store.kysely);
     this.channel = `continuum_feed_${rows[0]!.s}`;
     this.store.deliverThrough((b) => this.committed(b));

@@ -2,7 +2,7 @@
 // advertised address) every few seconds; one holds the lease named 'controllers' and
 // runs the controllers. The lease carries an epoch, raised each time it changes hands
 // (or is taken again after it lapsed): a controller's transaction commits only while its
-// epoch still holds an unexpired lease (continuum_commit on PostgreSQL), so a leader that
+// epoch still holds an unexpired lease (continuum_seal on PostgreSQL), so a leader that
 // was paused or cut off can never commit after another took over.
 //
 // Times are the database's clock on PostgreSQL (replicas' clocks may differ); SQLite has

@@ -163,6 +163,21 @@ const INSTANCE_STATE_COLUMNS = [
 /** Rows written by one multi-row statement at most (far below either engine's parameter limit). */
 const BATCH_ROWS = 100;
 
+/** An audit event's row as written (its documents as JSON). */
+interface EventRow {
+  seq: number;
+  time: string;
+  actor: string;
+  action: string;
+  kind: string;
+  parent: string;
+  name: string;
+  provider: string | null;
+  project: string | null;
+  before: string | null;
+  after: string | null;
+}
+
 /** An UPDATE of `rows` instances' status from a list of values (both engines read it alike). */
 /** `rows` rows of `width` placeholders, for a VALUES list. */
 function rowsOf(engine: Engine, rows: number, width: number): string {
@@ -268,6 +283,8 @@ type Compiled = Map<string, CompiledQuery>;
 
 interface Pending {
   events: AuditEvent[];
+  /** PostgreSQL: the events' rows as written, for continuum_seal. */
+  rows: EventRow[];
   changes: NewChange[];
   by?: string;
   presence?: Presence;
@@ -449,7 +466,7 @@ export class Store {
     const epoch = this.fence?.epoch();
     if (this.fence && epoch === undefined)
       throw new FencedError(`${this.fence.holder} does not lead: controller writes are refused`);
-    const pending: Pending = { events: [], changes: [], ...(opts.by ? { by: opts.by } : {}) };
+    const pending: Pending = { events: [], rows: [], changes: [], ...(opts.by ? { by: opts.by } : {}) };
     let seq: number | undefined;
     const result = await (this.db as Kysely<Database>).transaction().execute(async (trx) => {
       const r = await fn(new Store(this.shared, trx, pending, this.fence));
@@ -470,7 +487,7 @@ export class Store {
 
   /**
    * The last statement of a writing transaction. PostgreSQL: the fence, the feed row and
-   * the events' positions, in commit order (continuum_commit); returns the feed number.
+   * the events in their places in commit order (continuum_seal); returns the feed number.
    * SQLite (one process writes): the fence only.
    */
   private async sealed(trx: Transaction<Database>, pending: Pending, epoch: number | undefined) {
@@ -489,15 +506,17 @@ export class Store {
       if (!held) throw new FencedError(`${holder} no longer leads with epoch ${epoch}`);
       return undefined;
     }
-    const seqs = pending.events.map((e) => e.seq);
     const body: FeedBody = {
       changes: pending.changes,
       ...(pending.presence ? { presence: pending.presence } : {}),
     };
+    const e = pending.rows;
+    const column = <K extends keyof EventRow>(k: K) => e.map((r) => r[k]);
     const { rows } = await sql<{ feed_seq: number; events_from: number }>`
-      select feed_seq, events_from from continuum_commit(${replica}, ${holder}, ${epoch ?? null}, ${JSON.stringify(body)}, ${seqs}::bigint[])`.execute(
-      trx,
-    );
+      select feed_seq, events_from from continuum_seal(${replica}, ${holder}, ${epoch ?? null}, ${JSON.stringify(body)},
+        ${column('seq')}::bigint[], ${column('time')}::text[], ${column('actor')}::text[], ${column('action')}::text[],
+        ${column('kind')}::text[], ${column('parent')}::text[], ${column('name')}::text[], ${column('provider')}::text[],
+        ${column('project')}::text[], ${column('before')}::text[], ${column('after')}::text[])`.execute(trx);
     const { feed_seq, events_from } = rows[0]!;
     pending.events = pending.events.map((e, i) => ({ ...e, position: Number(events_from) + i }));
     return Number(feed_seq);
@@ -828,23 +847,36 @@ where ${table}.uid = v.uid returning ${table}.parent, ${table}.name`,
         before: e.before === null || e.before === undefined ? null : JSON.stringify(e.before),
         after: e.after === null || e.after === undefined ? null : JSON.stringify(e.after),
       }));
-      const { rows: seqs } = await this.run<{ seq: number }>(
-        `appendEvents ${rows.length}`,
-        () => this.any.insertInto('events').values(rows).returning('seq'),
-        rows.flatMap((r) => Object.values(r)),
-      );
+      // PostgreSQL: numbers only; the rows go in with the transaction's last statement,
+      // in their place in commit order (continuum_seal).
+      const { rows: seqs } =
+        this.engine === 'postgres'
+          ? await this.run<{ seq: number }>(
+              'eventSeqs',
+              () =>
+                raw(`select nextval('events_seq_seq') as seq from generate_series(1, $1::integer)`, [
+                  rows.length,
+                ]),
+              [rows.length],
+            )
+          : await this.run<{ seq: number }>(
+              `appendEvents ${rows.length}`,
+              () => this.any.insertInto('events').values(rows).returning('seq'),
+              rows.flatMap((r) => Object.values(r)),
+            );
       // One statement takes its sequence numbers in the order of its rows; the order
       // RETURNING gives them in is not promised, so they are sorted.
       const numbers = seqs.map((r) => Number(r.seq)).sort((a, b) => a - b);
       rows.forEach((row, i) => {
         const seq = numbers[i]!;
+        if (this.engine === 'postgres') this.pending!.rows.push({ ...row, seq });
         // The documents as given (the caller does not change them afterwards), not
         // parsed back from the JSON just written.
         const e = part[i]!;
         out.push({
           ...row,
           seq,
-          // PostgreSQL: set when the transaction commits (continuum_commit).
+          // PostgreSQL: set when the transaction commits (continuum_seal).
           position: seq,
           before: e.before ?? null,
           after: e.after ?? null,
