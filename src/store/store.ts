@@ -17,7 +17,7 @@ import {
   toInstance,
 } from './instances.js';
 import { migrateToLatest } from './migrations.js';
-import type { Database, ResourceTableName } from './schema.js';
+import type { Database, EventTable, ResourceTableName } from './schema.js';
 
 export interface StoredResource {
   readonly uid: string;
@@ -164,19 +164,7 @@ const INSTANCE_STATE_COLUMNS = [
 const BATCH_ROWS = 100;
 
 /** An audit event's row as written (its documents as JSON). */
-interface EventRow {
-  seq: number;
-  time: string;
-  actor: string;
-  action: string;
-  kind: string;
-  parent: string;
-  name: string;
-  provider: string | null;
-  project: string | null;
-  before: string | null;
-  after: string | null;
-}
+type EventRow = Omit<EventTable, 'seq' | 'position'> & { seq: number };
 
 /** An UPDATE of `rows` instances' status from a list of values (both engines read it alike). */
 /** `rows` rows of `width` placeholders, for a VALUES list. */
