@@ -498,8 +498,7 @@ export class Store {
       changes: pending.changes,
       ...(pending.presence ? { presence: pending.presence } : {}),
     };
-    const e = pending.rows;
-    const column = <K extends keyof EventRow>(k: K) => e.map((r) => r[k]);
+    const column = <K extends keyof EventRow>(k: K) => pending.rows.map((r) => r[k]);
     const { rows } = await sql<{ feed_seq: number; events_from: number }>`
       select feed_seq, events_from from continuum_seal(${replica}, ${holder}, ${epoch ?? null}, ${JSON.stringify(body)},
         ${column('seq')}::bigint[], ${column('time')}::text[], ${column('actor')}::text[], ${column('action')}::text[],
