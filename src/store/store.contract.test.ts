@@ -248,6 +248,35 @@ for (const engine of TEST_ENGINES) {
       assert.equal(await store.reportInstanceStatus(a.uid, 'pv', 'n1', running), undefined);
     });
 
+    test('events appended one at a time by concurrent transactions keep unique rising numbers and gapless positions', async () => {
+      const start = await store.lastEventPosition();
+      const one = (tag: string) =>
+        store.transaction(async (tx) => {
+          const out = [];
+          for (let i = 0; i < 40; i++)
+            out.push(await tx.appendEvent(event(`${tag}-${i}`, { project: 'seqs' })));
+          return out;
+        });
+      const [a, b] = await Promise.all([one('a'), one('b')]);
+      for (const es of [a, b])
+        assert.ok(
+          es.every((e, i) => i === 0 || e.seq > es[i - 1]!.seq),
+          'numbers rise',
+        );
+      assert.equal(new Set([...a, ...b].map((e) => e.seq)).size, 80, 'no number is used twice');
+      const stored = await store.listEvents({ after: start, limit: 1000 });
+      assert.deepEqual(
+        stored.map((e) => e.position),
+        Array.from({ length: 80 }, (_, i) => start + 1 + i),
+        'positions follow one another in commit order',
+      );
+      for (const es of [a, b])
+        assert.deepEqual(
+          stored.filter((e) => es.some((x) => x.seq === e.seq)).map((e) => e.name),
+          es.map((e) => e.name),
+        );
+    });
+
     test('batches: events keep their order and numbers, instances and reports go many to a statement', async () => {
       const n = 250; // more than one statement's worth
       const events = await store.transaction((tx) =>

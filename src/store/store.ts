@@ -273,6 +273,10 @@ interface Pending {
   events: AuditEvent[];
   /** PostgreSQL: the events' rows as written, for continuum_seal. */
   rows: EventRow[];
+  /** PostgreSQL: sequence numbers drawn for this transaction and not used yet, ascending. */
+  spare: number[];
+  /** PostgreSQL: how many sequence numbers this transaction drew. */
+  drawn: number;
   changes: NewChange[];
   by?: string;
   presence?: Presence;
@@ -454,7 +458,14 @@ export class Store {
     const epoch = this.fence?.epoch();
     if (this.fence && epoch === undefined)
       throw new FencedError(`${this.fence.holder} does not lead: controller writes are refused`);
-    const pending: Pending = { events: [], rows: [], changes: [], ...(opts.by ? { by: opts.by } : {}) };
+    const pending: Pending = {
+      events: [],
+      rows: [],
+      spare: [],
+      drawn: 0,
+      changes: [],
+      ...(opts.by ? { by: opts.by } : {}),
+    };
     let seq: number | undefined;
     const result = await (this.db as Kysely<Database>).transaction().execute(async (trx) => {
       const r = await fn(new Store(this.shared, trx, pending, this.fence));
@@ -836,24 +847,20 @@ where ${table}.uid = v.uid returning ${table}.parent, ${table}.name`,
       }));
       // PostgreSQL: numbers only; the rows go in with the transaction's last statement,
       // in their place in commit order (continuum_seal).
-      const { rows: seqs } =
+      const numbers =
         this.engine === 'postgres'
-          ? await this.run<{ seq: number }>(
-              'eventSeqs',
-              () =>
-                raw(`select nextval('events_seq_seq') as seq from generate_series(1, $1::integer)`, [
-                  rows.length,
-                ]),
-              [rows.length],
-            )
-          : await this.run<{ seq: number }>(
-              `appendEvents ${rows.length}`,
-              () => this.any.insertInto('events').values(rows).returning('seq'),
-              rows.flatMap((r) => Object.values(r)),
-            );
-      // One statement takes its sequence numbers in the order of its rows; the order
-      // RETURNING gives them in is not promised, so they are sorted.
-      const numbers = seqs.map((r) => Number(r.seq)).sort((a, b) => a - b);
+          ? await this.eventSeqs(rows.length)
+          : // One statement takes its sequence numbers in the order of its rows; the order
+            // RETURNING gives them in is not promised, so they are sorted.
+            (
+              await this.run<{ seq: number }>(
+                `appendEvents ${rows.length}`,
+                () => this.any.insertInto('events').values(rows).returning('seq'),
+                rows.flatMap((r) => Object.values(r)),
+              )
+            ).rows
+              .map((r) => Number(r.seq))
+              .sort((a, b) => a - b);
       rows.forEach((row, i) => {
         const seq = numbers[i]!;
         if (this.engine === 'postgres') this.pending!.rows.push({ ...row, seq });
@@ -872,6 +879,29 @@ where ${table}.uid = v.uid returning ${table}.parent, ${table}.name`,
     }
     this.pending.events.push(...out);
     return out;
+  }
+
+  /**
+   * PostgreSQL: `n` event sequence numbers, ascending, from those this transaction drew.
+   * A statement is a round trip, and an apply of many documents appends its events one at
+   * a time: each draw takes at least as many as the transaction drew so far (at most
+   * BATCH_ROWS), so n single events cost about log2(n) statements. Numbers drawn and not
+   * used are skipped, as a rolled-back transaction's are; positions in the feed have no gaps.
+   */
+  private async eventSeqs(n: number): Promise<number[]> {
+    const pending = this.pending!;
+    const missing = n - pending.spare.length;
+    if (missing > 0) {
+      const count = Math.max(missing, Math.min(BATCH_ROWS, pending.drawn));
+      const { rows } = await this.run<{ seq: number }>(
+        'eventSeqs',
+        () => raw(`select nextval('events_seq_seq') as seq from generate_series(1, $1::integer)`, [count]),
+        [count],
+      );
+      pending.drawn += count;
+      pending.spare.push(...rows.map((r) => Number(r.seq)).sort((a, b) => a - b));
+    }
+    return pending.spare.splice(0, n);
   }
 
   async listEvents(q: EventQuery = {}): Promise<AuditEvent[]> {
