@@ -153,6 +153,25 @@ for (const engine of TEST_ENGINES) {
         ['unchanged', 'unchanged', 'unchanged'],
       );
 
+      // Stored and new documents together, and one document twice: each sees what the
+      // documents before it in the same apply wrote.
+      const mixed = await a.post('/v1/apply', {
+        documents: [
+          site('ap', 'one'),
+          site('ap', 'two', { carbonIntensity: 99 }),
+          site('ap', 'four'),
+          site('ap', 'four', { carbonIntensity: 42 }),
+          site('ap', 'four', { carbonIntensity: 42 }),
+        ],
+      });
+      assert.equal(mixed.status, 200);
+      assert.deepEqual(
+        mixed.body.results.map((r: any) => r.action),
+        ['unchanged', 'updated', 'created', 'updated', 'unchanged'],
+      );
+      assert.equal((await a.get('/v1/providers/ap/sites/four')).body.metadata.generation, 2);
+      assert.equal((await a.get('/v1/providers/ap/sites/two')).body.spec.carbonIntensity, 99);
+
       const broken = [
         provider('ap2'),
         site('ap', 'one', { carbonIntensity: 10 }),

@@ -73,6 +73,8 @@ export class ResourceService {
   private readonly ledgers = new WeakMap<Store, UsageLedger>();
   /** The parents each transaction under way found (see parentExists). */
   private readonly parents = new WeakMap<Store, Set<string>>();
+  /** An apply's documents as stored before it wrote any (see prefetch), each read once. */
+  private readonly prefetched = new WeakMap<Store, Map<string, StoredResource | undefined>>();
 
   constructor(readonly store: Store) {}
 
@@ -257,6 +259,7 @@ export class ResourceService {
   ): Promise<WriteResult[]> {
     return this.transact(dryRun, async (tx) => {
       const results: WriteResult[] = [];
+      await this.prefetch(tx, documents);
       for (const [i, doc] of documents.entries()) {
         try {
           const def = this.kindOf(doc);
@@ -266,6 +269,7 @@ export class ResourceService {
           throw err;
         }
       }
+      this.prefetched.delete(tx);
       await then?.(tx);
       return results;
     });
@@ -315,7 +319,7 @@ export class ResourceService {
     }
     if (def.parent && !(canReadParent(p, def, parent) && (await this.parentExists(tx, def, parent))))
       throw new Problem('parent_not_found', `${def.parent} '${parent}' not found`);
-    const existing = await tx.get(def.plural, parent, name);
+    const existing = await this.existing(tx, def, parent, name);
     if (existing && mode === 'create')
       throw new Problem('already_exists', `${label(def, parent, name)} already exists`);
     if (!existing && mode === 'update')
@@ -447,6 +451,47 @@ export class ResourceService {
     if (def.kind === 'Node' && existing && m.spec.site !== existing.spec.site)
       errors.push({ path: 'spec.site', message: 'a node cannot move to another site; re-enrol it there' });
     return errors;
+  }
+
+  /**
+   * Reads the stored versions of an apply's documents, a few statements for all of them
+   * (on PostgreSQL a statement is a round trip; an apply may carry thousands). A document
+   * that is not well formed is left to write() to report.
+   */
+  private async prefetch(tx: Store, documents: readonly unknown[]): Promise<void> {
+    if (documents.length < 2) return;
+    const wanted = new Map<KindDef, { parent: string; name: string }[]>();
+    for (const doc of documents) {
+      const m = doc as Partial<Manifest> | null;
+      const def = typeof m?.kind === 'string' ? findKind(m.kind) : undefined;
+      const name = m?.metadata?.name;
+      if (!def || def.kind !== m?.kind || typeof name !== 'string') continue;
+      const parent = def.parent ? m.metadata?.[def.parent] : '';
+      if (typeof parent !== 'string') continue;
+      wanted.set(def, [...(wanted.get(def) ?? []), { parent, name }]);
+    }
+    const known = new Map<string, StoredResource | undefined>();
+    for (const [def, keys] of wanted) {
+      const found = await tx.getMany(def.plural, keys);
+      for (const k of keys)
+        known.set(`${def.plural}/${k.parent}/${k.name}`, found.get(`${k.parent}/${k.name}`));
+    }
+    this.prefetched.set(tx, known);
+  }
+
+  /**
+   * The stored version of a document about to be written: as prefetched, the first time
+   * (an apply never deletes, so only its own writes change what is there); else read.
+   */
+  private async existing(tx: Store, def: KindDef, parent: string, name: string) {
+    const key = `${def.plural}/${parent}/${name}`;
+    const known = this.prefetched.get(tx);
+    if (known?.has(key)) {
+      const found = known.get(key);
+      known.delete(key);
+      return found;
+    }
+    return tx.get(def.plural, parent, name);
   }
 
   /** Read once per transaction: an apply's documents mostly share their parent. */
