@@ -16,15 +16,23 @@ export function benchOptions(
   extra: Options = {},
   textKeys: readonly string[] = [],
 ): { numbers: Record<string, number>; text: Record<string, string | undefined> } {
-  const { values } = parseArgs({
-    options: {
-      nodes: { type: 'string', default: '10000' },
-      providers: { type: 'string', default: '200' },
-      replicas: { type: 'string', default: '100000' },
-      'per-workload': { type: 'string', default: '10' },
-      ...extra,
-    },
-  });
+  const options: Options = {
+    nodes: { type: 'string', default: '10000' },
+    providers: { type: 'string', default: '200' },
+    replicas: { type: 'string', default: '100000' },
+    'per-workload': { type: 'string', default: '10' },
+    ...extra,
+  };
+  if (process.argv.includes('--help')) {
+    const lines = Object.entries(options).map(
+      ([k, o]) => `  --${k} ${o.default === undefined ? '(not set)' : `(default ${o.default})`}`,
+    );
+    process.stdout.write(
+      `options, each optional (the file's first comment says what the benchmark does):\n${lines.join('\n')}\n`,
+    );
+    process.exit(0);
+  }
+  const { values } = parseArgs({ options });
   const out: Record<string, number> = {};
   const text: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(values)) {

@@ -21,7 +21,7 @@
 // 6. A batch of nodes fails (their agents stop); time until all their replicas run elsewhere.
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,6 +72,57 @@ function procStats(pid: number) {
   const rss = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
   return { cpu, main, mainWait: waitNs! / 1e9, rss, at: performance.now() };
 }
+/** The machine's CPU time so far (s, all cores): busy, and stolen by the hypervisor. */
+function machineStats() {
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
+    .split('\n', 1)[0]!
+    .split(/\s+/)
+    .slice(1)
+    .map((v) => Number(v) / 100);
+  return {
+    busy: user! + nice! + system! + irq! + softirq!,
+    idle: idle! + iowait!,
+    steal: steal!,
+    at: performance.now(),
+  };
+}
+
+/** CPU seconds of each PostgreSQL process on this machine (the benchmark's server is local). */
+function postgresCpu(): Map<string, number> {
+  const cpu = new Map<string, number>();
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres')
+        cpu.set(pid, cpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8')));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return cpu;
+}
+
+/**
+ * PostgreSQL's CPU seconds between two readings: of the processes at the second, what
+ * each ran since the first (all of it for one started since). A connection closed in
+ * between is left out (its time unknown), so this errs low.
+ */
+function postgresCpuBetween(a: Map<string, number>, b: Map<string, number>): number {
+  let sum = 0;
+  for (const [pid, cpu] of b) sum += cpu - (a.get(pid) ?? 0);
+  return sum;
+}
+
+/** A share of the machine's CPU time between two readings, in percent. */
+const share = (
+  a: ReturnType<typeof machineStats>,
+  b: ReturnType<typeof machineStats>,
+  of: 'busy' | 'steal',
+) => {
+  const all = b.busy + b.idle + b.steal - (a.busy + a.idle + a.steal);
+  return (((b[of] - a[of]) / all) * 100).toFixed(0);
+};
+
 const cpuShare = (
   a: ReturnType<typeof procStats>,
   b: ReturnType<typeof procStats>,
@@ -287,6 +338,9 @@ async function main() {
   const placed0 = (await metrics())('continuum_placements_total');
   const p0 = procStats(cp);
   const sp0 = procStats(sim.pid!);
+  const m0 = machineStats();
+  const self0 = procStats(process.pid);
+  const pg0 = DATABASE_URL ? postgresCpu() : new Map<string, number>();
   const submitted = (async () => {
     for (let i = 0; i < workloads; i += 500) {
       const documents = [];
@@ -328,6 +382,9 @@ async function main() {
   const submittedAt = await submitted;
   const p1 = procStats(cp);
   const sp1 = procStats(sim.pid!);
+  const m1 = machineStats();
+  const self1 = procStats(process.pid);
+  const pg1 = DATABASE_URL ? postgresCpu() : new Map<string, number>();
   const m = await metrics();
   const placed = m('continuum_placements_total') - placed0;
   const replaced = m('continuum_events_total\\{kind="Instance",action="replace"\\}') || 0;
@@ -641,6 +698,21 @@ async function main() {
       '',
     ],
     ['simulator while placing', `${cpuShare(sp0, sp1).toFixed(0)} % of one core`, ''],
+    ...(DATABASE_URL
+      ? [
+          [
+            'PostgreSQL while placing',
+            `${((postgresCpuBetween(pg0, pg1) / (p1.at - p0.at)) * 100_000).toFixed(0)} % of one core`,
+            '',
+          ] as [string, string, string],
+        ]
+      : []),
+    ['this benchmark while placing', `${cpuShare(self0, self1).toFixed(0)} % of one core`, ''],
+    [
+      'machine while placing',
+      `${share(m0, m1, 'busy')} % of its CPU time busy, ${share(m0, m1, 'steal')} % taken by the hypervisor (steal)`,
+      '',
+    ],
     ['every replica Running', `${runningSeconds.toFixed(1)} s after the first submission`, ''],
     [
       'control plane RSS after placement',
