@@ -468,7 +468,9 @@ export class ResourceService {
       if (!def || def.kind !== m?.kind || typeof name !== 'string') continue;
       const parent = def.parent ? m.metadata?.[def.parent] : '';
       if (typeof parent !== 'string') continue;
-      wanted.set(def, [...(wanted.get(def) ?? []), { parent, name }]);
+      const keys = wanted.get(def) ?? [];
+      keys.push({ parent, name });
+      wanted.set(def, keys);
     }
     const known = new Map<string, StoredResource | undefined>();
     for (const [def, keys] of wanted) {
