@@ -41,6 +41,10 @@ const { numbers: args, text } = benchOptions(
 );
 const DATABASE_URL = text['database-url'];
 const CP_REPLICAS = args['cp-replicas']!;
+/** PostgreSQL runs on this machine: its processes' CPU can be read from /proc. */
+const LOCAL_POSTGRES =
+  DATABASE_URL !== undefined &&
+  ['', 'localhost', '127.0.0.1', '[::1]'].includes(new URL(DATABASE_URL).hostname);
 if (CP_REPLICAS < 1 || (CP_REPLICAS > 1 && !DATABASE_URL))
   throw new Error('--cp-replicas: at least 1, and more than one needs --database-url (PostgreSQL)');
 const NODES = args.nodes!;
@@ -340,7 +344,7 @@ async function main() {
   const sp0 = procStats(sim.pid!);
   const m0 = machineStats();
   const self0 = procStats(process.pid);
-  const pg0 = DATABASE_URL ? postgresCpu() : new Map<string, number>();
+  const pg0 = LOCAL_POSTGRES ? postgresCpu() : new Map<string, number>();
   const submitted = (async () => {
     for (let i = 0; i < workloads; i += 500) {
       const documents = [];
@@ -384,7 +388,7 @@ async function main() {
   const sp1 = procStats(sim.pid!);
   const m1 = machineStats();
   const self1 = procStats(process.pid);
-  const pg1 = DATABASE_URL ? postgresCpu() : new Map<string, number>();
+  const pg1 = LOCAL_POSTGRES ? postgresCpu() : new Map<string, number>();
   const m = await metrics();
   const placed = m('continuum_placements_total') - placed0;
   const replaced = m('continuum_events_total\\{kind="Instance",action="replace"\\}') || 0;
@@ -698,11 +702,11 @@ async function main() {
       '',
     ],
     ['simulator while placing', `${cpuShare(sp0, sp1).toFixed(0)} % of one core`, ''],
-    ...(DATABASE_URL
+    ...(LOCAL_POSTGRES
       ? [
           [
             'PostgreSQL while placing',
-            `${((postgresCpuBetween(pg0, pg1) / (p1.at - p0.at)) * 100_000).toFixed(0)} % of one core`,
+            `${((postgresCpuBetween(pg0, pg1) / ((p1.at - p0.at) / 1000)) * 100).toFixed(0)} % of one core`,
             '',
           ] as [string, string, string],
         ]
