@@ -1,8 +1,12 @@
 // Placement benchmark: the real WorkloadController, ClusterCache, scheduler pipeline and
-// SQLite store place replicas of mixed-policy workloads onto a generated fleet, and the
-// result is compared with the store's raw write ceiling measured in the same run.
+// store (SQLite, or PostgreSQL with --database-url) place replicas of mixed-policy
+// workloads onto a generated fleet, and the result is compared with the store's raw
+// write ceiling measured in the same run on the same engine.
 //
-//   npm run bench -- --nodes 10000 --providers 200 --replicas 100000
+//   npm run bench:placement -- --nodes 10000 --providers 200 --replicas 100000
+//   npm run bench:placement -- --database-url postgres://postgres@127.0.0.1:5432/postgres
+//
+// On PostgreSQL the store lives in a schema of its own, dropped at the end.
 //
 // Nodes are written to the store in the agents' own format (no agents run here: the
 // agent-protocol side — heartbeats, failure to replacement — is measured with
@@ -10,14 +14,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { ClusterCache, DEFAULT_MAX_BATCH, WorkloadController } from '../src/controllers/index.js';
 import { sovereigntyLevel } from '../src/model/index.js';
 import { generateFederation, simInventory } from '../src/sim/index.js';
 import { newUid, Store } from '../src/store/index.js';
 import { rawWriteCeiling } from './ceiling.js';
-import { benchArgs, benchPolicies, benchResources } from './common.js';
+import { benchOptions, benchPolicies, benchResources } from './common.js';
 
-const args = benchArgs();
+const { numbers: args, text } = benchOptions({ 'database-url': { type: 'string' } }, ['database-url']);
+const DATABASE_URL = text['database-url'];
 const NODES = args.nodes!;
 const PROVIDERS = args.providers!;
 const REPLICAS = args.replicas!;
@@ -111,14 +117,24 @@ async function seed(store: Store) {
 }
 
 async function main() {
+  const engine = DATABASE_URL ? 'PostgreSQL' : 'SQLite';
   process.stdout.write(
-    `placement benchmark: ${NODES} nodes, ${PROVIDERS} providers, ${REPLICAS} replicas (${PER} per workload)\n`,
+    `placement benchmark: ${NODES} nodes, ${PROVIDERS} providers, ${REPLICAS} replicas (${PER} per workload) on ${engine}\n`,
   );
-  const ceiling = await rawWriteCeiling(dir, Math.min(REPLICAS, 50_000), PER, DEFAULT_MAX_BATCH);
+  const ceiling = await rawWriteCeiling(
+    dir,
+    Math.min(REPLICAS, 50_000),
+    PER,
+    DEFAULT_MAX_BATCH,
+    DATABASE_URL,
+  );
   process.stdout.write(
     `raw write ceiling: ${ceiling.toFixed(0)} instance rows/s (instance + event rows, ${PER * DEFAULT_MAX_BATCH} per transaction)\n`,
   );
-  const store = await Store.open({ url: join(dir, 'bench.db') });
+  const schema = `placement_${process.pid}`;
+  const store = await Store.open(
+    DATABASE_URL ? { url: DATABASE_URL, schema } : { url: join(dir, 'bench.db') },
+  );
   const { workloads, sites } = await seed(store);
   const cache = new ClusterCache(store);
   const passTimes: number[] = [];
@@ -161,7 +177,9 @@ async function main() {
     ],
     ['RSS', `${rss.toFixed(0)} MiB`],
   ];
+  rows.unshift(['engine', engine]);
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(30)} ${v}\n`);
+  if (DATABASE_URL) await sql.raw(`drop schema ${schema} cascade`).execute(store.kysely);
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 }

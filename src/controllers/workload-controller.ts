@@ -380,7 +380,7 @@ export class WorkloadController {
       const { readyReplicas } = summary;
       const phase = withCompliance(summary.phase, old.outOfPolicy?.length ?? 0);
       if (phase !== old.phase || readyReplicas !== old.readyReplicas)
-        writes.status(w.uid, { ...old, phase, readyReplicas });
+        writes.status(w.uid, Object.assign({}, old, { phase, readyReplicas }));
     }
   }
 

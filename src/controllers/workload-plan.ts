@@ -483,10 +483,10 @@ function nextStatus(
   };
   // The attempt time alone is no reason to write. The summary fields differ on most
   // passes that change anything; the documents are compared only when they match.
-  const strip = (s: any) => ({
-    ...s,
-    placement: s.placement && { ...s.placement, attemptedAt: undefined },
-  });
+  const strip = (s: any) =>
+    Object.assign({}, s, {
+      placement: s.placement && Object.assign({}, s.placement, { attemptedAt: undefined }),
+    });
   const same =
     status.phase === old.phase &&
     status.observedGeneration === old.observedGeneration &&

@@ -695,7 +695,11 @@ export class AgentGateway extends EventEmitter {
     s.lastWrite = Date.now();
     s.unwritten = undefined;
     await this.opts.store.transaction((tx) =>
-      this.patchNodeStatus(tx, s, { ...patch, lastHeartbeat: new Date(s.lastWrite).toISOString() }),
+      this.patchNodeStatus(
+        tx,
+        s,
+        Object.assign({}, patch, { lastHeartbeat: new Date(s.lastWrite).toISOString() }),
+      ),
     );
   }
 
