@@ -322,6 +322,55 @@ describe('a hostile agent', () => {
     victim.ws.close();
   });
 
+  test('instances that ended on their node are deleted together; a second word of one gone is refused', async () => {
+    await enrol('ender');
+    const node = await greeted('ender');
+    const apply = await admin.post('/v1/apply', {
+      documents: [
+        workload('shop', 'ending', { image: 'img', replicas: 2, placement: { node: 'acme/ender' } }),
+      ],
+    });
+    assert.equal(apply.status, 200, apply.text);
+    // Each replica's latest desired state, from whichever push carried it.
+    const latest = () => {
+      const byName = new Map<string, any>();
+      for (const m of node.received)
+        if (m.type === 'desired')
+          for (const i of m.instances) if (i.name.startsWith('ending-')) byName.set(i.name, i);
+      return [...byName.values()].sort((x, y) => (x.name < y.name ? -1 : 1));
+    };
+    const [a, b] = await until('both replicas pushed', async () => latest().length === 2 && latest());
+    const word = (i: any, phase: string) => ({
+      uid: i.uid,
+      revision: i.revision,
+      phase,
+      ports: [],
+      restarts: 0,
+    });
+    node.send({ type: 'observed', seq: 2, instances: [word(a, 'Running'), word(b, 'Running')] });
+    await node.next('ack', (m) => m.seq === 2);
+    assert.equal((await admin.del('/v1/projects/shop/workloads/ending')).status, 200);
+    await until('both replicas told to go', async () => latest().every((i) => i.desired === 'absent'));
+    const mark = (await admin.get('/v1/events?limit=1000')).body.items.at(-1).position;
+    node.send({
+      type: 'observed',
+      seq: 3,
+      instances: [word(a, 'Deleting'), word(a, 'Absent'), word(b, 'Absent'), word(b, 'Absent')],
+    });
+    const ack = await node.next('ack', (m) => m.seq === 3);
+    assert.deepEqual(ack.refused, [{ uid: b.uid, reason: 'not bound to this node' }]);
+    assert.deepEqual(await instancesOf('ending'), []);
+    const events = (await admin.get(`/v1/events?kind=Instance&after=${mark}`)).body.items;
+    assert.deepEqual(
+      events.filter((e: any) => e.action === 'delete').map((e: any) => [e.name, e.actor]),
+      [
+        [a.name, 'node:acme/ender'],
+        [b.name, 'node:acme/ender'],
+      ],
+    );
+    node.ws.close();
+  });
+
   test("a report whose write fails is not acknowledged, and does not drop another node's report in the same batch", async () => {
     await enrol('flaky');
     await enrol('steady');

@@ -38,6 +38,7 @@ import {
   desiredInstanceOf,
   type InstanceStatus,
   instanceEventDoc,
+  type NewEvent,
   type Store,
 } from '../store/index.js';
 import type { Enrolment } from './enrolment.js';
@@ -945,40 +946,58 @@ export class AgentGateway extends EventEmitter {
               status: reported(s, o, o.phase),
             });
       const written = live.size ? await tx.reportInstanceStatuses([...live.values()]) : new Map();
-      for (const report of batch) {
-        const { s, observed } = report;
-        for (const o of observed) {
-          if (o.phase !== 'Absent' && written.has(`${o.uid} ${s.provider}/${s.node}`)) continue;
-          const inst = await tx.getInstanceStateByUid(o.uid);
-          if (!inst || inst.provider !== s.provider || inst.node !== s.node) {
-            // Another node's instance (or one gone): never applied. A node that was
-            // moved off an instance reports it once more, harmlessly, before it learns.
-            const refused = refusedByReport.get(report) ?? [];
-            refused.push({ uid: o.uid, reason: REFUSED_NOT_BOUND });
-            refusedByReport.set(report, refused);
-            continue;
-          }
-          if (o.phase === 'Absent') {
-            if (inst.desired !== 'absent') continue;
-            await tx.deleteInstance(inst.uid);
-            await tx.appendEvent({
-              actor: `node:${s.provider}/${s.node}`,
-              action: 'delete',
-              kind: 'Instance',
-              parent: inst.project,
-              name: inst.name,
-              provider: inst.provider,
-              project: inst.project,
-              before: instanceEventDoc(inst),
-              after: null,
-            });
-            continue;
-          }
-          // Being deleted: the agent is still at it.
-          const status = reported(s, o, 'Deleting');
-          if (JSON.stringify(status) === JSON.stringify(inst.status)) continue;
-          await tx.setInstanceStatus(inst.uid, status);
+      // The rest — instances gone from their node, being deleted, or not the reporter's —
+      // read in one statement, and those gone deleted in one, with their events: after a
+      // fleet-wide move every old copy reports its end.
+      const rest = batch.flatMap((report) =>
+        report.observed
+          .filter(
+            (o) => o.phase === 'Absent' || !written.has(`${o.uid} ${report.s.provider}/${report.s.node}`),
+          )
+          .map((o) => ({ report, o })),
+      );
+      if (!rest.length) return;
+      const states = await tx.getInstanceStatesByUid([...new Set(rest.map(({ o }) => o.uid))]);
+      const gone: string[] = [];
+      const events: NewEvent[] = [];
+      for (const { report, o } of rest) {
+        const { s } = report;
+        const inst = states.get(o.uid);
+        if (!inst || inst.provider !== s.provider || inst.node !== s.node) {
+          // Another node's instance (or one gone): never applied. A node that was
+          // moved off an instance reports it once more, harmlessly, before it learns.
+          const refused = refusedByReport.get(report) ?? [];
+          refused.push({ uid: o.uid, reason: REFUSED_NOT_BOUND });
+          refusedByReport.set(report, refused);
+          continue;
         }
+        if (o.phase === 'Absent') {
+          if (inst.desired !== 'absent') continue;
+          // Gone for the reports after this one in the batch, as it will be in the store.
+          states.delete(inst.uid);
+          gone.push(inst.uid);
+          events.push({
+            actor: `node:${s.provider}/${s.node}`,
+            action: 'delete',
+            kind: 'Instance',
+            parent: inst.project,
+            name: inst.name,
+            provider: inst.provider,
+            project: inst.project,
+            before: instanceEventDoc(inst),
+            after: null,
+          });
+          continue;
+        }
+        // Being deleted: the agent is still at it.
+        const status = reported(s, o, 'Deleting');
+        if (JSON.stringify(status) === JSON.stringify(inst.status)) continue;
+        await tx.setInstanceStatus(inst.uid, status);
+        states.set(inst.uid, Object.assign({}, inst, { status }));
+      }
+      if (gone.length) {
+        await tx.deleteInstances(gone);
+        await tx.appendEvents(events);
       }
     });
     // Committed: acknowledge each report (agents resend what is not acknowledged).

@@ -240,9 +240,11 @@ for (const engine of TEST_ENGINES) {
         ['Pending', 'Running'],
       );
       assert.equal(phases.has('ip/none'), false);
-      const lean = await store.getInstanceStateByUid(a.uid);
-      assert.equal(lean?.status.phase, 'Running');
-      assert.equal((lean as Partial<InstanceRecord>).spec, undefined, 'the spec is not read');
+      const lean = await store.getInstanceStatesByUid([a.uid, 'gone', b.uid]);
+      assert.deepEqual([...lean.keys()].sort(), [a.uid, b.uid].sort(), 'an instance not there is left out');
+      assert.equal(lean.get(a.uid)?.status.phase, 'Running');
+      assert.equal(lean.get(b.uid)?.node, 'n2');
+      assert.equal((lean.get(a.uid) as Partial<InstanceRecord>).spec, undefined, 'the spec is not read');
       // Being deleted: a report is not taken as is (the caller decides).
       await store.transaction((tx) => tx.setInstanceDesired({ ...a, desired: 'absent', revision: 3 }, a));
       assert.equal(await store.reportInstanceStatus(a.uid, 'pv', 'n1', running), undefined);
@@ -474,6 +476,25 @@ for (const engine of TEST_ENGINES) {
         diskGiB: 10,
         accelerators: 1,
       });
+      // Many at once: each deleted row is a change; one marked absent gave its room back already.
+      const live = { ...inst, uid: newUid(), name: 'cw-1', ordinal: 1 };
+      const leaving = { ...inst, uid: newUid(), name: 'cw-2', ordinal: 2, desired: 'absent' as const };
+      await store.transaction(async (tx) => {
+        await tx.insertInstance(live);
+        await tx.insertInstance(leaving);
+      });
+      seen.splice(0);
+      const gone = await store.transaction((tx) => tx.deleteInstances([leaving.uid, 'missing', live.uid]));
+      assert.deepEqual([...gone], [leaving.uid, live.uid]);
+      const notes = seen.splice(0) as InstanceChangeNote[];
+      assert.deepEqual(
+        notes.map((n) => [n.name, n.part, n.released?.vcpus]),
+        [
+          ['cw-2', 'deleted', undefined],
+          ['cw-1', 'deleted', 2],
+        ],
+      );
+      assert.deepEqual(await store.workloadInstances('cp', 'cw'), []);
       unsubscribe();
     });
 

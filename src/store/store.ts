@@ -1130,14 +1130,22 @@ join k on i.project = k.project and i.workload = k.workload`,
     return out;
   }
 
-  /** An instance without its spec, for the agents' reports (the spec is not parsed). */
-  async getInstanceStateByUid(uid: string): Promise<Omit<InstanceRecord, 'spec'> | undefined> {
-    const { rows } = await this.run(
-      'getInstanceStateByUid',
-      () => this.any.selectFrom('instances').select(INSTANCE_STATE_COLUMNS).where('uid', '=', uid),
-      [uid],
-    );
-    return rows[0] ? toInstance({ ...rows[0], spec: undefined }) : undefined;
+  /**
+   * Instances without their spec (not parsed), for the agents' reports, 100 to a
+   * statement; those not there are absent from the map.
+   */
+  async getInstanceStatesByUid(uids: readonly string[]): Promise<Map<string, Omit<InstanceRecord, 'spec'>>> {
+    const found = new Map<string, Omit<InstanceRecord, 'spec'>>();
+    for (let at = 0; at < uids.length; at += BATCH_ROWS) {
+      const part = uids.slice(at, at + BATCH_ROWS);
+      const { rows } = await this.run(
+        `getInstanceStatesByUid ${part.length}`,
+        () => this.any.selectFrom('instances').select(INSTANCE_STATE_COLUMNS).where('uid', 'in', part),
+        part,
+      );
+      for (const row of rows) found.set(row.uid, toInstance(Object.assign({}, row, { spec: undefined })));
+    }
+    return found;
   }
 
   async getInstanceByUid(uid: string): Promise<InstanceRecord | undefined> {
@@ -1311,23 +1319,59 @@ join k on i.project = k.project and i.workload = k.workload`,
 
   /** Removes an instance's row (its agent deleted it, or its node was enrolled anew). */
   async deleteInstance(uid: string): Promise<boolean> {
-    const row = await this.any
-      .deleteFrom('instances')
-      .where('uid', '=', uid)
-      .returning([
-        'project',
-        'name',
-        'workload',
-        'provider',
-        'node',
-        'desired',
-        'vcpus',
-        'memory_mib',
-        'disk_gib',
-        'spec',
-      ])
-      .executeTakeFirst();
-    if (!row) return false;
+    return (await this.deleteInstances([uid])).size > 0;
+  }
+
+  /** Deletes instances (each as deleteInstance), 100 to a statement; returns the uids that were there. */
+  async deleteInstances(uids: readonly string[]): Promise<Set<string>> {
+    const deleted = new Set<string>();
+    for (let at = 0; at < uids.length; at += BATCH_ROWS) {
+      const part = uids.slice(at, at + BATCH_ROWS);
+      const { rows } = await this.run(
+        `deleteInstances ${part.length}`,
+        () =>
+          this.any
+            .deleteFrom('instances')
+            .where('uid', 'in', part)
+            .returning([
+              'uid',
+              'project',
+              'name',
+              'workload',
+              'provider',
+              'node',
+              'desired',
+              'vcpus',
+              'memory_mib',
+              'disk_gib',
+              'spec',
+            ]),
+        part,
+      );
+      // The order of the uids given, whatever order RETURNING gives.
+      const byUid = new Map(rows.map((r) => [r.uid, r]));
+      for (const uid of part) {
+        const row = byUid.get(uid);
+        if (!row || deleted.has(uid)) continue;
+        deleted.add(uid);
+        this.deletedInstance(row);
+      }
+    }
+    return deleted;
+  }
+
+  private deletedInstance(row: {
+    project: string;
+    name: string;
+    workload: string;
+    provider: string;
+    node: string;
+    desired: string;
+    vcpus: number | string;
+    memory_mib: number | string;
+    disk_gib: number | string;
+    spec: string;
+  }): void {
     const released =
       row.desired === 'absent'
         ? undefined
@@ -1347,7 +1391,6 @@ join k on i.project = k.project and i.workload = k.workload`,
       part: 'deleted',
       ...(released ? { released } : {}),
     });
-    return true;
   }
 
   // ---- join tokens and node credentials ---------------------------------------
