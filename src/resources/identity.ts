@@ -45,15 +45,15 @@ export class IdentityService {
   async authenticate(token: string): Promise<Principal | undefined> {
     const parsed = parseToken(token);
     if (!parsed) return undefined;
-    const record = await this.store.getToken(parsed.id);
-    if (!record || !secretMatches(parsed.secret, record.secretHash)) return undefined;
+    const found = await this.store.getTokenWithUser(parsed.id);
+    if (!found || !secretMatches(parsed.secret, found.token.secretHash)) return undefined;
+    const { token: record, userSpec } = found;
     const now = new Date();
     if (record.expiresAt && new Date(record.expiresAt) <= now) return undefined;
-    const user = await this.store.get('users', '', record.userName);
-    if (!user) return undefined;
+    if (!userSpec) return undefined;
     if (!record.lastUsedAt || now.getTime() - new Date(record.lastUsedAt).getTime() > TOUCH_INTERVAL_MS)
       await this.store.touchToken(record.id, now.toISOString());
-    return { user: user.name, bindings: user.spec.roles as RoleBinding[], tokenId: record.id };
+    return { user: record.userName, bindings: userSpec.roles as RoleBinding[], tokenId: record.id };
   }
 
   private async requireUserAccess(p: Principal, userName: string): Promise<RoleBinding[]> {

@@ -161,6 +161,19 @@ for (const engine of TEST_ENGINES) {
       };
       await store.insertToken(t);
       assert.deepEqual(await store.getToken(t.id), { ...t, lastUsedAt: null });
+      // With its user's spec in the same read; none while the user does not exist.
+      assert.deepEqual(await store.getTokenWithUser(t.id), { token: { ...t, lastUsedAt: null } });
+      await store.transaction((tx) =>
+        tx.insert('users', {
+          ...row('', 'u1'),
+          spec: { roles: [{ role: 'viewer', scope: '*' }] },
+          columns: {},
+        }),
+      );
+      assert.deepEqual((await store.getTokenWithUser(t.id))?.userSpec, {
+        roles: [{ role: 'viewer', scope: '*' }],
+      });
+      assert.equal(await store.getTokenWithUser('0000000000000000'), undefined);
       await store.touchToken(t.id, '2030-01-01T00:00:00.000Z');
       assert.equal((await store.listTokens('u1'))[0]?.lastUsedAt, '2030-01-01T00:00:00.000Z');
       assert.equal(await store.deleteTokensOf('u1'), 1);

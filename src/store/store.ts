@@ -1004,6 +1004,31 @@ where ${table}.uid = v.uid returning ${table}.parent, ${table}.name`,
     return rows[0] ? toToken(rows[0]) : undefined;
   }
 
+  /**
+   * A token with its user's spec (absent when the user is gone), in one statement: every
+   * API request is authenticated, and on PostgreSQL a statement is a round trip.
+   */
+  async getTokenWithUser(
+    id: string,
+  ): Promise<{ token: TokenRecord; userSpec?: Record<string, unknown> } | undefined> {
+    const { rows } = await this.run(
+      'getTokenWithUser',
+      () =>
+        raw(
+          `select t.*, (select u.spec from users u where u.parent = '' and u.name = t.user_name) as user_spec
+from tokens t where t.id = ${this.engine === 'postgres' ? '$1' : '?'}`,
+          [id],
+        ),
+      [id],
+    );
+    const row = rows[0] as (Parameters<typeof toToken>[0] & { user_spec: string | null }) | undefined;
+    if (!row) return undefined;
+    return {
+      token: toToken(row),
+      ...(row.user_spec !== null ? { userSpec: JSON.parse(row.user_spec) } : {}),
+    };
+  }
+
   async listTokens(userName: string): Promise<TokenRecord[]> {
     const rows = await this.any
       .selectFrom('tokens')
