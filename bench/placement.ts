@@ -160,6 +160,7 @@ async function main() {
   passTimes.sort((a, b) => a - b);
   const rss = process.memoryUsage().rss / 1024 ** 2;
   const rows: [string, string][] = [
+    ['engine', engine],
     ['fleet', `${NODES} nodes, ${PROVIDERS} providers, ${sites} sites`],
     ['workloads', `${workloads} (${PER} replicas each, six policy mixes)`],
     ['replicas placed', `${placed} (${pending} unplaceable by their rules or capacity)`],
@@ -177,7 +178,6 @@ async function main() {
     ],
     ['RSS', `${rss.toFixed(0)} MiB`],
   ];
-  rows.unshift(['engine', engine]);
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(30)} ${v}\n`);
   if (DATABASE_URL) await sql.raw(`drop schema ${schema} cascade`).execute(store.kysely);
   await store.close();
