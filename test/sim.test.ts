@@ -1,7 +1,7 @@
 // The fleet simulator against a real control plane: every generated node enrols as
 // itself and stays connected — including nodes of different providers that share a
 // name (they once shared a data directory, took over each other's identity and
-// reconnected forever).
+// reconnected forever). Their heartbeats reach the nodes' stored status.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,6 +31,18 @@ test('continuum sim: every node of every provider enrols once and stays connecte
     await new Promise((r) => setTimeout(r, 2000));
     assert.equal(replaced, 0);
     assert.equal(cp.gateway!.connectedCount, opts.nodes);
+    // Heartbeats reach each node's stored status (every 10 s): time and metrics are
+    // merged in, what else the status holds stays.
+    const first = new Map(nodes.map((n) => [n.uid, String(n.status.lastHeartbeat)]));
+    const later = await waitFor('a newer heartbeat stored for every node', async () => {
+      const now = await cp.store.list('nodes');
+      return now.every((n) => String(n.status.lastHeartbeat) > first.get(n.uid)!) && now;
+    });
+    for (const n of later) {
+      assert.equal(n.status.state, 'ready');
+      assert.equal(typeof n.status.inventory?.cpus, 'number');
+      assert.equal(typeof n.status.metrics?.cpuPercent, 'number');
+    }
   } finally {
     await fleet.stop();
     await cp.close();

@@ -727,7 +727,7 @@ export class AgentGateway extends EventEmitter {
     const due = [...this.sessions.values()].filter((s) => s.unwritten && now - s.lastWrite >= interval);
     for (let at = 0; at < due.length; at += HEARTBEAT_WRITE_BATCH) {
       if (at) await new Promise((r) => setImmediate(r));
-      // A batch in two statements (read the nodes, write their statuses): on PostgreSQL
+      // A batch in one statement that sets the two fields in the database: on PostgreSQL
       // a statement is a round trip, and one a node was most of the store's work.
       const batch = due.slice(at, at + HEARTBEAT_WRITE_BATCH).flatMap((s) => {
         const patch = s.unwritten;
@@ -736,20 +736,14 @@ export class AgentGateway extends EventEmitter {
         s.lastWrite = now;
         return [{ s, patch }];
       });
-      await this.opts.store.transaction(async (tx) => {
-        const rows = await tx.getMany(
+      await this.opts.store.transaction((tx) =>
+        tx.mergeStatuses(
           'nodes',
-          batch.map(({ s }) => ({ parent: s.provider, name: s.node })),
-        );
-        const items = batch.flatMap(({ s, patch }) => {
-          const row = rows.get(key(s.provider, s.node));
-          if (!row) return [];
-          const status: Record<string, unknown> = { ...row.status, ...patch };
-          const state = status.state;
-          return typeof state === 'string' ? [{ uid: row.uid, status, columns: { state } }] : [];
-        });
-        await tx.setStatuses('nodes', ['state'], items, { bookkeeping: true });
-      });
+          ['metrics', 'lastHeartbeat'],
+          batch.map(({ s, patch }) => ({ parent: s.provider, name: s.node, values: patch })),
+          { bookkeeping: true },
+        ),
+      );
     }
   }
 

@@ -404,6 +404,56 @@ for (const engine of TEST_ENGINES) {
       );
     });
 
+    test('fields merged into many statuses in the database keep the rest of each status', async () => {
+      // 150 sites: more than one statement's worth; what is merged replaces whole fields.
+      const rows: StoredResource[] = [];
+      for (let i = 0; i < 150; i++) rows.push(await store.insert('sites', row('mg', `s${i}`)));
+      await store.setStatuses(
+        'sites',
+        ['tier'],
+        rows.map((r, i) => ({
+          uid: r.uid,
+          status: { state: 'ready', metrics: { cpu: 1, disk: 2 }, keep: [i] },
+          columns: { tier: 'edge' },
+        })),
+      );
+      const seen: string[] = [];
+      const off = store.changes.subscribe((cs) => {
+        for (const c of cs)
+          if (c.table === 'sites' && c.part === 'status' && c.bookkeeping) seen.push(c.name);
+      });
+      const written = await store.transaction((tx) =>
+        tx.mergeStatuses(
+          'sites',
+          ['metrics', 'lastHeartbeat'],
+          [
+            ...rows.map((r, i) => ({
+              parent: 'mg',
+              name: r.name,
+              values: { metrics: { cpu: i / 2, note: 'a"b' }, lastHeartbeat: `t${i}` },
+            })),
+            { parent: 'mg', name: 'absent', values: { metrics: {}, lastHeartbeat: 't' } },
+          ],
+          { bookkeeping: true },
+        ),
+      );
+      off();
+      assert.equal(written, 150);
+      assert.equal(seen.length, 150);
+      assert.deepEqual((await store.get('sites', 'mg', 's121'))?.status, {
+        state: 'ready',
+        metrics: { cpu: 60.5, note: 'a"b' },
+        keep: [121],
+        lastHeartbeat: 't121',
+      });
+      assert.equal((await store.list('sites', { parents: ['mg'], where: { tier: 'edge' } })).length, 150);
+      await assert.rejects(
+        store.mergeStatuses('sites', ['metrics'], [{ parent: 'mg', name: 's1', values: {} }]),
+        /mg\/s1 has no value for metrics/,
+      );
+      await assert.rejects(store.mergeStatuses('sites', ["x') --"], []), /bad field/);
+    });
+
     test('status writes without read-back report whether the row exists', async () => {
       const r = await store.insert('sites', row('p9', 'st'));
       assert.equal(await store.setStatus('sites', r.uid, { measured: 1 }, { tier: 'core' }), true);

@@ -836,6 +836,68 @@ where ${table}.uid = v.uid returning ${table}.parent, ${table}.name`,
     return written;
   }
 
+  /**
+   * Sets top-level fields of many resources' status without reading them, BATCH_ROWS to
+   * a statement; the rest of each status stays as it is. For heartbeats (a node's metrics
+   * and time): reading and rewriting every node's whole status was most of the gateway's
+   * work at fleet scale, and on PostgreSQL a read-then-write could put back a state that
+   * another transaction had just changed. `fields`: names from code, the same for every
+   * item. Gives how many were written (a resource that is gone is left out).
+   */
+  async mergeStatuses(
+    table: ResourceTableName,
+    fields: readonly string[],
+    items: readonly { parent: string; name: string; values: Record<string, unknown> }[],
+    opts: { bookkeeping?: boolean } = {},
+  ): Promise<number> {
+    for (const f of fields)
+      if (!/^[A-Za-z][A-Za-z0-9]*$/.test(f)) throw new Error(`mergeStatuses: bad field ${f}`);
+    const slots = fields.map((_, i) => `f${i}`);
+    const names = ['parent', 'name', 'updated_at', ...slots];
+    const merged =
+      this.engine === 'postgres'
+        ? `(${table}.status::jsonb || jsonb_build_object(${fields
+            .map((f, i) => `'${f}', v.${slots[i]}::jsonb`)
+            .join(', ')}))::text`
+        : `json_set(${table}.status, ${fields.map((f, i) => `'$.${f}', json(v.${slots[i]})`).join(', ')})`;
+    const now = new Date().toISOString();
+    let written = 0;
+    for (let at = 0; at < items.length; at += BATCH_ROWS) {
+      const part = items.slice(at, at + BATCH_ROWS);
+      const params = part.flatMap((i) => [
+        i.parent,
+        i.name,
+        now,
+        ...fields.map((f) => {
+          const v = i.values[f];
+          if (v === undefined) throw new Error(`mergeStatuses: ${i.parent}/${i.name} has no value for ${f}`);
+          return JSON.stringify(v);
+        }),
+      ]);
+      const { rows } = await this.run<{ parent: string; name: string }>(
+        `mergeStatuses ${table} ${fields.join(',')} ${part.length}`,
+        () =>
+          raw(
+            `with v(${names.join(', ')}) as (values ${rowsOf(this.engine, part.length, names.length)})
+update ${table} set status = ${merged}, updated_at = v.updated_at from v
+where ${table}.parent = v.parent and ${table}.name = v.name returning ${table}.parent, ${table}.name`,
+            params,
+          ),
+        params,
+      );
+      for (const row of rows)
+        this.changed({
+          table,
+          parent: row.parent,
+          name: row.name,
+          part: 'status',
+          ...(opts.bookkeeping ? { bookkeeping: true } : {}),
+        });
+      written += rows.length;
+    }
+    return written;
+  }
+
   async delete(table: ResourceTableName, uid: string, expectedGeneration?: number): Promise<boolean> {
     let query = this.any.deleteFrom(table).where('uid', '=', uid);
     if (expectedGeneration !== undefined) query = query.where('generation', '=', expectedGeneration);
