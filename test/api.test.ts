@@ -124,6 +124,12 @@ for (const engine of TEST_ENGINES) {
       assert.equal(orphan.status, 404);
       assert.equal(orphan.body.error.code, 'parent_not_found');
       assert.equal(orphan.body.error.message, "provider 'ghost' not found");
+      // Listing under a parent that does not exist is not an empty list; under one that
+      // exists and has nothing, it is.
+      const ghostList = await a.get('/v1/providers/ghost/sites');
+      assert.equal(ghostList.status, 404);
+      assert.equal(ghostList.body.error.code, 'parent_not_found');
+      assert.equal((await a.get('/v1/providers/occ/sites')).body.items.length, 0);
 
       const mismatch = await a.post('/v1/providers/occ/sites', site('other', 's'));
       assert.equal(mismatch.status, 422);

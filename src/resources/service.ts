@@ -150,10 +150,11 @@ export class ResourceService {
     let parents: string[] | undefined;
     if (opts.parent !== undefined) {
       if (def.parent && !canReadParent(p, def, opts.parent)) throw this.hiddenParent(p, def, opts.parent);
-      if (def.parent && !(await this.store.get(parentTable(def), '', opts.parent)))
-        throw new Problem('parent_not_found', `${def.parent} '${opts.parent}' not found`);
       parents = [opts.parent];
     }
+    // Whether the parent exists is only asked when no row of it was read: a parent with
+    // resources cannot be deleted, and the question was a statement of every such list.
+    let parentSeen = opts.parent === undefined || !def.parent;
     const scope = listScope(p, def);
     let names: string[] | undefined;
     let filter: ((spec: any, name: string) => boolean) | undefined;
@@ -175,6 +176,11 @@ export class ResourceService {
         after: cursor,
         limit: limit + 1,
       });
+      if (!parentSeen) {
+        if (!rows.length && !(await this.store.get(parentTable(def), '', opts.parent!)))
+          throw new Problem('parent_not_found', `${def.parent} '${opts.parent}' not found`);
+        parentSeen = true;
+      }
       for (const r of rows) {
         if (filter && !filter(r.spec, r.name)) {
           cursor = { parent: r.parent, name: r.name };
