@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { DEFAULT_MAX_BATCH } from '../src/controllers/index.js';
+import { DEFAULT_MAX_BACKLOG_BATCH } from '../src/controllers/index.js';
 import { rawWriteCeiling } from './ceiling.js';
 import { benchOptions, benchPolicies, benchResources, POLICY_MIXES } from './common.js';
 
@@ -241,7 +241,13 @@ async function main() {
   );
   const db = DATABASE_URL ? await scratchDatabase(DATABASE_URL) : undefined;
   log(`measuring the raw write ceiling of the store (${db ? 'PostgreSQL' : 'SQLite'})`);
-  const ceiling = await rawWriteCeiling(dir, Math.min(REPLICAS, 50_000), PER, DEFAULT_MAX_BATCH, db?.url);
+  const ceiling = await rawWriteCeiling(
+    dir,
+    Math.min(REPLICAS, 50_000),
+    PER,
+    DEFAULT_MAX_BACKLOG_BATCH,
+    db?.url,
+  );
 
   const servers: Server[] = [];
   for (let i = 0; i < CP_REPLICAS; i++) servers.push(await startServer(i, db?.url));
@@ -681,7 +687,7 @@ async function main() {
     ['placements/s', rate.toFixed(0), `>= 3000: ${mark(rate >= 3000)}`],
     [
       'raw write ceiling',
-      `${ceiling.toFixed(0)} rows/s (instance + event, ${PER * DEFAULT_MAX_BATCH} per transaction)`,
+      `${ceiling.toFixed(0)} rows/s (instance + event, ${PER * DEFAULT_MAX_BACKLOG_BATCH} per transaction)`,
       '',
     ],
     ['placements / raw ceiling', `${ratio.toFixed(1)} %`, `>= 50 %: ${mark(ratio >= 50)}`],

@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import { ClusterCache, DEFAULT_MAX_BATCH, WorkloadController } from '../src/controllers/index.js';
+import { ClusterCache, DEFAULT_MAX_BACKLOG_BATCH, WorkloadController } from '../src/controllers/index.js';
 import { sovereigntyLevel } from '../src/model/index.js';
 import { generateFederation, simInventory } from '../src/sim/index.js';
 import { newUid, Store } from '../src/store/index.js';
@@ -125,11 +125,11 @@ async function main() {
     dir,
     Math.min(REPLICAS, 50_000),
     PER,
-    DEFAULT_MAX_BATCH,
+    DEFAULT_MAX_BACKLOG_BATCH,
     DATABASE_URL,
   );
   process.stdout.write(
-    `raw write ceiling: ${ceiling.toFixed(0)} instance rows/s (instance + event rows, ${PER * DEFAULT_MAX_BATCH} per transaction)\n`,
+    `raw write ceiling: ${ceiling.toFixed(0)} instance rows/s (instance + event rows, ${PER * DEFAULT_MAX_BACKLOG_BATCH} per transaction)\n`,
   );
   const schema = `placement_${process.pid}`;
   const store = await Store.open(
@@ -170,7 +170,7 @@ async function main() {
     ['placements / raw ceiling', `${((rate / ceiling) * 100).toFixed(1)} %`],
     [
       'placement latency p50 / p99',
-      `${pct(passTimes, 50).toFixed(2)} ms / ${pct(passTimes, 99).toFixed(2)} ms (a workload's pass to the commit of its transaction of up to ${DEFAULT_MAX_BATCH})`,
+      `${pct(passTimes, 50).toFixed(2)} ms / ${pct(passTimes, 99).toFixed(2)} ms (a workload's pass to the commit of its transaction of up to ${DEFAULT_MAX_BACKLOG_BATCH})`,
     ],
     [
       'CPU',

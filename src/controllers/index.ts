@@ -18,6 +18,7 @@ export { type WorkItem, WorkQueue, type WorkQueueOptions } from './work-queue.js
 export { applyPlan } from './workload-apply.js';
 export {
   DEFAULT_LIMIT_FEASIBLE,
+  DEFAULT_MAX_BACKLOG_BATCH,
   DEFAULT_MAX_BATCH,
   WorkloadController,
   type WorkloadControllerOptions,

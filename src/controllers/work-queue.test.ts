@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { WorkQueue } from './work-queue.js';
+import { BACKLOG_SHARE, WorkQueue } from './work-queue.js';
 
 /** A queue that records what it syncs; keys are queued before it starts. */
 function recorder(lowLaneMaxWaitMs = 60_000) {
@@ -124,4 +124,39 @@ test('work queue: once the low lane has its turn, more of it comes in the same b
     ['s0 (low)', 's1 (low)', 's2 (low)', 's3 (low)', 's4 (low)'],
     ['s5 (low)'],
   ]);
+});
+
+test('work queue: a backlog goes in larger batches, shrinking back as it drains; a lone key goes alone', async () => {
+  const sizes: number[] = [];
+  const q = new WorkQueue(
+    async (items) => {
+      sizes.push(items.length);
+      return undefined;
+    },
+    () => {},
+    { maxBatch: 2, maxBacklogBatch: 10 },
+  );
+  // 200 waiting: one in BACKLOG_SHARE of them (25), capped at 10; then smaller as the
+  // queue drains, never below maxBatch.
+  for (let i = 0; i < 200; i++) q.add(`k${i}`);
+  q.start();
+  await q.idle();
+  assert.equal(
+    sizes.reduce((a, b) => a + b, 0),
+    200,
+  );
+  assert.equal(sizes[0], 10);
+  const expected: number[] = [];
+  for (let left = 200; left > 0; ) {
+    const n = Math.min(left, Math.min(10, Math.max(2, Math.floor(left / BACKLOG_SHARE))));
+    expected.push(n);
+    left -= n;
+  }
+  assert.deepEqual(sizes, expected);
+  sizes.length = 0;
+  q.add('alone');
+  await new Promise((r) => setTimeout(r, 10));
+  await q.idle();
+  q.stop();
+  assert.deepEqual(sizes, [1]);
 });

@@ -4,7 +4,7 @@
 // changed workload, a failed node) go before mere status bookkeeping (an agent's report),
 // which still runs once it has waited `lowLaneMaxWaitMs`, so that neither starves. When
 // keys pile up, sync gets up to `maxBatch` of them at once (one transaction for all, in
-// the workload controller).
+// the workload controller), and more while a backlog waits (`maxBacklogBatch`).
 
 /** A FIFO of keys; popping is O(1). */
 class Lane {
@@ -54,7 +54,18 @@ export interface WorkQueueOptions {
    * keys at the cost of a few.
    */
   maxLowBatch?: number;
+  /**
+   * Most keys handed to one sync call while a backlog waits (default: maxBatch): a call
+   * takes one in BACKLOG_SHARE of the keys waiting in the decision lane, at least
+   * maxBatch and at most this many. A long queue then goes in fewer, larger calls (a
+   * transaction's round trips shared by more keys), while a lone change still goes on
+   * its own at once.
+   */
+  maxBacklogBatch?: number;
 }
+
+/** A backlog's batch: one in this many of the keys waiting (see maxBacklogBatch). */
+export const BACKLOG_SHARE = 8;
 
 export class WorkQueue {
   /** Queued keys: when first added (ms, performance.now()) and in which lane. */
@@ -72,6 +83,7 @@ export class WorkQueue {
   private readonly lowLaneMaxWaitMs: number;
   private readonly maxBatch: number;
   private readonly maxLowBatch: number;
+  private readonly maxBacklogBatch: number;
 
   constructor(
     private readonly sync: SyncItems,
@@ -82,6 +94,7 @@ export class WorkQueue {
     this.lowLaneMaxWaitMs = opts.lowLaneMaxWaitMs ?? 2000;
     this.maxBatch = Math.max(1, opts.maxBatch ?? 1);
     this.maxLowBatch = Math.max(1, opts.maxLowBatch ?? this.maxBatch);
+    this.maxBacklogBatch = Math.max(this.maxBatch, opts.maxBacklogBatch ?? this.maxBatch);
   }
 
   add(key: string): void {
@@ -165,7 +178,11 @@ export class WorkQueue {
         yielded = performance.now();
       }
       const items: WorkItem[] = [];
-      while (items.length < this.maxBatch) {
+      const batch = Math.min(
+        this.maxBacklogBatch,
+        Math.max(this.maxBatch, Math.floor(this.high.length / BACKLOG_SHARE)),
+      );
+      while (items.length < batch) {
         const key = this.next();
         if (key === undefined) break;
         this.take(items, key);
