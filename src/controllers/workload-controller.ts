@@ -72,9 +72,9 @@ export const DEFAULT_LIMIT_FEASIBLE = 100;
 export const DEFAULT_MAX_BATCH = 8;
 /**
  * The most while thousands wait (a burst of submissions, a provider lost): a quarter of
- * the transactions for the same work. Measured (docs/benchmarks.md, sessions 17 and 18):
- * 20–50 % more placements/s on PostgreSQL, a pass's latency three times longer and the
- * wait in the queue a fifth.
+ * the transactions for the same work. Measured on PostgreSQL (docs/benchmarks.md,
+ * session 18): a quarter to a half more placements/s, a pass four times longer and the
+ * wait in the queue a third.
  */
 export const DEFAULT_MAX_BACKLOG_BATCH = 32;
 export const DEFAULT_RESYNC_MS = 5 * 60_000;

@@ -796,10 +796,17 @@ select t.* from ${table} t join k on t.parent = k.parent and t.name = k.name`,
     for (const c of columns) if (!/^[a-z_]+$/.test(c)) throw new Error(`setStatuses: bad column ${c}`);
     const names = ['uid', 'status', 'updated_at', ...columns];
     const now = new Date().toISOString();
-    let written = 0;
-    for (let at = 0; at < items.length; at += BATCH_ROWS) {
-      const part = items.slice(at, at + BATCH_ROWS);
-      const params = part.flatMap((i) => [
+    return this.statusBatches(
+      table,
+      `setStatuses ${table} ${columns.join(',')}`,
+      items,
+      (rows) => `with v(${names.join(', ')}) as (values ${rowsOf(this.engine, rows, names.length)})
+update ${table} set ${names
+        .slice(1)
+        .map((c) => `${c} = v.${c}`)
+        .join(', ')} from v
+where ${table}.uid = v.uid returning ${table}.parent, ${table}.name`,
+      (i) => [
         i.uid,
         JSON.stringify(i.status),
         now,
@@ -808,32 +815,9 @@ select t.* from ${table} t join k on t.parent = k.parent and t.name = k.name`,
           if (v === undefined) throw new Error(`setStatuses: ${i.uid} has no value for ${c}`);
           return v;
         }),
-      ]);
-      const { rows } = await this.run<{ parent: string; name: string }>(
-        `setStatuses ${table} ${columns.join(',')} ${part.length}`,
-        () =>
-          raw(
-            `with v(${names.join(', ')}) as (values ${rowsOf(this.engine, part.length, names.length)})
-update ${table} set ${names
-              .slice(1)
-              .map((c) => `${c} = v.${c}`)
-              .join(', ')} from v
-where ${table}.uid = v.uid returning ${table}.parent, ${table}.name`,
-            params,
-          ),
-        params,
-      );
-      for (const row of rows)
-        this.changed({
-          table,
-          parent: row.parent,
-          name: row.name,
-          part: 'status',
-          ...(opts.bookkeeping ? { bookkeeping: true } : {}),
-        });
-      written += rows.length;
-    }
-    return written;
+      ],
+      opts.bookkeeping,
+    );
   }
 
   /**
@@ -861,10 +845,14 @@ where ${table}.uid = v.uid returning ${table}.parent, ${table}.name`,
             .join(', ')}))::text`
         : `json_set(${table}.status, ${fields.map((f, i) => `'$.${f}', json(v.${slots[i]})`).join(', ')})`;
     const now = new Date().toISOString();
-    let written = 0;
-    for (let at = 0; at < items.length; at += BATCH_ROWS) {
-      const part = items.slice(at, at + BATCH_ROWS);
-      const params = part.flatMap((i) => [
+    return this.statusBatches(
+      table,
+      `mergeStatuses ${table} ${fields.join(',')}`,
+      items,
+      (rows) => `with v(${names.join(', ')}) as (values ${rowsOf(this.engine, rows, names.length)})
+update ${table} set status = ${merged}, updated_at = v.updated_at from v
+where ${table}.parent = v.parent and ${table}.name = v.name returning ${table}.parent, ${table}.name`,
+      (i) => [
         i.parent,
         i.name,
         now,
@@ -873,17 +861,32 @@ where ${table}.uid = v.uid returning ${table}.parent, ${table}.name`,
           if (v === undefined) throw new Error(`mergeStatuses: ${i.parent}/${i.name} has no value for ${f}`);
           return JSON.stringify(v);
         }),
-      ]);
+      ],
+      opts.bookkeeping,
+    );
+  }
+
+  /**
+   * A status UPDATE of many rows, BATCH_ROWS to a statement (`sql` for a statement of so
+   * many rows, returning each row's parent and name; `params` an item's values), and a
+   * status change published for each row written. Gives how many were.
+   */
+  private async statusBatches<T>(
+    table: ResourceTableName,
+    name: string,
+    items: readonly T[],
+    sql: (rows: number) => string,
+    params: (item: T) => unknown[],
+    bookkeeping: boolean | undefined,
+  ): Promise<number> {
+    let written = 0;
+    for (let at = 0; at < items.length; at += BATCH_ROWS) {
+      const part = items.slice(at, at + BATCH_ROWS);
+      const values = part.flatMap(params);
       const { rows } = await this.run<{ parent: string; name: string }>(
-        `mergeStatuses ${table} ${fields.join(',')} ${part.length}`,
-        () =>
-          raw(
-            `with v(${names.join(', ')}) as (values ${rowsOf(this.engine, part.length, names.length)})
-update ${table} set status = ${merged}, updated_at = v.updated_at from v
-where ${table}.parent = v.parent and ${table}.name = v.name returning ${table}.parent, ${table}.name`,
-            params,
-          ),
-        params,
+        `${name} ${part.length}`,
+        () => raw(sql(part.length), values),
+        values,
       );
       for (const row of rows)
         this.changed({
@@ -891,7 +894,7 @@ where ${table}.parent = v.parent and ${table}.name = v.name returning ${table}.p
           parent: row.parent,
           name: row.name,
           part: 'status',
-          ...(opts.bookkeeping ? { bookkeeping: true } : {}),
+          ...(bookkeeping ? { bookkeeping: true } : {}),
         });
       written += rows.length;
     }
