@@ -271,6 +271,45 @@ for (const engine of TEST_ENGINES) {
       assert.equal((await a.get('/v1/projects/qa')).body.status.usage.vcpus, 5);
     });
 
+    test('an apply of hundreds of workloads writes each as its result says, in the project it creates', async () => {
+      const a = t.admin;
+      // More than one statement's worth (100 rows); the project in the same apply; one
+      // workload changed again by a later document; one audit event per change.
+      const docs: object[] = [project('many')];
+      for (let i = 0; i < 230; i++) docs.push(workload('many', `w${i}`, { replicas: 0 }));
+      docs.push(workload('many', 'w7', { replicas: 0, placement: { countries: ['FR'] } }));
+      const res = await a.post('/v1/apply', { documents: docs });
+      assert.equal(res.status, 200);
+      assert.equal(res.body.results.filter((r: any) => r.action === 'created').length, 231);
+      assert.equal(res.body.results.at(-1).action, 'updated');
+      const listed = await a.get('/v1/projects/many/workloads?limit=500');
+      assert.equal(listed.body.items.length, 230);
+      const w5 = listed.body.items.find((w: any) => w.metadata.name === 'w5');
+      const w7 = await a.get('/v1/projects/many/workloads/w7');
+      assert.equal(w7.body.metadata.generation, 2);
+      assert.deepEqual(w7.body.spec.placement.countries, ['FR']);
+      const log = await a.get('/v1/events?kind=Workload&limit=1000');
+      const mine = log.body.items.filter((e: any) => e.project === 'many');
+      assert.equal(mine.filter((e: any) => e.action === 'create').length, 230);
+      assert.equal(mine.filter((e: any) => e.action === 'update').length, 1);
+      const created = mine.find((e: any) => e.action === 'create' && e.name === 'w5');
+      // The audit log holds the workload as stored (its status moves on with the controller).
+      const { updatedAt: _u, ...logged } = created.after.metadata;
+      const { updatedAt: _s, ...stored } = w5.metadata;
+      assert.deepEqual(logged, stored);
+      assert.deepEqual(created.after.spec, w5.spec);
+      // A document that fails after them takes them all back.
+      const broken = [
+        ...docs.slice(1, 120).map((d: any) => ({ ...d, metadata: { ...d.metadata, project: 'many2' } })),
+      ];
+      const failed = await a.post('/v1/apply', {
+        documents: [project('many2'), ...broken, workload('many2', 'bad', { replicas: -1 })],
+      });
+      assert.equal(failed.status, 422);
+      assert.equal(failed.body.error.document, 120);
+      assert.equal((await a.get('/v1/projects/many2')).status, 404);
+    });
+
     test('every change lands in the audit log with who, what and before/after', async () => {
       const a = t.admin;
       await a.post('/v1/providers', provider('audited'));

@@ -80,6 +80,11 @@ export class UsageLedger {
   }
 
   /** Writes the usage of every project that changed. */
+  /** The project's usage is known to this ledger (change() reads nothing for it). */
+  has(project: string): boolean {
+    return this.projects.has(project);
+  }
+
   async flush(tx: Store): Promise<void> {
     for (const { row, usage, written } of this.projects.values())
       if (!written || QUOTA_DIMENSIONS.some((d) => usage[d] !== written[d]))

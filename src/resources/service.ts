@@ -15,7 +15,7 @@ import {
   validate,
   type WorkloadSpec,
 } from '../model/index.js';
-import { isUniqueViolation, newUid, type Store, type StoredResource } from '../store/index.js';
+import { isUniqueViolation, type NewResource, newUid, Store, type StoredResource } from '../store/index.js';
 import { dependentsOf } from './dependents.js';
 import { UsageLedger, updateProjectUsage } from './quota.js';
 import { canonical, decodeCursor, encodeCursor, eventScopeOf, render } from './render.js';
@@ -65,6 +65,15 @@ export type Admission = (
   existing: StoredResource | undefined,
 ) => Promise<FieldError[]>;
 
+/**
+ * An apply's new resources not yet written (see settle), all created at `at`: the
+ * apply's time, as their results and audit events already say.
+ */
+interface PendingInserts {
+  at: string;
+  items: { def: KindDef; input: NewResource; document: number | undefined }[];
+}
+
 export class ResourceService {
   /** Admission checks by kind, set by the control plane that owns what they consult. */
   readonly admission = new Map<string, Admission>();
@@ -75,6 +84,11 @@ export class ResourceService {
   private readonly parents = new WeakMap<Store, Set<string>>();
   /** An apply's documents as stored before it wrote any (see prefetch), each read once. */
   private readonly prefetched = new WeakMap<Store, Map<string, StoredResource | undefined>>();
+  /**
+   * An apply's new resources not yet inserted (see settle): written together, a few
+   * statements for hundreds, before anything else the apply reads or writes.
+   */
+  private readonly pending = new WeakMap<Store, PendingInserts>();
 
   constructor(readonly store: Store) {}
 
@@ -266,16 +280,22 @@ export class ResourceService {
     return this.transact(dryRun, async (tx) => {
       const results: WriteResult[] = [];
       await this.prefetch(tx, documents);
-      for (const [i, doc] of documents.entries()) {
-        try {
-          const def = this.kindOf(doc);
-          results.push(await this.write(tx, p, def, doc, 'apply', {}));
-        } catch (err) {
-          if (err instanceof Problem) err.document = i;
-          throw err;
+      if (documents.length > 1) this.pending.set(tx, { at: new Date().toISOString(), items: [] });
+      try {
+        for (const [i, doc] of documents.entries()) {
+          try {
+            const def = this.kindOf(doc);
+            results.push(await this.write(tx, p, def, doc, 'apply', { document: i }));
+          } catch (err) {
+            if (err instanceof Problem) err.document ??= i;
+            throw err;
+          }
         }
+        await this.settle(tx);
+      } finally {
+        this.pending.delete(tx);
+        this.prefetched.delete(tx);
       }
-      this.prefetched.delete(tx);
       await then?.(tx);
       return results;
     });
@@ -304,7 +324,7 @@ export class ResourceService {
     def: KindDef,
     body: unknown,
     mode: WriteMode,
-    target: { parent?: string; name?: string; expectedGeneration?: number },
+    target: { parent?: string; name?: string; expectedGeneration?: number; document?: number },
   ): Promise<WriteResult> {
     const schemaErrors = validate(manifestSchema(def), body);
     if (schemaErrors.length) throw Problem.invalid(schemaErrors);
@@ -316,6 +336,7 @@ export class ResourceService {
       ]);
     const parent = this.parentOf(def, m, target.parent);
     if (!def.creatable && mode !== 'update') {
+      await this.settle(tx);
       const existing = await tx.get(def.plural, parent, name);
       if (!existing)
         throw new Problem(
@@ -363,6 +384,7 @@ export class ResourceService {
         canonical(existing.annotations) === canonical(annotations)
       )
         return { object: render(def, existing), action: 'unchanged' };
+      await this.settle(tx);
       if (def.kind === 'User') await this.guardLastAdmin(tx, name, m.spec.roles);
       const status = def.onSpecChange ? def.onSpecChange(m.spec, existing.status) : existing.status;
       const res = await tx.update(def.plural, existing.uid, existing.generation, {
@@ -395,23 +417,30 @@ export class ResourceService {
         `${label(def, parent, name)} does not exist, but the change names generation ${expected}`,
       );
     const status = def.initialStatus(m.spec);
+    const input = {
+      uid: newUid(),
+      parent,
+      name,
+      labels,
+      annotations,
+      spec: m.spec,
+      status,
+      createdBy: p.user,
+      columns: def.columns(m.spec, status),
+    };
     let row: StoredResource;
-    try {
-      row = await tx.insert(def.plural, {
-        uid: newUid(),
-        parent,
-        name,
-        labels,
-        annotations,
-        spec: m.spec,
-        status,
-        createdBy: p.user,
-        columns: def.columns(m.spec, status),
-      });
-    } catch (err) {
-      if (isUniqueViolation(err))
-        throw new Problem('already_exists', `${label(def, parent, name)} already exists`);
-      throw err;
+    const pending = this.pending.get(tx);
+    if (pending) {
+      row = Store.stored(input, pending.at);
+      pending.items.push({ def, input, document: target.document });
+    } else {
+      try {
+        row = await tx.insert(def.plural, input);
+      } catch (err) {
+        if (isUniqueViolation(err))
+          throw new Problem('already_exists', `${label(def, parent, name)} already exists`);
+        throw err;
+      }
     }
     await this.afterWrite(tx, def, parent, undefined, m.spec);
     const after = render(def, row);
@@ -449,11 +478,17 @@ export class ResourceService {
     parent: string,
   ): Promise<FieldError[]> {
     const ctx: CheckContext = {
-      exists: async (kind, parent, name) => !!(await tx.get(findKind(kind)!.plural, parent, name)),
+      exists: async (kind, parent, name) => {
+        await this.settle(tx);
+        return !!(await tx.get(findKind(kind)!.plural, parent, name));
+      },
     };
     const errors = def.check ? [...(await def.check(m.spec, ctx))] : [];
     const admit = this.admission.get(def.kind);
-    if (admit && !errors.length) errors.push(...(await admit(tx, parent, m.metadata.name, m.spec, existing)));
+    if (admit && !errors.length) {
+      await this.settle(tx);
+      errors.push(...(await admit(tx, parent, m.metadata.name, m.spec, existing)));
+    }
     if (def.kind === 'Node' && existing && m.spec.site !== existing.spec.site)
       errors.push({ path: 'spec.site', message: 'a node cannot move to another site; re-enrol it there' });
     return errors;
@@ -499,7 +534,49 @@ export class ResourceService {
       known.delete(key);
       return found;
     }
+    await this.settle(tx);
     return tx.get(def.plural, parent, name);
+  }
+
+  /**
+   * Inserts an apply's new resources that wait (in document order, a few statements a
+   * table): called before the apply reads or writes anything else, so that it always
+   * sees its own writes. A name another writer took meanwhile fails the apply, reported
+   * on the first document of the statement that failed.
+   */
+  private async settle(tx: Store): Promise<void> {
+    const waiting = this.pending.get(tx);
+    if (!waiting?.items.length) return;
+    const { at, items: pending } = waiting;
+    waiting.items = [];
+    // Consecutive documents of one kind go together; an apply's order is kept.
+    for (let i = 0; i < pending.length; ) {
+      let j = i + 1;
+      while (j < pending.length && pending[j]!.def === pending[i]!.def) j++;
+      const run = pending.slice(i, j);
+      const def = run[0]!.def;
+      try {
+        await tx.insertMany(
+          def.plural,
+          run.map((w) => w.input),
+          at,
+        );
+      } catch (err) {
+        if (!isUniqueViolation(err)) throw err;
+        // The statement failed as a whole (on PostgreSQL the transaction with it): which
+        // name was taken is not known, only that another writer created it meanwhile.
+        const first = run[0]!;
+        const problem = new Problem(
+          'already_exists',
+          run.length === 1
+            ? `${label(def, first.input.parent, first.input.name)} already exists`
+            : `one of the ${run.length} ${def.plural} from ${label(def, first.input.parent, first.input.name)} on was created by another writer while this apply ran; apply again`,
+        );
+        if (first.document !== undefined) problem.document = first.document;
+        throw problem;
+      }
+      i = j;
+    }
   }
 
   /** Read once per transaction: an apply's documents mostly share their parent. */
@@ -507,6 +584,7 @@ export class ResourceService {
     const key = `${parentTable(def)}/${parent}`;
     let seen = this.parents.get(tx);
     if (seen?.has(key)) return true;
+    await this.settle(tx);
     if (!(await tx.get(parentTable(def), '', parent))) return false;
     if (!seen) {
       seen = new Set();
@@ -525,6 +603,8 @@ export class ResourceService {
   ): Promise<void> {
     if (def.kind !== 'Workload') return;
     const ledger = this.ledgers.get(tx);
+    // A project's usage first read may count its workloads: those of this apply included.
+    if (!ledger?.has(parent)) await this.settle(tx);
     if (ledger) await ledger.change(tx, parent, before as WorkloadSpec | undefined, after as WorkloadSpec);
     else await updateProjectUsage(tx, parent, before as WorkloadSpec | undefined, after as WorkloadSpec);
   }

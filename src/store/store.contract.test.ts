@@ -10,7 +10,7 @@ import {
   type InstanceWrite,
   isUniqueViolation,
   newUid,
-  type Store,
+  Store,
   type StoredResource,
 } from './index.js';
 
@@ -402,6 +402,34 @@ for (const engine of TEST_ENGINES) {
         store.setStatuses('sites', ['tier'], [{ uid: rows[0]!.uid, status: {}, columns: {} }]),
         /has no value for tier/,
       );
+    });
+
+    test('many resources inserted in batches are stored as given, with a change published for each', async () => {
+      // 230 sites: more than one statement's worth.
+      const input = Array.from({ length: 230 }, (_, i) => ({
+        ...row('im', `s${i}`),
+        columns: { country: 'DE', tier: i % 3 ? 'edge' : 'core' },
+      }));
+      const created: string[] = [];
+      const off = store.changes.subscribe((cs) => {
+        for (const c of cs) if (c.table === 'sites' && c.part === 'created') created.push(c.name);
+      });
+      const at = '2026-12-02T10:00:00.000Z';
+      const stored = await store.transaction((tx) => tx.insertMany('sites', input, at));
+      off();
+      assert.equal(stored.length, 230);
+      assert.deepEqual(stored[57], Store.stored(input[57]!, at));
+      assert.deepEqual(await store.get('sites', 'im', 's57'), stored[57]);
+      assert.equal(created.length, 230);
+      assert.equal((await store.list('sites', { parents: ['im'], where: { tier: 'edge' } })).length, 153);
+      // A name taken fails the statement; the transaction writes none of it.
+      await assert.rejects(
+        store.transaction((tx) =>
+          tx.insertMany('sites', [row('im', 'fresh'), { ...row('im', 's3'), uid: newUid() }]),
+        ),
+        (err) => isUniqueViolation(err),
+      );
+      assert.equal(await store.get('sites', 'im', 'fresh'), undefined);
     });
 
     test('fields merged into many statuses in the database keep the rest of each status', async () => {

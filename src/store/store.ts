@@ -219,6 +219,25 @@ function statusColumns(status: InstanceStatus) {
   return { status: JSON.stringify(status), phase: status.phase, updated_at: new Date().toISOString() };
 }
 
+/** The row of a new resource, as written at `at`. */
+function resourceRow(r: NewResource, at: string): Record<string, unknown> {
+  const row: Record<string, unknown> = {
+    uid: r.uid,
+    parent: r.parent,
+    name: r.name,
+    generation: 1,
+    labels: JSON.stringify(r.labels),
+    annotations: JSON.stringify(r.annotations ?? {}),
+    spec: JSON.stringify(r.spec),
+    status: JSON.stringify(r.status),
+    created_at: at,
+    updated_at: at,
+    created_by: r.createdBy,
+  };
+  for (const [column, value] of Object.entries(r.columns)) if (value !== undefined) row[column] = value;
+  return row;
+}
+
 function toResource(row: any): StoredResource {
   return {
     uid: row.uid,
@@ -692,30 +711,38 @@ select t.* from ${table} t join k on t.parent = k.parent and t.name = k.name`,
   }
 
   async insert(table: ResourceTableName, r: NewResource): Promise<StoredResource> {
-    const now = new Date().toISOString();
-    const row: Record<string, unknown> = {
-      uid: r.uid,
-      parent: r.parent,
-      name: r.name,
-      generation: 1,
-      labels: JSON.stringify(r.labels),
-      annotations: JSON.stringify(r.annotations ?? {}),
-      spec: JSON.stringify(r.spec),
-      status: JSON.stringify(r.status),
-      created_at: now,
-      updated_at: now,
-      created_by: r.createdBy,
-    };
-    for (const [column, value] of Object.entries(r.columns)) if (value !== undefined) row[column] = value;
-    // Compiled once per table and set of columns: building the statement each time was a
-    // tenth of an apply's time.
-    await this.run(
-      `insert ${table} ${Object.keys(row).join(',')}`,
-      () => this.any.insertInto(table).values(row),
-      Object.values(row),
-    );
-    this.changed({ table, parent: r.parent, name: r.name, part: 'created' });
-    return toResource(row);
+    return (await this.insertMany(table, [r]))[0]!;
+  }
+
+  /**
+   * Inserts resources of a table, BATCH_ROWS to a statement: an apply of hundreds of
+   * documents in a few round trips. Written with the time `at` (default now); gives them
+   * as stored, in order (as Store.stored gives them before).
+   */
+  async insertMany(
+    table: ResourceTableName,
+    rs: readonly NewResource[],
+    at = new Date().toISOString(),
+  ): Promise<StoredResource[]> {
+    const rows = rs.map((r) => resourceRow(r, at));
+    for (let i = 0; i < rows.length; i += BATCH_ROWS) {
+      const part = rows.slice(i, i + BATCH_ROWS);
+      // Compiled once per table, set of columns and number of rows: building the
+      // statement each time was a tenth of an apply's time. (Rows whose columns differ
+      // fail the compiled statement's check of its parameters.)
+      await this.run(
+        `insert ${table} ${Object.keys(part[0]!).join(',')} ${part.length}`,
+        () => this.any.insertInto(table).values(part),
+        part.flatMap((row) => Object.values(row)),
+      );
+    }
+    for (const r of rs) this.changed({ table, parent: r.parent, name: r.name, part: 'created' });
+    return rows.map(toResource);
+  }
+
+  /** A resource as insertMany(…, at) will store it, before it is written. */
+  static stored(r: NewResource, at: string): StoredResource {
+    return toResource(resourceRow(r, at));
   }
 
   /** Compare-and-set on generation when expectedGeneration is given. */
