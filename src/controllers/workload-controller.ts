@@ -41,8 +41,6 @@ export interface WorkloadControllerOptions {
   log?: (msg: string, err?: unknown) => void;
   /** Most workloads converged in one transaction when they pile up (default 8). */
   maxBatch?: number;
-  /** Most in one transaction while a backlog waits (default 32; see WorkQueue). */
-  maxBacklogBatch?: number;
   /**
    * After a pass that bound replicas to nodes (placed or re-placed): how many, how long
    * from the start of its pass to the commit of its transaction, and how long the
@@ -122,7 +120,7 @@ export class WorkloadController {
       (key, err) => opts.log?.(`sync ${key} failed`, err),
       {
         maxBatch: opts.maxBatch ?? DEFAULT_MAX_BATCH,
-        maxBacklogBatch: opts.maxBacklogBatch ?? DEFAULT_MAX_BACKLOG_BATCH,
+        maxBacklogBatch: DEFAULT_MAX_BACKLOG_BATCH,
         maxLowBatch: MAX_STATUS_BATCH,
       },
     );

@@ -711,20 +711,31 @@ select t.* from ${table} t join k on t.parent = k.parent and t.name = k.name`,
   }
 
   async insert(table: ResourceTableName, r: NewResource): Promise<StoredResource> {
-    return (await this.insertMany(table, [r]))[0]!;
+    const row = resourceRow(r, new Date().toISOString());
+    await this.insertRows(table, [row]);
+    return toResource(row);
   }
 
   /**
    * Inserts resources of a table, BATCH_ROWS to a statement: an apply of hundreds of
-   * documents in a few round trips. Written with the time `at` (default now); gives them
-   * as stored, in order (as Store.stored gives them before).
+   * documents in a few round trips. Written with the time `at` (default now), as
+   * Store.stored gives them before.
    */
   async insertMany(
     table: ResourceTableName,
     rs: readonly NewResource[],
     at = new Date().toISOString(),
-  ): Promise<StoredResource[]> {
-    const rows = rs.map((r) => resourceRow(r, at));
+  ): Promise<void> {
+    await this.insertRows(
+      table,
+      rs.map((r) => resourceRow(r, at)),
+    );
+  }
+
+  private async insertRows(
+    table: ResourceTableName,
+    rows: readonly Record<string, unknown>[],
+  ): Promise<void> {
     for (let i = 0; i < rows.length; i += BATCH_ROWS) {
       const part = rows.slice(i, i + BATCH_ROWS);
       // Compiled once per table, set of columns and number of rows: building the
@@ -736,8 +747,8 @@ select t.* from ${table} t join k on t.parent = k.parent and t.name = k.name`,
         part.flatMap((row) => Object.values(row)),
       );
     }
-    for (const r of rs) this.changed({ table, parent: r.parent, name: r.name, part: 'created' });
-    return rows.map(toResource);
+    for (const row of rows)
+      this.changed({ table, parent: row.parent as string, name: row.name as string, part: 'created' });
   }
 
   /** A resource as insertMany(…, at) will store it, before it is written. */
