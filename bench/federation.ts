@@ -452,6 +452,7 @@ async function main() {
   const slowest: [number, number, string][] = [];
   await metrics(); // resets the event-loop delay the next scrape reports
   const a0 = performance.now();
+  const opened = new Date().toISOString();
   for (let i = 0; performance.now() - a0 < 20_000; i++) {
     const due = a0 + i * 5;
     const wait = due - performance.now();
@@ -488,7 +489,9 @@ async function main() {
       .sort((a, b) => b[0] - a[0])
       .slice(0, 8)
       .map(([ms, at]) => `${ms.toFixed(0)} ms at ${at.toFixed(1)} s`)
-      .join(', ')}; the control plane's event loop stalled up to ${(lag * 1000).toFixed(0)} ms`,
+      .join(
+        ', ',
+      )} of the window opened at ${opened}; the control plane's event loop stalled up to ${(lag * 1000).toFixed(0)} ms`,
   );
 
   // ---- a batch of nodes fails -------------------------------------------------------

@@ -79,6 +79,49 @@ for (const engine of TEST_ENGINES) {
       assert.match(tooMany.body.error.message, /query\.limit: must be <= 1000/);
     });
 
+    test('a list sends every object exactly as reading it alone does', async () => {
+      // Lists are written from the stored text, reads from parsed documents: the two
+      // must not differ in a field, its order or an escape.
+      const a = t.admin;
+      await a.post('/v1/providers', {
+        ...provider('same'),
+        metadata: {
+          name: 'same',
+          labels: { tier: 'gold', 'x/y': 'q"uote' },
+          annotations: { note: 'line\nbreak \u00e9\u2028 \ud83d\ude00' },
+        },
+      });
+      await a.post('/v1/providers/same/sites', site('same', 'plain'));
+      await a.post('/v1/providers/same/sites', {
+        ...site('same', 'marked', { region: 'Ümlaut "quoted" \\ back' }),
+        metadata: { name: 'marked', provider: 'same', labels: { a: 'b' }, annotations: { k: 'v' } },
+      });
+      await a.put('/v1/providers/same/sites/plain', site('same', 'plain', { tier: 'edge' }));
+      for (const [path, one] of [
+        ['/v1/providers?limit=1000', (o: any) => `/v1/providers/${o.metadata.name}`],
+        ['/v1/providers/same/sites', (o: any) => `/v1/providers/same/sites/${o.metadata.name}`],
+        ['/v1/sites?provider=same', (o: any) => `/v1/providers/same/sites/${o.metadata.name}`],
+      ] as const) {
+        const list = await a.get(path);
+        assert.equal(list.status, 200);
+        assert.match(list.headers.get('content-type')!, /^application\/json; charset=utf-8$/);
+        assert.ok(list.body.items.length > 0, path);
+        for (const item of list.body.items) {
+          const alone = (await a.get(one(item))).body;
+          assert.equal(JSON.stringify(item), JSON.stringify(alone), `${path}: ${item.metadata.name}`);
+        }
+      }
+      const sites = (await a.get('/v1/providers/same/sites')).body.items;
+      assert.deepEqual(
+        sites.map((s: any) => [s.metadata.name, s.metadata.generation, s.metadata.annotations]),
+        [
+          ['marked', 1, { k: 'v' }],
+          ['plain', 2, undefined],
+        ],
+      );
+      assert.equal(sites[0].spec.region, 'Ümlaut "quoted" \\ back');
+    });
+
     test('updates based on a stale generation fail with 409 and change nothing', async () => {
       const a = t.admin;
       await a.post('/v1/providers', provider('occ'));

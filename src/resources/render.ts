@@ -1,6 +1,6 @@
 // Turns stored rows into the wire shape, and back into the pieces a write needs.
 import { API_VERSION, type KindDef, type ResourceObject } from '../model/index.js';
-import type { StoredResource } from '../store/index.js';
+import type { StoredResource, StoredText } from '../store/index.js';
 
 export function render(def: KindDef, r: StoredResource): ResourceObject {
   return {
@@ -21,6 +21,24 @@ export function render(def: KindDef, r: StoredResource): ResourceObject {
     status: r.status,
   };
 }
+
+/**
+ * render's JSON text, written around the stored JSON fields without parsing them: a list
+ * of 100 workloads is about 130 KB that the store read as text and the client reads as
+ * text. The same fields in the same order as render gives.
+ */
+export function renderText(def: KindDef, r: StoredText): string {
+  const q = JSON.stringify;
+  const annotations =
+    r.annotations && !EMPTY_OBJECT.test(r.annotations) ? `,"annotations":${r.annotations}` : '';
+  return `{"apiVersion":${q(API_VERSION)},"kind":${q(def.kind)},"metadata":{"name":${q(r.name)}${
+    def.parent ? `,${q(def.parent)}:${q(r.parent)}` : ''
+  },"uid":${q(r.uid)},"generation":${r.generation},"labels":${r.labels}${annotations},"createdAt":${q(
+    r.createdAt,
+  )},"updatedAt":${q(r.updatedAt)},"createdBy":${q(r.createdBy)}},"spec":${r.spec},"status":${r.status}}`;
+}
+
+const EMPTY_OBJECT = /^\s*\{\s*\}\s*$/;
 
 /** JSON with object keys sorted, so that equal documents compare equal as strings. */
 export function canonical(value: unknown): string {

@@ -15,10 +15,18 @@ import {
   validate,
   type WorkloadSpec,
 } from '../model/index.js';
-import { isUniqueViolation, type NewResource, newUid, Store, type StoredResource } from '../store/index.js';
+import {
+  isUniqueViolation,
+  type NewResource,
+  newUid,
+  parseStored,
+  Store,
+  type StoredResource,
+  type StoredText,
+} from '../store/index.js';
 import { dependentsOf } from './dependents.js';
 import { UsageLedger, updateProjectUsage } from './quota.js';
-import { canonical, decodeCursor, encodeCursor, eventScopeOf, render } from './render.js';
+import { canonical, decodeCursor, encodeCursor, eventScopeOf, render, renderText } from './render.js';
 
 export const APPLY_ACTIONS = ['created', 'updated', 'unchanged'] as const;
 export type ApplyAction = (typeof APPLY_ACTIONS)[number];
@@ -151,6 +159,21 @@ export class ResourceService {
     def: KindDef,
     opts: ListOptions = {},
   ): Promise<{ items: ResourceObject[]; nextCursor?: string }> {
+    return this.page(p, def, opts, (r) => render(def, parseStored(r)));
+  }
+
+  /** A page of list as the API sends it: JSON text, the stored documents not parsed. */
+  async listJson(p: Principal, def: KindDef, opts: ListOptions = {}): Promise<string> {
+    const { items, nextCursor } = await this.page(p, def, opts, (r) => renderText(def, r));
+    return `{"items":[${items.join(',')}]${nextCursor ? `,"nextCursor":${JSON.stringify(nextCursor)}` : ''}}`;
+  }
+
+  private async page<T>(
+    p: Principal,
+    def: KindDef,
+    opts: ListOptions,
+    map: (r: StoredText) => T,
+  ): Promise<{ items: T[]; nextCursor?: string }> {
     const limit = Math.min(opts.limit ?? 100, MAX_LIST);
     const after = opts.cursor ? decodeCursor(opts.cursor) : undefined;
     if (opts.cursor && !after)
@@ -178,12 +201,12 @@ export class ResourceService {
       names = scope.names;
       filter = scope.filter;
     }
-    const items: ResourceObject[] = [];
+    const items: T[] = [];
     let cursor = after;
     // A post-filter (users) may drop rows, so read on until the page is full; a next
     // cursor is only returned when another visible row exists.
     for (;;) {
-      const rows = await this.store.list(def.plural, {
+      const rows = await this.store.listText(def.plural, {
         parents,
         names,
         where,
@@ -196,12 +219,12 @@ export class ResourceService {
         parentSeen = true;
       }
       for (const r of rows) {
-        if (filter && !filter(r.spec, r.name)) {
+        if (filter && !filter(JSON.parse(r.spec), r.name)) {
           cursor = { parent: r.parent, name: r.name };
           continue;
         }
         if (items.length === limit) return { items, nextCursor: encodeCursor(cursor!) };
-        items.push(render(def, r));
+        items.push(map(r));
         cursor = { parent: r.parent, name: r.name };
       }
       if (rows.length <= limit) return { items };

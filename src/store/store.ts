@@ -33,6 +33,25 @@ export interface StoredResource {
   readonly createdBy: string;
 }
 
+/**
+ * A resource row as stored, its JSON fields still text: a list can put them on the wire
+ * without parsing them (render.ts renderText) and parse them only when it needs to.
+ */
+export interface StoredText {
+  readonly uid: string;
+  readonly parent: string;
+  readonly name: string;
+  readonly generation: number;
+  readonly labels: string;
+  /** null when the row never had any. */
+  readonly annotations: string | null;
+  readonly spec: string;
+  readonly status: string;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly createdBy: string;
+}
+
 export interface NewResource {
   uid: string;
   parent: string;
@@ -239,18 +258,38 @@ function resourceRow(r: NewResource, at: string): Record<string, unknown> {
 }
 
 function toResource(row: any): StoredResource {
+  return parseStored(toText(row));
+}
+
+function toText(row: any): StoredText {
   return {
     uid: row.uid,
     parent: row.parent,
     name: row.name,
     generation: Number(row.generation),
+    labels: row.labels,
+    annotations: row.annotations ?? null,
+    spec: row.spec,
+    status: row.status,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    createdBy: row.created_by,
+  };
+}
+
+export function parseStored(row: StoredText): StoredResource {
+  return {
+    uid: row.uid,
+    parent: row.parent,
+    name: row.name,
+    generation: row.generation,
     labels: JSON.parse(row.labels),
     annotations: row.annotations ? JSON.parse(row.annotations) : {},
     spec: JSON.parse(row.spec),
     status: JSON.parse(row.status),
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    createdBy: row.created_by,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    createdBy: row.createdBy,
   };
 }
 
@@ -684,6 +723,11 @@ select t.* from ${table} t join k on t.parent = k.parent and t.name = k.name`,
   }
 
   async list(table: ResourceTableName, q: ListQuery = {}): Promise<StoredResource[]> {
+    return (await this.listText(table, q)).map(parseStored);
+  }
+
+  /** Store.list with the JSON fields left as stored (text). */
+  async listText(table: ResourceTableName, q: ListQuery = {}): Promise<StoredText[]> {
     if (q.parents?.length === 0 || q.names?.length === 0) return [];
     let query = this.any.selectFrom(table).selectAll();
     if (q.parents) query = query.where('parent', 'in', q.parents as string[]);
@@ -700,7 +744,7 @@ select t.* from ${table} t join k on t.parent = k.parent and t.name = k.name`,
     }
     query = query.orderBy('parent').orderBy('name');
     if (q.limit !== undefined) query = query.limit(q.limit);
-    return (await query.execute()).map(toResource);
+    return (await query.execute()).map(toText);
   }
 
   async count(table: ResourceTableName, where: Record<string, string> = {}): Promise<number> {

@@ -69,6 +69,7 @@ export function resourceRoutes(app: Api, ctx: ApiContext): void {
         Querystring: { limit?: number; cursor?: string } & Record<string, string | undefined>;
         Params: Record<string, string>;
       }>,
+      reply: FastifyReply,
     ) => {
       const { limit, cursor, ...rest } = req.query;
       const parent = def.parent ? (req.params[def.parent] ?? rest[def.parent]) : undefined;
@@ -76,7 +77,9 @@ export function resourceRoutes(app: Api, ctx: ApiContext): void {
       const filters = Object.fromEntries(
         Object.entries(rest).filter((e): e is [string, string] => e[1] !== undefined),
       );
-      return ctx.resources.list(principalOf(req), def, { limit, cursor, parent, filters });
+      // Sent as the store's text: the documents are not parsed and serialized again.
+      reply.type('application/json; charset=utf-8');
+      return ctx.resources.listJson(principalOf(req), def, { limit, cursor, parent, filters });
     };
 
     if (def.parent) {
