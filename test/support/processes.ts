@@ -18,6 +18,8 @@ export function pidsMatching(fragment: string): number[] {
   return out;
 }
 
+const handedOut = new Set<number>();
+
 /**
  * A free port below Linux's ephemeral range (32768+), for servers that must come back on
  * the same port after a restart: listeners on port 0 elsewhere in the suite cannot take it.
@@ -26,12 +28,18 @@ export async function freePort(): Promise<number> {
   const { createServer } = await import('node:net');
   for (;;) {
     const port = 20000 + Math.floor(Math.random() * 12000);
+    // Nothing listens on a port until its process starts: a port handed out before (etcd's,
+    // while Patroni's is chosen) is still free, and must not be handed out twice.
+    if (handedOut.has(port)) continue;
     const ok = await new Promise<boolean>((resolve) => {
       const s = createServer();
       s.once('error', () => resolve(false));
       s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-    if (ok) return port;
+    if (ok) {
+      handedOut.add(port);
+      return port;
+    }
   }
 }
 
