@@ -265,8 +265,9 @@ async function main() {
     if (!r.ok) throw new Error(`${method} ${path}: ${json?.error?.message ?? r.status}`);
     return json;
   };
+  const metricsText = async (s: Server) => (await fetch(`${s.api}/metrics`, { headers })).text();
   const metricsOf = async (s: Server) => {
-    const text = await (await fetch(`${s.api}/metrics`, { headers })).text();
+    const text = await metricsText(s);
     return (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
   };
   const metrics = () => metricsOf(server);
@@ -285,8 +286,9 @@ async function main() {
     let all = 0;
     let fast = 0;
     for (const s of servers) {
-      const text = await (await fetch(`${s.api}/metrics`, { headers })).text();
-      for (const m of text.matchAll(/^continuum_http_request_duration_seconds_bucket\{(.*)\} (\S+)$/gm)) {
+      for (const m of (await metricsText(s)).matchAll(
+        /^continuum_http_request_duration_seconds_bucket\{(.*)\} (\S+)$/gm,
+      )) {
         if (!m[1]!.includes('method="GET"') || m[1]!.includes('route="/metrics"')) continue;
         if (m[1]!.includes('le="+Inf"')) all += Number(m[2]);
         else if (m[1]!.includes('le="0.05"')) fast += Number(m[2]);
