@@ -22,13 +22,14 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { DEFAULT_MAX_BACKLOG_BATCH } from '../src/controllers/index.js';
 import { rawWriteCeiling } from './ceiling.js';
-import { benchOptions, benchPolicies, benchResources, POLICY_MIXES } from './common.js';
+import { benchOptions, benchPolicies, benchResources, httpGet, POLICY_MIXES } from './common.js';
 
 const { numbers: args, text } = benchOptions(
   {
@@ -465,13 +466,12 @@ async function main() {
   // What each read costs alone (one at a time, the fleet still heartbeating): where the
   // time under load goes.
   const alone: [string, number][] = [];
+  const client = new Agent({ keepAlive: true });
   for (const read of reads) {
     const ms: number[] = [];
     for (let i = 0; i < 30; i++) {
       const t = performance.now();
-      await (
-        await fetch(servers[0]!.api + read(Math.floor(Math.random() * workloads)), { headers })
-      ).arrayBuffer();
+      await httpGet(servers[0]!.api + read(Math.floor(Math.random() * workloads)), headers, client);
       ms.push(performance.now() - t);
     }
     alone.push([read(0).replace(/w0/g, 'W'), percentiles(ms).p50]);
@@ -483,6 +483,7 @@ async function main() {
   const slowest: [number, number, string][] = [];
   await metrics(); // resets the event-loop delay the next scrape reports
   const answered0 = await answered();
+  const w0 = { cp: procStats(cp), self: procStats(process.pid), sim: procStats(sim.pid!), m: machineStats() };
   const a0 = performance.now();
   const opened = new Date().toISOString();
   for (let i = 0; performance.now() - a0 < 20_000; i++) {
@@ -494,14 +495,15 @@ async function main() {
     const path = read(Math.floor(Math.random() * workloads));
     const t = performance.now();
     inflight.push(
-      fetch(s.api + path, { headers })
-        .then(async (r) => {
-          await r.arrayBuffer();
-          if (!r.ok) return void apiErrors++;
+      httpGet(s.api + path, headers, client)
+        .then((status) => {
+          if (status !== 200) return void apiErrors++;
           const ms = performance.now() - t;
           latencies.push(ms);
           const name = read(0).replace(/w0/g, 'W');
-          byRead.set(name, [...(byRead.get(name) ?? []), ms]);
+          const list = byRead.get(name) ?? [];
+          list.push(ms);
+          byRead.set(name, list);
           slowest.push([ms, (t - a0) / 1000, name]);
         })
         .catch(() => {
@@ -510,6 +512,8 @@ async function main() {
     );
   }
   await Promise.all(inflight);
+  client.destroy();
+  const w1 = { cp: procStats(cp), self: procStats(process.pid), sim: procStats(sim.pid!), m: machineStats() };
   const apiRate = (latencies.length + apiErrors) / ((performance.now() - a0) / 1000);
   const api = percentiles(latencies);
   const lag = (await metrics())('continuum_nodejs_eventloop_lag_max_seconds');
@@ -806,6 +810,13 @@ async function main() {
   rows.push([
     'API reads within 50 ms, server side',
     `${within50.toFixed(2)} % (the replicas' own request-to-response time, without the wait to be read)`,
+    '',
+  ]);
+  rows.push([
+    'during the API window',
+    `control plane ${cpuShare(w0.cp, w1.cp).toFixed(0)} % of one core (its main thread ran ${cpuShare(w0.cp, w1.cp, 'main').toFixed(0)} % ` +
+      `of the time and waited for a CPU ${cpuShare(w0.cp, w1.cp, 'mainWait').toFixed(0)} %), simulator ${cpuShare(w0.sim, w1.sim).toFixed(0)} %, ` +
+      `load client ${cpuShare(w0.self, w1.self).toFixed(0)} %; machine ${share(w0.m, w1.m, 'busy')} % busy`,
     '',
   ]);
   rows.push(['each read alone, p50', alone.map(([p, ms]) => `${p} ${ms.toFixed(1)} ms`).join('; '), '']);
