@@ -79,24 +79,33 @@ for (const engine of TEST_ENGINES) {
       assert.match(tooMany.body.error.message, /query\.limit: must be <= 1000/);
     });
 
-    test('a list sends every object exactly as reading it alone does', async () => {
-      // Lists are written from the stored text, reads from parsed documents: the two
-      // must not differ in a field, its order or an escape.
+    test('lists and reads send every object exactly as the write that made it returned it', async () => {
+      // Lists and reads are written from the stored text, a write's answer from the parsed
+      // document: they must not differ in a field, its order or an escape.
       const a = t.admin;
-      await a.post('/v1/providers', {
-        ...provider('same'),
-        metadata: {
-          name: 'same',
-          labels: { tier: 'gold', 'x/y': 'q"uote' },
-          annotations: { note: 'line\nbreak \u00e9\u2028 \ud83d\ude00' },
-        },
-      });
+      const written = new Map<string, string>();
+      const keep = (r: { status: number; body: any }) => {
+        assert.ok(r.status < 300, JSON.stringify(r.body));
+        written.set(r.body.metadata.name, JSON.stringify(r.body));
+      };
+      keep(
+        await a.post('/v1/providers', {
+          ...provider('same'),
+          metadata: {
+            name: 'same',
+            labels: { tier: 'gold', 'x/y': 'q"uote' },
+            annotations: { note: 'line\nbreak \u00e9\u2028 \ud83d\ude00' },
+          },
+        }),
+      );
       await a.post('/v1/providers/same/sites', site('same', 'plain'));
-      await a.post('/v1/providers/same/sites', {
-        ...site('same', 'marked', { region: 'Ümlaut "quoted" \\ back' }),
-        metadata: { name: 'marked', provider: 'same', labels: { a: 'b' }, annotations: { k: 'v' } },
-      });
-      await a.put('/v1/providers/same/sites/plain', site('same', 'plain', { tier: 'edge' }));
+      keep(
+        await a.post('/v1/providers/same/sites', {
+          ...site('same', 'marked', { region: 'Ümlaut "quoted" \\ back' }),
+          metadata: { name: 'marked', provider: 'same', labels: { a: 'b' }, annotations: { k: 'v' } },
+        }),
+      );
+      keep(await a.put('/v1/providers/same/sites/plain', site('same', 'plain', { tier: 'edge' })));
       for (const [path, one] of [
         ['/v1/providers?limit=1000', (o: any) => `/v1/providers/${o.metadata.name}`],
         ['/v1/providers/same/sites', (o: any) => `/v1/providers/same/sites/${o.metadata.name}`],
@@ -107,10 +116,15 @@ for (const engine of TEST_ENGINES) {
         assert.match(list.headers.get('content-type')!, /^application\/json; charset=utf-8$/);
         assert.ok(list.body.items.length > 0, path);
         for (const item of list.body.items) {
-          const alone = (await a.get(one(item))).body;
-          assert.equal(JSON.stringify(item), JSON.stringify(alone), `${path}: ${item.metadata.name}`);
+          const alone = await a.get(one(item));
+          assert.match(alone.headers.get('content-type')!, /^application\/json; charset=utf-8$/);
+          assert.equal(alone.headers.get('etag'), `"${item.metadata.generation}"`);
+          assert.equal(JSON.stringify(item), JSON.stringify(alone.body), `${path}: ${item.metadata.name}`);
+          const made = written.get(item.metadata.name);
+          if (made) assert.equal(JSON.stringify(item), made, `${path}: ${item.metadata.name} as written`);
         }
       }
+      assert.equal(written.size, 3);
       const sites = (await a.get('/v1/providers/same/sites')).body.items;
       assert.deepEqual(
         sites.map((s: any) => [s.metadata.name, s.metadata.generation, s.metadata.annotations]),

@@ -127,6 +127,17 @@ export class ResourceService {
     return render(def, row);
   }
 
+  /** A read as the API sends it: render's JSON text, the stored document not parsed. */
+  async getJson(
+    p: Principal,
+    def: KindDef,
+    parent: string,
+    name: string,
+  ): Promise<{ json: string; generation: number }> {
+    const row = await this.readVisibleText(this.store, p, def, parent, name);
+    return { json: renderText(def, row), generation: row.generation };
+  }
+
   /**
    * Providers are public (the catalogue), so hiding one of their nodes is "forbidden";
    * projects are private, so someone else's project is "not found".
@@ -147,9 +158,22 @@ export class ResourceService {
     parent: string,
     name: string,
   ): Promise<StoredResource> {
+    return parseStored(await this.readVisibleText(tx, p, def, parent, name));
+  }
+
+  private async readVisibleText(
+    tx: Store,
+    p: Principal,
+    def: KindDef,
+    parent: string,
+    name: string,
+  ): Promise<StoredText> {
     if (def.parent && !canReadParent(p, def, parent)) throw this.hiddenParent(p, def, parent);
-    const row = await tx.get(def.plural, parent, name);
-    if (!row || !canRead(p, def, parent, name, row.spec))
+    const row = await tx.getText(def.plural, parent, name);
+    // The spec is parsed only for a rule that reads it (who may see a user).
+    const scope = row && listScope(p, def);
+    const spec = scope && scope !== 'all' && scope.filter ? JSON.parse(row.spec) : undefined;
+    if (!row || !canRead(p, def, parent, name, spec))
       throw new Problem('not_found', `${label(def, parent, name)} not found`);
     return row;
   }

@@ -659,12 +659,18 @@ export class Store {
   // ---- resources -------------------------------------------------------------
 
   async get(table: ResourceTableName, parent: string, name: string): Promise<StoredResource | undefined> {
+    const row = await this.getText(table, parent, name);
+    return row && parseStored(row);
+  }
+
+  /** As get, the JSON fields left as stored (renderText sends them as they are). */
+  async getText(table: ResourceTableName, parent: string, name: string): Promise<StoredText | undefined> {
     const { rows } = await this.run(
       `get ${table}`,
       () => this.any.selectFrom(table).selectAll().where('parent', '=', parent).where('name', '=', name),
       [parent, name],
     );
-    return rows[0] ? toResource(rows[0]) : undefined;
+    return rows[0] ? toText(rows[0]) : undefined;
   }
 
   /**

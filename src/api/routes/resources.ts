@@ -111,12 +111,16 @@ export function resourceRoutes(app: Api, ctx: ApiContext): void {
         params: ItemParams,
         response: { 200: objectSchema(def), ...errors },
       },
-      handler: async (req, reply) =>
-        send(
-          reply,
-          200,
-          await ctx.resources.get(principalOf(req), def, parentOf(req.params), req.params.name),
-        ),
+      handler: async (req, reply) => {
+        // Sent as the store's text, like a list.
+        const { json, generation } = await ctx.resources.getJson(
+          principalOf(req),
+          def,
+          parentOf(req.params),
+          req.params.name,
+        );
+        return reply.type('application/json; charset=utf-8').header('etag', `"${generation}"`).send(json);
+      },
     });
 
     if (def.creatable) {
