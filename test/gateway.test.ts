@@ -149,6 +149,44 @@ describe('agent gateway edges', () => {
     assert.equal(cp.gateway!.isConnected('acme', 'gw-1'), false);
   });
 
+  test('the last heartbeat before a write is stored as the agent sent it, and its reading kept for the console', async () => {
+    const ws = (await connect(`Bearer ${credential}`)) as WebSocket;
+    const desired = nextMessage(ws);
+    ws.send(hello());
+    await desired;
+    const sent = (cpuPercent: number) => ({
+      cpuPercent,
+      memoryUsedMiB: 1536.5,
+      memoryTotalMiB: 4096,
+      load1: 0.25,
+      load5: 1.5,
+      load15: 2.75,
+    });
+    const before = (await cp.store.get('nodes', 'acme', 'gw-1'))!.status.lastHeartbeat;
+    ws.send(JSON.stringify({ type: 'heartbeat', metrics: sent(12.34), usage: [] }));
+    ws.send(JSON.stringify({ type: 'heartbeat', metrics: sent(56.78), usage: [] }));
+    const heardBy = Date.now();
+    // Written with the next batch once the node's last write is 10 s old (hello's).
+    let stored: any;
+    for (let i = 0; i < 150 && !stored; i++) {
+      const n = await cp.store.get('nodes', 'acme', 'gw-1');
+      if (n?.status.lastHeartbeat !== before) stored = n!.status;
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(stored, 'the heartbeat was written');
+    assert.deepEqual(stored.metrics, sent(56.78));
+    const at = Date.parse(stored.lastHeartbeat);
+    assert.ok(at <= Date.now() && heardBy - at < 5_000, `${stored.lastHeartbeat}: when it was heard`);
+    assert.equal(stored.state, 'ready', 'what else the status holds stays');
+    // One reading a 5 s gap: the first heartbeat's, CPU to a tenth, memory in percent.
+    const metrics = await http(cp.url, cp.adminToken!).get('/v1/providers/acme/node-metrics?names=gw-1');
+    assert.equal(metrics.status, 200, metrics.text);
+    const [time, cpu, memory] = metrics.body.items[0].samples.at(-1);
+    assert.ok(Math.abs(time * 1000 - heardBy) < 5_000);
+    assert.deepEqual([cpu, memory], [12.3, 37.5]);
+    ws.close();
+  });
+
   test('if the transport thread dies, the gateway says so, drops its sessions and starts it again', async () => {
     const ws = (await connect(`Bearer ${credential}`)) as WebSocket;
     const desired = nextMessage(ws);
