@@ -281,21 +281,25 @@ async function main() {
 
   /**
    * API reads the replicas answered so far, and how many of them within 50 ms by their own
-   * clock (from request to response; not the time a request waited to be read).
+   * clock (from request to response; not the time a request waited to be read); and their
+   * full garbage collections so far (each one's marking threads take CPU the requests wait for).
    */
   const answered = async () => {
     let all = 0;
     let fast = 0;
+    let fullGcs = 0;
     for (const s of servers) {
-      for (const m of (await metricsText(s)).matchAll(
-        /^continuum_http_request_duration_seconds_bucket\{(.*)\} (\S+)$/gm,
-      )) {
+      const text = await metricsText(s);
+      for (const m of text.matchAll(/^continuum_http_request_duration_seconds_bucket\{(.*)\} (\S+)$/gm)) {
         if (!m[1]!.includes('method="GET"') || m[1]!.includes('route="/metrics"')) continue;
         if (m[1]!.includes('le="+Inf"')) all += Number(m[2]);
         else if (m[1]!.includes('le="0.05"')) fast += Number(m[2]);
       }
+      fullGcs += Number(
+        /^continuum_nodejs_gc_duration_seconds_count\{kind="major"\} (\S+)$/m.exec(text)?.[1] ?? 0,
+      );
     }
-    return { all, fast };
+    return { all, fast, fullGcs };
   };
 
   // ---- the fleet ----------------------------------------------------------------
@@ -810,6 +814,11 @@ async function main() {
   rows.push([
     'API reads within 50 ms, server side',
     `${within50.toFixed(2)} % (the replicas' own request-to-response time, without the wait to be read)`,
+    '',
+  ]);
+  rows.push([
+    'full GCs during the API window',
+    `${answered1.fullGcs - answered0.fullGcs} over ${servers.length} replica(s) (mark-compact collections of the old generation)`,
     '',
   ]);
   rows.push([
