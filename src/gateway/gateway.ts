@@ -124,10 +124,10 @@ interface Session {
 const key = (provider: string, node: string) => `${provider}/${node}`;
 
 /**
- * A heartbeat's metrics as a session keeps them until they are written. Held for up to
- * the write interval, an object a heartbeat outlived the young generation: at 10,000
- * nodes that was megabytes a second for the old generation's collector to mark. The
- * order is metricsOf's.
+ * A heartbeat's metrics as a session keeps them until they are written. Kept as an
+ * object for up to the write interval, every heartbeat's metrics outlived the young
+ * generation: at 10,000 nodes, megabytes a second for the old generation's collector to
+ * mark. The order is metricsOf's.
  */
 const METRIC_FIELDS = [
   'cpuPercent',
