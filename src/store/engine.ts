@@ -112,9 +112,9 @@ export async function openDatabase(loc: StoreLocation): Promise<OpenedDatabase> 
  * The pool as Kysely sees it, each statement sent in pg's callback form. Awaiting the
  * promise pg's `query` returns kept every row it read alive past the young generation's
  * collections until the next full one (reproduced with pg 8.23 on Node 20 outside
- * Continuum: 85 KB promoted a read of 100 rows, nothing in the callback form). Under 200
- * API reads a second that was 11 MiB/s into the old generation: a full collection every
- * 20–30 s, and its marking threads took the CPU the API's requests waited for.
+ * Continuum: about 85 KB promoted a read of 100 rows, nothing in the callback form).
+ * Under 200 API reads a second that was 11 MiB/s into the old generation: a full
+ * collection every 15–30 s, and its marking threads took the CPU the requests waited for.
  */
 function callbackStatements(pool: pg.Pool): PostgresPool {
   return {
