@@ -117,14 +117,23 @@ export async function openDatabase(loc: StoreLocation): Promise<OpenedDatabase> 
  * collection every 15–30 s, and its marking threads took the CPU the requests waited for.
  */
 function callbackStatements(pool: pg.Pool): PostgresPool {
+  // One wrapper a pooled connection: Kysely keeps its connection objects by the client's identity.
+  const wrappers = new WeakMap<pg.PoolClient, PostgresPoolClient>();
   return {
     connect: async () => {
       const client = await pool.connect();
-      const query = (sql: string, parameters: readonly unknown[]) =>
-        new Promise((resolve, reject) =>
-          client.query(sql, parameters as unknown[], (err, result) => (err ? reject(err) : resolve(result))),
-        );
-      return { query: query as PostgresPoolClient['query'], release: () => client.release() };
+      let wrapper = wrappers.get(client);
+      if (!wrapper) {
+        const query = (sql: string, parameters: readonly unknown[]) =>
+          new Promise((resolve, reject) =>
+            client.query(sql, parameters as unknown[], (err, result) =>
+              err ? reject(err) : resolve(result),
+            ),
+          );
+        wrapper = { query: query as PostgresPoolClient['query'], release: () => client.release() };
+        wrappers.set(client, wrapper);
+      }
+      return wrapper;
     },
     end: () => pool.end(),
   };
