@@ -28,7 +28,6 @@ import {
   CLOSE_CODES,
   type DesiredInstance,
   type Inventory,
-  type NodeMetrics,
   type ObservedInstance,
   PROTOCOL_VERSION,
   type ServerMessage,
@@ -43,6 +42,7 @@ import {
   type Store,
 } from '../store/index.js';
 import type { Enrolment } from './enrolment.js';
+import { keepMetrics, metricsOf } from './kept-metrics.js';
 import { capInventory, inventoryExcess, nodeLimits } from './node-limits.js';
 import type { CertificateAuthority, ServingCertificate } from './pki.js';
 import {
@@ -116,36 +116,13 @@ interface Session {
   greeted?: boolean;
   /** When the last heartbeat not written yet came (0: every heartbeat is written). */
   heardAt: number;
-  /** That heartbeat's metrics, in METRIC_FIELDS order, overwritten in place by the next. */
+  /** That heartbeat's metrics (kept-metrics.ts), overwritten in place by the next. */
   metrics?: Float64Array;
   pending: Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>;
 }
 
 const key = (provider: string, node: string) => `${provider}/${node}`;
 
-/**
- * A heartbeat's metrics as a session keeps them until they are written. Kept as an
- * object for up to the write interval, every heartbeat's metrics outlived the young
- * generation: at 10,000 nodes, megabytes a second for the old generation's collector to
- * mark. The order is metricsOf's.
- */
-const METRIC_FIELDS = [
-  'cpuPercent',
-  'memoryUsedMiB',
-  'memoryTotalMiB',
-  'load1',
-  'load5',
-  'load15',
-] as const satisfies readonly (keyof NodeMetrics)[];
-/** The metrics a session kept; the literal fails to compile when NodeMetrics gains a field. */
-const metricsOf = (k: Float64Array): NodeMetrics => ({
-  cpuPercent: k[0]!,
-  memoryUsedMiB: k[1]!,
-  memoryTotalMiB: k[2]!,
-  load1: k[3]!,
-  load5: k[4]!,
-  load15: k[5]!,
-});
 /** The relay's name for the control plane itself, receiving an export's disk (no provider: never a node). */
 const EXPORT_RECEIVER = 'control-plane';
 
@@ -676,8 +653,7 @@ export class AgentGateway extends EventEmitter {
       case 'heartbeat':
         // Written in batches (writeHeartbeats); the node-health controller hears it now.
         s.heardAt = Date.now();
-        s.metrics ??= new Float64Array(METRIC_FIELDS.length);
-        for (let i = 0; i < METRIC_FIELDS.length; i++) s.metrics[i] = msg.metrics[METRIC_FIELDS[i]!];
+        s.metrics = keepMetrics(s.metrics, msg.metrics);
         this.emit('heartbeat', s.provider, s.node, msg);
         return;
       case 'probes':
